@@ -1,0 +1,178 @@
+use super::*;
+
+/// One row per behaviour the scanner relies on.
+#[test]
+fn categories() {
+    let l = |r: &'static str| Local(r);
+    let rows: &[(&str, &str, Value, Class)] = &[
+        ("-c", "-c", Value::Absent, Mode(Compile)),
+        ("-S", "-S", Value::Absent, Mode(Assemble)),
+        ("-E", "-E", Value::Absent, Mode(Preprocess)),
+        ("-MM", "-MM", Value::Absent, Mode(DepsOnly)),
+        ("-o", "-o", Value::Next, Output),
+        ("-ofoo.o", "-o", Value::Joined("foo.o"), Output),
+        ("--output=x.o", "--output", Value::Joined("x.o"), Output),
+        ("-xc++", "-x", Value::Joined("c++"), Lang),
+        ("-x", "-x", Value::Next, Lang),
+        ("-DX=1", "-D", Value::Joined("X=1"), Cpp),
+        ("-I", "-I", Value::Next, Cpp),
+        ("-include", "-include", Value::Next, CppFiles),
+        (
+            "-includefoo.h",
+            "-include",
+            Value::Joined("foo.h"),
+            CppFiles,
+        ),
+        ("-imacros", "-imacros", Value::Next, CppFiles),
+        ("-isystem/usr/x", "-isystem", Value::Joined("/usr/x"), Cpp),
+        ("-iwithprefixbefore", "-iwithprefixbefore", Value::Next, Cpp),
+        ("-isysroot", "-isysroot", Value::Next, Safe),
+        ("-nostdinc++", "-nostdinc++", Value::Absent, Cpp),
+        ("-Wp,-MD,x.d", "-Wp,", Value::Joined("-MD,x.d"), CppFiles),
+        ("-MD", "-MD", Value::Absent, Deps(MD)),
+        ("-MFdeps.d", "-MF", Value::Joined("deps.d"), Deps(MF)),
+        ("-MQ", "-MQ", Value::Next, Deps(MQ)),
+        (
+            "-finput-charset=latin1",
+            "-finput-charset=",
+            Value::Joined("latin1"),
+            Cpp,
+        ),
+        ("-O2", "-O", Value::Joined("2"), Safe),
+        ("-O", "-O", Value::Joined(""), Safe),
+        ("-Wall", "-W", Value::Joined("all"), Safe),
+        ("-Wl,-z,now", "-Wl,", Value::Joined("-z,now"), LinkerText),
+        ("-fPIC", "-f", Value::Joined("PIC"), Safe),
+        ("-std=c++17", "-std=", Value::Joined("c++17"), Safe),
+        ("--param", "--param", Value::Next, Safe),
+        (
+            "--param=max-inline-insns=3",
+            "--param",
+            Value::Joined("max-inline-insns=3"),
+            Safe,
+        ),
+        ("--sysroot=/s", "--sysroot", Value::Joined("/s"), Safe),
+        ("-trigraphs", "-trigraphs", Value::Absent, Safe),
+        ("-undef", "-undef", Value::Absent, Cpp),
+        ("-lm", "-l", Value::Joined("m"), Link),
+        (
+            "-save-temps=obj",
+            "-save-temps",
+            Value::Joined("=obj"),
+            l("writes intermediate files next to the output"),
+        ),
+        (
+            "-fdump-tree-all",
+            "-fdump-",
+            Value::Joined("tree-all"),
+            DUMP,
+        ),
+        (
+            "-fprofile-arcs",
+            "-fprofile",
+            Value::Joined("-arcs"),
+            PROFILE,
+        ),
+        (
+            "-fprofile-use=/p",
+            "-fprofile",
+            Value::Joined("-use=/p"),
+            PROFILE,
+        ),
+        ("-march=native", "-march=native", Value::Absent, LOCAL_CPU),
+        (
+            "-march=haswell",
+            "-march=",
+            Value::Joined("haswell"),
+            Class::Check(NotNative),
+        ),
+        ("-Xclang", "-Xclang", Value::Next, OPAQUE),
+        ("-B/opt/bin", "-B", Value::Joined("/opt/bin"), TOOLCHAIN),
+        (
+            "-gsplit-dwarf",
+            "-gsplit-dwarf",
+            Value::Joined(""),
+            l("writes a .dwo file next to the object"),
+        ),
+        ("-g3", "-g", Value::Joined("3"), Safe),
+        ("-dM", "-dM", Value::Absent, Cpp),
+        ("-dA", "-dA", Value::Absent, Safe),
+        ("-dumpversion", "-dumpversion", Value::Absent, INFO),
+    ];
+    for (arg, name, value, class) in rows {
+        let (flag, v) = lookup(arg).unwrap_or_else(|| panic!("{arg} unknown"));
+        assert_eq!((flag.name, v, flag.class), (*name, *value, *class), "{arg}");
+    }
+    assert!(lookup("--frobnicate").is_none());
+    assert!(lookup("-Zfoo").is_none());
+    assert!(lookup("--param-x").is_none());
+    assert!(lookup("-cfoo").is_none());
+}
+
+#[test]
+fn argument_checks() {
+    let wa = lookup("-Wa,x").unwrap().0;
+    assert_eq!(
+        wa.classify(Some("--noexecstack,-mrelax-relocations=no")),
+        Safe
+    );
+    assert!(matches!(
+        wa.classify(Some("--noexecstack,-adhln=x.lst")),
+        Local(_)
+    ));
+    assert!(matches!(wa.classify(Some("--MD,x.d")), Local(_)));
+    assert!(matches!(wa.classify(Some("-I/inc")), Local(_)));
+    assert!(matches!(wa.classify(Some("-march=native")), Local(_)));
+    let xa = lookup("-Xassembler").unwrap().0;
+    assert_eq!(xa.classify(Some("--64")), Safe);
+    assert!(matches!(xa.classify(Some("-o,x")), Local(_)));
+    let oi = lookup("-fopt-info-vec").unwrap().0;
+    assert_eq!(oi.classify(Some("-vec")), Safe);
+    assert!(matches!(oi.classify(Some("-vec=out.txt")), Local(_)));
+    let mcpu = lookup("-mcpu=native+crc").unwrap().0;
+    assert!(matches!(mcpu.classify(Some("native+crc")), Local(_)));
+    assert_eq!(mcpu.classify(Some("cortex-a53")), Safe);
+    assert_eq!(lookup("-fPIC").unwrap().0.classify(Some("PIC")), Safe);
+}
+
+#[test]
+fn server_safety() {
+    for (arg, ok) in [
+        ("-O2", true),
+        ("-I/x", true),
+        ("-DX", true),
+        ("-c", true),
+        ("-S", true),
+        ("-o", true),
+        ("-lm", true),
+        ("-E", false),
+        ("-include", false),
+        ("-Wp,-MD,x", false),
+        ("-MD", false),
+        ("-MF", false),
+        ("-x", false),
+        ("-B/x", false),
+        ("-fplugin=x.so", false),
+        ("-save-temps", false),
+    ] {
+        let (flag, v) = lookup(arg).unwrap();
+        let val = match v {
+            Value::Joined(s) => Some(s),
+            _ => None,
+        };
+        assert_eq!(flag.classify(val).server_safe(), ok, "{arg}");
+    }
+}
+
+#[test]
+fn no_duplicate_rows() {
+    for (i, a) in FLAGS.iter().enumerate() {
+        for b in &FLAGS[i + 1..] {
+            assert!(
+                a.name != b.name || a.shape != b.shape,
+                "duplicate {}",
+                a.name
+            );
+        }
+    }
+}

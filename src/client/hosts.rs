@@ -1,0 +1,645 @@
+//! Parser for the `DISTCC_HOSTS` host-list grammar.
+//!
+//! The text is a sequence of words separated by whitespace (including
+//! newlines).  A `#` starts a comment that runs to the end of the line.
+//!
+//! ```text
+//! LIST        = { WORD }
+//! WORD        = GLOBAL | HOSTSPEC
+//! GLOBAL      = "--randomize" | "--localslots=" NUM | "--localslots_cpp=" NUM
+//! HOSTSPEC    = (LOCAL | SSH_HOST | TCP_HOST) { "," OPTION }
+//! LOCAL       = "localhost" [ "/" LIMIT ]
+//! TCP_HOST    = HOSTID [ ":" PORT ] [ "/" LIMIT ]
+//!             | HOSTID "/" LIMIT ":" PORT
+//! SSH_HOST    = [ USER ] "@" HOSTID [ "/" LIMIT ] [ ":" COMMAND ]
+//! HOSTID      = NAME | IPV4 | "[" IPV6 "]"
+//! OPTION      = "lzo" | "cpp"
+//! PORT        = 1..65535                 (default 3632)
+//! LIMIT, NUM  = 1..1000                  (default 4; 2 for LOCAL)
+//! ```
+//!
+//! Notes:
+//! * Only the bare word `localhost` (optionally with `/LIMIT`) runs jobs in
+//!   place; `localhost:PORT`, `127.0.0.1` and `[::1]` are TCP hosts.
+//! * `,lzo` selects protocol 2 (compressed); `,cpp` selects protocol 3
+//!   (pump mode) and implies `,lzo`.  An option may appear only once.
+//! * `,auth` / `,auth=NAME` (GSSAPI), `+zeroconf` and any other option or
+//!   `--flag` are rejected with an error naming the problem.
+//! * Host names, user names and remote commands may reach a remote shell, so
+//!   they are restricted to ASCII letters, digits, `-`, `.` and `_` (commands
+//!   may also contain `/`, `+` and `=`), and names may not start with `-`.
+//! * Unbracketed words with more than one `:` are rejected: IPv6 addresses
+//!   must be written in brackets.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+
+/// Default TCP port of the compile server.
+pub const DEFAULT_PORT: u16 = 3632;
+/// Default job limit of a remote (TCP or ssh) host.
+pub const DEFAULT_REMOTE_LIMIT: u32 = 4;
+/// Default job limit of the `localhost` entry.
+pub const DEFAULT_LOCAL_LIMIT: u32 = 2;
+/// Largest accepted job limit or slot count.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// How jobs reach a host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Direct TCP connection; `host` is a name or address (IPv6 without brackets).
+    Tcp { host: String, port: u16 },
+    /// Tunnelled through ssh; `command` is the remote server path if given.
+    Ssh {
+        user: Option<String>,
+        host: String,
+        command: Option<String>,
+    },
+    /// Run in place on this machine.
+    Local,
+}
+
+/// One entry of the host list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Host {
+    pub transport: Transport,
+    /// Maximum number of concurrent jobs.
+    pub limit: u32,
+    /// Compress traffic (protocol 2 or higher).
+    pub lzo: bool,
+    /// Preprocess remotely (pump mode, protocol 3).
+    pub cpp: bool,
+}
+
+impl Host {
+    /// Protocol version: 1 (plain), 2 (lzo) or 3 (cpp).
+    pub fn protocol(&self) -> u32 {
+        if self.cpp {
+            3
+        } else if self.lzo {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// True for the bare `localhost` entry, which runs jobs in place.
+    pub fn is_local(&self) -> bool {
+        self.transport == Transport::Local
+    }
+}
+
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.transport {
+            Transport::Tcp { host, port } => {
+                write!(f, "{}:{port}/{}", bracketed(host), self.limit)?
+            }
+            Transport::Ssh {
+                user,
+                host,
+                command,
+            } => {
+                if let Some(user) = user {
+                    f.write_str(user)?;
+                }
+                write!(f, "@{}/{}", bracketed(host), self.limit)?;
+                if let Some(command) = command {
+                    write!(f, ":{command}")?;
+                }
+            }
+            Transport::Local => write!(f, "localhost/{}", self.limit)?,
+        }
+        if self.cpp {
+            f.write_str(",cpp,lzo")
+        } else if self.lzo {
+            f.write_str(",lzo")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A parsed host list with its global settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostList {
+    pub hosts: Vec<Host>,
+    pub randomize: bool,
+    pub local_slots: Option<u32>,
+    pub local_slots_cpp: Option<u32>,
+}
+
+impl HostList {
+    /// Sum of the job limits of all hosts (including `localhost`).
+    pub fn total_slots(&self) -> u32 {
+        self.hosts
+            .iter()
+            .fold(0u32, |acc, h| acc.saturating_add(h.limit))
+    }
+}
+
+/// A rejected word of the host list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostsError {
+    /// The offending word, verbatim.
+    pub word: String,
+    /// 1-based index of the word among all words of the text.
+    pub position: usize,
+    /// Byte offset of the word in the text.
+    pub column: usize,
+    /// Why the word was rejected.
+    pub reason: String,
+}
+
+impl fmt::Display for HostsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bad host spec {:?} (word {}): {}",
+            self.word, self.position, self.reason
+        )
+    }
+}
+
+impl std::error::Error for HostsError {}
+
+/// Splits `text` into `(byte offset, word)` pairs, dropping `#` comments.
+fn split_words(text: &str) -> Vec<(usize, &str)> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut in_comment = false;
+    for (i, c) in text.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+        } else if c == '#' || c.is_whitespace() {
+            if let Some(s) = start.take() {
+                words.push((s, &text[s..i]));
+            }
+            in_comment = c == '#';
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, &text[s..]));
+    }
+    words
+}
+
+/// Parses a whole `DISTCC_HOSTS` text.  An empty text yields an empty list.
+pub fn parse(text: &str) -> Result<HostList, HostsError> {
+    let mut list = HostList::default();
+    for (index, (column, word)) in split_words(text).into_iter().enumerate() {
+        let err = |reason: String| HostsError {
+            word: word.to_string(),
+            position: index + 1,
+            column,
+            reason,
+        };
+        if let Some(flag) = word.strip_prefix("--") {
+            parse_flag(flag, &mut list).map_err(err)?;
+        } else if word.starts_with('+') {
+            return Err(err(if word == "+zeroconf" {
+                "zeroconf is not supported".to_string()
+            } else {
+                format!("unknown keyword {word:?}")
+            }));
+        } else {
+            list.hosts.push(parse_host(word).map_err(err)?);
+        }
+    }
+    Ok(list)
+}
+
+fn parse_flag(flag: &str, list: &mut HostList) -> Result<(), String> {
+    let (name, value) = match flag.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (flag, None),
+    };
+    match (name, value) {
+        ("randomize", None) => list.randomize = true,
+        ("randomize", Some(_)) => return Err("--randomize takes no value".to_string()),
+        ("localslots", Some(v)) => list.local_slots = Some(parse_limit(v, "--localslots")?),
+        ("localslots_cpp", Some(v)) => {
+            list.local_slots_cpp = Some(parse_limit(v, "--localslots_cpp")?)
+        }
+        ("localslots" | "localslots_cpp", None) => {
+            return Err(format!("--{name} needs a value (--{name}=N)"))
+        }
+        _ => return Err(format!("unknown option --{name}")),
+    }
+    Ok(())
+}
+
+fn parse_number(s: &str, what: &str) -> Result<u32, String> {
+    if s.is_empty() {
+        return Err(format!("missing {what}"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{what} is not a number"));
+    }
+    s.parse::<u32>()
+        .map_err(|_| format!("{what} is out of range"))
+}
+
+fn parse_limit(s: &str, what: &str) -> Result<u32, String> {
+    match parse_number(s, what)? {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        n => Err(format!("{what} {n} is out of range (1-{MAX_LIMIT})")),
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    let n = parse_number(s, "port")?;
+    match u16::try_from(n) {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(format!("port {n} is out of range (1-65535)")),
+    }
+}
+
+fn check_chars(s: &str, what: &str, extra: &[char]) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(format!("missing {what}"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "-._".contains(c) || extra.contains(&c)))
+    {
+        return Err(format!("illegal character {c:?} in {what}"));
+    }
+    if s.starts_with('-') {
+        return Err(format!("{what} must not start with '-'"));
+    }
+    Ok(())
+}
+
+/// Splits a leading host name or bracketed IPv6 address off `s`; the rest is
+/// empty or starts with `:` or `/`.
+fn parse_hostid(s: &str) -> Result<(String, &str), String> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let end = inner.find(']').ok_or("unclosed '['")?;
+        let addr = &inner[..end];
+        if addr.is_empty() {
+            return Err("empty IPv6 address '[]'".to_string());
+        }
+        if addr.parse::<Ipv6Addr>().is_err() {
+            return Err(format!("invalid IPv6 address {addr:?}"));
+        }
+        let rest = &inner[end + 1..];
+        if !rest.is_empty() && !rest.starts_with([':', '/']) {
+            return Err(format!("unexpected {rest:?} after ']'"));
+        }
+        Ok((addr.to_string(), rest))
+    } else {
+        let end = s.find([':', '/']).unwrap_or(s.len());
+        check_chars(&s[..end], "host name", &[])?;
+        Ok((s[..end].to_string(), &s[end..]))
+    }
+}
+
+fn parse_options(opts: Option<&str>) -> Result<(bool, bool), String> {
+    let (mut lzo, mut cpp) = (false, false);
+    let mut seen: Vec<&str> = Vec::new();
+    for opt in opts.into_iter().flat_map(|o| o.split(',')) {
+        if opt.is_empty() {
+            return Err("empty option after ','".to_string());
+        }
+        let key = opt.split_once('=').map_or(opt, |(k, _)| k);
+        if seen.contains(&key) {
+            return Err(format!("duplicate option {key:?}"));
+        }
+        seen.push(key);
+        match opt {
+            "lzo" => lzo = true,
+            "cpp" => cpp = true,
+            _ if key == "auth" => return Err("auth is not supported".to_string()),
+            _ => return Err(format!("unknown option {opt:?}")),
+        }
+    }
+    Ok((lzo || cpp, cpp))
+}
+
+fn parse_host(word: &str) -> Result<Host, String> {
+    let (spec, opts) = match word.split_once(',') {
+        Some((s, o)) => (s, Some(o)),
+        None => (word, None),
+    };
+    let (transport, limit) = match spec.split_once('@') {
+        Some((user, rest)) => parse_ssh(user, rest)?,
+        None => parse_tcp(spec)?,
+    };
+    let (lzo, cpp) = parse_options(opts)?;
+    Ok(Host {
+        transport,
+        limit,
+        lzo,
+        cpp,
+    })
+}
+
+fn parse_ssh(user: &str, rest: &str) -> Result<(Transport, u32), String> {
+    let user = if user.is_empty() {
+        None
+    } else {
+        check_chars(user, "user name", &[])?;
+        Some(user.to_string())
+    };
+    let (host, mut rest) = parse_hostid(rest)?;
+    let mut limit = DEFAULT_REMOTE_LIMIT;
+    if let Some(body) = rest.strip_prefix('/') {
+        let end = body.find([':', '/']).unwrap_or(body.len());
+        limit = parse_limit(&body[..end], "limit")?;
+        rest = &body[end..];
+        if rest.starts_with('/') {
+            return Err("limit given twice".to_string());
+        }
+    }
+    let command = match rest.strip_prefix(':') {
+        Some(cmd) => {
+            check_chars(cmd, "remote command", &['/', '+', '='])?;
+            Some(cmd.to_string())
+        }
+        None => None,
+    };
+    let transport = Transport::Ssh {
+        user,
+        host,
+        command,
+    };
+    Ok((transport, limit))
+}
+
+fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
+    if !spec.starts_with('[') && spec.matches(':').count() > 1 {
+        return Err("more than one ':' (IPv6 addresses must be in brackets)".to_string());
+    }
+    let (host, mut rest) = parse_hostid(spec)?;
+    let (mut port, mut limit) = (None, None);
+    while let Some(sep) = rest.chars().next() {
+        let body = &rest[1..];
+        let end = body.find([':', '/']).unwrap_or(body.len());
+        let field = &body[..end];
+        if sep == ':' {
+            if port.is_some() {
+                return Err("port given twice".to_string());
+            }
+            port = Some(parse_port(field)?);
+        } else {
+            if limit.is_some() {
+                return Err("limit given twice".to_string());
+            }
+            limit = Some(parse_limit(field, "limit")?);
+        }
+        rest = &body[end..];
+    }
+    if host == "localhost" && port.is_none() {
+        return Ok((Transport::Local, limit.unwrap_or(DEFAULT_LOCAL_LIMIT)));
+    }
+    let port = port.unwrap_or(DEFAULT_PORT);
+    Ok((
+        Transport::Tcp { host, port },
+        limit.unwrap_or(DEFAULT_REMOTE_LIMIT),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(host: &str, port: u16, limit: u32) -> Host {
+        let host = host.to_string();
+        let transport = Transport::Tcp { host, port };
+        Host {
+            transport,
+            limit,
+            lzo: false,
+            cpp: false,
+        }
+    }
+
+    fn ssh(user: Option<&str>, host: &str, command: Option<&str>, limit: u32) -> Host {
+        let transport = Transport::Ssh {
+            user: user.map(String::from),
+            host: host.to_string(),
+            command: command.map(String::from),
+        };
+        Host {
+            transport,
+            limit,
+            lzo: false,
+            cpp: false,
+        }
+    }
+
+    fn local(limit: u32) -> Host {
+        Host {
+            transport: Transport::Local,
+            limit,
+            lzo: false,
+            cpp: false,
+        }
+    }
+
+    fn lzo(h: Host) -> Host {
+        Host { lzo: true, ..h }
+    }
+
+    fn cpp(h: Host) -> Host {
+        Host {
+            lzo: true,
+            cpp: true,
+            ..h
+        }
+    }
+
+    fn one(text: &str) -> Host {
+        let list = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(list.hosts.len(), 1, "{text:?}");
+        list.hosts.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn accepted_forms() {
+        let rows: Vec<(&str, Host)> = vec![
+            ("127.0.0.1", tcp("127.0.0.1", 3632, 4)),
+            ("127.0.0.1:4000", tcp("127.0.0.1", 4000, 4)),
+            ("127.0.0.1/8", tcp("127.0.0.1", 3632, 8)),
+            ("127.0.0.1/8:4000", tcp("127.0.0.1", 4000, 8)),
+            ("127.0.0.1:4000/8", tcp("127.0.0.1", 4000, 8)),
+            ("box", tcp("box", 3632, 4)),
+            ("box.example.com:1", tcp("box.example.com", 1, 4)),
+            ("box-2_a/1000:65535", tcp("box-2_a", 65535, 1000)),
+            ("LOCALHOST", tcp("LOCALHOST", 3632, 4)),
+            ("[::1]", tcp("::1", 3632, 4)),
+            ("[::1]:4000", tcp("::1", 4000, 4)),
+            ("[fe80::1]/3", tcp("fe80::1", 3632, 3)),
+            ("[2001:db8::2]:4000/3", tcp("2001:db8::2", 4000, 3)),
+            ("[::1]/3:4000", tcp("::1", 4000, 3)),
+            ("[::ffff:10.0.0.1]", tcp("::ffff:10.0.0.1", 3632, 4)),
+            ("box,lzo", lzo(tcp("box", 3632, 4))),
+            ("box:4000/2,lzo", lzo(tcp("box", 4000, 2))),
+            ("box,cpp,lzo", cpp(tcp("box", 3632, 4))),
+            ("box,lzo,cpp", cpp(tcp("box", 3632, 4))),
+            ("box,cpp", cpp(tcp("box", 3632, 4))),
+            ("[::1]:9/1,cpp,lzo", cpp(tcp("::1", 9, 1))),
+            ("localhost", local(2)),
+            ("localhost/7", local(7)),
+            ("localhost,lzo", lzo(local(2))),
+            ("localhost:3632", tcp("localhost", 3632, 4)),
+            ("localhost/3:4000", tcp("localhost", 4000, 3)),
+            ("127.0.0.1/2", tcp("127.0.0.1", 3632, 2)),
+            ("@box", ssh(None, "box", None, 4)),
+            ("user@box", ssh(Some("user"), "box", None, 4)),
+            ("user@box/6", ssh(Some("user"), "box", None, 6)),
+            (
+                "@box/6:/usr/local/bin/distccd",
+                ssh(None, "box", Some("/usr/local/bin/distccd"), 6),
+            ),
+            ("@box:distccd", ssh(None, "box", Some("distccd"), 4)),
+            (
+                "u.s-er@box.lan/2,lzo",
+                lzo(ssh(Some("u.s-er"), "box.lan", None, 2)),
+            ),
+            ("@box,cpp,lzo", cpp(ssh(None, "box", None, 4))),
+            ("@[::1]/2", ssh(None, "::1", None, 2)),
+            (
+                "u@10.0.0.2:/opt/bin/distccd,lzo",
+                lzo(ssh(Some("u"), "10.0.0.2", Some("/opt/bin/distccd"), 4)),
+            ),
+        ];
+        for (text, want) in rows {
+            let got = one(text);
+            assert_eq!(got, want, "{text:?}");
+            let shown = got.to_string();
+            assert_eq!(one(&shown), got, "{text:?} -> {shown:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_display() {
+        assert_eq!(one("127.0.0.1,lzo").to_string(), "127.0.0.1:3632/4,lzo");
+        assert_eq!(one("[::1]").to_string(), "[::1]:3632/4");
+        assert_eq!(one("localhost").to_string(), "localhost/2");
+        assert_eq!(one("user@box").to_string(), "user@box/4");
+        assert_eq!(one("@b:/x/d,cpp").to_string(), "@b/4:/x/d,cpp,lzo");
+    }
+
+    #[test]
+    fn malformed_words() {
+        // (bad word, substring of the reason)
+        let rows: &[(&str, &str)] = &[
+            (",lzo", "missing host name"),
+            (":3632", "missing host name"),
+            ("/4", "missing host name"),
+            ("a:", "missing port"),
+            ("a:0", "out of range"),
+            ("a:65536", "out of range"),
+            ("a:99999999999", "out of range"),
+            ("a:x1", "port is not a number"),
+            ("a/x", "limit is not a number"),
+            ("a/", "missing limit"),
+            ("a/0", "out of range"),
+            ("a/1001", "out of range"),
+            ("[::1", "unclosed"),
+            ("[]", "empty IPv6"),
+            ("[zz]", "invalid IPv6"),
+            ("[::1]x", "after ']'"),
+            ("[::1]:1:2", "port given twice"),
+            ("a/1/2", "limit given twice"),
+            ("a:1:2", "more than one ':'"),
+            ("fe80::1", "brackets"),
+            ("a,lzo,lzo", "duplicate option \"lzo\""),
+            ("a,cpp,cpp", "duplicate option"),
+            ("a,gzip", "unknown option \"gzip\""),
+            ("a,", "empty option"),
+            ("a,,lzo", "empty option"),
+            ("a,auth", "auth is not supported"),
+            ("a,auth=kerb", "auth is not supported"),
+            ("@", "missing host name"),
+            ("user@", "missing host name"),
+            ("@h/0", "out of range"),
+            ("@h/1/2", "limit given twice"),
+            ("@h:", "missing remote command"),
+            ("@h:rm;x", "illegal character ';'"),
+            ("a@b@c", "illegal character '@'"),
+            ("@-oops", "must not start with '-'"),
+            ("-u@h", "must not start with '-'"),
+            ("-box", "must not start with '-'"),
+            ("a;b", "illegal character ';'"),
+            ("a'b", "illegal character"),
+            ("a\"b", "illegal character"),
+            ("a$b", "illegal character"),
+            ("a`b", "illegal character"),
+            ("a\\b", "illegal character"),
+            ("a\u{1}b", "illegal character"),
+            ("--localslots=x", "not a number"),
+            ("--localslots=0", "out of range"),
+            ("--localslots", "needs a value"),
+            ("--localslots_cpp", "needs a value"),
+            ("--frobnicate", "unknown option --frobnicate"),
+            ("--randomize=1", "takes no value"),
+            ("+zeroconf", "zeroconf is not supported"),
+            ("+other", "unknown keyword"),
+        ];
+        let prefix = "ok1 localhost/3 # a, bad; comment\n\t";
+        for &(bad, reason) in rows {
+            let text = format!("{prefix}{bad} ok3");
+            let err = parse(&text).expect_err(bad);
+            assert_eq!(err.word, bad, "{bad:?}");
+            assert_eq!(err.position, 3, "{bad:?}");
+            assert_eq!(err.column, prefix.len(), "{bad:?}");
+            assert!(err.reason.contains(reason), "{bad:?}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn error_display_and_position() {
+        let err = parse("x foo:bar").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad host spec \"foo:bar\" (word 2): port is not a number"
+        );
+        assert_eq!((err.position, err.column), (2, 2));
+        let err = parse("\n\n  a/0").unwrap_err();
+        assert_eq!((err.word.as_str(), err.position, err.column), ("a/0", 1, 4));
+    }
+
+    #[test]
+    fn globals_comments_and_slots() {
+        let text = "# build farm\n--randomize  a/3,lzo # fast\nb:4000 #c,d\n\
+                    localhost --localslots=5 --localslots_cpp=20 @c,cpp#x\ny";
+        let list = parse(text).unwrap();
+        assert!(list.randomize);
+        assert_eq!(list.local_slots, Some(5));
+        assert_eq!(list.local_slots_cpp, Some(20));
+        let shown: Vec<String> = list.hosts.iter().map(|h| h.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "a:3632/3,lzo",
+                "b:4000/4",
+                "localhost/2",
+                "@c/4,cpp,lzo",
+                "y:3632/4"
+            ]
+        );
+        assert_eq!(list.total_slots(), 3 + 4 + 2 + 4 + 4);
+        let protocols: Vec<u32> = list.hosts.iter().map(Host::protocol).collect();
+        assert_eq!(protocols, [2, 1, 1, 3, 1]);
+        let locals: Vec<bool> = list.hosts.iter().map(Host::is_local).collect();
+        assert_eq!(locals, [false, false, true, false, false]);
+    }
+
+    #[test]
+    fn empty_text() {
+        assert_eq!(parse("").unwrap(), HostList::default());
+        assert_eq!(parse("  # only a comment\n\n").unwrap().total_slots(), 0);
+    }
+}

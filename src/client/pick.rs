@@ -1,0 +1,124 @@
+//! Which volunteer gets a job: the host list (from `DISTCC_HOSTS` or the
+//! hosts files), minus hosts in backoff, through the slot locks.
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+
+use super::backoff;
+use super::hosts::{self, Host, HostList, Transport};
+use super::lock::{self, Slot, SlotRequest};
+use crate::exit::Code;
+use crate::settings::Settings;
+
+/// Where the host list came from, for messages.
+pub struct Loaded {
+    pub list: HostList,
+    pub source: String,
+}
+
+/// Reads the host list: `DISTCC_HOSTS`, else `$DISTCC_DIR/hosts`, else
+/// `/etc/distcc/hosts`. `None` when none of them exists.
+pub fn load(settings: &Settings) -> Result<Option<Loaded>> {
+    let (text, source) = match &settings.hosts {
+        Some(t) => (t.clone(), "DISTCC_HOSTS".to_string()),
+        None => {
+            let files = [
+                settings.dir.join("hosts"),
+                PathBuf::from("/etc/distcc/hosts"),
+            ];
+            match files
+                .iter()
+                .find_map(|f| fs::read_to_string(f).ok().map(|t| (t, f)))
+            {
+                Some((t, f)) => (t, f.display().to_string()),
+                None => return Ok(None),
+            }
+        }
+    };
+    let list = hosts::parse(&text)
+        .map_err(|e| anyhow!(Code::BadHostSpec).context(format!("{source}: {e}")))?;
+    Ok(Some(Loaded { list, source }))
+}
+
+/// The name a host's locks and backoff record go by: its transport, so
+/// one machine listed with different options shares its slots.
+pub fn key(host: &Host) -> String {
+    match &host.transport {
+        Transport::Tcp { host, port } => format!("{host}:{port}"),
+        Transport::Ssh { user, host, .. } => match user {
+            Some(u) => format!("{u}@{host}"),
+            None => format!("@{host}"),
+        },
+        Transport::Local => "localhost".into(),
+    }
+}
+
+pub fn lock_dir(settings: &Settings) -> PathBuf {
+    settings.dir.join("lock")
+}
+
+pub fn state_dir(settings: &Settings) -> PathBuf {
+    settings.dir.join("state")
+}
+
+/// The hosts in preference order (shuffled under `--randomize`).
+pub fn ordered(list: &HostList) -> Vec<Host> {
+    let mut hosts = list.hosts.clone();
+    if list.randomize && hosts.len() > 1 {
+        // A cheap per-process shuffle is enough to spread clients.
+        let mut x = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        for i in (1..hosts.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            hosts.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+    }
+    hosts
+}
+
+/// Takes a slot on the first host with room, skipping hosts in backoff
+/// and those in `exclude`; waits when every slot is busy (`wait`), or
+/// returns `None` at once. `None` also when every host is skipped.
+pub fn pick(
+    hosts: &[Host],
+    settings: &Settings,
+    exclude: &[usize],
+    wait: bool,
+) -> Result<Option<Slot>> {
+    let keys: Vec<String> = hosts.iter().map(key).collect();
+    let requests: Vec<SlotRequest> = keys
+        .iter()
+        .zip(hosts)
+        .map(|(k, h)| SlotRequest {
+            key: k,
+            limit: h.limit,
+        })
+        .collect();
+    let state = state_dir(settings);
+    let skip = |i: usize| {
+        exclude.contains(&i) || backoff::is_backed_off(&state, &keys[i], settings.backoff_period)
+    };
+    let dir = lock_dir(settings);
+    if wait {
+        lock::acquire(&dir, &requests, &skip)
+    } else {
+        lock::try_acquire(&dir, &requests, &skip)
+    }
+}
+
+/// Remembers that `host` failed so every client skips it for a while.
+pub fn mark_failed(host: &Host, settings: &Settings, why: &str) {
+    if settings.backoff_period.is_zero() {
+        return;
+    }
+    if let Err(e) = backoff::mark_failed(&state_dir(settings), &key(host), why) {
+        log::warn!("cannot record backoff for {host}: {e:#}");
+    }
+}
+
+pub fn mark_ok(host: &Host, settings: &Settings) {
+    backoff::clear(&state_dir(settings), &key(host)).ok();
+}

@@ -1,0 +1,207 @@
+//! One job over one connection to a volunteer: connect (TCP or an ssh
+//! pipe), send the request, read the reply. Deciding what to send is
+//! `scan`'s; what to do with the reply is the caller's.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::hosts::{Host, Transport};
+use crate::exit::Code;
+use crate::protocol::{self, Limits, Reply, RequestHead, Version};
+use crate::settings::Settings;
+
+pub enum Connection {
+    Tcp(TcpStream),
+    Ssh {
+        child: Child,
+        stdin: Option<ChildStdin>,
+        stdout: ChildStdout,
+    },
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Connection::Ssh { child, stdin, .. } = self {
+            drop(stdin.take());
+            if let Ok(None) = child.try_wait() {
+                child.kill().ok();
+            }
+            child.wait().ok();
+        }
+    }
+}
+
+pub fn version_of(host: &Host) -> Version {
+    Version::from_u32(host.protocol()).unwrap_or(Version::V1)
+}
+
+/// Opens a connection to `host`; failures carry exit 103 (connect failed).
+pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
+    match &host.transport {
+        Transport::Tcp { host: name, port } => {
+            let addrs: Vec<_> = (name.as_str(), *port)
+                .to_socket_addrs()
+                .map_err(|e| {
+                    anyhow!(Code::ConnectFailed).context(format!("cannot resolve {name}: {e}"))
+                })?
+                .collect();
+            let mut last = None;
+            for addr in addrs {
+                match TcpStream::connect_timeout(&addr, settings.connect_timeout) {
+                    Ok(s) => {
+                        s.set_nodelay(true).ok();
+                        s.set_read_timeout(Some(settings.io_timeout)).ok();
+                        s.set_write_timeout(Some(settings.io_timeout)).ok();
+                        return Ok(Connection::Tcp(s));
+                    }
+                    Err(e) => last = Some(format!("{addr}: {e}")),
+                }
+            }
+            Err(anyhow!(Code::ConnectFailed).context(format!(
+                "cannot connect to {}",
+                last.unwrap_or_else(|| format!("{name}: no address"))
+            )))
+        }
+        Transport::Ssh {
+            user,
+            host: name,
+            command,
+        } => {
+            let mut cmd = Command::new(&settings.ssh);
+            if let Some(u) = user {
+                cmd.arg("-l").arg(u);
+            }
+            cmd.arg("--")
+                .arg(name)
+                .arg(command.as_deref().unwrap_or("distccd"))
+                .arg("--inetd")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            let mut child = cmd.spawn().map_err(|e| {
+                anyhow!(Code::ConnectFailed).context(format!(
+                    "cannot run {}: {e}",
+                    settings.ssh.to_string_lossy()
+                ))
+            })?;
+            let stdin = child.stdin.take();
+            let stdout = child.stdout.take().expect("piped stdout");
+            Ok(Connection::Ssh {
+                child,
+                stdin,
+                stdout,
+            })
+        }
+        Transport::Local => Err(anyhow!("localhost is not a remote host")),
+    }
+}
+
+fn set_cork(s: &TcpStream, on: bool) {
+    let v: libc::c_int = on.into();
+    // SAFETY: setsockopt with a valid int option on our own socket.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Sends the request: argv, then the preprocessed source from `source`.
+/// Uncompressed bodies go from the file to the socket without passing
+/// through our memory (the kernel's sendfile, via `io::copy`).
+pub fn send(
+    conn: &mut Connection,
+    version: Version,
+    argv: &[OsString],
+    source: &Path,
+    cork: bool,
+) -> Result<()> {
+    let head = RequestHead {
+        version,
+        cwd: None,
+        argv: argv.to_vec(),
+    };
+    let mut file = File::open(source).with_context(|| format!("opening {}", source.display()))?;
+    let len = file.metadata()?.len();
+    let mut buf = Vec::with_capacity(512);
+    protocol::write_request_head(&mut buf, &head)?;
+    let compressed = if version.compressed() && len > 0 {
+        let mut raw = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut raw)?;
+        Some(crate::lzo::compress(&raw))
+    } else {
+        None
+    };
+    let body_len = compressed.as_ref().map_or(len, |c| c.len() as u64);
+    let body_len =
+        u32::try_from(body_len).map_err(|_| anyhow!(Code::IoError).context("source over 4 GiB"))?;
+    protocol::write_header(&mut buf, protocol::DOTI, body_len)?;
+    let write = |w: &mut dyn Write, file: &mut File| -> io::Result<()> {
+        match &compressed {
+            Some(c) => {
+                w.write_all(&buf)?;
+                w.write_all(c)
+            }
+            None => {
+                w.write_all(&buf)?;
+                let n = io::copy(&mut file.take(len), w)?;
+                if n != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "source shrank while sending",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    };
+    match conn {
+        Connection::Tcp(s) => {
+            if cork {
+                set_cork(s, true);
+            }
+            let r = write(&mut &*s, &mut file);
+            if cork {
+                set_cork(s, false);
+            }
+            r.context("sending the job")?;
+        }
+        Connection::Ssh { stdin, .. } => {
+            let w = stdin.as_mut().ok_or_else(|| anyhow!("ssh stdin closed"))?;
+            write(w, &mut file).context("sending the job")?;
+            w.flush()?;
+            // Closing lets an inetd-mode server see the end of the request.
+            drop(stdin.take());
+        }
+    }
+    Ok(())
+}
+
+/// Reads the server's reply.
+pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
+    let limits = Limits::for_replies();
+    let reply = match conn {
+        Connection::Tcp(s) => protocol::read_reply(
+            &mut BufReader::with_capacity(64 * 1024, &*s),
+            version,
+            &limits,
+        ),
+        Connection::Ssh { stdout, .. } => protocol::read_reply(
+            &mut BufReader::with_capacity(64 * 1024, stdout),
+            version,
+            &limits,
+        ),
+    };
+    reply.context("reading the reply")
+}

@@ -1,0 +1,217 @@
+//! `distccd`: the compile server.
+//!
+//! Layout: `options` (command line), `access` (`--allow`), `compilers`
+//! (the whitelist), `policy` (which compiler arguments are safe), `run`
+//! (one compiler process), `serve` (one job on one connection), `stats`
+//! (job slots and counters), `listen` (the standalone server's loop).
+
+pub mod access;
+pub mod compilers;
+pub mod listen;
+pub mod options;
+pub mod policy;
+pub mod run;
+pub mod serve;
+pub mod stats;
+
+use std::ffi::OsString;
+use std::io::{BufWriter, IsTerminal};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::exit::Code;
+use crate::logging;
+use crate::protocol::Limits;
+use access::Access;
+use options::Options;
+use serve::Server;
+
+pub const DEFAULT_PORT: u16 = 3632;
+pub const DEFAULT_STATS_PORT: u16 = 3633;
+
+fn default_jobs() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32) + 2
+}
+
+/// Runs the daemon with `args` (argv without the program name).
+pub fn main(args: &[OsString]) -> Result<u8> {
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| anyhow!(Code::BadArguments).context("distccd arguments must be UTF-8"))?;
+    let refs: Vec<&str> = strs.iter().map(String::as_str).collect();
+    let opts = match Options::parse(&refs) {
+        Ok(o) => o,
+        Err(early) => {
+            return if early.status.is_ok() {
+                print!("{}", early.output);
+                Ok(0)
+            } else {
+                eprint!("{}", early.output);
+                Err(anyhow!(Code::BadArguments).context("bad distccd options"))
+            };
+        }
+    };
+    if opts.version {
+        println!(
+            "distccd {} (protocols 1 and 2) (default port {DEFAULT_PORT})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(0);
+    }
+    if opts.enable_tcp_insecure {
+        return Err(anyhow!(Code::BadArguments).context(
+            "--enable-tcp-insecure is refused: it would let any client run any program; \
+             link the compilers to allow into a masquerade dir (--compiler-dir) instead",
+        ));
+    }
+    if opts.inetd && opts.daemon {
+        return Err(anyhow!(Code::BadArguments).context("--inetd and --daemon exclude each other"));
+    }
+    let access = Access::new(&opts.allow, opts.allow_private)
+        .map_err(|e| anyhow!(Code::BadArguments).context(format!("{e:#}")))?;
+    let level = logging::level(opts.log_level.as_deref(), opts.verbose)
+        .map_err(|e| anyhow!(Code::BadArguments).context(format!("{e:#}")))?;
+
+    // inetd mode when asked, or when stdin is a socket and no mode was given.
+    let stdin_is_socket = socket2::SockRef::from(&std::io::stdin().as_fd())
+        .r#type()
+        .is_ok();
+    let inetd = opts.inetd || (!opts.daemon && stdin_is_socket && !std::io::stdin().is_terminal());
+
+    let nice = opts.nice.unwrap_or(5);
+    // SAFETY: nice(2) only changes our own priority.
+    unsafe { libc::nice(nice) };
+
+    if inetd {
+        let target = match (&opts.log_file, opts.log_stderr) {
+            (Some(f), _) => logging::Target::File(f),
+            (None, true) => logging::Target::Stderr,
+            _ => logging::Target::Syslog,
+        };
+        let _log = logging::daemon(target, level)?;
+        listen::drop_privileges(opts.user.as_deref())?;
+        let server = build_server(&opts)?;
+        return serve_inetd(&server, &access);
+    }
+
+    let port = opts.port.unwrap_or(DEFAULT_PORT);
+    let addr = listen::listen_addr(opts.listen.as_deref(), port)?;
+    let listener = listen::bind(addr)?;
+    let stats = if opts.stats {
+        let port = opts.stats_port.unwrap_or(DEFAULT_STATS_PORT);
+        Some(listen::bind(listen::listen_addr(
+            opts.listen.as_deref(),
+            port,
+        )?)?)
+    } else {
+        None
+    };
+    let detach = !opts.no_detach && !opts.no_fork;
+    if detach {
+        listen::detach()?;
+    }
+    let target = match (&opts.log_file, opts.log_stderr, detach) {
+        (Some(f), _, _) => logging::Target::File(f),
+        (None, true, _) | (None, false, false) => logging::Target::Stderr,
+        (None, false, true) => logging::Target::Syslog,
+    };
+    let log = logging::daemon(target, level)?;
+    listen::drop_privileges(opts.user.as_deref())?;
+    let _pid = opts
+        .pid_file
+        .as_deref()
+        .map(listen::PidFile::create)
+        .transpose()?;
+    let server = Arc::new(build_server(&opts)?);
+    let jobs = server.jobs as usize;
+    let cfg = listen::LoopConfig {
+        access,
+        max_connections: opts
+            .max_connections
+            .map_or(8 * jobs + 16, |n| n.max(1) as usize),
+        inline: opts.no_fork,
+        lifetime: opts.lifetime.map(Duration::from_secs),
+        stats,
+        drain_timeout: server
+            .run_limits
+            .lifetime
+            .unwrap_or(Duration::from_secs(300))
+            .max(server.io_timeout),
+    };
+    listen::serve_forever(listener, server, cfg, Some(&log))?;
+    log::info!("exiting");
+    Ok(0)
+}
+
+fn build_server(opts: &Options) -> Result<Server> {
+    let self_exe = std::env::current_exe().context("finding our own executable")?;
+    let mut dirs = opts.compiler_dir.clone();
+    dirs.extend(compilers::default_dirs(&self_exe));
+    let listed = match std::env::var_os("DISTCC_CMDLIST") {
+        Some(f) if !f.is_empty() => compilers::read_cmdlist(&PathBuf::from(&f))
+            .with_context(|| format!("reading DISTCC_CMDLIST {}", f.to_string_lossy()))?,
+        _ => Vec::new(),
+    };
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let whitelist = compilers::Whitelist::new(dirs, listed, &path, &self_exe);
+    log::debug!("compiler dirs: {:?}", whitelist.dirs());
+    let jobs = opts.jobs.unwrap_or_else(default_jobs).max(1);
+    let io_timeout = opts.io_timeout.unwrap_or_else(|| {
+        std::env::var("DISTCC_IO_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300)
+    });
+    let mib = |v: Option<u64>| v.map(|m| m.saturating_mul(1 << 20));
+    let mut limits = Limits::default();
+    if let Some(b) = mib(opts.max_body) {
+        limits.max_body = b;
+    }
+    Ok(Server {
+        whitelist,
+        limits,
+        run_limits: run::RunLimits {
+            lifetime: opts.job_lifetime.map(Duration::from_secs),
+            cpu_seconds: opts.limit_cpu,
+            file_size_bytes: mib(opts.limit_fsize),
+            address_space_bytes: mib(opts.limit_as),
+        },
+        io_timeout: Duration::from_secs(io_timeout.max(1)),
+        tmpdir: std::env::temp_dir(),
+        save_temps: crate::settings::is_set(std::env::var_os("DISTCCD_SAVE_TEMPS").as_deref()),
+        env: run::compiler_env(std::env::vars_os()),
+        slots: stats::Semaphore::new(jobs),
+        jobs,
+        stats: stats::Stats::new(),
+    })
+}
+
+/// Serves the one connection on stdin/stdout (inetd, systemd `Accept=yes`,
+/// or an ssh pipe, which has no peer address and is authenticated by ssh).
+fn serve_inetd(server: &Server, access: &Access) -> Result<u8> {
+    let stdin = std::io::stdin();
+    if let Ok(peer) = socket2::SockRef::from(&stdin.as_fd()).peer_addr() {
+        if let Some(addr) = peer.as_socket() {
+            if !access.allows(addr.ip()) {
+                log::warn!("refused connection from {addr}: not in --allow");
+                return Err(anyhow!(Code::AccessDenied).context(format!("{addr} is not allowed")));
+            }
+        }
+    }
+    // SAFETY: ignoring SIGPIPE so a vanished client gives EPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let input = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)?;
+    let output = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let outcome = serve::serve(server, input, output)?;
+    log::info!("inetd: {} {:?}", outcome.compiler, outcome.status);
+    Ok(0)
+}

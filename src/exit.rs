@@ -1,0 +1,147 @@
+//! distcc's exit-code contract (100..120), shared by client and daemon.
+//!
+//! Errors travel as `anyhow::Error`; whoever knows which contract code applies
+//! puts a [`Code`] at the root of the chain. `lib::main` is the one place that
+//! turns an error into a process exit status, via [`code_of`].
+
+use std::fmt;
+use std::io;
+
+use crate::protocol::WireError;
+
+/// The exit codes of distcc 3.4 (`exitcode.h`), kept numerically identical so
+/// scripts written against the reference keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Code {
+    Generic = 100,
+    BadArguments = 101,
+    BindFailed = 102,
+    ConnectFailed = 103,
+    CompilerCrashed = 104,
+    OutOfMemory = 105,
+    BadHostSpec = 106,
+    IoError = 107,
+    Truncated = 108,
+    Protocol = 109,
+    CompilerMissing = 110,
+    Recursion = 111,
+    SetuidFailed = 112,
+    AccessDenied = 113,
+    Busy = 114,
+    NoSuchFile = 115,
+    NoHosts = 116,
+    Gone = 117,
+    Timeout = 118,
+    AuthFailed = 119,
+    LocalCppFailed = 120,
+}
+
+impl Code {
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Code::Generic => "failed",
+            Code::BadArguments => "bad arguments",
+            Code::BindFailed => "bind failed",
+            Code::ConnectFailed => "connect failed",
+            Code::CompilerCrashed => "compiler crashed",
+            Code::OutOfMemory => "out of memory",
+            Code::BadHostSpec => "bad host specification",
+            Code::IoError => "I/O error",
+            Code::Truncated => "truncated",
+            Code::Protocol => "protocol error",
+            Code::CompilerMissing => "compiler missing",
+            Code::Recursion => "recursive invocation",
+            Code::SetuidFailed => "setuid failed",
+            Code::AccessDenied => "access denied",
+            Code::Busy => "busy",
+            Code::NoSuchFile => "no such file",
+            Code::NoHosts => "no hosts",
+            Code::Gone => "gone",
+            Code::Timeout => "timeout",
+            Code::AuthFailed => "authentication failed",
+            Code::LocalCppFailed => "local preprocessing failed",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (exit {})", self.describe(), *self as u8)
+    }
+}
+
+impl std::error::Error for Code {}
+
+/// The contract code an error chain carries: an explicit [`Code`] wins, then
+/// what the wire or the OS said, else the generic 100.
+pub fn code_of(err: &anyhow::Error) -> Code {
+    for cause in err.chain() {
+        if let Some(code) = cause.downcast_ref::<Code>() {
+            return *code;
+        }
+    }
+    for cause in err.chain() {
+        if let Some(wire) = cause.downcast_ref::<WireError>() {
+            return wire.code();
+        }
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return code_of_io(io);
+        }
+    }
+    Code::Generic
+}
+
+pub fn code_of_io(err: &io::Error) -> Code {
+    match err.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Code::Timeout,
+        io::ErrorKind::NotFound => Code::NoSuchFile,
+        io::ErrorKind::OutOfMemory => Code::OutOfMemory,
+        io::ErrorKind::UnexpectedEof => Code::Truncated,
+        io::ErrorKind::PermissionDenied => Code::AccessDenied,
+        _ => Code::IoError,
+    }
+}
+
+/// The exit code for a child's wait status, as a shell would report it:
+/// the compiler's own code, or 128+N for a compiler killed by signal N.
+pub fn of_wait_status(status: i32) -> u8 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status) as u8
+    } else if libc::WIFSIGNALED(status) {
+        128u8.wrapping_add(libc::WTERMSIG(status) as u8)
+    } else {
+        Code::Generic as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_survives_context() {
+        let err = anyhow::Error::new(Code::NoHosts).context("reading hosts");
+        assert_eq!(code_of(&err), Code::NoHosts);
+    }
+
+    #[test]
+    fn io_errors_map() {
+        let err = anyhow::Error::new(io::Error::from(io::ErrorKind::TimedOut)).context("x");
+        assert_eq!(code_of(&err), Code::Timeout);
+        let err = anyhow::anyhow!("plain");
+        assert_eq!(code_of(&err), Code::Generic);
+    }
+
+    #[test]
+    fn wait_status() {
+        assert_eq!(of_wait_status(0), 0);
+        assert_eq!(of_wait_status(1 << 8), 1);
+        assert_eq!(of_wait_status(9), 137);
+        assert_eq!(of_wait_status(11 | 0x80), 139);
+    }
+}

@@ -1,0 +1,316 @@
+use super::*;
+
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+
+fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{CORPUS}/{name}")).unwrap()
+}
+
+fn os(s: &str) -> OsString {
+    OsString::from(s)
+}
+
+fn decode_request(bytes: &[u8]) -> Result<(RequestHead, Vec<u8>)> {
+    let limits = Limits::default();
+    let mut r = bytes;
+    let head = read_request_head(&mut r, &limits)?;
+    let doti = read_body(&mut r, DOTI, head.version, &limits)?;
+    if !r.is_empty() {
+        return Err(WireError::BadValue {
+            token: *DOTI,
+            why: "trailing bytes".into(),
+        });
+    }
+    Ok((head, doti))
+}
+
+#[test]
+fn header_format() {
+    assert_eq!(&header(ARGC, 4), b"ARGC00000004");
+    assert_eq!(&header(DOTI, 0xdeadbeef), b"DOTIdeadbeef");
+}
+
+#[test]
+fn corpus_requests_decode() {
+    let (head, doti) = decode_request(&corpus("v1-hello-request.bin")).unwrap();
+    assert_eq!(head.version, Version::V1);
+    assert_eq!(
+        head.argv,
+        ["x86_64-linux-gnu-gcc", "-O2", "-c", "hello.c", "-o", "h1.o"]
+            .map(os)
+            .to_vec()
+    );
+    assert!(doti.ends_with(b"int main(void) { return 0; }\n"));
+
+    for name in ["v2-lzo-stdio-request.bin", "v2-lzo-error-request.bin"] {
+        let (head, doti) = decode_request(&corpus(name)).unwrap();
+        assert_eq!(head.version, Version::V2);
+        assert!(doti.starts_with(b"# 0 \""), "{name}");
+    }
+    let (_, doti) = decode_request(&corpus("v2-lzo-stdio-request.bin")).unwrap();
+    assert!(String::from_utf8_lossy(&doti).contains("puts(\"hi\")"));
+    let (_, doti) = decode_request(&corpus("v2-lzo-error-request.bin")).unwrap();
+    assert!(doti.ends_with(b"int g(void) { return 1 +; }\n"));
+}
+
+#[test]
+fn corpus_replies_decode() {
+    let limits = Limits::default();
+    let r = read_reply(&mut &corpus("v1-hello-reply.bin")[..], Version::V1, &limits).unwrap();
+    assert_eq!(r.status, 0);
+    assert!(r.object.starts_with(b"\x7fELF"));
+
+    let r = read_reply(
+        &mut &corpus("v2-lzo-stdio-reply.bin")[..],
+        Version::V2,
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(r.status, 0);
+    assert!(r.object.starts_with(b"\x7fELF"));
+
+    for (name, v) in [
+        ("v1-error-reply.bin", Version::V1),
+        ("v2-lzo-error-reply.bin", Version::V2),
+    ] {
+        let r = read_reply(&mut &corpus(name)[..], v, &limits).unwrap();
+        assert_eq!(r.status, 0x100, "{name}");
+        assert!(r.object.is_empty());
+        let msg = String::from_utf8_lossy(&r.stderr);
+        assert!(msg.contains("error: expected expression"), "{name}: {msg}");
+    }
+}
+
+#[test]
+fn corpus_replies_reencode_identically_in_v1() {
+    // Our writer produces exactly the reference's bytes where no compression
+    // choice is involved.
+    for name in ["v1-hello-reply.bin", "v1-error-reply.bin"] {
+        let bytes = corpus(name);
+        let r = read_reply(&mut &bytes[..], Version::V1, &Limits::default()).unwrap();
+        let mut out = Vec::new();
+        write_reply(&mut out, Version::V1, &r).unwrap();
+        assert_eq!(out, bytes, "{name}");
+    }
+    let bytes = corpus("v1-hello-request.bin");
+    let (head, doti) = decode_request(&bytes).unwrap();
+    let mut out = Vec::new();
+    write_request_head(&mut out, &head).unwrap();
+    write_body(&mut out, DOTI, Version::V1, &doti).unwrap();
+    assert_eq!(out, bytes);
+}
+
+#[test]
+fn request_round_trips_every_version() {
+    for version in [Version::V1, Version::V2, Version::V3] {
+        let head = RequestHead {
+            version,
+            cwd: (version == Version::V3).then(|| os("/home/u/src")),
+            argv: ["gcc", "-c", "x.c", "-o", "x.o"].map(os).to_vec(),
+        };
+        let mut buf = Vec::new();
+        write_request_head(&mut buf, &head).unwrap();
+        let files = vec![
+            NamedFile {
+                name: os("/home/u/src/x.c"),
+                body: FileBody::File(b"int x;\n".repeat(100)),
+            },
+            NamedFile {
+                name: os("/home/u/src/l.h"),
+                body: FileBody::Link(os("x.h")),
+            },
+            NamedFile {
+                name: os("/home/u/src/empty.h"),
+                body: FileBody::File(Vec::new()),
+            },
+        ];
+        if version == Version::V3 {
+            write_files(&mut buf, version, &files).unwrap();
+        } else {
+            write_body(&mut buf, DOTI, version, b"int x;\n").unwrap();
+        }
+        let limits = Limits::default();
+        let mut r = &buf[..];
+        assert_eq!(read_request_head(&mut r, &limits).unwrap(), head);
+        if version == Version::V3 {
+            assert_eq!(read_files(&mut r, version, &limits).unwrap(), files);
+        } else {
+            assert_eq!(
+                read_body(&mut r, DOTI, version, &limits).unwrap(),
+                b"int x;\n"
+            );
+        }
+        assert!(r.is_empty());
+    }
+}
+
+#[test]
+fn reply_round_trips_every_version() {
+    for version in [Version::V1, Version::V2, Version::V3] {
+        let reply = Reply {
+            status: 0x100,
+            stderr: b"x.c:1: error\n".to_vec(),
+            stdout: Vec::new(),
+            object: vec![7u8; 5000],
+            deps: (version == Version::V3).then(|| b"x.o: x.c\n".to_vec()),
+        };
+        let mut buf = Vec::new();
+        write_reply(&mut buf, version, &reply).unwrap();
+        let got = read_reply(&mut &buf[..], version, &Limits::for_replies()).unwrap();
+        assert_eq!(got, reply);
+    }
+}
+
+#[test]
+fn every_truncation_of_a_request_is_an_error() {
+    for name in ["v1-hello-request.bin", "v2-lzo-stdio-request.bin"] {
+        let bytes = corpus(name);
+        for cut in 0..bytes.len() {
+            let err = decode_request(&bytes[..cut]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    WireError::Closed { .. } | WireError::Truncated { .. } | WireError::Lzo { .. }
+                ),
+                "{name} cut at {cut}: {err}"
+            );
+            if cut == 0 {
+                assert!(matches!(err, WireError::Closed { .. }));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_of_a_reply_is_an_error() {
+    let bytes = corpus("v2-lzo-stdio-reply.bin");
+    for cut in 0..bytes.len() {
+        let r = read_reply(&mut &bytes[..cut], Version::V2, &Limits::default());
+        assert!(r.is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn wrong_token_is_quoted() {
+    let err = read_header(&mut &b"DIXT00000001"[..], DIST).unwrap_err();
+    assert!(matches!(err, WireError::BadToken { .. }));
+    assert_eq!(err.to_string(), "expected token DIST, received \"DIXT\"");
+    assert_eq!(err.code(), Code::Protocol);
+}
+
+#[test]
+fn non_hex_digits_rejected() {
+    for bad in [
+        &b"ARGC0000000g"[..],
+        b"ARGC -000001",
+        b"ARGC0x000001",
+        b"ARGC\0\0\0\0\0\0\0\0",
+    ] {
+        let err = read_header(&mut &bad[..], ARGC).unwrap_err();
+        assert!(matches!(err, WireError::BadNumber { .. }), "{bad:?}");
+    }
+}
+
+#[test]
+fn unsupported_version_rejected() {
+    for v in [0u32, 4, 0xffff_ffff] {
+        let buf = header(DIST, v);
+        let err = read_request_head(&mut &buf[..], &Limits::default()).unwrap_err();
+        assert!(matches!(err, WireError::BadValue { .. }));
+    }
+}
+
+#[test]
+fn oversized_lengths_rejected_before_allocation() {
+    let limits = Limits::default();
+    let mut req = Vec::new();
+    write_header(&mut req, DIST, 1).unwrap();
+    write_header(&mut req, ARGC, 100_000).unwrap();
+    let err = read_request_head(&mut &req[..], &limits).unwrap_err();
+    assert!(matches!(err, WireError::TooLarge { .. }));
+
+    let mut req = Vec::new();
+    write_header(&mut req, DIST, 1).unwrap();
+    write_header(&mut req, ARGC, 1).unwrap();
+    write_header(&mut req, ARGV, 0x0100_0000).unwrap();
+    let err = read_request_head(&mut &req[..], &limits).unwrap_err();
+    assert!(matches!(err, WireError::TooLarge { .. }));
+
+    // A 4 GiB body announced with nothing behind it.
+    let buf = header(DOTI, 0xffff_ffff);
+    let err = read_body(&mut &buf[..], DOTI, Version::V1, &limits).unwrap_err();
+    assert!(matches!(err, WireError::TooLarge { .. }));
+
+    // Within the limit but not sent: a truncation, and no big buffer.
+    let small = Limits {
+        max_body: 1 << 40,
+        ..limits
+    };
+    let err = read_body(&mut &buf[..], DOTI, Version::V1, &small).unwrap_err();
+    assert!(matches!(err, WireError::Truncated { got: 0, .. }));
+}
+
+#[test]
+fn zero_argc_rejected() {
+    let mut req = Vec::new();
+    write_header(&mut req, DIST, 1).unwrap();
+    write_header(&mut req, ARGC, 0).unwrap();
+    assert!(read_request_head(&mut &req[..], &Limits::default()).is_err());
+}
+
+#[test]
+fn nul_in_argv_rejected() {
+    let mut req = Vec::new();
+    write_header(&mut req, DIST, 1).unwrap();
+    write_header(&mut req, ARGC, 1).unwrap();
+    write_raw(&mut req, ARGV, b"gc\0c").unwrap();
+    let err = read_request_head(&mut &req[..], &Limits::default()).unwrap_err();
+    assert!(matches!(err, WireError::BadValue { .. }));
+}
+
+#[test]
+fn lzo_garbage_is_an_error() {
+    let limits = Limits::default();
+    let mut x: u32 = 7;
+    for len in 1..300usize {
+        let mut body = Vec::with_capacity(len);
+        for _ in 0..len {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            body.push((x >> 24) as u8);
+        }
+        let mut buf = Vec::new();
+        write_raw(&mut buf, DOTI, &body).unwrap();
+        // Garbage either fails or decodes within the bound; it never panics.
+        if let Ok(out) = read_body(&mut &buf[..], DOTI, Version::V2, &limits) {
+            assert!(out.len() as u64 <= len as u64 * limits.max_inflation);
+        }
+    }
+}
+
+#[test]
+fn inflation_is_bounded() {
+    // 1 MiB of zeros compresses far below 1/64 of its size.
+    let body = lzo::compress(&vec![0u8; 1 << 20]);
+    assert!(body.len() * 64 < 1 << 20);
+    let mut buf = Vec::new();
+    write_raw(&mut buf, DOTI, &body).unwrap();
+    let err = read_body(&mut &buf[..], DOTI, Version::V2, &Limits::default()).unwrap_err();
+    assert!(matches!(err, WireError::Lzo { .. }));
+}
+
+#[test]
+fn v3_file_list_limits() {
+    let limits = Limits::default();
+    let buf = header(NFIL, 100_001);
+    assert!(matches!(
+        read_files(&mut &buf[..], Version::V3, &limits),
+        Err(WireError::TooLarge { .. })
+    ));
+    let mut buf = header(NFIL, 1).to_vec();
+    write_raw(&mut buf, NAME, b"/x").unwrap();
+    write_header(&mut buf, DOTO, 0).unwrap();
+    assert!(matches!(
+        read_files(&mut &buf[..], Version::V3, &limits),
+        Err(WireError::BadToken { .. })
+    ));
+}

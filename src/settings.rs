@@ -1,0 +1,150 @@
+//! Every `DISTCC_*` variable the client reads, read once into [`Settings`]
+//! and passed down, so no module consults the environment behind the
+//! caller's back and tests can build settings without touching it.
+
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DISTCC_HOSTS`, if set (even empty).
+    pub hosts: Option<String>,
+    /// `DISTCC_DIR`, default `~/.distcc`: locks, backoff state, host file.
+    pub dir: PathBuf,
+    /// `DISTCC_VERBOSE=1`.
+    pub verbose: bool,
+    /// `DISTCC_LOG`: where verbose messages go instead of stderr.
+    pub log: Option<PathBuf>,
+    /// `DISTCC_FALLBACK`, default on: compile locally when distribution fails.
+    pub fallback: bool,
+    /// `DISTCC_SAVE_TEMPS=1`: keep the preprocessed file and say where.
+    pub save_temps: bool,
+    /// `DISTCC_IO_TIMEOUT`, default 300 s: the whole remote compile.
+    pub io_timeout: Duration,
+    /// `DISTCC_CONNECT_TIMEOUT`, default 4 s, as the reference.
+    pub connect_timeout: Duration,
+    /// `DISTCC_BACKOFF_PERIOD`, default 60 s; 0 disables backoff.
+    pub backoff_period: Duration,
+    /// `DISTCC_TCP_CORK`, default on.
+    pub tcp_cork: bool,
+    /// `DISTCC_SSH`, default `ssh`.
+    pub ssh: OsString,
+    /// `DISTCC_STATS=1`: print a summary line per job to stderr.
+    pub stats: bool,
+    /// `TMPDIR`, default `/tmp`.
+    pub tmpdir: PathBuf,
+}
+
+fn flag(value: Option<OsString>, default: bool) -> bool {
+    match value {
+        None => default,
+        Some(v) => {
+            let v = v.to_string_lossy();
+            let v = v.trim();
+            !(v.is_empty()
+                || v == "0"
+                || v.eq_ignore_ascii_case("no")
+                || v.eq_ignore_ascii_case("false"))
+        }
+    }
+}
+
+fn seconds(value: Option<OsString>, default: u64) -> Duration {
+    value
+        .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<u64>().ok()))
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(default))
+}
+
+impl Settings {
+    pub fn from_env() -> Settings {
+        Settings::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Builds settings from any variable source; `from_env` passes the
+    /// process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Settings {
+        let home = get("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
+        Settings {
+            hosts: get("DISTCC_HOSTS").map(|v| v.to_string_lossy().into_owned()),
+            dir: nonempty("DISTCC_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".distcc")),
+            verbose: flag(get("DISTCC_VERBOSE"), false),
+            log: nonempty("DISTCC_LOG").map(PathBuf::from),
+            fallback: flag(get("DISTCC_FALLBACK"), true),
+            save_temps: flag(get("DISTCC_SAVE_TEMPS"), false),
+            io_timeout: seconds(get("DISTCC_IO_TIMEOUT"), 300),
+            connect_timeout: seconds(get("DISTCC_CONNECT_TIMEOUT"), 4),
+            backoff_period: seconds(get("DISTCC_BACKOFF_PERIOD"), 60),
+            tcp_cork: flag(get("DISTCC_TCP_CORK"), true),
+            ssh: nonempty("DISTCC_SSH").unwrap_or_else(|| OsString::from("ssh")),
+            stats: flag(get("DISTCC_STATS"), false),
+            tmpdir: nonempty("TMPDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp")),
+        }
+    }
+
+    /// Whether anything should be logged at all; decides if logging is set
+    /// up, so a quiet client pays nothing for it.
+    pub fn logging(&self) -> bool {
+        self.verbose || self.log.is_some()
+    }
+}
+
+pub fn is_set(value: Option<&OsStr>) -> bool {
+    flag(value.map(OsStr::to_os_string), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[("HOME", "/home/u")]);
+        assert_eq!(s.dir, PathBuf::from("/home/u/.distcc"));
+        assert!(s.fallback && s.tcp_cork && !s.verbose && !s.logging());
+        assert_eq!(s.io_timeout, Duration::from_secs(300));
+        assert_eq!(s.backoff_period, Duration::from_secs(60));
+        assert_eq!(s.hosts, None);
+    }
+
+    #[test]
+    fn overrides() {
+        let s = settings(&[
+            ("DISTCC_DIR", "/d"),
+            ("DISTCC_VERBOSE", "1"),
+            ("DISTCC_FALLBACK", "0"),
+            ("DISTCC_IO_TIMEOUT", "7"),
+            ("DISTCC_BACKOFF_PERIOD", "0"),
+            ("DISTCC_TCP_CORK", "0"),
+            ("DISTCC_HOSTS", ""),
+        ]);
+        assert_eq!(s.dir, PathBuf::from("/d"));
+        assert!(s.verbose && !s.fallback && !s.tcp_cork);
+        assert_eq!(s.io_timeout, Duration::from_secs(7));
+        assert_eq!(s.backoff_period, Duration::ZERO);
+        assert_eq!(s.hosts.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn garbage_numbers_fall_back_to_defaults() {
+        let s = settings(&[("DISTCC_IO_TIMEOUT", "soon")]);
+        assert_eq!(s.io_timeout, Duration::from_secs(300));
+    }
+}
