@@ -1,0 +1,202 @@
+//! A real distributed compile, and interoperation with Debian's distcc 3.4
+//! in both directions, protocols 1 and 2. The client's own compilers may
+//! only preprocess, so every object here was compiled by a daemon.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::skip_unless;
+use crate::util::*;
+
+const HELLO: &str = "#include <stdio.h>\n\
+    static int twice(int x) { return 2 * x; }\n\
+    int main(void) { int unused; printf(\"%d\\n\", twice(21)); return 0; }\n";
+
+const BROKEN: &str = "int g(void) { return 1 +; }\n";
+
+/// Local reference objects for each flag set.
+fn expected(tree: &Tree, flags: &[&str], name: &str) -> Vec<u8> {
+    let mut args = flags.to_vec();
+    args.extend(["-c", "hello.c", "-o", name]);
+    let out = local(tree, "gcc", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    fs::read(tree.work().join(name)).unwrap()
+}
+
+/// Compiles hello.c through `distcc` (ours or the reference's) to `hosts`
+/// for each flag set and protocol, comparing with a local compile.
+fn check_matrix(tree: &Tree, client: &str, host: &str) {
+    for flags in [&["-O0"][..], &["-O2"], &["-O2", "-Wall"]] {
+        let want = expected(tree, flags, "local.o");
+        for opts in ["", ",lzo"] {
+            let hosts = format!("{host}{opts}");
+            let mut args = vec!["gcc"];
+            args.extend_from_slice(flags);
+            args.extend(["-c", "hello.c", "-o", "remote.o"]);
+            fs::remove_file(tree.work().join("remote.o")).ok();
+            let mut cmd = tree.client(&hosts, &args);
+            cmd.env("PATH", tree.cpponly_path());
+            cmd.env("DISTCC_FALLBACK", "0");
+            if client != "ours" {
+                let mut c = std::process::Command::new(client);
+                c.args(&args)
+                    .current_dir(tree.work())
+                    .env("DISTCC_HOSTS", &hosts)
+                    .env("DISTCC_DIR", tree.path("state"))
+                    .env("DISTCC_FALLBACK", "0")
+                    .env("PATH", tree.cpponly_path());
+                cmd = c;
+            }
+            let out = run(cmd, Duration::from_secs(120));
+            assert!(
+                out.status.success(),
+                "{client} {hosts} {flags:?}: {}",
+                text(&out.stderr)
+            );
+            let got = fs::read(tree.work().join("remote.o")).unwrap();
+            assert!(got == want, "{client} {hosts} {flags:?}: object differs from local gcc");
+            if flags.contains(&"-Wall") {
+                assert!(
+                    text(&out.stderr).contains("unused variable"),
+                    "warning missing: {}",
+                    text(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn our_client_and_daemon_match_local_gcc() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let daemon = Daemon::start(&tree, &[]);
+    check_matrix(&tree, "ours", &daemon.host());
+}
+
+#[test]
+fn our_client_against_reference_daemon() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(RefDaemon::available(), "Debian's distcc is not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let daemon = RefDaemon::start();
+    check_matrix(&tree, "ours", &daemon.host());
+}
+
+#[test]
+fn reference_client_against_our_daemon() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(RefDaemon::available(), "Debian's distcc is not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let daemon = Daemon::start(&tree, &[]);
+    check_matrix(&tree, "/usr/bin/distcc", &daemon.host());
+    // It asked for the target-prefixed name, which our whitelist allowed.
+    assert!(daemon.log().contains("x86_64-linux-gnu-gcc"), "{}", daemon.log());
+}
+
+/// A compile error comes back with gcc's status and message and is not
+/// retried locally (the local compiler would refuse, exit 99).
+fn check_error(tree: &Tree, host: &str) {
+    let local_out = local(tree, "gcc", &["-c", "broken.c", "-o", "b.o"]);
+    assert_eq!(local_out.status.code(), Some(1));
+    for opts in ["", ",lzo"] {
+        let mut cmd = tree.client(&format!("{host}{opts}"), &["gcc", "-c", "broken.c", "-o", "b.o"]);
+        cmd.env("PATH", tree.cpponly_path());
+        let out = run(cmd, Duration::from_secs(60));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("expected expression"), "{err}");
+        assert!(!err.contains("cpponly"), "retried locally: {err}");
+        assert!(!err.contains("distcc"), "distcc noise: {err}");
+        assert!(!tree.work().join("b.o").exists());
+    }
+}
+
+#[test]
+fn compile_error_is_not_retried_our_daemon() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("broken.c", BROKEN);
+    let daemon = Daemon::start(&tree, &[]);
+    check_error(&tree, &daemon.host());
+}
+
+#[test]
+fn compile_error_is_not_retried_reference_daemon() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(RefDaemon::available(), "Debian's distcc is not installed");
+    let tree = Tree::new();
+    tree.write("broken.c", BROKEN);
+    let daemon = RefDaemon::start();
+    check_error(&tree, &daemon.host());
+}
+
+#[test]
+fn unreachable_host_falls_back_locally_with_a_warning() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let want = expected(&tree, &["-O2"], "local.o");
+    let dead = free_port();
+    let out = run(
+        tree.client(&format!("127.0.0.1:{dead}"), &["gcc", "-O2", "-c", "hello.c", "-o", "fb.o"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("compiling locally"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(fs::read(tree.work().join("fb.o")).unwrap(), want);
+}
+
+#[test]
+fn unreachable_host_without_fallback_fails_with_distcc_code() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let dead = free_port();
+    let mut cmd = tree.client(&format!("127.0.0.1:{dead}"), &["gcc", "-c", "hello.c", "-o", "x.o"]);
+    cmd.env("DISTCC_FALLBACK", "0");
+    let out = run(cmd, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(103), "{}", text(&out.stderr));
+    assert!(!tree.work().join("x.o").exists());
+}
+
+#[test]
+fn implicit_cc_and_masquerade_names() {
+    skip_unless!(have("cc"), "cc not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let daemon = Daemon::start(&tree, &[]);
+    let want = {
+        let o = local(&tree, "cc", &["-c", "hello.c", "-o", "l.o"]);
+        assert!(o.status.success());
+        fs::read(tree.work().join("l.o")).unwrap()
+    };
+    let mut cmd = tree.client(&daemon.host(), &["-c", "hello.c", "-o", "i.o"]);
+    cmd.env("PATH", tree.cpponly_path()).env("DISTCC_FALLBACK", "0");
+    let out = run(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fs::read(tree.work().join("i.o")).unwrap(), want);
+    assert!(daemon.log().contains(": cc status 0"), "{}", daemon.log());
+}
+
+#[test]
+fn help_and_version() {
+    let tree = Tree::new();
+    for (prog, args) in [
+        ("bin/distcc", &["--help"][..]),
+        ("bin/distcc", &["--version"]),
+        ("bin/distccd", &["--help"]),
+        ("bin/distccd", &["--version"]),
+    ] {
+        let mut c = std::process::Command::new(tree.path(prog));
+        c.args(args);
+        let out = run(c, Duration::from_secs(10));
+        assert!(out.status.success(), "{prog} {args:?}");
+        assert!(!out.stdout.is_empty(), "{prog} {args:?} printed nothing");
+    }
+}

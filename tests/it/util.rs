@@ -1,0 +1,347 @@
+//! Helpers shared by the integration tests: temp trees with masquerade
+//! and "preprocess only" compiler dirs, daemons on 127.0.0.1 port 0 that
+//! stop on Drop, and a client runner.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_distcc"))
+}
+
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Skips the calling test (returns from it) with a message when `cond`.
+#[macro_export]
+macro_rules! skip_unless {
+    ($cond:expr, $why:expr) => {
+        if !$cond {
+            eprintln!("SKIPPED: {}", $why);
+            return;
+        }
+    };
+}
+
+pub const COMPILERS: &[&str] = &["gcc", "g++", "cc", "c++", "x86_64-linux-gnu-gcc", "x86_64-linux-gnu-g++"];
+
+/// A scratch tree:
+/// - `bin/`: `distcc`, `distccd` links to the binary under test;
+/// - `masq/`: compiler links to it (the daemon's whitelist);
+/// - `cpponly/`: compiler wrappers that refuse to do anything but
+///   preprocess, so a test proves the compile happened remotely;
+/// - `state/`: the client's DISTCC_DIR;
+/// - `work/`: where sources live and compiles run.
+pub struct Tree {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        let tmp = tempfile::Builder::new().prefix("distcc-test-").tempdir().unwrap();
+        let t = tmp.path();
+        // World-readable: the reference daemon drops root to its own user.
+        fs::set_permissions(t, fs::Permissions::from_mode(0o755)).unwrap();
+        for d in ["bin", "masq", "cpponly", "state", "work"] {
+            fs::create_dir(t.join(d)).unwrap();
+            fs::set_permissions(t.join(d), fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        symlink(exe(), t.join("bin/distcc")).unwrap();
+        symlink(exe(), t.join("bin/distccd")).unwrap();
+        for c in COMPILERS {
+            symlink(exe(), t.join("masq").join(c)).unwrap();
+            let real = which(c);
+            let script = format!(
+                "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -E ] && exec {} \"$@\"; done\n\
+                 echo \"cpponly: refused to compile locally: $*\" >&2\nexit 99\n",
+                real.display()
+            );
+            let p = t.join("cpponly").join(c);
+            fs::write(&p, script).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Tree { tmp }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.path("work")
+    }
+
+    /// Writes a world-readable file under `work/`, creating parent dirs.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.work().join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).unwrap();
+            fs::set_permissions(parent, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    }
+
+    /// PATH for a client whose own compilers may only preprocess.
+    pub fn cpponly_path(&self) -> OsString {
+        let mut dirs = vec![self.path("cpponly")];
+        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        std::env::join_paths(dirs).unwrap()
+    }
+
+    /// A client command (`distcc ARGS`) run in `work/` against `hosts`.
+    pub fn client(&self, hosts: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(self.path("bin/distcc"));
+        c.args(args)
+            .current_dir(self.work())
+            .env("DISTCC_HOSTS", hosts)
+            .env("DISTCC_DIR", self.path("state"))
+            .env_remove("DISTCC_VERBOSE")
+            .env_remove("DISTCC_LOG")
+            .env_remove("DISTCC_FALLBACK")
+            .env_remove("_DISTCC_SAFEGUARD")
+            .env("DISTCC_BACKOFF_PERIOD", "0")
+            .env("TMPDIR", std::env::temp_dir())
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+pub fn which(program: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    let p = PathBuf::from(s.trim());
+    fs::canonicalize(&p).map(|_| p.clone()).unwrap_or(p)
+}
+
+/// Runs with a time bound: a hung child fails the test instead of hanging.
+pub fn run(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).ok();
+        v
+    });
+    let t_err = thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).ok();
+        v
+    });
+    let status = wait_bounded(&mut child, limit).unwrap_or_else(|| panic!("command timed out after {limit:?}: {cmd:?}"));
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// Waits up to `limit` using a pidfd-free method: a waiter thread and a
+/// channel with a timeout.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = thread::spawn(move || {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+        tx.send((r, status)).ok();
+    });
+    match rx.recv_timeout(limit) {
+        Ok((_, status)) => {
+            handle.join().ok();
+            use std::os::unix::process::ExitStatusExt;
+            Some(std::process::ExitStatus::from_raw(status))
+        }
+        Err(_) => {
+            child.kill().ok();
+            None
+        }
+    }
+}
+
+pub fn text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// Our daemon on 127.0.0.1, on a port the kernel picks; stopped on Drop.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(tree: &Tree, extra: &[&str]) -> Daemon {
+        Daemon::start_with(tree, extra, |_| {})
+    }
+
+    pub fn start_with(tree: &Tree, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Daemon {
+        let mut cmd = Command::new(tree.path("bin/distccd"));
+        cmd.args(["--daemon", "--no-detach", "--listen", "127.0.0.1", "--port", "0", "--log-stderr"])
+            .arg("--compiler-dir")
+            .arg(tree.path("masq"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("start distccd");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on ") {
+                    let addr: Option<SocketAddr> = line[i + 13..].split(',').next().and_then(|a| a.parse().ok());
+                    if let (Some(a), Some(tx)) = (addr, tx.take()) {
+                        tx.send(a.port()).ok();
+                    }
+                }
+                let mut l = log2.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(p) => p,
+            Err(_) => {
+                child.kill().ok();
+                panic!("distccd did not start: {}", log.lock().unwrap());
+            }
+        };
+        Daemon { child, port, log }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        wait_bounded(&mut self.child, Duration::from_secs(30))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+    }
+}
+
+/// A port that was free a moment ago, for daemons that cannot report the
+/// port they bound (the reference distccd).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_listening(port: u16, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Debian's distccd 3.4 on 127.0.0.1; stopped on Drop.
+pub struct RefDaemon {
+    child: Child,
+    pub port: u16,
+    pub logdir: tempfile::TempDir,
+}
+
+impl RefDaemon {
+    pub fn available() -> bool {
+        Path::new("/usr/bin/distccd").exists() && Path::new("/usr/lib/distcc").is_dir()
+    }
+
+    pub fn start() -> RefDaemon {
+        let logdir = tempfile::tempdir().unwrap();
+        fs::set_permissions(logdir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("/usr/bin/distccd")
+                .args(["--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .arg("--log-file")
+                .arg(logdir.path().join("distccd.log"))
+                // Its own group: the reference signals its whole group on exit.
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start reference distccd");
+            if wait_listening(port, Duration::from_secs(10)) {
+                return RefDaemon { child, port, logdir };
+            }
+            child.kill().ok();
+            child.wait().ok();
+        }
+        panic!("reference distccd did not start");
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RefDaemon {
+    fn drop(&mut self) {
+        // The reference forks workers into its process group.
+        // SAFETY: signalling our own child's group.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGTERM);
+        }
+        if wait_bounded(&mut self.child, Duration::from_secs(10)).is_none() {
+            // SAFETY: as above.
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        }
+    }
+}
+
+/// Compiles locally with the real compiler, for reference outputs.
+pub fn local(tree: &Tree, compiler: &str, args: &[&str]) -> Output {
+    let mut c = Command::new(compiler);
+    c.args(args).current_dir(tree.work());
+    run(c, Duration::from_secs(120))
+}
