@@ -54,7 +54,10 @@ fn check_matrix(tree: &Tree, client: &str, host: &str) {
                 text(&out.stderr)
             );
             let got = fs::read(tree.work().join("remote.o")).unwrap();
-            assert!(got == want, "{client} {hosts} {flags:?}: object differs from local gcc");
+            assert!(
+                got == want,
+                "{client} {hosts} {flags:?}: object differs from local gcc"
+            );
             if flags.contains(&"-Wall") {
                 assert!(
                     text(&out.stderr).contains("unused variable"),
@@ -94,7 +97,11 @@ fn reference_client_against_our_daemon() {
     let daemon = Daemon::start(&tree, &[]);
     check_matrix(&tree, "/usr/bin/distcc", &daemon.host());
     // It asked for the target-prefixed name, which our whitelist allowed.
-    assert!(daemon.log().contains("x86_64-linux-gnu-gcc"), "{}", daemon.log());
+    assert!(
+        daemon.log().contains("x86_64-linux-gnu-gcc"),
+        "{}",
+        daemon.log()
+    );
 }
 
 /// A compile error comes back with gcc's status and message and is not
@@ -103,7 +110,10 @@ fn check_error(tree: &Tree, host: &str) {
     let local_out = local(tree, "gcc", &["-c", "broken.c", "-o", "b.o"]);
     assert_eq!(local_out.status.code(), Some(1));
     for opts in ["", ",lzo"] {
-        let mut cmd = tree.client(&format!("{host}{opts}"), &["gcc", "-c", "broken.c", "-o", "b.o"]);
+        let mut cmd = tree.client(
+            &format!("{host}{opts}"),
+            &["gcc", "-c", "broken.c", "-o", "b.o"],
+        );
         cmd.env("PATH", tree.cpponly_path());
         let out = run(cmd, Duration::from_secs(60));
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -142,7 +152,10 @@ fn unreachable_host_falls_back_locally_with_a_warning() {
     let want = expected(&tree, &["-O2"], "local.o");
     let dead = free_port();
     let out = run(
-        tree.client(&format!("127.0.0.1:{dead}"), &["gcc", "-O2", "-c", "hello.c", "-o", "fb.o"]),
+        tree.client(
+            &format!("127.0.0.1:{dead}"),
+            &["gcc", "-O2", "-c", "hello.c", "-o", "fb.o"],
+        ),
         Duration::from_secs(60),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -158,7 +171,10 @@ fn unreachable_host_without_fallback_fails_with_distcc_code() {
     let tree = Tree::new();
     tree.write("hello.c", HELLO);
     let dead = free_port();
-    let mut cmd = tree.client(&format!("127.0.0.1:{dead}"), &["gcc", "-c", "hello.c", "-o", "x.o"]);
+    let mut cmd = tree.client(
+        &format!("127.0.0.1:{dead}"),
+        &["gcc", "-c", "hello.c", "-o", "x.o"],
+    );
     cmd.env("DISTCC_FALLBACK", "0");
     let out = run(cmd, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(103), "{}", text(&out.stderr));
@@ -177,7 +193,8 @@ fn implicit_cc_and_masquerade_names() {
         fs::read(tree.work().join("l.o")).unwrap()
     };
     let mut cmd = tree.client(&daemon.host(), &["-c", "hello.c", "-o", "i.o"]);
-    cmd.env("PATH", tree.cpponly_path()).env("DISTCC_FALLBACK", "0");
+    cmd.env("PATH", tree.cpponly_path())
+        .env("DISTCC_FALLBACK", "0");
     let out = run(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(fs::read(tree.work().join("i.o")).unwrap(), want);

@@ -9,8 +9,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -41,7 +41,14 @@ macro_rules! skip_unless {
     };
 }
 
-pub const COMPILERS: &[&str] = &["gcc", "g++", "cc", "c++", "x86_64-linux-gnu-gcc", "x86_64-linux-gnu-g++"];
+pub const COMPILERS: &[&str] = &[
+    "gcc",
+    "g++",
+    "cc",
+    "c++",
+    "x86_64-linux-gnu-gcc",
+    "x86_64-linux-gnu-g++",
+];
 
 /// A scratch tree:
 /// - `bin/`: `distcc`, `distccd` links to the binary under test;
@@ -56,7 +63,10 @@ pub struct Tree {
 
 impl Tree {
     pub fn new() -> Tree {
-        let tmp = tempfile::Builder::new().prefix("distcc-test-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("distcc-test-")
+            .tempdir()
+            .unwrap();
         let t = tmp.path();
         // World-readable: the reference daemon drops root to its own user.
         fs::set_permissions(t, fs::Permissions::from_mode(0o755)).unwrap();
@@ -104,7 +114,9 @@ impl Tree {
     /// PATH for a client whose own compilers may only preprocess.
     pub fn cpponly_path(&self) -> OsString {
         let mut dirs = vec![self.path("cpponly")];
-        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         std::env::join_paths(dirs).unwrap()
     }
 
@@ -152,7 +164,8 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
         err.read_to_end(&mut v).ok();
         v
     });
-    let status = wait_bounded(&mut child, limit).unwrap_or_else(|| panic!("command timed out after {limit:?}: {cmd:?}"));
+    let status = wait_bounded(&mut child, limit)
+        .unwrap_or_else(|| panic!("command timed out after {limit:?}: {cmd:?}"));
     Output {
         status,
         stdout: t_out.join().unwrap(),
@@ -202,13 +215,21 @@ impl Daemon {
 
     pub fn start_with(tree: &Tree, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Daemon {
         let mut cmd = Command::new(tree.path("bin/distccd"));
-        cmd.args(["--daemon", "--no-detach", "--listen", "127.0.0.1", "--port", "0", "--log-stderr"])
-            .arg("--compiler-dir")
-            .arg(tree.path("masq"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--daemon",
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-stderr",
+        ])
+        .arg("--compiler-dir")
+        .arg(tree.path("masq"))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         adjust(&mut cmd);
         let mut child = cmd.spawn().expect("start distccd");
         let stderr = child.stderr.take().unwrap();
@@ -219,7 +240,10 @@ impl Daemon {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(i) = line.find("listening on ") {
-                    let addr: Option<SocketAddr> = line[i + 13..].split(',').next().and_then(|a| a.parse().ok());
+                    let addr: Option<SocketAddr> = line[i + 13..]
+                        .split(',')
+                        .next()
+                        .and_then(|a| a.parse().ok());
                     if let (Some(a), Some(tx)) = (addr, tx.take()) {
                         tx.send(a.port()).ok();
                     }
@@ -267,7 +291,11 @@ impl Drop for Daemon {
 /// A port that was free a moment ago, for daemons that cannot report the
 /// port they bound (the reference distccd).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until something accepts connections on `port`.
@@ -300,7 +328,14 @@ impl RefDaemon {
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new("/usr/bin/distccd")
-                .args(["--daemon", "--no-detach", "--listen", "127.0.0.1", "--allow", "127.0.0.1"])
+                .args([
+                    "--daemon",
+                    "--no-detach",
+                    "--listen",
+                    "127.0.0.1",
+                    "--allow",
+                    "127.0.0.1",
+                ])
                 .args(["--port", &port.to_string()])
                 .arg("--log-file")
                 .arg(logdir.path().join("distccd.log"))
@@ -312,7 +347,11 @@ impl RefDaemon {
                 .spawn()
                 .expect("start reference distccd");
             if wait_listening(port, Duration::from_secs(10)) {
-                return RefDaemon { child, port, logdir };
+                return RefDaemon {
+                    child,
+                    port,
+                    logdir,
+                };
             }
             child.kill().ok();
             child.wait().ok();
