@@ -475,6 +475,13 @@ pub static FLAGS: &[Flag] = &[
         Joined,
         Local("writes a .dwo file next to the object"),
     ),
+    f(
+        "-flto",
+        Joined,
+        Local(
+            "LTO bytecode records the compile's own options, which differ for preprocessed input",
+        ),
+    ),
     f("-fdump-", Joined, DUMP),
     f("-fcompare-debug", Joined, DUMP),
     f("-d", Joined, DUMP),

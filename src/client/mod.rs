@@ -109,6 +109,10 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
         }
         Scan::Remote(job) => job,
     };
+    if let Some(reason) = unwritable_output(&job) {
+        log::info!("running locally: {reason}");
+        return run_local(&compiler, &args);
+    }
     Client {
         settings: &settings,
         compiler: &compiler,
@@ -116,6 +120,17 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
         args: &args,
     }
     .distribute(&job)
+}
+
+/// An output dir that does not exist fails the local compile with the
+/// assembler's own message; let the compiler say it rather than a remote
+/// compile followed by our error.
+fn unwritable_output(job: &Job) -> Option<String> {
+    let dir = match Path::new(&job.output).parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return None,
+    };
+    (!dir.is_dir()).then(|| format!("output directory {} does not exist", dir.display()))
 }
 
 /// `distcc gcc ...` names its compiler; `distcc -c x.c` and `distcc x.c`
@@ -335,16 +350,13 @@ impl Client<'_> {
         std::io::stderr().write_all(&reply.stderr).ok();
         std::io::stdout().write_all(&reply.stdout).ok();
         std::io::stdout().flush().ok();
-        let output = Path::new(&job.output);
         if status == 0 {
-            write_atomically(output, &reply.object).map_err(|err| Failed {
+            write_atomically(Path::new(&job.output), &reply.object).map_err(|err| Failed {
                 err,
                 host_fault: false,
             })?;
-        } else if output.symlink_metadata().is_ok_and(|m| m.is_file()) {
-            // gcc removes its output when a compile fails.
-            fs::remove_file(output).ok();
         }
+        // A failed compile leaves an existing output alone, as gcc does.
         Ok(exit::of_wait_status(status))
     }
 }
