@@ -182,14 +182,7 @@ impl fmt::Display for WireError {
     }
 }
 
-impl std::error::Error for WireError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            WireError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for WireError {}
 
 impl WireError {
     pub fn code(&self) -> Code {

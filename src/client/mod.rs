@@ -181,8 +181,28 @@ struct Client<'a> {
 /// Why one remote attempt did not produce a compiler status.
 struct Failed {
     err: anyhow::Error,
-    /// The host is to blame (unreachable, broken); another may do.
-    host_fault: bool,
+    blame: Blame,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    /// Ours (temp files, writing the object): another host would not help.
+    Local,
+    /// The host could not be reached; no work was lost, so wait for a slot
+    /// elsewhere.
+    Unreachable,
+    /// The host failed during the job (died, broke the protocol, timed
+    /// out): one retry elsewhere if a slot is free now, else local.
+    MidJob,
+    /// The server answered but would not compile (whitelist, policy): try
+    /// elsewhere, without marking it down for everyone.
+    Refused,
+}
+
+impl Failed {
+    fn new(blame: Blame) -> impl Fn(anyhow::Error) -> Failed + Copy {
+        move |err| Failed { err, blame }
+    }
 }
 
 impl Client<'_> {
@@ -202,14 +222,20 @@ impl Client<'_> {
         let mut tried: Vec<usize> = Vec::new();
         let mut temps: Option<cpp::Temps> = None;
         let mut last_err = None;
-        // One retry on another host when a host fails mid-job.
-        for attempt in 0..2 {
-            let slot = match pick::pick(&hosts, self.settings, &tried, attempt == 0)? {
+        let mut retried = false;
+        // Unreachable hosts are skipped freely; a host that fails mid-job
+        // costs one retry elsewhere, if a slot is free right then.
+        while tried.len() < hosts.len() {
+            let slot = match pick::pick(&hosts, self.settings, &tried, !retried)? {
                 Some(s) => s,
                 None => break,
             };
             let host = &hosts[slot.host];
             tried.push(slot.host);
+            if pick::is_backed_off(host, self.settings) {
+                // It failed for another client while we waited for its slot.
+                continue;
+            }
             if host.is_local() {
                 log::info!("compiling {} on localhost", job.input.to_string_lossy());
                 return run_local(self.compiler, self.args);
@@ -221,14 +247,17 @@ impl Client<'_> {
                     return Ok(code);
                 }
                 Err(f) => {
-                    if f.host_fault {
+                    if matches!(f.blame, Blame::Unreachable | Blame::MidJob) {
                         pick::mark_failed(host, self.settings, &format!("{:#}", f.err));
                     }
-                    let msg = format!("{host}: {:#}", f.err);
-                    log::warn!("{msg}");
-                    last_err = Some(f.err.context(msg));
-                    if !f.host_fault {
-                        break;
+                    let err = f.err.context(host.to_string());
+                    log::warn!("{err:#}");
+                    last_err = Some(err);
+                    match f.blame {
+                        Blame::Local => break,
+                        Blame::Unreachable => {}
+                        Blame::MidJob | Blame::Refused if retried => break,
+                        Blame::MidJob | Blame::Refused => retried = true,
                     }
                 }
             }
@@ -261,21 +290,16 @@ impl Client<'_> {
     /// One attempt on one host. `Ok` means the remote compiler ran (its
     /// status is final, success or not).
     fn remote(&self, job: &Job, host: &Host, temps: &mut Option<cpp::Temps>) -> Result<u8, Failed> {
-        let local_fault = |err: anyhow::Error| Failed {
-            err,
-            host_fault: false,
-        };
-        let host_fault = |err: anyhow::Error| Failed {
-            err,
-            host_fault: true,
-        };
+        let local_fault = Failed::new(Blame::Local);
+        let unreachable = Failed::new(Blame::Unreachable);
+        let mid_job = Failed::new(Blame::MidJob);
         let version = remote::version_of(host);
         let started = Instant::now();
 
         // Preprocess (once, even across a retry) while connecting.
         let mut conn = None;
         let source: std::path::PathBuf = if !job.needs_cpp() {
-            conn = Some(remote::connect(host, self.settings).map_err(host_fault)?);
+            conn = Some(remote::connect(host, self.settings).map_err(unreachable)?);
             job.input.clone().into()
         } else if let Some(t) = temps {
             t.preprocessed.clone()
@@ -293,14 +317,14 @@ impl Client<'_> {
                 *temps = Some(t);
                 return Ok(exit::of_wait_status(status.into_raw()));
             }
-            conn = Some(connected.map_err(host_fault)?);
+            conn = Some(connected.map_err(unreachable)?);
             let p = t.preprocessed.clone();
             *temps = Some(t);
             p
         };
         let mut conn = match conn {
             Some(c) => c,
-            None => remote::connect(host, self.settings).map_err(host_fault)?,
+            None => remote::connect(host, self.settings).map_err(unreachable)?,
         };
         let cpp_done = started.elapsed();
 
@@ -316,9 +340,9 @@ impl Client<'_> {
             argv
         );
         remote::send(&mut conn, version, &argv, &source, self.settings.tcp_cork)
-            .map_err(host_fault)?;
+            .map_err(mid_job)?;
         let sent = started.elapsed();
-        let reply = remote::receive(&mut conn, version).map_err(host_fault)?;
+        let reply = remote::receive(&mut conn, version).map_err(mid_job)?;
         drop(conn);
         log::info!(
             "{} on {host}: preprocess+connect {} ms, send {} ms, compile+receive {} ms, status {}",
@@ -344,17 +368,19 @@ impl Client<'_> {
                     "server failed with exit {}: {msg}",
                     libc::WEXITSTATUS(status)
                 ),
-                host_fault: libc::WEXITSTATUS(status) == Code::Timeout.as_u8() as i32,
+                blame: if libc::WEXITSTATUS(status) == Code::Timeout.as_u8() as i32 {
+                    Blame::MidJob
+                } else {
+                    Blame::Refused
+                },
             });
         }
         std::io::stderr().write_all(&reply.stderr).ok();
         std::io::stdout().write_all(&reply.stdout).ok();
         std::io::stdout().flush().ok();
         if status == 0 {
-            write_atomically(Path::new(&job.output), &reply.object).map_err(|err| Failed {
-                err,
-                host_fault: false,
-            })?;
+            write_atomically(Path::new(&job.output), &reply.object)
+                .map_err(Failed::new(Blame::Local))?;
         }
         // A failed compile leaves an existing output alone, as gcc does.
         Ok(exit::of_wait_status(status))

@@ -109,6 +109,10 @@ pub fn pick(
     }
 }
 
+pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
+    backoff::is_backed_off(&state_dir(settings), &key(host), settings.backoff_period)
+}
+
 /// Remembers that `host` failed so every client skips it for a while.
 pub fn mark_failed(host: &Host, settings: &Settings, why: &str) {
     if settings.backoff_period.is_zero() {

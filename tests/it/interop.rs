@@ -198,7 +198,8 @@ fn implicit_cc_and_masquerade_names() {
     let out = run(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(fs::read(tree.work().join("i.o")).unwrap(), want);
-    assert!(daemon.log().contains(": cc status 0"), "{}", daemon.log());
+    let log = daemon.log_when(|l| l.contains(": cc status 0"));
+    assert!(log.contains(": cc status 0"), "{log}");
 }
 
 #[test]

@@ -3,5 +3,7 @@
 
 mod util;
 
+mod hosts;
 mod interop;
+mod lock_slots;
 mod same;

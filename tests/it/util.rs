@@ -271,6 +271,19 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once `pred` holds for it: the daemon logs a job after its
+    /// reply, so a client can finish before the line arrives.
+    pub fn log_when(&self, pred: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if pred(&log) || Instant::now() >= until {
+                return log;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         // SAFETY: signalling our own child.
