@@ -240,7 +240,7 @@ impl Client<'_> {
                 log::info!("compiling {} on localhost", job.input.to_string_lossy());
                 return run_local(self.compiler, self.args);
             }
-            match self.remote(job, host, &mut temps) {
+            match self.remote(job, host, cpp_slots(&loaded.list), &mut temps) {
                 Ok(code) => {
                     pick::mark_ok(host, self.settings);
                     self.finish(temps);
@@ -263,6 +263,16 @@ impl Client<'_> {
             }
         }
         self.finish(temps);
+        let _local_slot = match loaded.list.local_slots {
+            Some(n) => {
+                let local = [lock::SlotRequest {
+                    key: "localhost",
+                    limit: n,
+                }];
+                lock::acquire(&pick::lock_dir(self.settings), &local, &|_| false)?
+            }
+            None => None,
+        };
         self.fallback(last_err.unwrap_or_else(|| {
             anyhow!(Code::Busy).context("every host is backed off after recent failures")
         }))
@@ -289,7 +299,13 @@ impl Client<'_> {
 
     /// One attempt on one host. `Ok` means the remote compiler ran (its
     /// status is final, success or not).
-    fn remote(&self, job: &Job, host: &Host, temps: &mut Option<cpp::Temps>) -> Result<u8, Failed> {
+    fn remote(
+        &self,
+        job: &Job,
+        host: &Host,
+        cpp_slots: u32,
+        temps: &mut Option<cpp::Temps>,
+    ) -> Result<u8, Failed> {
         let local_fault = Failed::new(Blame::Local);
         let unreachable = Failed::new(Blame::Unreachable);
         let mid_job = Failed::new(Blame::MidJob);
@@ -305,7 +321,7 @@ impl Client<'_> {
             t.preprocessed.clone()
         } else {
             let t = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
-            let cpp_slot = lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots())
+            let cpp_slot = lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots)
                 .map_err(local_fault)?;
             let pre = cpp::Preprocessor::start(self.compiler, job, &t).map_err(local_fault)?;
             let connected = remote::connect(host, self.settings);
@@ -393,10 +409,10 @@ fn is_distcc_code(code: i32) -> bool {
     (100..=120).contains(&code)
 }
 
-fn cpp_slots() -> u32 {
-    std::env::var("DISTCC_LOCALSLOTS_CPP")
-        .ok()
-        .and_then(|v| v.parse().ok())
+/// Local preprocessors allowed at once: `--localslots_cpp` in the host
+/// list, else one per core, so `make -j50` does not thrash the workstation.
+fn cpp_slots(list: &hosts::HostList) -> u32 {
+    list.local_slots_cpp
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32))
 }
 
