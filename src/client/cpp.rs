@@ -33,6 +33,10 @@ impl Temps {
         Ok(Temps { dir, preprocessed })
     }
 
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Keeps the files for inspection and returns where they are.
     pub fn keep(self) -> PathBuf {
         self.dir.keep()

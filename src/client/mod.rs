@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod cpp;
+pub mod exact;
 pub mod flags;
 pub mod hosts;
 pub mod local;
@@ -31,7 +32,7 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::exit::{self, Code};
 use crate::masquerade::{self, Compiler};
-use crate::protocol::Reply;
+use crate::protocol::{Reply, Version};
 use crate::settings::Settings;
 use hosts::Host;
 use scan::{Job, Scan};
@@ -309,7 +310,14 @@ impl Client<'_> {
         let local_fault = Failed::new(Blame::Local);
         let unreachable = Failed::new(Blame::Unreachable);
         let mid_job = Failed::new(Blame::MidJob);
-        let version = remote::version_of(host);
+        let mut version = remote::version_of(host);
+        if version == Version::V3 {
+            if job.needs_cpp() && job.exact_ok() {
+                return self.remote_exact(job, host, cpp_slots);
+            }
+            // Nothing to ship but preprocessed text: protocol 2 carries it.
+            version = Version::V2;
+        }
         let started = Instant::now();
 
         // Preprocess (once, even across a retry) while connecting.
@@ -369,6 +377,60 @@ impl Client<'_> {
             reply.status
         );
         self.accept_reply(job, reply)
+    }
+
+    /// Exact mode: ship the sources, compile the command line as it is.
+    fn remote_exact(&self, job: &Job, host: &Host, cpp_slots: u32) -> Result<u8, Failed> {
+        let local_fault = Failed::new(Blame::Local);
+        let started = Instant::now();
+        let cwd = std::env::current_dir()
+            .context("finding the current directory")
+            .map_err(local_fault)?;
+        let mut conn =
+            remote::connect(host, self.settings).map_err(Failed::new(Blame::Unreachable))?;
+        let scratch = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
+        let cpp_slot =
+            lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots).map_err(local_fault)?;
+        let listing =
+            exact::collect(self.compiler, job, scratch.dir(), &cwd).map_err(local_fault)?;
+        drop(cpp_slot);
+        let files = match listing {
+            exact::Listing::Failed(status) => return Ok(exit::of_wait_status(status.into_raw())),
+            exact::Listing::Files(f) => f,
+        };
+        let listed = started.elapsed();
+        let mut argv: Vec<OsString> = vec![Path::new(self.name)
+            .file_name()
+            .unwrap_or(self.name)
+            .to_os_string()];
+        argv.extend(job.exact_args());
+        argv.extend(colour_arg(self.args));
+        log::debug!(
+            "sending to {host} (protocol 3): {argv:?} with {} files, {} bytes",
+            files.len(),
+            exact::payload(&files)
+        );
+        remote::send_files(&mut conn, &cwd, &argv, &files, self.settings.tcp_cork)
+            .map_err(Failed::new(Blame::MidJob))?;
+        let sent = started.elapsed();
+        let reply = remote::receive(&mut conn, Version::V3).map_err(Failed::new(Blame::MidJob))?;
+        drop(conn);
+        log::info!(
+            "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
+            job.input.to_string_lossy(),
+            listed.as_millis(),
+            (sent - listed).as_millis(),
+            (started.elapsed() - sent).as_millis(),
+            reply.status
+        );
+        let deps = reply.deps.clone();
+        let code = self.accept_reply(job, reply)?;
+        if code == 0 {
+            if let (Some(path), Some(deps)) = (job.dep_file(), deps) {
+                write_atomically(Path::new(&path), &deps).map_err(local_fault)?;
+            }
+        }
+        Ok(code)
     }
 
     /// Hands the remote compiler's results to the user: diagnostics, output,

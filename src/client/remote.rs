@@ -205,3 +205,40 @@ pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
     };
     reply.context("reading the reply")
 }
+
+/// Sends an exact-mode request (protocol 3): cwd, argv, then the files.
+pub fn send_files(
+    conn: &mut Connection,
+    cwd: &Path,
+    argv: &[OsString],
+    files: &[protocol::NamedFile],
+    cork: bool,
+) -> Result<()> {
+    let head = RequestHead {
+        version: Version::V3,
+        cwd: Some(cwd.as_os_str().to_os_string()),
+        argv: argv.to_vec(),
+    };
+    let mut buf = Vec::with_capacity(64 * 1024);
+    protocol::write_request_head(&mut buf, &head)?;
+    protocol::write_files(&mut buf, Version::V3, files)?;
+    match conn {
+        Connection::Tcp(s) => {
+            if cork {
+                set_cork(s, true);
+            }
+            let r = (&*s).write_all(&buf);
+            if cork {
+                set_cork(s, false);
+            }
+            r.context("sending the job")?;
+        }
+        Connection::Ssh { stdin, .. } => {
+            let w = stdin.as_mut().ok_or_else(|| anyhow!("ssh stdin closed"))?;
+            w.write_all(&buf).context("sending the job")?;
+            w.flush()?;
+            drop(stdin.take());
+        }
+    }
+    Ok(())
+}

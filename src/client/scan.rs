@@ -134,6 +134,9 @@ enum Role {
     Both,
     /// Local preprocessor only.
     CppOnly,
+    /// Dependency-file options: the local preprocessor's, or the server's
+    /// in exact mode; never part of a file listing.
+    Deps,
     /// Neither: re-emitted in canonical form (`-c`, `-S`, `-o`).
     Drop,
     Input,
@@ -201,16 +204,57 @@ impl Job {
             .map(|(arg, _)| arg.clone())
             .collect();
         out.extend(["-E".into(), "-o".into(), pre_out.to_os_string()]);
+        // gcc itself passes `-MQ <output>`, so `$` is doubled the same way.
+        out.extend(self.pinned_deps());
+        out
+    }
+
+    /// The dependency options that pin gcc's defaults (file and target),
+    /// which change when the output or the mode is not the user's own.
+    fn pinned_deps(&self) -> Vec<OsString> {
+        let mut out = Vec::new();
         if self.deps.driver {
             if let Some(dep) = self.dep_file() {
                 out.extend(["-MF".into(), dep]);
             }
             if !self.deps.has_target {
-                // gcc itself passes `-MQ <output>`, so `$` is doubled the same way.
                 out.extend(["-MQ".into(), self.dep_target()]);
             }
         }
         out
+    }
+
+    /// Arguments that make the local preprocessor list, into `list`, every
+    /// file the compile reads (`-M`): exact mode ships those files.
+    pub fn listing_args(&self, list: &OsStr) -> Vec<OsString> {
+        let mut out: Vec<OsString> = self
+            .args
+            .iter()
+            .zip(&self.roles)
+            .filter(|(_, role)| !matches!(role, Role::Drop | Role::Deps))
+            .map(|(arg, _)| arg.clone())
+            .collect();
+        out.extend(["-M".into(), "-MF".into(), list.to_os_string()]);
+        out
+    }
+
+    /// Exact mode: the user's command line, unchanged but for pinned
+    /// dependency options, which the server needs to write the `.d` file
+    /// gcc would write here.
+    pub fn exact_args(&self) -> Vec<OsString> {
+        let mut out = self.args.clone();
+        out.extend(self.pinned_deps());
+        out
+    }
+
+    /// Whether exact mode can carry this job: `-Wp,` options hide files the
+    /// server would have to write.
+    pub fn exact_ok(&self) -> bool {
+        self.deps.wp_file.is_none()
+            && !self
+                .args
+                .iter()
+                .any(|a| a.as_bytes().starts_with(b"-Wp,") || a.as_bytes() == b"-Xpreprocessor")
     }
 
     /// Arguments the server compiles with: only options the compiler
@@ -316,15 +360,15 @@ fn looks_like_file_to_distcc(word: &[u8]) -> bool {
 }
 
 /// One option occurrence, resolved against the flag table.
-struct Opt<'a> {
-    text: String,
-    flag: &'static flags::Flag,
-    value: Option<&'a OsStr>,
+pub(crate) struct Opt<'a> {
+    pub(crate) text: String,
+    pub(crate) flag: &'static flags::Flag,
+    pub(crate) value: Option<&'a OsStr>,
     /// Set for `-o file` and friends, where the value is a word of its own.
-    separate: bool,
+    pub(crate) separate: bool,
 }
 
-fn parse_opt(args: &[OsString], i: usize) -> Result<Opt<'_>, String> {
+pub(crate) fn parse_opt(args: &[OsString], i: usize) -> Result<Opt<'_>, String> {
     let text = args[i].to_string_lossy().into_owned();
     let (flag, value) = flags::lookup(&text).ok_or_else(|| format!("unknown option {text}"))?;
     let (value, separate) = match value {
@@ -349,12 +393,12 @@ fn parse_opt(args: &[OsString], i: usize) -> Result<Opt<'_>, String> {
 }
 
 impl Opt<'_> {
-    fn class(&self) -> Class {
+    pub(crate) fn class(&self) -> Class {
         let value = self.value.map(|v| v.to_string_lossy());
         self.flag.classify(value.as_deref())
     }
 
-    fn span(&self) -> usize {
+    pub(crate) fn span(&self) -> usize {
         1 + usize::from(self.separate)
     }
 }
@@ -433,7 +477,7 @@ fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
                     DepFlag::MT | DepFlag::MQ => deps.has_target = true,
                     DepFlag::MP | DepFlag::MG => {}
                 }
-                Role::CppOnly
+                Role::Deps
             }
             Class::CppFiles => {
                 let value = value.unwrap_or_default();

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod compilers;
 pub mod listen;
+pub mod mirror;
 pub mod options;
 pub mod policy;
 pub mod run;

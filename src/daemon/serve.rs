@@ -103,13 +103,10 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         protocol::read_request_head(&mut input, &server.limits).context("reading request")?;
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
-        // Read the whole request so the client sees our refusal, not a reset.
-        protocol::read_files(&mut input, head.version, &server.limits).context("reading files")?;
-        let refusal = Refusal {
-            code: Code::Protocol,
-            message: "protocol 3 (pump mode) is not supported by this server".into(),
-        };
-        return refuse(server, &mut output, &head, compiler, refusal);
+        let files = protocol::read_files(&mut input, head.version, &server.limits)
+            .context("reading files")?;
+        drop(input);
+        return super::mirror::serve(server, &head, files, &mut output);
     }
     let source = protocol::read_body(&mut input, protocol::DOTI, head.version, &server.limits)
         .context("reading preprocessed source")?;
@@ -195,7 +192,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
 
 /// Answers a refused job: the client gets a distcc exit code as the status
 /// and the reason on its stderr; nothing ran.
-fn refuse<W: Write>(
+pub(super) fn refuse<W: Write>(
     server: &Server,
     output: &mut W,
     head: &RequestHead,

@@ -80,7 +80,7 @@ impl Tree {
             symlink(exe(), t.join("masq").join(c)).unwrap();
             let real = which(c);
             let script = format!(
-                "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -E ] && exec {} \"$@\"; done\n\
+                "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -E|-M) exec {} \"$@\";; esac; done\n\
                  echo \"cpponly: refused to compile locally: $*\" >&2\nexit 99\n",
                 real.display()
             );

@@ -1,0 +1,280 @@
+//! Exact mode (`,cpp` hosts, protocol 3): instead of preprocessed text,
+//! ship the translation unit's own files, so the server compiles the
+//! user's unmodified command line against the same sources and gets the
+//! same object (debug info included) and the same diagnostics.
+//!
+//! Which files: the local compiler's own `-M` listing, the reliable
+//! source. Files under the compiler's system include dirs are not sent:
+//! the server compiles with its own system headers, as distcc's pump mode
+//! does, so they must match (same distribution and compiler version).
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::local;
+use super::scan::{Job, Lang};
+use crate::exit::Code;
+use crate::masquerade::Compiler;
+use crate::protocol::{FileBody, NamedFile};
+
+/// What the listing step produced.
+pub enum Listing {
+    /// The files to send, with absolute client paths.
+    Files(Vec<NamedFile>),
+    /// The preprocessor failed (a missing header, say): its diagnostics are
+    /// printed, its status is the job's.
+    Failed(ExitStatus),
+}
+
+/// Lists and reads every non-system file the compile reads.
+pub fn collect(compiler: &Compiler, job: &Job, scratch: &Path, cwd: &Path) -> Result<Listing> {
+    let list = scratch.join("deps.list");
+    let status = local::command(compiler)
+        .args(job.listing_args(list.as_os_str()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| {
+            anyhow!(Code::CompilerMissing)
+                .context(format!("cannot run {}: {e}", compiler.path.display()))
+        })?;
+    if !status.success() {
+        return Ok(Listing::Failed(status));
+    }
+    let text = fs::read(&list).context("reading the file listing")?;
+    let system = system_dirs(compiler, job)?;
+    let mut files = Vec::new();
+    let mut seen = BTreeSet::new();
+    for name in parse_make_deps(&text) {
+        let path = absolute(cwd, Path::new(&name));
+        if system.iter().any(|d| path.starts_with(d)) {
+            continue;
+        }
+        add(&path, &mut files, &mut seen)?;
+    }
+    Ok(Listing::Files(files))
+}
+
+/// `cwd`-relative paths made absolute, lexically (`..` kept: the server
+/// recreates the directories the compiler walks through).
+fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    }
+}
+
+/// Adds `path` and, for each symlink on the way to it, a `LINK` entry and
+/// its target, so the server resolves names the way this machine does.
+fn add(path: &Path, files: &mut Vec<NamedFile>, seen: &mut BTreeSet<PathBuf>) -> Result<()> {
+    add_within(path, files, seen, 0)
+}
+
+fn add_within(
+    path: &Path,
+    files: &mut Vec<NamedFile>,
+    seen: &mut BTreeSet<PathBuf>,
+    depth: u32,
+) -> Result<()> {
+    let mut prefix = PathBuf::new();
+    let comps: Vec<Component> = path.components().collect();
+    for (i, comp) in comps.iter().enumerate() {
+        prefix.push(comp);
+        if matches!(
+            comp,
+            Component::RootDir | Component::ParentDir | Component::CurDir
+        ) {
+            continue;
+        }
+        let last = i + 1 == comps.len();
+        let meta = match fs::symlink_metadata(&prefix) {
+            Ok(m) => m,
+            Err(_) => break,
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&prefix)?;
+            if seen.insert(prefix.clone()) {
+                files.push(NamedFile {
+                    name: prefix.clone().into_os_string(),
+                    body: FileBody::Link(target.clone().into_os_string()),
+                });
+            }
+            // The kernel's own bound on links followed (ELOOP).
+            if depth >= 40 {
+                return Err(anyhow!(
+                    "too many levels of symbolic links in {}",
+                    path.display()
+                ));
+            }
+            // Continue from the link's target, so every file is sent under
+            // the name its real directory gives it.
+            let mut rest = absolute(prefix.parent().unwrap_or(Path::new("/")), &target);
+            for c in &comps[i + 1..] {
+                rest.push(c);
+            }
+            return add_within(&rest, files, seen, depth + 1);
+        } else if last && meta.is_file() && seen.insert(prefix.clone()) {
+            let data =
+                fs::read(&prefix).with_context(|| format!("reading {}", prefix.display()))?;
+            files.push(NamedFile {
+                name: prefix.clone().into_os_string(),
+                body: FileBody::File(data),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The compiler's default include dirs for this job's language, from
+/// `-E -v`.
+fn system_dirs(compiler: &Compiler, job: &Job) -> Result<Vec<PathBuf>> {
+    let lang = match job.lang {
+        Lang::Cxx | Lang::CxxPre => "c++",
+        Lang::ObjC | Lang::ObjCPre => "objective-c",
+        Lang::ObjCxx | Lang::ObjCxxPre => "objective-c++",
+        _ => "c",
+    };
+    // Options that move the system dirs come along.
+    let moving: Vec<OsString> = job
+        .args()
+        .iter()
+        .filter(|a| {
+            let a = a.as_bytes();
+            a.starts_with(b"--sysroot")
+                || a.starts_with(b"-m")
+                || a.starts_with(b"-nostdinc")
+                || a.starts_with(b"-std=")
+        })
+        .cloned()
+        .collect();
+    let out = local::command(compiler)
+        .args(&moving)
+        .args(["-x", lang, "-E", "-v", "/dev/null", "-o", "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("asking the compiler for its include dirs")?;
+    Ok(parse_search_list(&out.stderr))
+}
+
+fn parse_search_list(stderr: &[u8]) -> Vec<PathBuf> {
+    let text = String::from_utf8_lossy(stderr);
+    let mut dirs = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("#include <...> search starts here:") {
+            inside = true;
+        } else if line.starts_with("End of search list.") {
+            break;
+        } else if inside {
+            let d = line.trim();
+            let d = d.strip_suffix(" (framework directory)").unwrap_or(d);
+            dirs.push(fs::canonicalize(d).unwrap_or_else(|_| PathBuf::from(d)));
+            dirs.push(PathBuf::from(d));
+        }
+    }
+    dirs
+}
+
+/// The prerequisites of a make rule as gcc writes it: backslash-newline
+/// continuations, `\ ` for spaces in names, `$$` for `$`.
+pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
+    let colon = text
+        .windows(2)
+        .position(|w| w == b": " || w == b":\n")
+        .map_or(0, |p| p + 1);
+    let body = &text[colon..];
+    let mut names = Vec::new();
+    let mut cur = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\\' if body.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\\' if body.get(i + 1) == Some(&b' ') => {
+                cur.push(b' ');
+                i += 1;
+            }
+            b'$' if body.get(i + 1) == Some(&b'$') => {
+                cur.push(b'$');
+                i += 1;
+            }
+            b' ' | b'\n' | b'\t' => {
+                if !cur.is_empty() {
+                    names.push(OsString::from_vec(std::mem::take(&mut cur)));
+                }
+            }
+            b => cur.push(b),
+        }
+        i += 1;
+    }
+    if !cur.is_empty() {
+        names.push(OsString::from_vec(cur));
+    }
+    names
+}
+
+/// Total bytes of file bodies, for the log.
+pub fn payload(files: &[NamedFile]) -> usize {
+    files
+        .iter()
+        .map(|f| match &f.body {
+            FileBody::File(d) => d.len(),
+            FileBody::Link(t) => t.len(),
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn make_deps() {
+        let text = b"obj/x.o: src/x.c include/h.h \\\n /usr/include/stdio.h my\\ file.h a$$b.h\n";
+        let names: Vec<String> = parse_make_deps(text)
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "src/x.c",
+                "include/h.h",
+                "/usr/include/stdio.h",
+                "my file.h",
+                "a$b.h"
+            ]
+        );
+    }
+
+    #[test]
+    fn search_list() {
+        let err = b"ignoring nonexistent directory \"/x\"\n#include \"...\" search starts here:\n\
+            #include <...> search starts here:\n /usr/lib/gcc/x86_64-linux-gnu/12/include\n /usr/include\n\
+            End of search list.\n";
+        let dirs = parse_search_list(err);
+        assert!(dirs.contains(&PathBuf::from("/usr/include")));
+    }
+
+    #[test]
+    fn symlinks_are_sent_with_their_targets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        fs::create_dir(t.join("real")).unwrap();
+        fs::write(t.join("real/h.h"), "int x;\n").unwrap();
+        std::os::unix::fs::symlink("real", t.join("inc")).unwrap();
+        let mut files = Vec::new();
+        add(&t.join("inc/h.h"), &mut files, &mut BTreeSet::new()).unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(matches!(&files[0].body, FileBody::Link(l) if l == "real"));
+        assert_eq!(files[1].name, t.join("real/h.h").into_os_string());
+    }
+}

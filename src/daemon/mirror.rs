@@ -1,0 +1,473 @@
+//! Exact mode on the server (protocol 3): recreate the client's files
+//! under a private root at their client paths, compile the client's own
+//! command line from the mirrored working directory, and map the root back
+//! out of everything returned (`-ffile-prefix-map` for the object; byte
+//! replacement for diagnostics and the `.d` file).
+//!
+//! What a hostile client can do here is bounded by three rules, each
+//! enforced below: every name is an absolute, normalised path and lands
+//! inside the root; every symlink is re-pointed inside the root; every
+//! path-valued option either names something inside the root (rewritten
+//! by us) or is refused. System headers are the server's own, as in
+//! distcc's pump mode.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::compilers::Refusal;
+use super::run;
+use super::serve::{Outcome, Server};
+use crate::client::flags::{Class, DepFlag, ModeFlag};
+use crate::client::scan::{parse_opt, Lang};
+use crate::exit::Code;
+use crate::protocol::{self, FileBody, NamedFile, Reply, RequestHead};
+
+fn refusal(message: String) -> Refusal {
+    Refusal {
+        code: Code::BadArguments,
+        message,
+    }
+}
+
+/// Checks that `name` is absolute and free of `.`/`..`, so joining it to
+/// the root cannot leave the root. Stops a client writing `/../../etc/x`.
+fn check_client_path(name: &OsStr) -> Result<&Path, Refusal> {
+    let p = Path::new(name);
+    let clean = p.is_absolute()
+        && p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if clean && !name.as_bytes().contains(&0) {
+        Ok(p)
+    } else {
+        Err(refusal(format!(
+            "refused file name {:?}: not an absolute, normalised path",
+            name.to_string_lossy()
+        )))
+    }
+}
+
+/// `base` joined with `rel`, `..` resolved lexically and clamped at `/`:
+/// the client-side meaning of a symlink target or relative option value,
+/// which by construction stays inside the mirror.
+fn normalise(base: &Path, rel: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in base.join(rel).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn under(root: &Path, client: &Path) -> PathBuf {
+    root.join(client.strip_prefix("/").unwrap_or(client))
+}
+
+/// Writes the client's files and links under `root`.
+fn materialise(root: &Path, files: &[NamedFile]) -> Result<Result<(), Refusal>> {
+    for f in files {
+        let name = match check_client_path(&f.name) {
+            Ok(n) => n,
+            Err(r) => return Ok(Err(r)),
+        };
+        let dest = under(root, name);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        match &f.body {
+            FileBody::File(data) => {
+                // O_NOFOLLOW: never write through a link, even one of ours.
+                let mut file = match OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&dest)
+                {
+                    Ok(file) => file,
+                    Err(e) => {
+                        return Ok(Err(refusal(format!(
+                            "cannot create {}: {e}",
+                            name.display()
+                        ))));
+                    }
+                };
+                file.write_all(data)?;
+            }
+            FileBody::Link(target) => {
+                let resolved =
+                    normalise(name.parent().unwrap_or(Path::new("/")), Path::new(target));
+                if let Err(e) = std::os::unix::fs::symlink(under(root, &resolved), &dest) {
+                    return Ok(Err(refusal(format!("cannot link {}: {e}", name.display()))));
+                }
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The client's argv (without the compiler), rewritten for the mirror:
+/// absolute paths into the root, output and dependency file into the job
+/// dir. Anything the daemon cannot vouch for is refused.
+struct Rewritten {
+    args: Vec<OsString>,
+    /// Directories the compile searches, to create even if empty.
+    dirs: Vec<PathBuf>,
+    deps: bool,
+}
+
+fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rewritten, Refusal> {
+    let into_root = |v: &OsStr| -> OsString {
+        let p = Path::new(v);
+        if p.is_absolute() {
+            under(root, &normalise(Path::new("/"), p)).into_os_string()
+        } else {
+            v.to_os_string()
+        }
+    };
+    let mut out: Vec<OsString> = Vec::with_capacity(args.len() + 2);
+    // Lowest priority: gcc applies the last matching map, so the user's own
+    // maps (rewritten below) still win for their paths.
+    let mut map = OsString::from("-ffile-prefix-map=");
+    map.push(root);
+    map.push("=");
+    out.push(map);
+    let mut dirs = vec![under(root, cwd)];
+    let (mut input, mut output, mut mode, mut deps) = (false, false, false, false);
+    // After `-x LANG`, any name is a source of that language.
+    let mut language_given = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        let bytes = a.as_bytes();
+        if bytes.first() != Some(&b'-') || bytes == b"-" {
+            if (!language_given && Lang::from_path(a).is_none()) || input {
+                return Err(refusal(format!("refused input {:?}", a.to_string_lossy())));
+            }
+            input = true;
+            out.push(into_root(a));
+            i += 1;
+            continue;
+        }
+        let opt = parse_opt(args, i).map_err(|e| refusal(format!("refused arguments: {e}")))?;
+        let name = opt.flag.name;
+        let value = opt.value.map(OsStr::to_os_string).unwrap_or_default();
+        let path_option = matches!(
+            name,
+            "-I" | "-iquote" | "-isystem" | "-idirafter" | "-include" | "-imacros"
+        );
+        let new_value: Option<OsString> = match opt.class() {
+            Class::Output => {
+                output = true;
+                Some(job.join("output.o").into_os_string())
+            }
+            Class::Deps(DepFlag::MF) => Some(job.join("deps.d").into_os_string()),
+            Class::Deps(DepFlag::MD | DepFlag::MMD) => {
+                deps = true;
+                None
+            }
+            Class::Lang => {
+                language_given = value != "none";
+                None
+            }
+            Class::Deps(_) | Class::Link => None,
+            Class::Mode(ModeFlag::Compile | ModeFlag::Assemble) => {
+                mode = true;
+                None
+            }
+            Class::Cpp | Class::CppFiles if path_option => {
+                let v = into_root(&value);
+                if matches!(name, "-I" | "-iquote" | "-isystem" | "-idirafter") {
+                    let p = Path::new(&value);
+                    dirs.push(if p.is_absolute() {
+                        PathBuf::from(&v)
+                    } else {
+                        under(root, &normalise(cwd, p))
+                    });
+                }
+                Some(v)
+            }
+            Class::Cpp if !name.starts_with("-i") && !name.ends_with("prefix-map=") => None,
+            Class::Safe if name.ends_with("prefix-map=") => {
+                // OLD=NEW with OLD a client path: it now lives under the root.
+                let (old, new) = match value.as_bytes().iter().position(|&b| b == b'=') {
+                    Some(eq) => (&value.as_bytes()[..eq], &value.as_bytes()[eq..]),
+                    None => (value.as_bytes(), &b""[..]),
+                };
+                let mut v = into_root(OsStr::from_bytes(old)).into_vec();
+                v.extend_from_slice(new);
+                Some(OsString::from_vec(v))
+            }
+            Class::Safe if matches!(name, "-isysroot" | "--sysroot") => {
+                return Err(refusal(format!(
+                    "{} is not supported in exact mode",
+                    opt.text
+                )));
+            }
+            class if class.server_safe() => None,
+            Class::Local(why) => return Err(refusal(format!("refused {}: {why}", opt.text))),
+            _ => return Err(refusal(format!("refused {} in exact mode", opt.text))),
+        };
+        match new_value {
+            None => out.extend(args[i..i + opt.span()].iter().cloned()),
+            Some(v) if opt.separate => {
+                out.push(args[i].clone());
+                out.push(v);
+            }
+            Some(v) => {
+                let mut joined = OsString::from(name);
+                if opt.flag.shape == crate::client::flags::Shape::EqOrSeparate {
+                    joined.push("=");
+                }
+                joined.push(v);
+                out.push(joined);
+            }
+        }
+        i += opt.span();
+    }
+    if !input || !mode {
+        return Err(refusal(
+            "refused: not a compile of one source (-c or -S)".into(),
+        ));
+    }
+    if !output {
+        out.extend(["-o".into(), job.join("output.o").into_os_string()]);
+    }
+    Ok(Rewritten {
+        args: out,
+        dirs,
+        deps,
+    })
+}
+
+/// Replaces every occurrence of the root (the server's private prefix) by
+/// nothing, turning mirrored paths back into the client's.
+fn unmap(bytes: Vec<u8>, root: &[u8]) -> Vec<u8> {
+    if root.is_empty() || bytes.len() < root.len() {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(root) {
+            i += root.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Serves one protocol-3 request whose head and files have been read.
+pub fn serve<W: Write>(
+    server: &Server,
+    head: &RequestHead,
+    files: Vec<NamedFile>,
+    output: &mut W,
+) -> Result<Outcome> {
+    let compiler = head.argv[0].to_string_lossy().into_owned();
+    let cwd = match head.cwd.as_deref().map(check_client_path) {
+        Some(Ok(c)) => c.to_path_buf(),
+        Some(Err(r)) => return super::serve::refuse(server, output, head, compiler, r),
+        None => {
+            return super::serve::refuse(
+                server,
+                output,
+                head,
+                compiler,
+                refusal("no working directory".into()),
+            )
+        }
+    };
+    let program = match server.whitelist.resolve(&head.argv[0]) {
+        Ok(p) => p,
+        Err(r) => return super::serve::refuse(server, output, head, compiler, r),
+    };
+    let job = tempfile::Builder::new()
+        .prefix("distccd_")
+        .tempdir_in(&server.tmpdir)
+        .context("creating a job dir")?;
+    let root = job.path().join("root");
+    let plan = match rewrite(&head.argv[1..], &root, &cwd, job.path()) {
+        Ok(p) => p,
+        Err(r) => return super::serve::refuse(server, output, head, compiler, r),
+    };
+    if let Err(r) = materialise(&root, &files)? {
+        return super::serve::refuse(server, output, head, compiler, r);
+    }
+    drop(files);
+    for d in &plan.dirs {
+        // Search dirs stay inside the root by construction; a client
+        // symlink there already points inside it too.
+        fs::create_dir_all(d).ok();
+    }
+
+    let _slot = server.slots.acquire();
+    let _running = server.stats.start(&compiler);
+    let started = Instant::now();
+    let out_path = job.path().join("compiler.stdout");
+    let err_path = job.path().join("compiler.stderr");
+    let finished = run::run(
+        &program,
+        &plan.args,
+        &under(&root, &cwd),
+        &server.env,
+        File::create(&out_path)?,
+        File::create(&err_path)?,
+        &server.run_limits,
+    )
+    .with_context(|| format!("running {}", program.display()))?;
+    let root_bytes = root.as_os_str().as_bytes();
+    let mut reply = Reply {
+        status: finished.status as u32,
+        stderr: unmap(fs::read(&err_path)?, root_bytes),
+        stdout: unmap(fs::read(&out_path)?, root_bytes),
+        deps: Some(Vec::new()),
+        ..Reply::default()
+    };
+    if finished.timed_out {
+        let lifetime = server.run_limits.lifetime.unwrap_or_default().as_secs();
+        reply.status = (Code::Timeout.as_u8() as u32) << 8;
+        reply.stderr.extend_from_slice(
+            format!("distccd: compile killed after --job-lifetime of {lifetime} s\n").as_bytes(),
+        );
+    } else if finished.status == 0 {
+        reply.object = fs::read(job.path().join("output.o")).unwrap_or_default();
+        if plan.deps {
+            reply.deps = Some(unmap(
+                fs::read(job.path().join("deps.d")).unwrap_or_default(),
+                root_bytes,
+            ));
+        }
+    }
+    server.stats.finish(
+        finished.status == 0 && !finished.timed_out,
+        started.elapsed(),
+    );
+    if server.save_temps {
+        let kept = job.keep();
+        log::info!("kept job files in {}", kept.display());
+    }
+    protocol::write_reply(output, head.version, &reply).context("sending reply")?;
+    output.flush().context("sending reply")?;
+    Ok(Outcome {
+        compiler,
+        status: Some(reply.status as i32),
+        refused: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn client_paths_must_be_clean_and_absolute() {
+        for bad in ["rel/x.h", "/a/../etc/passwd", "/..", ""] {
+            assert!(check_client_path(OsStr::new(bad)).is_err(), "{bad}");
+        }
+        assert!(check_client_path(OsStr::new("/home/u/x.h")).is_ok());
+    }
+
+    #[test]
+    fn symlink_targets_stay_inside() {
+        assert_eq!(
+            normalise(Path::new("/a/b"), Path::new("../../../../etc")),
+            PathBuf::from("/etc")
+        );
+        assert_eq!(
+            normalise(Path::new("/a"), Path::new("/x/./y")),
+            PathBuf::from("/x/y")
+        );
+    }
+
+    #[test]
+    fn rewrites_paths_into_the_root() {
+        let root = Path::new("/j/root");
+        let r = rewrite(
+            &os(&[
+                "-I/usr/local/inc",
+                "-Iinclude",
+                "-include",
+                "/p/pre.h",
+                "-MD",
+                "-MF",
+                "obj/x.d",
+                "-c",
+                "src/x.c",
+                "-o",
+                "obj/x.o",
+            ]),
+            root,
+            Path::new("/p"),
+            Path::new("/j"),
+        )
+        .unwrap();
+        let args: Vec<String> = r
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "-ffile-prefix-map=/j/root=",
+                "-I/j/root/usr/local/inc",
+                "-Iinclude",
+                "-include",
+                "/j/root/p/pre.h",
+                "-MD",
+                "-MF",
+                "/j/deps.d",
+                "-c",
+                "src/x.c",
+                "-o",
+                "/j/output.o"
+            ]
+        );
+        assert!(r.deps);
+        assert!(r.dirs.contains(&PathBuf::from("/j/root/p/include")));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_vouch_for() {
+        for bad in [
+            "-c x.c -wrapper /bin/sh",
+            "-c x.c -fplugin=/x.so",
+            "-c x.c -B/x",
+            "-c x.c --sysroot=/x",
+            "-c x.c -Wp,-MD,/etc/x",
+            "-c x.c y.c",
+            "x.c",
+        ] {
+            let v: Vec<OsString> = bad.split(' ').map(OsString::from).collect();
+            assert!(
+                rewrite(&v, Path::new("/r"), Path::new("/p"), Path::new("/j")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unmap_removes_the_root() {
+        assert_eq!(
+            unmap(b"/j/root/p/x.c:1: error".to_vec(), b"/j/root"),
+            b"/p/x.c:1: error"
+        );
+    }
+}
