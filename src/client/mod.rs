@@ -11,6 +11,7 @@
 pub mod backoff;
 pub mod cpp;
 pub mod flags;
+pub mod history;
 pub mod hosts;
 pub mod local;
 pub mod lock;
@@ -18,6 +19,7 @@ pub mod pick;
 pub mod remote;
 pub mod respfile;
 pub mod scan;
+pub mod state;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -35,6 +37,7 @@ use crate::protocol::Reply;
 use crate::settings::Settings;
 use hosts::Host;
 use scan::{Job, Scan};
+use state::{JobState, Phase};
 
 const USAGE: &str = "\
 Usage:
@@ -53,6 +56,7 @@ Environment:
    DISTCC_IO_TIMEOUT      seconds for a remote compile (default 300)
    DISTCC_BACKOFF_PERIOD  seconds a failed host is skipped (default 60)
    DISTCC_SAVE_TEMPS=1    keep the preprocessed file and say where
+   DISTCC_STATS=1         say where each job went and its time per phase
 ";
 
 /// Runs the client. `masquerade` is set when we were invoked under a
@@ -105,17 +109,22 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
     let job = match scan::scan(&args) {
         Scan::Local(reason) => {
             log::info!("running locally: {reason}");
-            return run_local(&compiler, &args);
+            let job_state = JobState::start(&settings, state::source_of(&args).as_ref());
+            job_state.local(&reason);
+            return job_state.finish(run_local(&compiler, &args));
         }
         Scan::Remote(job) => job,
     };
-    Client {
+    let job_state = JobState::start(&settings, &job.input);
+    let result = Client {
         settings: &settings,
         compiler: &compiler,
         name: &name,
         args: &args,
+        state: &job_state,
     }
-    .distribute(&job)
+    .distribute(&job);
+    job_state.finish(result)
 }
 
 /// `distcc gcc ...` names its compiler; `distcc -c x.c` and `distcc x.c`
@@ -161,6 +170,8 @@ struct Client<'a> {
     /// The compiler as the user named it, sent as argv[0].
     name: &'a OsStr,
     args: &'a [OsString],
+    /// What the monitor sees of this job.
+    state: &'a JobState,
 }
 
 /// Why one remote attempt did not produce a compiler status.
@@ -189,23 +200,28 @@ impl Client<'_> {
         let mut last_err = None;
         // One retry on another host when a host fails mid-job.
         for attempt in 0..2 {
+            self.state.phase(Phase::Blocked);
             let slot = match pick::pick(&hosts, self.settings, &tried, attempt == 0)? {
                 Some(s) => s,
                 None => break,
             };
             let host = &hosts[slot.host];
             tried.push(slot.host);
+            self.state.host(&pick::key(host), slot.slot);
             if host.is_local() {
                 log::info!("compiling {} on localhost", job.input.to_string_lossy());
+                self.state.local("localhost is in the host list");
                 return run_local(self.compiler, self.args);
             }
             match self.remote(job, host, &mut temps) {
                 Ok(code) => {
+                    self.state.remote_done();
                     pick::mark_ok(host, self.settings);
                     self.finish(temps);
                     return Ok(code);
                 }
                 Err(f) => {
+                    self.state.host_failed();
                     if f.host_fault {
                         pick::mark_failed(host, self.settings, &format!("{:#}", f.err));
                     }
@@ -240,6 +256,7 @@ impl Client<'_> {
             return Err(err.context("distribution failed and DISTCC_FALLBACK=0"));
         }
         eprintln!("distcc: warning: {err:#}; compiling locally");
+        self.state.fallback(&format!("{err:#}"));
         run_local(self.compiler, self.args)
     }
 
@@ -260,21 +277,26 @@ impl Client<'_> {
         // Preprocess (once, even across a retry) while connecting.
         let mut conn = None;
         let source: std::path::PathBuf = if !job.needs_cpp() {
+            self.state.phase(Phase::Connect);
             conn = Some(remote::connect(host, self.settings).map_err(host_fault)?);
             job.input.clone().into()
         } else if let Some(t) = temps {
             t.preprocessed.clone()
         } else {
+            self.state.phase(Phase::Preprocess);
             let t = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
             let cpp_slot = lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots())
                 .map_err(local_fault)?;
             let pre = cpp::Preprocessor::start(self.compiler, job, &t).map_err(local_fault)?;
+            self.state.phase(Phase::Connect);
             let connected = remote::connect(host, self.settings);
+            self.state.phase(Phase::Preprocess);
             let status = pre.wait().map_err(local_fault)?;
             drop(cpp_slot);
             if !status.success() {
                 // The preprocessor already printed the diagnostics: this is
                 // the compile error the local compiler would give.
+                self.state.local("the preprocessor failed");
                 *temps = Some(t);
                 return Ok(exit::of_wait_status(status.into_raw()));
             }
@@ -285,7 +307,10 @@ impl Client<'_> {
         };
         let mut conn = match conn {
             Some(c) => c,
-            None => remote::connect(host, self.settings).map_err(host_fault)?,
+            None => {
+                self.state.phase(Phase::Connect);
+                remote::connect(host, self.settings).map_err(host_fault)?
+            }
         };
         let cpp_done = started.elapsed();
 
@@ -300,9 +325,13 @@ impl Client<'_> {
             version.number(),
             argv
         );
+        self.state.phase(Phase::Send);
         remote::send(&mut conn, version, &argv, &source, self.settings.tcp_cork)
             .map_err(host_fault)?;
         let sent = started.elapsed();
+        self.state.phase(Phase::Compile);
+        remote::wait_readable(&conn, self.settings.io_timeout);
+        self.state.phase(Phase::Receive);
         let reply = remote::receive(&mut conn, version).map_err(host_fault)?;
         drop(conn);
         log::info!(
