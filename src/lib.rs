@@ -12,6 +12,7 @@
 //! - `client`: argument scanning, host choice, preprocessing, remote and
 //!   local compiles.
 //! - `daemon`: the server.
+//! - `monitor`: `distccmon-text`, from the state files clients leave.
 //! - `logging`: where our own messages go (never stdout).
 
 pub mod client;
@@ -20,6 +21,7 @@ pub mod exit;
 pub mod logging;
 pub mod lzo;
 pub mod masquerade;
+pub mod monitor;
 pub mod protocol;
 pub mod role;
 pub mod settings;
@@ -38,10 +40,7 @@ pub fn main() -> ExitCode {
         Role::Client => ("distcc", client::main(&argv0, None, args)),
         Role::Compiler(name) => ("distcc", client::main(&argv0, Some(name), args)),
         Role::Daemon => ("distccd", daemon::main(&args)),
-        Role::Monitor => (
-            "distccmon-text",
-            Err(anyhow::anyhow!("the monitor is not built yet")),
-        ),
+        Role::Monitor => ("distccmon-text", monitor::main(&args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

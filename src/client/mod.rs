@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod cpp;
 pub mod exact;
 pub mod flags;
+pub mod history;
 pub mod hosts;
 pub mod local;
 pub mod lock;
@@ -19,6 +20,7 @@ pub mod pick;
 pub mod remote;
 pub mod respfile;
 pub mod scan;
+pub mod state;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -36,6 +38,7 @@ use crate::protocol::{Reply, Version};
 use crate::settings::Settings;
 use hosts::Host;
 use scan::{Job, Scan};
+use state::{JobState, Phase};
 
 const USAGE: &str = "\
 Usage:
@@ -54,6 +57,7 @@ Environment:
    DISTCC_IO_TIMEOUT      seconds for a remote compile (default 300)
    DISTCC_BACKOFF_PERIOD  seconds a failed host is skipped (default 60)
    DISTCC_SAVE_TEMPS=1    keep the preprocessed file and say where
+   DISTCC_STATS=1         say where each job went and its time per phase
 ";
 
 /// Runs the client. `masquerade` is set when we were invoked under a
@@ -106,21 +110,28 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
     let job = match scan::scan(&args) {
         Scan::Local(reason) => {
             log::info!("running locally: {reason}");
-            return run_local(&compiler, &args);
+            let job_state = JobState::start(&settings, state::source_of(&args).as_ref());
+            job_state.local(&reason);
+            return job_state.finish(run_local(&compiler, &args));
         }
         Scan::Remote(job) => job,
     };
     if let Some(reason) = unwritable_output(&job) {
         log::info!("running locally: {reason}");
-        return run_local(&compiler, &args);
+        let job_state = JobState::start(&settings, &job.input);
+        job_state.local(&reason);
+        return job_state.finish(run_local(&compiler, &args));
     }
-    Client {
+    let job_state = JobState::start(&settings, &job.input);
+    let result = Client {
         settings: &settings,
         compiler: &compiler,
         name: &name,
         args: &args,
+        state: &job_state,
     }
-    .distribute(&job)
+    .distribute(&job);
+    job_state.finish(result)
 }
 
 /// An output dir that does not exist fails the local compile with the
@@ -177,6 +188,8 @@ struct Client<'a> {
     /// The compiler as the user named it, sent as argv[0].
     name: &'a OsStr,
     args: &'a [OsString],
+    /// What the monitor sees of this job.
+    state: &'a JobState,
 }
 
 /// Why one remote attempt did not produce a compiler status.
@@ -227,6 +240,7 @@ impl Client<'_> {
         // Unreachable hosts are skipped freely; a host that fails mid-job
         // costs one retry elsewhere, if a slot is free right then.
         while tried.len() < hosts.len() {
+            self.state.phase(Phase::Blocked);
             let slot = match pick::pick(&hosts, self.settings, &tried, !retried)? {
                 Some(s) => s,
                 None => break,
@@ -237,17 +251,21 @@ impl Client<'_> {
                 // It failed for another client while we waited for its slot.
                 continue;
             }
+            self.state.host(&pick::key(host), slot.slot);
             if host.is_local() {
                 log::info!("compiling {} on localhost", job.input.to_string_lossy());
+                self.state.local("localhost is in the host list");
                 return run_local(self.compiler, self.args);
             }
             match self.remote(job, host, cpp_slots(&loaded.list), &mut temps) {
                 Ok(code) => {
+                    self.state.remote_done();
                     pick::mark_ok(host, self.settings);
                     self.finish(temps);
                     return Ok(code);
                 }
                 Err(f) => {
+                    self.state.host_failed();
                     if matches!(f.blame, Blame::Unreachable | Blame::MidJob) {
                         pick::mark_failed(host, self.settings, &format!("{:#}", f.err));
                     }
@@ -295,6 +313,7 @@ impl Client<'_> {
             return Err(err.context("distribution failed and DISTCC_FALLBACK=0"));
         }
         eprintln!("distcc: warning: {err:#}; compiling locally");
+        self.state.fallback(&format!("{err:#}"));
         run_local(self.compiler, self.args)
     }
 
@@ -323,21 +342,26 @@ impl Client<'_> {
         // Preprocess (once, even across a retry) while connecting.
         let mut conn = None;
         let source: std::path::PathBuf = if !job.needs_cpp() {
+            self.state.phase(Phase::Connect);
             conn = Some(remote::connect(host, self.settings).map_err(unreachable)?);
             job.input.clone().into()
         } else if let Some(t) = temps {
             t.preprocessed.clone()
         } else {
+            self.state.phase(Phase::Preprocess);
             let t = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
             let cpp_slot = lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots)
                 .map_err(local_fault)?;
             let pre = cpp::Preprocessor::start(self.compiler, job, &t).map_err(local_fault)?;
+            self.state.phase(Phase::Connect);
             let connected = remote::connect(host, self.settings);
+            self.state.phase(Phase::Preprocess);
             let status = pre.wait().map_err(local_fault)?;
             drop(cpp_slot);
             if !status.success() {
                 // The preprocessor already printed the diagnostics: this is
                 // the compile error the local compiler would give.
+                self.state.local("the preprocessor failed");
                 *temps = Some(t);
                 return Ok(exit::of_wait_status(status.into_raw()));
             }
@@ -348,7 +372,10 @@ impl Client<'_> {
         };
         let mut conn = match conn {
             Some(c) => c,
-            None => remote::connect(host, self.settings).map_err(unreachable)?,
+            None => {
+                self.state.phase(Phase::Connect);
+                remote::connect(host, self.settings).map_err(unreachable)?
+            }
         };
         let cpp_done = started.elapsed();
 
@@ -363,9 +390,13 @@ impl Client<'_> {
             version.number(),
             argv
         );
+        self.state.phase(Phase::Send);
         remote::send(&mut conn, version, &argv, &source, self.settings.tcp_cork)
             .map_err(mid_job)?;
         let sent = started.elapsed();
+        self.state.phase(Phase::Compile);
+        remote::wait_readable(&conn, self.settings.io_timeout);
+        self.state.phase(Phase::Receive);
         let reply = remote::receive(&mut conn, version).map_err(mid_job)?;
         drop(conn);
         log::info!(
@@ -395,7 +426,10 @@ impl Client<'_> {
             exact::collect(self.compiler, job, scratch.dir(), &cwd).map_err(local_fault)?;
         drop(cpp_slot);
         let files = match listing {
-            exact::Listing::Failed(status) => return Ok(exit::of_wait_status(status.into_raw())),
+            exact::Listing::Failed(status) => {
+                self.state.local("the preprocessor failed");
+                return Ok(exit::of_wait_status(status.into_raw()));
+            }
             exact::Listing::Files(f) => f,
         };
         let listed = started.elapsed();
@@ -410,9 +444,13 @@ impl Client<'_> {
             files.len(),
             exact::payload(&files)
         );
+        self.state.phase(Phase::Send);
         remote::send_files(&mut conn, &cwd, &argv, &files, self.settings.tcp_cork)
             .map_err(Failed::new(Blame::MidJob))?;
         let sent = started.elapsed();
+        self.state.phase(Phase::Compile);
+        remote::wait_readable(&conn, self.settings.io_timeout);
+        self.state.phase(Phase::Receive);
         let reply = remote::receive(&mut conn, Version::V3).map_err(Failed::new(Blame::MidJob))?;
         drop(conn);
         log::info!(

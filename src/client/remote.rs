@@ -242,3 +242,22 @@ pub fn send_files(
     }
     Ok(())
 }
+
+/// Waits until the server starts answering (or `limit` passes), so the
+/// monitor can tell time spent compiling from time spent receiving.
+/// Errors are left to the read that follows.
+pub fn wait_readable(conn: &Connection, limit: std::time::Duration) {
+    let fd = match conn {
+        Connection::Tcp(s) => s.as_raw_fd(),
+        Connection::Ssh { stdout, .. } => stdout.as_raw_fd(),
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd for the duration of the call. EINTR just
+    // ends the wait early, which only shifts time between two phases.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
+}

@@ -6,4 +6,5 @@ mod util;
 mod hosts;
 mod interop;
 mod lock_slots;
+mod monitor;
 mod same;

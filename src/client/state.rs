@@ -1,0 +1,559 @@
+//! What each running client is doing, for `distccmon-text`: one small file
+//! per client process, `job_<pid>` in `$DISTCC_DIR/state`, rewritten at
+//! every phase change and removed when the job ends. The finished-job
+//! record is `history`'s; backoff records, in the same directory, are
+//! `backoff`'s.
+//!
+//! The client pays one `pwrite` per phase change (a handful per job),
+//! nothing synced. The file is created once and then overwritten in place
+//! with a record padded to a fixed length, so no write leaves a stale tail
+//! and no inode is created or renamed per phase: on ext4 a create+rename
+//! per phase cost about half a millisecond of kernel time each. A reader
+//! could catch a write half done, so it reads twice and trusts only two
+//! identical, parseable copies. A client killed before its Drop runs
+//! leaves its file behind; readers skip files whose process is gone and
+//! delete them. Failing to record is never the job's problem: the first
+//! failed write turns recording off for the rest of the process.
+
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+
+use super::history::{self, Outcome, Record};
+use crate::exit;
+use crate::settings::Settings;
+
+const PREFIX: &str = "job_";
+const VERSION: &str = "v1";
+/// Room kept after the first record for later ones: the source never
+/// changes, the host is cut to `HOST_MAX`, the rest is short numbers.
+const SLACK: usize = 256;
+const HOST_MAX: usize = 200;
+
+/// Where a job is. The first six are the reference's phases, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Waiting for a free slot on any host.
+    Blocked,
+    /// Waiting for the local preprocessor.
+    Preprocess,
+    /// Waiting for the connection to the volunteer.
+    Connect,
+    /// Sending the job.
+    Send,
+    /// Waiting while the volunteer compiles.
+    Compile,
+    /// Reading the results.
+    Receive,
+    /// Compiling here by decision.
+    Local,
+    /// Compiling here because distribution failed.
+    Fallback,
+}
+
+pub const PHASES: usize = 8;
+
+impl Phase {
+    pub const ALL: [Phase; PHASES] = [
+        Phase::Blocked,
+        Phase::Preprocess,
+        Phase::Connect,
+        Phase::Send,
+        Phase::Compile,
+        Phase::Receive,
+        Phase::Local,
+        Phase::Fallback,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Blocked => "Blocked",
+            Phase::Preprocess => "Preprocess",
+            Phase::Connect => "Connect",
+            Phase::Send => "Send",
+            Phase::Compile => "Compile",
+            Phase::Receive => "Receive",
+            Phase::Local => "Local",
+            Phase::Fallback => "Fallback",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// A running job as a monitor sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub pid: u32,
+    pub phase: Phase,
+    /// The host key (`pick::key`), `localhost`, or empty before a pick.
+    pub host: String,
+    pub slot: u32,
+    pub started: SystemTime,
+    pub phase_since: SystemTime,
+    pub source: String,
+}
+
+fn millis(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+fn clean(s: &str, max: usize) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
+}
+
+impl Running {
+    pub fn to_line(&self) -> String {
+        format!(
+            "{VERSION}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            self.pid,
+            self.phase.name(),
+            clean(&self.host, HOST_MAX),
+            self.slot,
+            millis(self.started),
+            millis(self.phase_since),
+            clean(&self.source, 1000)
+        )
+    }
+
+    /// Parses a record, ignoring the padding after it.
+    pub fn parse(text: &str) -> Option<Running> {
+        let line = text.strip_suffix('\n')?.trim_end_matches(' ');
+        let f: Vec<&str> = line.splitn(8, '\t').collect();
+        if f.len() != 8 || f[0] != VERSION {
+            return None;
+        }
+        let at = |s: &str| {
+            s.parse()
+                .ok()
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        };
+        Some(Running {
+            pid: f[1].parse().ok()?,
+            phase: Phase::from_name(f[2])?,
+            host: f[3].to_string(),
+            slot: f[4].parse().ok()?,
+            started: at(f[5])?,
+            phase_since: at(f[6])?,
+            source: f[7].to_string(),
+        })
+    }
+}
+
+pub fn job_path(dir: &Path, pid: u32) -> PathBuf {
+    dir.join(format!("{PREFIX}{pid}"))
+}
+
+/// Whether process `pid` exists. EPERM means it does, as another user's.
+pub fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Two identical reads that parse: a record not being rewritten meanwhile.
+fn read_stable(path: &Path) -> Option<Running> {
+    for _ in 0..3 {
+        let a = fs::read(path).ok()?;
+        let b = fs::read(path).ok()?;
+        if a == b {
+            return Running::parse(std::str::from_utf8(&a).ok()?);
+        }
+    }
+    None
+}
+
+/// Every job whose client is still running, oldest first. Files left by
+/// clients that died are deleted on the way.
+pub fn list(dir: &Path) -> Vec<Running> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(Ok(pid)) = name.strip_prefix(PREFIX).map(str::parse::<u32>) else {
+            continue;
+        };
+        if !alive(pid) {
+            fs::remove_file(entry.path()).ok();
+            continue;
+        }
+        if let Some(job) = read_stable(&entry.path()).filter(|j| j.pid == pid) {
+            out.push(job);
+        }
+    }
+    out.sort_by(|a, b| a.started.cmp(&b.started).then(a.pid.cmp(&b.pid)));
+    out
+}
+
+/// The name a monitor shows for a job that has no single source file.
+pub fn source_of(args: &[std::ffi::OsString]) -> String {
+    args.iter()
+        .find(|a| super::scan::Lang::from_path(a).is_some())
+        .or_else(|| args.iter().find(|a| !a.to_string_lossy().starts_with('-')))
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The recorder a client holds for its one job. Methods take `&self` so
+/// the client can call them from anywhere it already has a shared borrow.
+pub struct JobState {
+    inner: RefCell<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    recording: bool,
+    stats: bool,
+    job: Running,
+    started: Instant,
+    phase_start: Option<Instant>,
+    spent: [Duration; PHASES],
+    tried: Vec<String>,
+    outcome: Option<Outcome>,
+    /// The job file once created, and the length every record is padded to.
+    file: Option<(File, usize)>,
+}
+
+impl JobState {
+    /// Prepares the record; nothing is written until the first phase.
+    pub fn start(settings: &Settings, source: &OsStr) -> JobState {
+        JobState::in_dir(super::pick::state_dir(settings), settings.stats, source)
+    }
+
+    pub fn in_dir(dir: PathBuf, stats: bool, source: &OsStr) -> JobState {
+        let now = SystemTime::now();
+        JobState {
+            inner: RefCell::new(Inner {
+                dir,
+                recording: true,
+                stats,
+                job: Running {
+                    pid: std::process::id(),
+                    phase: Phase::Blocked,
+                    host: String::new(),
+                    slot: 0,
+                    started: now,
+                    phase_since: now,
+                    source: source.to_string_lossy().into_owned(),
+                },
+                started: Instant::now(),
+                phase_start: None,
+                spent: [Duration::ZERO; PHASES],
+                tried: Vec::new(),
+                outcome: None,
+                file: None,
+            }),
+        }
+    }
+
+    /// Enters `phase`, charging the time since the last change to the
+    /// phase being left.
+    pub fn phase(&self, phase: Phase) {
+        let mut i = self.inner.borrow_mut();
+        i.account();
+        i.job.phase = phase;
+        i.job.phase_since = SystemTime::now();
+        i.write();
+    }
+
+    /// The host and slot the job now runs on; shown from the next phase.
+    pub fn host(&self, key: &str, slot: u32) {
+        let mut i = self.inner.borrow_mut();
+        i.job.host = key.to_string();
+        i.job.slot = slot;
+    }
+
+    /// The current host failed this job (it may go on elsewhere).
+    pub fn host_failed(&self) {
+        let mut i = self.inner.borrow_mut();
+        let host = std::mem::take(&mut i.job.host);
+        i.tried.push(host);
+    }
+
+    /// The job compiles here by decision.
+    pub fn local(&self, why: &str) {
+        {
+            let mut i = self.inner.borrow_mut();
+            i.outcome = Some(Outcome::Local(why.to_string()));
+            i.job.host = "localhost".into();
+        }
+        self.phase(Phase::Local);
+    }
+
+    /// Distribution failed; the job compiles here if fallback allows.
+    pub fn fallback(&self, why: &str) {
+        {
+            let mut i = self.inner.borrow_mut();
+            i.outcome = Some(Outcome::Fallback(why.to_string()));
+            i.job.host = "localhost".into();
+            i.job.slot = 0;
+        }
+        self.phase(Phase::Fallback);
+    }
+
+    /// The job got its status from the remote path: a volunteer ran the
+    /// compiler, unless the local preprocessor already failed it.
+    pub fn remote_done(&self) {
+        self.inner
+            .borrow_mut()
+            .outcome
+            .get_or_insert(Outcome::Remote);
+    }
+
+    /// Ends the job: appends its history line, prints the `DISTCC_STATS`
+    /// line, removes the job file. Passes `result` through.
+    pub fn finish(self, result: Result<u8>) -> Result<u8> {
+        let mut i = self.inner.borrow_mut();
+        i.account();
+        let (status, outcome) = match &result {
+            Ok(code) => (*code, i.outcome.take().unwrap_or(Outcome::Remote)),
+            Err(e) => {
+                let why = match i.outcome.take() {
+                    Some(Outcome::Fallback(why)) => format!("{why}; then {e:#}"),
+                    _ => format!("{e:#}"),
+                };
+                (exit::code_of(e).as_u8(), Outcome::Failed(why))
+            }
+        };
+        if matches!(outcome, Outcome::Failed(_)) && i.job.host.is_empty() {
+            i.job.host = "localhost".into();
+        }
+        let record = Record {
+            end: SystemTime::now(),
+            pid: i.job.pid,
+            host: i.job.host.clone(),
+            outcome,
+            status,
+            spent: i.spent,
+            total: i.started.elapsed(),
+            tried: std::mem::take(&mut i.tried),
+            source: i.job.source.clone(),
+        };
+        if i.recording && i.file.is_some() {
+            if let Err(e) = history::append(&i.dir, &record) {
+                log::debug!("not recording job history: {e:#}");
+            }
+        }
+        if i.stats {
+            eprintln!("{}", history::stats_line(&record));
+        }
+        i.remove();
+        result
+    }
+}
+
+impl Inner {
+    fn account(&mut self) {
+        let now = Instant::now();
+        if let Some(since) = self.phase_start {
+            self.spent[self.job.phase as usize] += now - since;
+        }
+        self.phase_start = Some(now);
+    }
+
+    fn write(&mut self) {
+        if !self.recording {
+            return;
+        }
+        let mut line = self.job.to_line();
+        if self.file.is_none() {
+            match self.create() {
+                Ok(f) => self.file = Some((f, line.len() + SLACK)),
+                Err(e) => {
+                    log::debug!("not recording job state in {}: {e}", self.dir.display());
+                    self.recording = false;
+                    return;
+                }
+            }
+        }
+        let Some((f, width)) = &self.file else { return };
+        line.pop();
+        let pad = width.saturating_sub(line.len() + 1);
+        line.extend(std::iter::repeat_n(' ', pad));
+        line.push('\n');
+        if let Err(e) = f.write_all_at(line.as_bytes(), 0) {
+            log::debug!("not recording job state: {e}");
+            self.recording = false;
+        }
+    }
+
+    fn create(&self) -> std::io::Result<File> {
+        let path = job_path(&self.dir, self.job.pid);
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+        };
+        match open() {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&self.dir)?;
+                open()
+            }
+            r => r,
+        }
+    }
+
+    fn remove(&mut self) {
+        if self.file.take().is_some() {
+            fs::remove_file(job_path(&self.dir, self.job.pid)).ok();
+        }
+    }
+}
+
+impl Drop for JobState {
+    fn drop(&mut self) {
+        self.inner.get_mut().remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Running {
+        Running {
+            pid: 77,
+            phase: Phase::Compile,
+            host: "127.0.0.1:3632".into(),
+            slot: 3,
+            started: UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
+            phase_since: UNIX_EPOCH + Duration::from_millis(1_700_000_000_250),
+            source: "src/a b.c".into(),
+        }
+    }
+
+    #[test]
+    fn job_line_round_trip_and_rejects() {
+        let j = sample();
+        assert_eq!(Running::parse(&j.to_line()), Some(j.clone()));
+        let line = j.to_line();
+        // A file cut short (no newline) or from another version is skipped.
+        assert_eq!(Running::parse(line.trim_end()), None);
+        assert_eq!(Running::parse(&line.replacen("v1", "v9", 1)), None);
+        assert_eq!(Running::parse(&line.replace("Compile", "Nap")), None);
+        for p in Phase::ALL {
+            assert_eq!(Phase::from_name(p.name()), Some(p));
+        }
+    }
+
+    #[test]
+    fn lifecycle_writes_lists_and_cleans_up() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("state");
+        let st = JobState::in_dir(dir.clone(), false, OsStr::new("hello.c"));
+        assert!(list(&dir).is_empty());
+        st.phase(Phase::Blocked);
+        st.host(&"long-host-name".repeat(20), 12345);
+        st.phase(Phase::Connect);
+        // A shorter record overwrites the longer one in place, whole.
+        st.host("h:1", 2);
+        st.phase(Phase::Compile);
+        let jobs = list(&dir);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (
+                jobs[0].pid,
+                jobs[0].phase,
+                jobs[0].host.as_str(),
+                jobs[0].slot
+            ),
+            (std::process::id(), Phase::Compile, "h:1", 2)
+        );
+        assert_eq!(jobs[0].source, "hello.c");
+        st.remote_done();
+        assert_eq!(st.finish(Ok(1)).unwrap(), 1);
+        assert!(list(&dir).is_empty());
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["history"]);
+        let h = history::read(&dir, None);
+        assert_eq!(h.len(), 1);
+        assert_eq!((h[0].outcome.clone(), h[0].status), (Outcome::Remote, 1));
+        assert_eq!(h[0].host, "h:1");
+    }
+
+    #[test]
+    fn fallback_then_error_is_a_failure_and_drop_removes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = JobState::in_dir(dir.path().into(), false, OsStr::new("x.c"));
+        st.host("h:1", 0);
+        st.phase(Phase::Connect);
+        st.host_failed();
+        st.fallback("h:1: refused");
+        let err = anyhow::anyhow!(exit::Code::ConnectFailed).context("refused");
+        assert!(st.finish(Err(err)).is_err());
+        let h = history::read(dir.path(), None);
+        assert_eq!(h[0].tried, ["h:1"]);
+        assert_eq!(h[0].status, 103);
+        assert!(matches!(&h[0].outcome, Outcome::Failed(w) if w.contains("h:1: refused")));
+
+        let st = JobState::in_dir(dir.path().into(), false, OsStr::new("y.c"));
+        st.local("linking");
+        assert_eq!(list(dir.path()).len(), 1);
+        drop(st);
+        assert!(list(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn files_of_dead_processes_are_ignored_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Pids above the kernel's maximum (4194304) never exist.
+        let dead = 999_999_999;
+        let mut j = sample();
+        j.pid = dead;
+        fs::write(job_path(dir.path(), dead), j.to_line()).unwrap();
+        fs::write(dir.path().join("job_notapid"), "x").unwrap();
+        assert!(list(dir.path()).is_empty());
+        assert!(!job_path(dir.path(), dead).exists());
+        assert!(dir.path().join("job_notapid").exists());
+    }
+
+    #[test]
+    fn unwritable_dir_turns_recording_off() {
+        let top = tempfile::tempdir().unwrap();
+        let file = top.path().join("plainfile");
+        fs::write(&file, "").unwrap();
+        let st = JobState::in_dir(file.join("state"), false, OsStr::new("a.c"));
+        st.phase(Phase::Local);
+        st.phase(Phase::Compile);
+        assert!(!st.inner.borrow().recording);
+        assert_eq!(st.finish(Ok(0)).unwrap(), 0);
+    }
+
+    #[test]
+    fn source_guess() {
+        let args: Vec<std::ffi::OsString> = ["-o", "prog", "main.o", "x.c"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        assert_eq!(source_of(&args), "x.c");
+        assert_eq!(source_of(&args[..3]), "prog");
+    }
+}
