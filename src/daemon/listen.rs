@@ -1,29 +1,35 @@
-//! The standalone server's life: bind, detach, pid file, privileges,
-//! signals, and the accept loop that hands connections to worker threads.
+//! The standalone server's loop: bind, accept, hand each connection to a
+//! worker thread, serve the `--stats` page, and stop on a signal. Becoming a
+//! daemon (detach, pid file, dropping root) is `daemonize`; the signal
+//! plumbing is `signals`; one job is `serve`.
 //!
 //! Invariants: at most `max_connections` connections are open at once; past
 //! that we stop accepting and clients wait in the kernel's backlog. Running
 //! compilers are bounded separately by the job semaphore in `serve`.
-//! SIGTERM/SIGINT stop accepting, let open connections finish within a
-//! bound, then return; SIGHUP reopens the log file.
+//! SIGTERM/SIGINT stop accepting and let open connections finish within
+//! `drain_timeout`; then the server's stop latch cancels what is left
+//! (compilers are killed, their temp dirs removed) before we return, so the
+//! process never exits with a job's files still on disk. SIGHUP reopens the
+//! log file.
 
-use std::ffi::CString;
-use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use flexi_logger::LoggerHandle;
 use socket2::{Domain, Socket, Type};
 
 use super::access::Access;
 use super::serve::{self, Server};
+use super::signals::{self, Wake};
 use crate::exit::Code;
+
+/// How long cancelled jobs get to kill their compilers and clean up.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
@@ -35,162 +41,6 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
         })
         .map_err(|e| anyhow!(Code::BindFailed).context(format!("cannot listen on {addr}: {e}")))?;
     Ok(socket.into())
-}
-
-/// Detaches from the terminal the classic way: fork, setsid, fork again, so
-/// the daemon is no session leader and can never regain a terminal. Must
-/// run before any thread exists.
-pub fn detach() -> Result<()> {
-    for round in 0..2 {
-        // SAFETY: single-threaded at this point; fork is the documented way.
-        match unsafe { libc::fork() } {
-            -1 => return Err(io::Error::last_os_error()).context("fork"),
-            0 => {
-                if round == 0 {
-                    // SAFETY: plain syscall in the child.
-                    unsafe { libc::setsid() };
-                }
-            }
-            // The parent owns nothing the child does not: leave without
-            // running destructors that would remove shared state.
-            // SAFETY: _exit never returns.
-            _ => unsafe { libc::_exit(0) },
-        }
-    }
-    std::env::set_current_dir("/").ok();
-    let devnull = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    for fd in 0..3 {
-        // SAFETY: duplicating a valid fd over the standard ones.
-        unsafe { libc::dup2(devnull.as_raw_fd(), fd) };
-    }
-    Ok(())
-}
-
-/// Writes the pid file and removes it when dropped.
-pub struct PidFile(PathBuf);
-
-impl PidFile {
-    pub fn create(path: &Path) -> Result<PidFile> {
-        let tmp = path.with_extension("tmp");
-        fs::write(&tmp, format!("{}\n", std::process::id()))
-            .and_then(|_| fs::rename(&tmp, path))
-            .with_context(|| format!("writing pid file {}", path.display()))?;
-        Ok(PidFile(path.to_path_buf()))
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        fs::remove_file(&self.0).ok();
-    }
-}
-
-/// Drops root for `user` (or `distcc`, then `nobody`). Compiling as root is
-/// refused outright: a compiler bug would otherwise own the machine.
-pub fn drop_privileges(user: Option<&str>) -> Result<()> {
-    // SAFETY: getuid never fails.
-    if unsafe { libc::getuid() } != 0 {
-        if let Some(u) = user {
-            log::warn!("--user {u} ignored: not running as root");
-        }
-        return Ok(());
-    }
-    let candidates: Vec<&str> = match user {
-        Some(u) => vec![u],
-        None => vec!["distcc", "nobody"],
-    };
-    for name in &candidates {
-        let cname = CString::new(*name).map_err(|_| anyhow!("bad user name {name:?}"))?;
-        // SAFETY: getpwnam returns a pointer into static storage or null;
-        // we copy the ids out before any other call.
-        let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
-        if pw.is_null() {
-            continue;
-        }
-        let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-        if uid == 0 {
-            break;
-        }
-        // SAFETY: plain syscalls; order matters: groups and gid before uid.
-        let ok = unsafe {
-            libc::setgroups(1, &gid) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0
-        };
-        if !ok || unsafe { libc::getuid() } == 0 {
-            return Err(anyhow!(Code::SetuidFailed).context(format!(
-                "cannot switch to user {name}: {}",
-                io::Error::last_os_error()
-            )));
-        }
-        log::info!("running as user {name} (uid {uid})");
-        return Ok(());
-    }
-    Err(anyhow!(Code::SetuidFailed).context(format!(
-        "refusing to compile as root: no user {} to switch to",
-        candidates.join(" or ")
-    )))
-}
-
-static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
-static STOP: AtomicBool = AtomicBool::new(false);
-static REOPEN: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    if sig == libc::SIGHUP {
-        REOPEN.store(true, Ordering::SeqCst);
-    } else {
-        STOP.store(true, Ordering::SeqCst);
-    }
-    wake();
-}
-
-/// Interrupts the accept loop's poll; async-signal-safe.
-fn wake() {
-    let fd = WAKE_FD.load(Ordering::SeqCst);
-    if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; a full pipe already wakes.
-        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
-    }
-}
-
-/// The self-pipe the loop sleeps on: signals and finished connections
-/// write to it.
-struct WakePipe {
-    read: RawFd,
-}
-
-impl WakePipe {
-    fn install() -> Result<WakePipe> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 fills two fds.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(io::Error::last_os_error()).context("pipe");
-        }
-        WAKE_FD.store(fds[1], Ordering::SeqCst);
-        STOP.store(false, Ordering::SeqCst);
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            // SAFETY: installing a handler that only touches atomics and write(2).
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_signal as *const () as usize;
-                sa.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, std::ptr::null_mut());
-            }
-        }
-        // A client that vanishes must give EPIPE, not kill the daemon.
-        // SAFETY: ignoring SIGPIPE process-wide.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        Ok(WakePipe { read: fds[0] })
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        // SAFETY: non-blocking read into a local buffer.
-        while unsafe { libc::read(self.read, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
-    }
 }
 
 pub struct LoopConfig {
@@ -212,7 +62,11 @@ pub fn serve_forever(
     cfg: LoopConfig,
     log: Option<&LoggerHandle>,
 ) -> Result<()> {
-    let wake = WakePipe::install()?;
+    let wake = Wake::new()?;
+    signals::install(
+        wake.write_fd(),
+        &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP],
+    );
     let open = Arc::new(AtomicUsize::new(0));
     let deadline = cfg.lifetime.map(|l| Instant::now() + l);
     log::info!(
@@ -220,73 +74,69 @@ pub fn serve_forever(
         listener.local_addr()?,
         cfg.access.describe()
     );
+    if let Some(s) = &cfg.stats {
+        log::info!("stats on {}", s.local_addr()?);
+    }
     loop {
-        if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+        if signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if REOPEN.swap(false, Ordering::SeqCst) {
+        if signals::take_reopen() {
             if let Some(h) = log {
-                h.reopen_output().ok();
-                log::info!("log reopened");
+                match h.reopen_output() {
+                    Ok(()) => log::info!("log reopened"),
+                    Err(e) => log::warn!("cannot reopen the log: {e}"),
+                }
             }
         }
+        // -1 makes poll skip the listener while we are full.
         let accepting = open.load(Ordering::SeqCst) < cfg.max_connections;
-        let mut fds = vec![libc::pollfd {
-            fd: wake.read,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        if accepting {
-            fds.push(libc::pollfd {
-                fd: listener.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        if let Some(s) = &cfg.stats {
-            fds.push(libc::pollfd {
-                fd: s.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        let timeout = deadline.map_or(-1, |d| {
-            d.saturating_duration_since(Instant::now())
-                .as_millis()
-                .clamp(1, i32::MAX as u128) as i32
-        });
-        // SAFETY: fds is a valid array of pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e).context("poll");
-        }
+        let fds = [
+            wake.read_fd(),
+            if accepting { listener.as_raw_fd() } else { -1 },
+            // The page stays reachable when full: that is when it matters.
+            cfg.stats.as_ref().map_or(-1, |s| s.as_raw_fd()),
+        ];
+        let ready = signals::poll_any(&fds, deadline)?;
         wake.drain();
-        for pfd in &fds[1..] {
-            if pfd.revents == 0 {
-                continue;
+        match ready {
+            Some(1) => accept_one(&listener, &server, &cfg, &open),
+            Some(2) => {
+                if let Some(s) = &cfg.stats {
+                    accept_stats(s, &server, &cfg.access, &open);
+                }
             }
-            if pfd.fd == listener.as_raw_fd() {
-                accept_one(&listener, &server, &cfg, &open);
-            } else if let Some(s) = &cfg.stats {
-                serve_stats(s, &server, &cfg.access);
-            }
+            _ => {}
         }
     }
     drop(listener);
-    log::info!(
-        "stopping: waiting for {} open connections",
-        open.load(Ordering::SeqCst)
-    );
-    let until = Instant::now() + cfg.drain_timeout;
-    while open.load(Ordering::SeqCst) > 0 && Instant::now() < until {
-        serve::wait_readable(wake.read, until).ok();
-        wake.drain();
-    }
+    drain(&wake, &open, cfg.drain_timeout, &server);
     Ok(())
+}
+
+/// Waits for open connections to finish; past `timeout`, cancels them and
+/// waits (bounded) for their cleanup.
+fn drain(wake: &Wake, open: &AtomicUsize, timeout: Duration, server: &Server) {
+    let wait = |until: Instant| {
+        while open.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            signals::poll_any(&[wake.read_fd()], Some(until)).ok();
+            wake.drain();
+        }
+        open.load(Ordering::SeqCst)
+    };
+    let n = open.load(Ordering::SeqCst);
+    if n > 0 {
+        log::info!("stopping: waiting up to {timeout:?} for {n} open connections");
+    }
+    let left = wait(Instant::now() + timeout);
+    if left > 0 {
+        log::warn!("stopping: cancelling {left} connections still open");
+        server.stop.set();
+        let left = wait(Instant::now() + CANCEL_GRACE);
+        if left > 0 {
+            log::error!("stopping with {left} connections still open");
+        }
+    }
 }
 
 fn accept_one(
@@ -311,29 +161,36 @@ fn accept_one(
         handle(server, stream, peer);
         return;
     }
+    spawn(format!("job {peer}"), open, {
+        let server = server.clone();
+        move || handle(&server, stream, peer)
+    });
+}
+
+/// Runs `work` on its own thread, counted as an open connection.
+fn spawn(name: String, open: &Arc<AtomicUsize>, work: impl FnOnce() + Send + 'static) {
     open.fetch_add(1, Ordering::SeqCst);
     let guard = OpenGuard(open.clone());
-    let server = server.clone();
     let spawned = std::thread::Builder::new()
-        .name(format!("job {peer}"))
+        .name(name)
         .stack_size(256 * 1024)
         .spawn(move || {
             let _guard = guard;
-            handle(&server, stream, peer);
+            work();
         });
     if let Err(e) = spawned {
-        log::error!("cannot start a thread for {peer}: {e}");
+        log::error!("cannot start a thread: {e}");
     }
 }
 
 /// Counts an open connection; its drop wakes the loop, which may be waiting
-/// for room to accept again.
+/// for room to accept again, or for the last connection to finish.
 struct OpenGuard(Arc<AtomicUsize>);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-        wake();
+        signals::wake();
     }
 }
 
@@ -369,18 +226,53 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
-fn serve_stats(listener: &TcpListener, server: &Server, access: &Access) {
-    if let Ok((mut s, peer)) = listener.accept() {
-        if access.allows(peer.ip()) {
-            s.set_write_timeout(Some(Duration::from_secs(5))).ok();
-            let body = server.stats.render(server.jobs);
-            let _ = write!(
-                s,
-                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
+/// The status page, on its own thread so a slow reader cannot stall the
+/// accept loop.
+fn accept_stats(
+    listener: &TcpListener,
+    server: &Arc<Server>,
+    access: &Access,
+    open: &Arc<AtomicUsize>,
+) {
+    let Ok((stream, peer)) = listener.accept() else {
+        return;
+    };
+    if !access.allows(peer.ip()) {
+        log::warn!("refused stats request from {peer}: not in --allow");
+        return;
+    }
+    let server = server.clone();
+    spawn(format!("stats {peer}"), open, move || {
+        serve_stats(stream, &server)
+    });
+}
+
+/// Reads the request (any, up to its blank line) before answering: closing
+/// a socket with unread input resets it, and the client may lose the page.
+fn serve_stats(mut s: TcpStream, server: &Server) {
+    let limit = Duration::from_secs(2);
+    s.set_read_timeout(Some(limit)).ok();
+    s.set_write_timeout(Some(limit)).ok();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while request.len() < 8192 && !ends_request(&request) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
+    let body = server.stats.render(server.jobs);
+    let _ = write!(
+        s,
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.shutdown(std::net::Shutdown::Write).ok();
+}
+
+fn ends_request(r: &[u8]) -> bool {
+    r.ends_with(b"\r\n\r\n") || r.ends_with(b"\n\n")
 }
 
 /// Parses `--listen` (an IP address, default all IPv4 addresses).

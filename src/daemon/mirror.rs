@@ -12,22 +12,21 @@
 //! distcc's pump mode.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use super::compilers::Refusal;
-use super::run;
-use super::serve::{Outcome, Server};
+use super::serve::{Job, Outcome, Server};
 use crate::client::flags::{Class, DepFlag, ModeFlag};
 use crate::client::scan::{parse_opt, Lang};
 use crate::exit::Code;
-use crate::protocol::{self, FileBody, NamedFile, Reply, RequestHead};
+use crate::protocol::{FileBody, NamedFile, RequestHead};
 
 fn refusal(message: String) -> Refusal {
     Refusal {
@@ -250,31 +249,13 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
     })
 }
 
-/// Replaces every occurrence of the root (the server's private prefix) by
-/// nothing, turning mirrored paths back into the client's.
-fn unmap(bytes: Vec<u8>, root: &[u8]) -> Vec<u8> {
-    if root.is_empty() || bytes.len() < root.len() {
-        return bytes;
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(root) {
-            i += root.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Serves one protocol-3 request whose head and files have been read.
 pub fn serve<W: Write>(
     server: &Server,
     head: &RequestHead,
     files: Vec<NamedFile>,
     output: &mut W,
+    client_fd: RawFd,
 ) -> Result<Outcome> {
     let compiler = head.argv[0].to_string_lossy().into_owned();
     let cwd = match head.cwd.as_deref().map(check_client_path) {
@@ -313,59 +294,24 @@ pub fn serve<W: Write>(
         fs::create_dir_all(d).ok();
     }
 
-    let _slot = server.slots.acquire();
-    let _running = server.stats.start(&compiler);
-    let started = Instant::now();
-    let out_path = job.path().join("compiler.stdout");
-    let err_path = job.path().join("compiler.stderr");
-    let finished = run::run(
-        &program,
-        &plan.args,
-        &under(&root, &cwd),
-        &server.env,
-        File::create(&out_path)?,
-        File::create(&err_path)?,
-        &server.run_limits,
+    let object = job.path().join("output.o");
+    let deps = plan.deps.then(|| job.path().join("deps.d"));
+    super::serve::compile_and_reply(
+        server,
+        output,
+        head,
+        Job {
+            compiler,
+            program,
+            args: plan.args,
+            cwd: under(&root, &cwd),
+            unmap: Some(root.into_os_string().into_vec()),
+            dir: job,
+            object,
+            deps,
+            client_fd,
+        },
     )
-    .with_context(|| format!("running {}", program.display()))?;
-    let root_bytes = root.as_os_str().as_bytes();
-    let mut reply = Reply {
-        status: finished.status as u32,
-        stderr: unmap(fs::read(&err_path)?, root_bytes),
-        stdout: unmap(fs::read(&out_path)?, root_bytes),
-        deps: Some(Vec::new()),
-        ..Reply::default()
-    };
-    if finished.timed_out {
-        let lifetime = server.run_limits.lifetime.unwrap_or_default().as_secs();
-        reply.status = (Code::Timeout.as_u8() as u32) << 8;
-        reply.stderr.extend_from_slice(
-            format!("distccd: compile killed after --job-lifetime of {lifetime} s\n").as_bytes(),
-        );
-    } else if finished.status == 0 {
-        reply.object = fs::read(job.path().join("output.o")).unwrap_or_default();
-        if plan.deps {
-            reply.deps = Some(unmap(
-                fs::read(job.path().join("deps.d")).unwrap_or_default(),
-                root_bytes,
-            ));
-        }
-    }
-    server.stats.finish(
-        finished.status == 0 && !finished.timed_out,
-        started.elapsed(),
-    );
-    if server.save_temps {
-        let kept = job.keep();
-        log::info!("kept job files in {}", kept.display());
-    }
-    protocol::write_reply(output, head.version, &reply).context("sending reply")?;
-    output.flush().context("sending reply")?;
-    Ok(Outcome {
-        compiler,
-        status: Some(reply.status as i32),
-        refused: None,
-    })
 }
 
 #[cfg(test)]
@@ -461,13 +407,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn unmap_removes_the_root() {
-        assert_eq!(
-            unmap(b"/j/root/p/x.c:1: error".to_vec(), b"/j/root"),
-            b"/p/x.c:1: error"
-        );
     }
 }

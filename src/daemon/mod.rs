@@ -3,22 +3,25 @@
 //! Layout: `options` (command line), `access` (`--allow`), `compilers`
 //! (the whitelist), `policy` (which compiler arguments are safe), `run`
 //! (one compiler process), `serve` (one job on one connection), `stats`
-//! (job slots and counters), `listen` (the standalone server's loop).
+//! (job slots and counters), `listen` (the standalone server's loop),
+//! `daemonize` (detach, pid file, dropping root), `signals` (stopping).
 
 pub mod access;
 pub mod compilers;
+pub mod daemonize;
 pub mod listen;
 pub mod mirror;
 pub mod options;
 pub mod policy;
 pub mod run;
 pub mod serve;
+pub mod signals;
 pub mod stats;
 
 use std::ffi::OsString;
 use std::io::{BufWriter, IsTerminal};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,11 +31,15 @@ use crate::exit::Code;
 use crate::logging;
 use crate::protocol::Limits;
 use access::Access;
+use daemonize::Ready;
 use options::Options;
 use serve::Server;
 
 pub const DEFAULT_PORT: u16 = 3632;
 pub const DEFAULT_STATS_PORT: u16 = 3633;
+/// How long running jobs may finish after SIGTERM without `--job-lifetime`;
+/// within systemd's default stop timeout, so we clean up before a SIGKILL.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn default_jobs() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32) + 2
@@ -46,7 +53,7 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         .collect::<Option<_>>()
         .ok_or_else(|| anyhow!(Code::BadArguments).context("distccd arguments must be UTF-8"))?;
     let refs: Vec<&str> = strs.iter().map(String::as_str).collect();
-    let opts = match Options::parse(&refs) {
+    let mut opts = match Options::parse(&refs) {
         Ok(o) => o,
         Err(early) => {
             return if early.status.is_ok() {
@@ -78,6 +85,9 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         .map_err(|e| anyhow!(Code::BadArguments).context(format!("{e:#}")))?;
     let level = logging::level(opts.log_level.as_deref(), opts.verbose)
         .map_err(|e| anyhow!(Code::BadArguments).context(format!("{e:#}")))?;
+    // Detaching moves us to /; relative paths mean where we were started.
+    opts.log_file = opts.log_file.as_deref().map(absolute).transpose()?;
+    opts.pid_file = opts.pid_file.as_deref().map(absolute).transpose()?;
 
     // inetd mode when asked, or when stdin is a socket and no mode was given.
     let stdin_is_socket = socket2::SockRef::from(&std::io::stdin().as_fd())
@@ -95,8 +105,12 @@ pub fn main(args: &[OsString]) -> Result<u8> {
             (None, true) => logging::Target::Stderr,
             _ => logging::Target::Syslog,
         };
+        let account = daemonize::account(opts.user.as_deref())?;
+        if let Some(f) = &opts.log_file {
+            daemonize::prepare_log_file(f, account.as_ref())?;
+        }
         let _log = logging::daemon(target, level)?;
-        listen::drop_privileges(opts.user.as_deref())?;
+        become_account(account.as_ref(), opts.user.as_deref())?;
         let server = build_server(&opts)?;
         return serve_inetd(&server, &access);
     }
@@ -114,22 +128,48 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         None
     };
     let detach = !opts.no_detach && !opts.no_fork;
-    if detach {
-        listen::detach()?;
+    let mut ready = if detach {
+        daemonize::detach()?
+    } else {
+        Ready::foreground()
+    };
+    let result = standalone(&opts, access, level, listener, stats, detach, &mut ready);
+    if let Err(e) = &result {
+        ready.fail(crate::exit::code_of(e));
     }
+    result
+}
+
+/// The standalone server once bound and detached: log, pid file, dropping
+/// root, then the loop.
+fn standalone(
+    opts: &Options,
+    access: Access,
+    level: log::LevelFilter,
+    listener: std::net::TcpListener,
+    stats: Option<std::net::TcpListener>,
+    detach: bool,
+    ready: &mut Ready,
+) -> Result<u8> {
     let target = match (&opts.log_file, opts.log_stderr, detach) {
         (Some(f), _, _) => logging::Target::File(f),
         (None, true, _) | (None, false, false) => logging::Target::Stderr,
         (None, false, true) => logging::Target::Syslog,
     };
+    let account = daemonize::account(opts.user.as_deref())?;
+    if let Some(f) = &opts.log_file {
+        daemonize::prepare_log_file(f, account.as_ref())?;
+    }
     let log = logging::daemon(target, level)?;
-    listen::drop_privileges(opts.user.as_deref())?;
+    // Before dropping root, so it may live in /run.
     let _pid = opts
         .pid_file
         .as_deref()
-        .map(listen::PidFile::create)
+        .map(daemonize::PidFile::create)
         .transpose()?;
-    let server = Arc::new(build_server(&opts)?);
+    become_account(account.as_ref(), opts.user.as_deref())?;
+    let server = Arc::new(build_server(opts)?);
+    ready.notify(opts.log_stderr && opts.log_file.is_none())?;
     let jobs = server.jobs as usize;
     let cfg = listen::LoopConfig {
         access,
@@ -139,11 +179,7 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         inline: opts.no_fork,
         lifetime: opts.lifetime.map(Duration::from_secs),
         stats,
-        drain_timeout: server
-            .run_limits
-            .lifetime
-            .unwrap_or(Duration::from_secs(300))
-            .max(server.io_timeout),
+        drain_timeout: server.run_limits.lifetime.unwrap_or(DRAIN_TIMEOUT),
     };
     listen::serve_forever(listener, server, cfg, Some(&log))?;
     log::info!("exiting");
@@ -190,7 +226,24 @@ fn build_server(opts: &Options) -> Result<Server> {
         slots: stats::Semaphore::new(jobs),
         jobs,
         stats: stats::Stats::new(),
+        stop: signals::Latch::new()?,
     })
+}
+
+/// Switches to `account` when root; otherwise says `--user` did nothing.
+fn become_account(account: Option<&daemonize::Account>, user: Option<&str>) -> Result<()> {
+    match (account, user) {
+        (Some(a), _) => daemonize::switch_to(a),
+        (None, Some(u)) => {
+            log::warn!("--user {u} ignored: not running as root");
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
 }
 
 /// Serves the one connection on stdin/stdout (inetd, systemd `Accept=yes`,
@@ -205,8 +258,9 @@ fn serve_inetd(server: &Server, access: &Access) -> Result<u8> {
             }
         }
     }
-    // SAFETY: ignoring SIGPIPE so a vanished client gives EPIPE.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // One job and no loop to relay a stop: SIGTERM cancels it outright, so
+    // the compiler dies and its temp dir goes before we exit.
+    signals::install(server.stop.write_fd(), &[libc::SIGTERM, libc::SIGINT]);
     let input = stdin
         .as_fd()
         .try_clone_to_owned()

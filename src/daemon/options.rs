@@ -80,7 +80,8 @@ pub struct Options {
     #[argh(switch)]
     pub version: bool,
 
-    /// drop root privileges to this user (default: distcc, then nobody)
+    /// drop root privileges to this user (default: distcc, distccd, then
+    /// nobody); compiling as root is refused
     #[argh(option)]
     pub user: Option<String>,
 
@@ -144,7 +145,12 @@ pub struct Options {
 }
 
 impl Options {
+    /// `--help` anywhere asks for help, as with the reference's parser
+    /// (argh alone only honours it last).
     pub fn parse(args: &[&str]) -> Result<Options, argh::EarlyExit> {
+        if args.contains(&"--help") {
+            return Options::from_args(&["distccd"], &["--help"]);
+        }
         Options::from_args(&["distccd"], args)
     }
 }
@@ -197,8 +203,14 @@ mod tests {
 
     #[test]
     fn help_is_an_early_exit() {
-        let e = Options::parse(&["--help"]).unwrap_err();
-        assert!(e.status.is_ok());
-        assert!(e.output.contains("--allow"));
+        for args in [
+            &["--help"][..],
+            &["--help", "--port", "1"],
+            &["-p", "1", "--help"],
+        ] {
+            let e = Options::parse(args).unwrap_err();
+            assert!(e.status.is_ok(), "{args:?}");
+            assert!(e.output.contains("--allow"));
+        }
     }
 }

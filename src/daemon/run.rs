@@ -1,16 +1,19 @@
 //! Running one compiler: a clean environment, its own process group,
 //! rlimits, stdin from /dev/null, and a lifetime after which the whole group
-//! is killed. What to run and with which arguments is decided before this
+//! is killed (as it is when the daemon's stop latch is set, or when the
+//! client hangs up: nobody would read the result). What to run and with which arguments is decided before this
 //! (`compilers`, `policy`); this module only runs it safely.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::signals::poll_any;
 
 /// Operator-set bounds on each compiler.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,8 +29,31 @@ pub struct RunLimits {
 pub struct Finished {
     /// Unix wait status.
     pub status: i32,
-    /// The lifetime ran out and the compiler was killed.
-    pub timed_out: bool,
+    pub ended: Ended,
+}
+
+/// Why the compiler stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// By itself: its status is the job's.
+    Exited,
+    /// Killed when `--job-lifetime` ran out.
+    LifetimeOver,
+    /// Killed because the daemon is stopping.
+    Cancelled,
+    /// Killed because the client hung up (or sent more than its request).
+    ClientGone,
+}
+
+/// Fds whose readability ends a compile early. The client sends nothing
+/// after its request, so its connection turning readable means it hung up,
+/// as distcc 3.x's server also assumes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Watch {
+    /// The daemon's stop latch.
+    pub cancel: Option<RawFd>,
+    /// The client's connection.
+    pub client: Option<RawFd>,
 }
 
 /// The environment a compiler gets: nothing from the client, and from the
@@ -57,7 +83,9 @@ fn set_limit(resource: libc::__rlimit_resource_t, value: Option<u64>) -> io::Res
     Ok(())
 }
 
-/// Runs `program args` in `dir` and waits for it, within `limits.lifetime`.
+/// Runs `program args` in `dir` and waits for it, within `limits.lifetime`
+/// and while nothing in `watch` becomes readable.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     program: &Path,
     args: &[OsString],
@@ -66,6 +94,7 @@ pub fn run(
     stdout: File,
     stderr: File,
     limits: &RunLimits,
+    watch: Watch,
 ) -> io::Result<Finished> {
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -95,11 +124,16 @@ pub fn run(
     }
     let mut child = cmd.spawn()?;
     let pid = child.id() as libc::pid_t;
-    let timed_out = match limits.lifetime {
-        Some(lifetime) => !wait_exit(pid, Instant::now() + lifetime)?,
-        None => false,
+    let deadline = limits.lifetime.map(|l| Instant::now() + l);
+    let ended = match wait_exit(pid, deadline, watch) {
+        Ok(ended) => ended,
+        Err(e) => {
+            kill_group(pid);
+            child.wait().ok();
+            return Err(e);
+        }
     };
-    if timed_out {
+    if ended != Ended::Exited {
         kill_group(pid);
     }
     let status = child.wait()?;
@@ -107,7 +141,7 @@ pub fn run(
     kill_group(pid);
     Ok(Finished {
         status: status.into_raw(),
-        timed_out,
+        ended,
     })
 }
 
@@ -118,9 +152,10 @@ fn kill_group(pid: libc::pid_t) {
     }
 }
 
-/// Waits for `pid` to exit until `deadline` without reaping it; false on
-/// timeout. Uses a pidfd so the wait is a single poll, not a sleep loop.
-fn wait_exit(pid: libc::pid_t, deadline: Instant) -> io::Result<bool> {
+/// Waits for `pid` to exit, without reaping it, until `deadline` or until
+/// a `watch` fd is readable. Uses a pidfd so the wait is a single poll, not
+/// a sleep loop.
+fn wait_exit(pid: libc::pid_t, deadline: Option<Instant>, watch: Watch) -> io::Result<Ended> {
     // SAFETY: pidfd_open takes a pid and flags, returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -128,29 +163,17 @@ fn wait_exit(pid: libc::pid_t, deadline: Instant) -> io::Result<bool> {
     }
     // SAFETY: fd is a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
-        if n > 0 {
-            return Ok(true);
-        }
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
+    let fds = [
+        fd.as_raw_fd(),
+        watch.cancel.unwrap_or(-1),
+        watch.client.unwrap_or(-1),
+    ];
+    Ok(match poll_any(&fds, deadline)? {
+        Some(0) => Ended::Exited,
+        Some(1) => Ended::Cancelled,
+        Some(_) => Ended::ClientGone,
+        None => Ended::LifetimeOver,
+    })
 }
 
 #[cfg(test)]
@@ -158,6 +181,10 @@ mod tests {
     use super::*;
 
     fn sh(script: &str, limits: &RunLimits) -> (Finished, String) {
+        sh_watched(script, limits, Watch::default())
+    }
+
+    fn sh_watched(script: &str, limits: &RunLimits, watch: Watch) -> (Finished, String) {
         let dir = tempfile::tempdir().unwrap();
         let out = File::create(dir.path().join("out")).unwrap();
         let err = File::create(dir.path().join("err")).unwrap();
@@ -170,6 +197,7 @@ mod tests {
             out,
             err,
             limits,
+            watch,
         )
         .unwrap();
         (f, std::fs::read_to_string(dir.path().join("out")).unwrap())
@@ -179,7 +207,7 @@ mod tests {
     fn status_and_output() {
         let (f, out) = sh("echo hi; exit 3", &RunLimits::default());
         assert_eq!(f.status, 3 << 8);
-        assert!(!f.timed_out);
+        assert_eq!(f.ended, Ended::Exited);
         assert_eq!(out, "hi\n");
     }
 
@@ -202,8 +230,37 @@ mod tests {
         };
         let start = Instant::now();
         let (f, _) = sh("sleep 30 & sleep 30", &limits);
-        assert!(f.timed_out);
+        assert_eq!(f.ended, Ended::LifetimeOver);
         assert!(libc::WIFSIGNALED(f.status));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_set_stop_latch_kills_the_group() {
+        let latch = crate::daemon::signals::Latch::new().unwrap();
+        latch.set();
+        let start = Instant::now();
+        let watch = Watch {
+            cancel: Some(latch.fd()),
+            client: None,
+        };
+        let (f, _) = sh_watched("sleep 30 & sleep 30", &RunLimits::default(), watch);
+        assert_eq!(f.ended, Ended::Cancelled);
+        assert!(libc::WIFSIGNALED(f.status));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_client_hangup_kills_the_group() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(theirs);
+        let start = Instant::now();
+        let watch = Watch {
+            cancel: None,
+            client: Some(ours.as_raw_fd()),
+        };
+        let (f, _) = sh_watched("sleep 30 & sleep 30", &RunLimits::default(), watch);
+        assert_eq!(f.ended, Ended::ClientGone);
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 

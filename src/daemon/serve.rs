@@ -14,7 +14,8 @@ use anyhow::{Context, Result};
 
 use super::compilers::{Refusal, Whitelist};
 use super::policy;
-use super::run::{self, RunLimits};
+use super::run::{self, Ended, RunLimits};
+use super::signals::{self, Latch};
 use super::stats::{Semaphore, Stats};
 use crate::client::scan::Mode;
 use crate::exit::Code;
@@ -32,55 +33,43 @@ pub struct Server {
     pub slots: Semaphore,
     pub jobs: u32,
     pub stats: Stats,
+    /// Set when the daemon stops waiting for jobs: readers give up,
+    /// compilers are killed, queued jobs are refused.
+    pub stop: Latch,
 }
 
 /// A reader that fails with `TimedOut` once a deadline passes, however
 /// slowly the peer trickles bytes in: a per-read timeout alone would let a
 /// client sending one byte a second hold a connection forever.
+///
+/// It also gives up when `stop` (the server's stop latch) becomes readable.
 pub struct Deadline<R> {
     inner: R,
     until: Instant,
+    stop: RawFd,
 }
 
 impl<R: Read + AsRawFd> Deadline<R> {
-    pub fn new(inner: R, timeout: Duration) -> Self {
+    pub fn new(inner: R, timeout: Duration, stop: RawFd) -> Self {
         Deadline {
             inner,
             until: Instant::now() + timeout,
-        }
-    }
-}
-
-pub fn wait_readable(fd: RawFd, until: Instant) -> io::Result<()> {
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "I/O timeout"));
-        }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut pfd, 1, ms) } {
-            n if n > 0 => return Ok(()),
-            0 => {}
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+            stop,
         }
     }
 }
 
 impl<R: Read + AsRawFd> Read for Deadline<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        wait_readable(self.inner.as_raw_fd(), self.until)?;
-        self.inner.read(buf)
+        match signals::poll_any(&[self.inner.as_raw_fd(), self.stop], Some(self.until))? {
+            Some(0) => self.inner.read(buf),
+            // Not `Interrupted`, which `read_exact` would retry forever.
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the daemon is stopping",
+            )),
+            None => Err(io::Error::new(io::ErrorKind::TimedOut, "I/O timeout")),
+        }
     }
 }
 
@@ -98,19 +87,20 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     input: R,
     mut output: W,
 ) -> Result<Outcome> {
-    let mut input = Deadline::new(input, server.io_timeout);
+    // Watched while the compiler runs: the client hanging up ends the job.
+    let client_fd = input.as_raw_fd();
+    let mut input = Deadline::new(input, server.io_timeout, server.stop.fd());
     let head =
         protocol::read_request_head(&mut input, &server.limits).context("reading request")?;
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
         let files = protocol::read_files(&mut input, head.version, &server.limits)
             .context("reading files")?;
-        drop(input);
-        return super::mirror::serve(server, &head, files, &mut output);
+        // `input` stays open: the compile watches it for a hang-up.
+        return super::mirror::serve(server, &head, files, &mut output, client_fd);
     }
     let source = protocol::read_body(&mut input, protocol::DOTI, head.version, &server.limits)
         .context("reading preprocessed source")?;
-    drop(input);
 
     let plan = match policy::check(&head.argv[1..]) {
         Ok(plan) => plan,
@@ -121,9 +111,6 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         Err(refusal) => return refuse(server, &mut output, &head, compiler, refusal),
     };
 
-    let _slot = server.slots.acquire();
-    let _running = server.stats.start(&compiler);
-    let started = Instant::now();
     let dir = tempfile::Builder::new()
         .prefix("distccd_")
         .tempdir_in(&server.tmpdir)
@@ -135,18 +122,91 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     };
     fs::write(dir.path().join(&input_name), &source).context("writing the job's input")?;
     drop(source);
-
     let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
+    let cwd = dir.path().to_path_buf();
+    let object = dir.path().join(output_name);
+    compile_and_reply(
+        server,
+        &mut output,
+        &head,
+        Job {
+            compiler,
+            program,
+            args,
+            cwd,
+            dir,
+            object,
+            deps: None,
+            unmap: None,
+            client_fd,
+        },
+    )
+}
+
+/// A compile ready to run: what `compile_and_reply` needs from either
+/// protocol's request.
+pub(super) struct Job {
+    pub compiler: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// Where the compiler runs.
+    pub cwd: PathBuf,
+    /// The job's private dir; removed before the reply is sent.
+    pub dir: tempfile::TempDir,
+    /// The object (or assembly) the compiler writes.
+    pub object: PathBuf,
+    /// The dependency file to return (protocol 3).
+    pub deps: Option<PathBuf>,
+    /// A server-side prefix to remove from diagnostics and the `.d` file.
+    pub unmap: Option<Vec<u8>>,
+    pub client_fd: RawFd,
+}
+
+/// Waits for a job slot, runs the compiler, and replies. The slot and the
+/// job dir are released before the reply goes out, so a client that reads
+/// slowly holds neither.
+pub(super) fn compile_and_reply<W: Write>(
+    server: &Server,
+    output: &mut W,
+    head: &RequestHead,
+    job: Job,
+) -> Result<Outcome> {
+    let Job {
+        compiler,
+        program,
+        args,
+        cwd,
+        dir,
+        object,
+        deps,
+        unmap,
+        client_fd,
+    } = job;
+    let slot = server.slots.acquire();
+    if server.stop.is_set() {
+        drop(slot);
+        let refusal = Refusal {
+            code: Code::Busy,
+            message: "the server is shutting down".into(),
+        };
+        return refuse(server, output, head, compiler, refusal);
+    }
+    let running = server.stats.start(&compiler);
+    let started = Instant::now();
     let out_path = dir.path().join("compiler.stdout");
     let err_path = dir.path().join("compiler.stderr");
     let finished = run::run(
         &program,
         &args,
-        dir.path(),
+        &cwd,
         &server.env,
         File::create(&out_path)?,
         File::create(&err_path)?,
         &server.run_limits,
+        run::Watch {
+            cancel: Some(server.stop.fd()),
+            client: Some(client_fd),
+        },
     );
     let finished = match finished {
         Ok(f) => f,
@@ -155,33 +215,61 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
                 code: Code::CompilerMissing,
                 message: format!("cannot run {}: {e}", program.display()),
             };
-            return refuse(server, &mut output, &head, compiler, refusal);
+            return refuse(server, output, head, compiler, refusal);
         }
+    };
+    let unmap = |bytes: Vec<u8>| match &unmap {
+        Some(prefix) => remove_all(bytes, prefix),
+        None => bytes,
     };
     let mut reply = Reply {
         status: finished.status as u32,
-        stderr: fs::read(&err_path)?,
-        stdout: fs::read(&out_path)?,
+        stderr: unmap(fs::read(&err_path)?),
+        stdout: unmap(fs::read(&out_path)?),
+        deps: (head.version == Version::V3).then(Vec::new),
         ..Reply::default()
     };
-    if finished.timed_out {
-        let lifetime = server.run_limits.lifetime.unwrap_or_default().as_secs();
-        reply.status = (Code::Timeout.as_u8() as u32) << 8;
-        reply.stderr.extend_from_slice(
-            format!("distccd: compile killed after --job-lifetime of {lifetime} s\n").as_bytes(),
-        );
-    } else if finished.status == 0 {
-        reply.object = fs::read(dir.path().join(output_name)).unwrap_or_default();
+    let ok = finished.status == 0 && finished.ended == Ended::Exited;
+    match finished.ended {
+        Ended::ClientGone => {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "client hung up during the compile; compiler killed",
+            )
+            .into())
+        }
+        Ended::Exited if ok => {
+            reply.object = fs::read(&object).unwrap_or_default();
+            if let Some(d) = &deps {
+                reply.deps = Some(unmap(fs::read(d).unwrap_or_default()));
+            }
+        }
+        Ended::Exited => {}
+        Ended::LifetimeOver => {
+            let lifetime = server.run_limits.lifetime.unwrap_or_default().as_secs();
+            reply.status = (Code::Timeout.as_u8() as u32) << 8;
+            reply.stderr.extend_from_slice(
+                format!("distccd: compile killed after --job-lifetime of {lifetime} s\n")
+                    .as_bytes(),
+            );
+        }
+        Ended::Cancelled => {
+            reply.status = (Code::Busy.as_u8() as u32) << 8;
+            reply
+                .stderr
+                .extend_from_slice(b"distccd: compile killed: the server is shutting down\n");
+        }
     }
-    server.stats.finish(
-        finished.status == 0 && !finished.timed_out,
-        started.elapsed(),
-    );
+    server.stats.finish(ok, finished.ended, started.elapsed());
+    drop(running);
+    drop(slot);
     if server.save_temps {
         let kept = dir.keep();
         log::info!("kept job files in {}", kept.display());
+    } else {
+        drop(dir);
     }
-    protocol::write_reply(&mut output, head.version, &reply).context("sending reply")?;
+    protocol::write_reply(output, head.version, &reply).context("sending reply")?;
     output.flush().context("sending reply")?;
     Ok(Outcome {
         compiler,
@@ -190,8 +278,25 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     })
 }
 
-/// Answers a refused job: the client gets a distcc exit code as the status
-/// and the reason on its stderr; nothing ran.
+/// Removes every occurrence of `prefix`: the server's private root in
+/// exact mode, so mirrored paths read as the client's own.
+fn remove_all(bytes: Vec<u8>, prefix: &[u8]) -> Vec<u8> {
+    if prefix.is_empty() || bytes.len() < prefix.len() {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(prefix) {
+            i += prefix.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 pub(super) fn refuse<W: Write>(
     server: &Server,
     output: &mut W,
@@ -215,8 +320,8 @@ pub(super) fn refuse<W: Write>(
     })
 }
 
-/// Whether an error is the client's fault or its disappearance, rather than
-/// ours: those are logged quietly.
+/// Whether an error is the client's fault or its disappearance, or our
+/// own orderly stop, rather than a fault of ours: those are logged quietly.
 pub fn is_client_error(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<WireError>().is_some()
@@ -225,8 +330,45 @@ pub fn is_client_error(err: &anyhow::Error) -> bool {
                     e.kind(),
                     io::ErrorKind::BrokenPipe
                         | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
                         | io::ErrorKind::TimedOut
                 )
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn remove_all_strips_the_root() {
+        assert_eq!(
+            remove_all(b"/j/root/p/x.c:1: error /j/root/q".to_vec(), b"/j/root"),
+            b"/p/x.c:1: error /q"
+        );
+    }
+
+    #[test]
+    fn deadline_gives_up_when_the_daemon_stops() {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let stop = Latch::new().unwrap();
+        stop.set();
+        let mut r = Deadline::new(ours, Duration::from_secs(60), stop.fd());
+        let started = Instant::now();
+        // read_exact retries `Interrupted`: the error must be another kind.
+        let e = r.read_exact(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn deadline_times_out_a_silent_peer() {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let stop = Latch::new().unwrap();
+        let mut r = Deadline::new(ours, Duration::from_millis(50), stop.fd());
+        let e = r.read_exact(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
 }

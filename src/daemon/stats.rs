@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::run::Ended;
+
 /// Bounds how many compilers run at once. Connections wait here only after
 /// their whole request has arrived, so an idle client never holds a slot.
 pub struct Semaphore {
@@ -48,6 +50,7 @@ pub struct Stats {
     max_running: AtomicU64,
     done: AtomicU64,
     failed: AtomicU64,
+    timed_out: AtomicU64,
     refused: AtomicU64,
     dropped: AtomicU64,
     compile_ms: AtomicU64,
@@ -83,8 +86,13 @@ impl Stats {
         Running(self)
     }
 
-    pub fn finish(&self, ok: bool, took: Duration) {
+    /// A compiler ended; `ok` when it succeeded. Failures include those
+    /// killed at their lifetime, which are also counted apart.
+    pub fn finish(&self, ok: bool, ended: Ended, took: Duration) {
         if ok { &self.done } else { &self.failed }.fetch_add(1, Relaxed);
+        if ended == Ended::LifetimeOver {
+            self.timed_out.fetch_add(1, Relaxed);
+        }
         self.compile_ms.fetch_add(took.as_millis() as u64, Relaxed);
     }
 
@@ -101,7 +109,8 @@ impl Stats {
         self.max_running.load(Relaxed)
     }
 
-    /// The plain-text status page.
+    /// The plain-text status page: one `key value` per line, then one
+    /// `compiler NAME COUNT` line per compiler that has run.
     pub fn render(&self, jobs: u32) -> String {
         let uptime = self.started.map(|s| s.elapsed().as_secs()).unwrap_or(0);
         let done = self.done.load(Relaxed);
@@ -114,11 +123,13 @@ impl Stats {
              jobs_max_running {}\n\
              jobs_done {done}\n\
              jobs_failed {failed}\n\
+             jobs_timed_out {}\n\
              jobs_refused {}\n\
              connections_dropped {}\n\
              compile_ms_total {}\n",
             self.running.load(Relaxed),
             self.max_running.load(Relaxed),
+            self.timed_out.load(Relaxed),
             self.refused.load(Relaxed),
             self.dropped.load(Relaxed),
             self.compile_ms.load(Relaxed),

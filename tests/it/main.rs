@@ -3,6 +3,7 @@
 
 mod util;
 
+mod daemon;
 mod hosts;
 mod interop;
 mod lock_slots;

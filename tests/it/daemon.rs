@@ -1,0 +1,832 @@
+//! distccd as a production daemon: inetd mode, --allow, pid file, signals,
+//! detaching, job slots, job lifetime, temp-file hygiene, privileges, the
+//! stats page and the log.
+//!
+//! Requests are written with the library's own protocol module, so a test
+//! controls exactly when a client stalls or vanishes. The daemon's PATH
+//! starts with a wrapper named `gcc` that records who ran it and how many
+//! ran at once, sleeps when the source asks for it, then runs the real gcc:
+//! the whitelist allows `gcc` (linked in the tree's masquerade dir) and
+//! resolves it on PATH, which finds the wrapper.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use distcc::protocol::{self, Limits, Reply, RequestHead, Version};
+
+use crate::skip_unless;
+use crate::util::*;
+
+const QUICK: &str = "int f(void) { return 42; }\n";
+/// The wrapper sleeps 1 s on this source.
+const PAUSE: &str = "int pause_job_marker(void) { return 1; }\n";
+/// The wrapper sleeps 30 s on this source: only a kill ends it early.
+const SLOW: &str = "int slow_job_marker(void) { return 2; }\n";
+
+const T: Duration = Duration::from_secs(60);
+
+/// A tree plus what the daemon under test gets: its own TMPDIR (`dtmp/`),
+/// the `gcc` wrapper (`fake/`), and the wrapper's records (`rec/`).
+struct Rig {
+    tree: Tree,
+}
+
+fn mkdir_open(p: &Path) {
+    fs::create_dir_all(p).unwrap();
+    fs::set_permissions(p, fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+fn script(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let tree = Tree::new();
+        for d in ["dtmp", "fake", "rec", "logs"] {
+            mkdir_open(&tree.path(d));
+        }
+        let rec = tree.path("rec");
+        let r = rec.display();
+        let wrapper = format!(
+            "#!/bin/sh\n\
+             id -u > {r}/uid\n\
+             exec 9>>{r}/lock\n\
+             flock 9; n=$(( $(cat {r}/n 2>/dev/null || echo 0) + 1 )); echo $n > {r}/n; \
+             echo $n >> {r}/seen; flock -u 9\n\
+             touch {r}/started.$$\n\
+             if grep -qs pause_job_marker input*; then sleep 1; fi\n\
+             if grep -qs slow_job_marker input*; then sleep 30; fi\n\
+             {gcc} \"$@\"; s=$?\n\
+             flock 9; n=$(( $(cat {r}/n) - 1 )); echo $n > {r}/n; flock -u 9\n\
+             exit $s\n",
+            gcc = which("gcc").display()
+        );
+        script(&tree.path("fake/gcc"), &wrapper);
+        // Not linked in the masquerade dir: the whitelist must refuse it.
+        script(
+            &tree.path("fake/evilcc"),
+            &format!("#!/bin/sh\ntouch {r}/evil\n"),
+        );
+        Rig { tree }
+    }
+
+    fn path_var(&self) -> std::ffi::OsString {
+        let mut dirs = vec![self.tree.path("fake")];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        std::env::join_paths(dirs).unwrap()
+    }
+
+    fn env(&self, c: &mut Command) {
+        c.env("PATH", self.path_var())
+            .env("TMPDIR", self.tree.path("dtmp"))
+            .env_remove("DISTCC_CMDLIST")
+            .env_remove("DISTCCD_SAVE_TEMPS");
+    }
+
+    fn daemon(&self, extra: &[&str]) -> Daemon {
+        Daemon::start_with(&self.tree, extra, |c| self.env(c))
+    }
+
+    /// A distccd command line with the rig's environment, not started.
+    fn distccd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.tree.path("bin/distccd"));
+        c.args(args)
+            .arg("--compiler-dir")
+            .arg(self.tree.path("masq"))
+            .stdin(Stdio::null());
+        self.env(&mut c);
+        c
+    }
+
+    fn temp_entries(&self) -> Vec<String> {
+        fs::read_dir(self.tree.path("dtmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The most compilers the wrapper saw running at once.
+    fn max_seen(&self) -> u32 {
+        fs::read_to_string(self.tree.path("rec/seen"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn compiles_started(&self) -> usize {
+        fs::read_dir(self.tree.path("rec"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("started.")
+            })
+            .count()
+    }
+}
+
+fn request_for(argv: &[&str], source: &str) -> Vec<u8> {
+    let head = RequestHead {
+        version: Version::V1,
+        cwd: None,
+        argv: argv.iter().map(Into::into).collect(),
+    };
+    let mut buf = Vec::new();
+    protocol::write_request_head(&mut buf, &head).unwrap();
+    protocol::write_body(&mut buf, protocol::DOTI, Version::V1, source.as_bytes()).unwrap();
+    buf
+}
+
+fn request(source: &str) -> Vec<u8> {
+    request_for(&["gcc", "-O2", "-c", "t.c", "-o", "t.o"], source)
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(T)).unwrap();
+    s.set_write_timeout(Some(T)).unwrap();
+    s
+}
+
+/// Sends a request on `s` and reads the reply.
+fn exchange(mut s: TcpStream, req: &[u8]) -> Result<Reply, String> {
+    s.write_all(req).map_err(|e| e.to_string())?;
+    protocol::read_reply(&mut s, Version::V1, &Limits::for_replies()).map_err(|e| e.to_string())
+}
+
+fn compile(port: u16, source: &str) -> Reply {
+    exchange(connect(port), &request(source)).expect("reply")
+}
+
+fn assert_compiled(r: &Reply) {
+    assert_eq!(r.status, 0, "{}", text(&r.stderr));
+    assert!(r.object.starts_with(b"\x7fELF"), "no object");
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: signalling a daemon this test started.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+/// The port from a "<what> on ADDR" log line.
+fn port_in(log: &str, what: &str) -> Option<u16> {
+    let at = log.find(what)? + what.len();
+    let addr: SocketAddr = log[at..]
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .next()?
+        .parse()
+        .ok()?;
+    Some(addr.port())
+}
+
+fn fetch_stats(port: u16) -> String {
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    page
+}
+
+fn stat(page: &str, key: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {page}"))
+}
+
+/// The stats port of a daemon started with `--stats --stats-port 0`.
+fn stats_port(d: &Daemon) -> u16 {
+    let mut port = None;
+    wait_for(Duration::from_secs(10), || {
+        port = port_in(&d.log(), "stats on ");
+        port.is_some()
+    });
+    port.unwrap_or_else(|| panic!("no stats port: {}", d.log()))
+}
+
+fn stop_ok(d: &mut Daemon) {
+    let status = d.stop().expect("daemon did not stop");
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+}
+
+#[test]
+fn inetd_mode_over_a_socketpair() {
+    skip_unless!(
+        have("x86_64-linux-gnu-gcc"),
+        "x86_64-linux-gnu-gcc not installed"
+    );
+    let rig = Rig::new();
+    let req = fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/v1-hello-request.bin"
+    ))
+    .unwrap();
+    // With --inetd, and without: a socket on stdin means inetd mode, as
+    // under systemd's Accept=yes.
+    for args in [&["--inetd", "--log-stderr"][..], &["--log-stderr"]] {
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let theirs: OwnedFd = theirs.into();
+        let mut cmd = rig.distccd(args);
+        cmd.stdin(Stdio::from(theirs.try_clone().unwrap()))
+            .stdout(Stdio::from(theirs))
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        drop(cmd);
+        ours.set_read_timeout(Some(T)).unwrap();
+        ours.write_all(&req).unwrap();
+        let reply = protocol::read_reply(&mut ours, Version::V1, &Limits::for_replies()).unwrap();
+        assert_compiled(&reply);
+        let status = wait_bounded(&mut child, T).expect("inetd daemon did not exit");
+        let mut log = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut log).ok();
+        assert_eq!(status.code(), Some(0), "{args:?}: {log}");
+        assert!(log.contains("inetd: x86_64-linux-gnu-gcc"), "{log}");
+    }
+    assert!(rig.temp_entries().is_empty());
+}
+
+#[test]
+fn sigterm_in_inetd_mode_kills_the_compiler_and_cleans_up() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let theirs: OwnedFd = theirs.into();
+    let mut cmd = rig.distccd(&["--inetd", "--log-stderr"]);
+    cmd.stdin(Stdio::from(theirs.try_clone().unwrap()))
+        .stdout(Stdio::from(theirs))
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    ours.set_read_timeout(Some(T)).unwrap();
+    ours.write_all(&request(SLOW)).unwrap();
+    assert!(wait_for(T, || rig.compiles_started() == 1));
+    let started = Instant::now();
+    signal(child.id(), libc::SIGTERM);
+    let reply = protocol::read_reply(&mut ours, Version::V1, &Limits::for_replies()).unwrap();
+    assert_eq!(reply.status, 114 << 8, "{}", text(&reply.stderr));
+    assert!(text(&reply.stderr).contains("shutting down"));
+    let status = wait_bounded(&mut child, T).expect("inetd daemon did not exit");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    assert!(rig.temp_entries().is_empty());
+}
+
+#[test]
+fn allow_serves_the_listed_address_and_refuses_another() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--allow", "127.0.0.1"]);
+    assert_compiled(&compile(d.port, QUICK));
+
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    sock.connect(&SocketAddr::from(([127, 0, 0, 1], d.port)).into())
+        .unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut s2 = s.try_clone().unwrap();
+    s2.write_all(&request(QUICK)).ok();
+    let mut got = Vec::new();
+    let _ = s2.read_to_end(&mut got);
+    assert!(got.is_empty(), "a refused client got a reply");
+    assert!(
+        wait_for(Duration::from_secs(10), || d
+            .log()
+            .contains("refused connection from 127.0.0.2")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(rig.compiles_started(), 1, "the refused request ran");
+    stop_ok(&mut d);
+}
+
+#[test]
+fn pid_file_appears_after_listen_and_goes_after_sigterm() {
+    let rig = Rig::new();
+    let pid_file = rig.tree.path("logs/distccd.pid");
+    let mut d = rig.daemon(&["--pid-file", pid_file.to_str().unwrap()]);
+    // Listening is logged after the pid file is written.
+    let pid = fs::read_to_string(&pid_file).expect("pid file after listen");
+    assert_eq!(pid.trim(), d.child.id().to_string());
+    stop_ok(&mut d);
+    assert!(!pid_file.exists(), "pid file left after SIGTERM");
+}
+
+#[test]
+fn jobs_bounds_running_compilers() {
+    skip_unless!(have("gcc") && have("flock"), "gcc or flock not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--jobs", "2", "--stats", "--stats-port", "0"]);
+    let port = d.port;
+    let clients: Vec<_> = (0..10)
+        .map(|_| thread::spawn(move || compile(port, PAUSE)))
+        .collect();
+    for c in clients {
+        assert_compiled(&c.join().unwrap());
+    }
+    assert_eq!(
+        rig.max_seen(),
+        2,
+        "compilers at once (1 would prove nothing)"
+    );
+    let page = fetch_stats(stats_port(&d));
+    assert_eq!(stat(&page, "jobs_max_running"), 2, "{page}");
+    assert_eq!(stat(&page, "jobs_done"), 10, "{page}");
+    stop_ok(&mut d);
+}
+
+#[test]
+fn connections_past_the_limit_wait_in_the_backlog() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--jobs", "1", "--max-connections", "1"]);
+    let port = d.port;
+    let clients: Vec<_> = (0..6)
+        .map(|_| thread::spawn(move || compile(port, QUICK)))
+        .collect();
+    for c in clients {
+        assert_compiled(&c.join().unwrap());
+    }
+    stop_ok(&mut d);
+}
+
+#[test]
+fn job_lifetime_ends_a_runaway_compile_with_a_clear_error() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--job-lifetime", "1", "--stats", "--stats-port", "0"]);
+    let started = Instant::now();
+    let reply = compile(d.port, SLOW);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(reply.status, 118 << 8, "distcc's timeout code");
+    assert!(
+        text(&reply.stderr).contains("killed after --job-lifetime of 1 s"),
+        "{}",
+        text(&reply.stderr)
+    );
+    assert!(reply.object.is_empty());
+    let page = fetch_stats(stats_port(&d));
+    assert_eq!(stat(&page, "jobs_timed_out"), 1, "{page}");
+    stop_ok(&mut d);
+    assert!(rig.temp_entries().is_empty());
+}
+
+#[test]
+fn temp_dir_is_empty_after_200_jobs_including_killed_ones() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&[
+        "--jobs",
+        "4",
+        "--job-lifetime",
+        "1",
+        "--stats",
+        "--stats-port",
+        "0",
+    ]);
+    let port = d.port;
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                for i in 0..25 {
+                    match i {
+                        // Killed at its lifetime.
+                        0 => assert_eq!(compile(port, SLOW).status, 118 << 8),
+                        // The client vanishes while its compiler runs.
+                        1 => connect(port).write_all(&request(SLOW)).unwrap(),
+                        // The client vanishes mid-request.
+                        2 | 3 => {
+                            let req = request(QUICK);
+                            connect(port).write_all(&req[..req.len() / 2]).unwrap();
+                        }
+                        _ => assert_compiled(&compile(port, QUICK)),
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let stats = stats_port(&d);
+    // 168 compiled, 8 killed at their lifetime, 8 killed when their client
+    // hung up, 16 requests never complete.
+    let settled = wait_for(Duration::from_secs(30), || {
+        let p = fetch_stats(stats);
+        stat(&p, "jobs_running") == 0 && stat(&p, "connections_dropped") == 24
+    });
+    let page = fetch_stats(stats);
+    assert!(settled, "{page}");
+    assert_eq!(stat(&page, "jobs_done"), 168, "{page}");
+    assert_eq!(stat(&page, "jobs_failed"), 8, "{page}");
+    assert_eq!(stat(&page, "jobs_timed_out"), 8, "{page}");
+    assert_eq!(rig.temp_entries(), Vec::<String>::new());
+    stop_ok(&mut d);
+    assert_eq!(rig.temp_entries(), Vec::<String>::new());
+}
+
+#[test]
+fn a_client_that_vanishes_leaves_no_temp_files() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--stats", "--stats-port", "0"]);
+    let stats = stats_port(&d);
+    // Mid-request.
+    let req = request(QUICK);
+    connect(d.port).write_all(&req[..req.len() - 5]).unwrap();
+    // Mid-compile: gone once the compiler has started.
+    let s = connect(d.port);
+    (&s).write_all(&request(PAUSE)).unwrap();
+    assert!(wait_for(T, || rig.compiles_started() == 1));
+    drop(s);
+    assert!(
+        wait_for(T, || {
+            let p = fetch_stats(stats);
+            stat(&p, "connections_dropped") == 2 && stat(&p, "jobs_running") == 0
+        }),
+        "{}",
+        fetch_stats(stats)
+    );
+    assert_eq!(rig.temp_entries(), Vec::<String>::new());
+    // The job dir goes before the reply: a daemon killed the moment its
+    // client has the object leaves nothing behind.
+    assert_compiled(&compile(d.port, QUICK));
+    assert_eq!(rig.temp_entries(), Vec::<String>::new());
+    stop_ok(&mut d);
+}
+
+#[test]
+fn an_idle_client_is_cut_off_without_holding_the_job_slot() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--jobs", "1", "--io-timeout", "2"]);
+    let started = Instant::now();
+    let mut idle = connect(d.port);
+    idle.write_all(b"DIST00000001").unwrap();
+    // Served while the idle client still holds its connection.
+    assert_compiled(&compile(d.port, QUICK));
+    idle.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let e = idle
+        .read(&mut buf)
+        .expect_err("idle client cut off too early");
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    idle.set_nonblocking(false).unwrap();
+    // Then cut off, with no reply, after the I/O timeout.
+    let n = idle.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "an idle client got a reply");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2), "cut off after {took:?}");
+    assert!(took < Duration::from_secs(30), "cut off after {took:?}");
+    stop_ok(&mut d);
+}
+
+#[test]
+fn no_fork_serves_one_connection_at_a_time_in_the_foreground() {
+    skip_unless!(have("gcc") && have("flock"), "gcc or flock not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--no-fork", "--jobs", "4"]);
+    let port = d.port;
+    let clients: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || compile(port, PAUSE)))
+        .collect();
+    for c in clients {
+        assert_compiled(&c.join().unwrap());
+    }
+    assert_eq!(rig.max_seen(), 1);
+    // Still our child: it did not detach.
+    assert!(d.child.try_wait().unwrap().is_none());
+    stop_ok(&mut d);
+}
+
+#[test]
+fn sigterm_lets_a_running_job_finish() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&[]);
+    let port = d.port;
+    let client = thread::spawn(move || compile(port, PAUSE));
+    assert!(wait_for(T, || rig.compiles_started() == 1));
+    signal(d.child.id(), libc::SIGTERM);
+    assert!(wait_for(T, || d.log().contains("stopping:")), "{}", d.log());
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    assert_compiled(&client.join().unwrap());
+    let status = wait_bounded(&mut d.child, T).expect("daemon did not exit");
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    assert!(rig.temp_entries().is_empty());
+}
+
+#[test]
+fn user_nobody_runs_compilers_as_nobody() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    // SAFETY: getter.
+    skip_unless!(unsafe { libc::geteuid() } == 0, "needs root");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--user", "nobody"]);
+    assert_compiled(&compile(d.port, QUICK));
+    let uid = fs::read_to_string(rig.tree.path("rec/uid")).unwrap();
+    // SAFETY: getpwnam with a valid C string; the id is copied out at once.
+    let nobody = unsafe {
+        let pw = libc::getpwnam(c"nobody".as_ptr());
+        assert!(!pw.is_null());
+        (*pw).pw_uid
+    };
+    assert_eq!(uid.trim(), nobody.to_string());
+    stop_ok(&mut d);
+}
+
+#[test]
+fn root_that_cannot_drop_privileges_does_not_serve() {
+    // SAFETY: getter.
+    skip_unless!(unsafe { libc::geteuid() } == 0, "needs root");
+    let rig = Rig::new();
+    let out = run(
+        rig.distccd(&[
+            "--daemon",
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-stderr",
+            "--user",
+            "no-such-user-here",
+        ]),
+        T,
+    );
+    assert_eq!(out.status.code(), Some(112), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("refusing to compile as root"));
+    assert!(!text(&out.stderr).contains("listening on"));
+}
+
+#[test]
+fn user_is_ignored_with_a_warning_when_not_root() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    // SAFETY: getter.
+    skip_unless!(
+        unsafe { libc::geteuid() } == 0,
+        "needs root to become nobody"
+    );
+    let rig = Rig::new();
+    let mut d = Daemon::start_with(&rig.tree, &["--user", "root"], |c| {
+        rig.env(c);
+        c.uid(65534).gid(65534);
+    });
+    assert!(d.log().contains("--user root ignored"), "{}", d.log());
+    assert_compiled(&compile(d.port, QUICK));
+    stop_ok(&mut d);
+}
+
+#[test]
+fn enable_tcp_insecure_is_refused_loudly() {
+    let rig = Rig::new();
+    let out = run(
+        rig.distccd(&["--daemon", "--no-detach", "--enable-tcp-insecure"]),
+        T,
+    );
+    assert_eq!(out.status.code(), Some(101));
+    let err = text(&out.stderr);
+    assert!(err.contains("--enable-tcp-insecure is refused"), "{err}");
+}
+
+#[test]
+fn compilers_outside_the_whitelist_do_not_run() {
+    let rig = Rig::new();
+    let mut d = rig.daemon(&[]);
+    let evil = rig.tree.path("fake/evilcc");
+    for (argv0, code) in [("evilcc", 110), (evil.to_str().unwrap(), 101), ("sh", 110)] {
+        let req = request_for(&[argv0, "-c", "t.c", "-o", "t.o"], QUICK);
+        let r = exchange(connect(d.port), &req).unwrap();
+        assert_eq!(r.status, code << 8, "{argv0}");
+        assert!(
+            text(&r.stderr).contains("not"),
+            "{argv0}: {}",
+            text(&r.stderr)
+        );
+    }
+    assert!(
+        !rig.tree.path("rec/evil").exists(),
+        "a refused compiler ran"
+    );
+    stop_ok(&mut d);
+}
+
+#[test]
+fn stats_page_over_tcp() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let mut d = rig.daemon(&["--stats", "--stats-port", "0", "--jobs", "3"]);
+    assert_compiled(&compile(d.port, QUICK));
+    let broken = compile(d.port, "int g(void) { return 1 +; }\n");
+    assert_eq!(broken.status, 1 << 8);
+    let page = fetch_stats(stats_port(&d));
+    assert!(page.starts_with("HTTP/1.0 200 OK\r\n"), "{page}");
+    assert!(page.contains("Content-Type: text/plain"), "{page}");
+    stat(&page, "uptime");
+    assert_eq!(stat(&page, "jobs_limit"), 3, "{page}");
+    assert_eq!(stat(&page, "jobs_running"), 0, "{page}");
+    assert_eq!(stat(&page, "jobs_done"), 1, "{page}");
+    assert_eq!(stat(&page, "jobs_failed"), 1, "{page}");
+    assert_eq!(stat(&page, "compiler gcc"), 2, "{page}");
+    stop_ok(&mut d);
+}
+
+#[test]
+fn version_and_help() {
+    let rig = Rig::new();
+    let out = run(rig.distccd(&["--version"]), T);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).starts_with("distccd "),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(rig.distccd(&["--help"]), T);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for opt in [
+        "--nice",
+        "--port",
+        "--pid-file",
+        "--verbose",
+        "--no-detach",
+        "--no-fork",
+        "--log-file",
+        "--log-stderr",
+        "--inetd",
+        "--daemon",
+        "--no-fifo",
+        "--allow",
+        "--allow-private",
+        "--listen",
+        "--jobs",
+        "--job-lifetime",
+        "--user",
+        "--log-level",
+        "--stats",
+        "--stats-port",
+        "--io-timeout",
+    ] {
+        assert!(help.contains(opt), "--help lacks {opt}: {help}");
+    }
+}
+
+/// A daemon known by its pid alone (detached, or logging to a file);
+/// killed on drop unless the test saw it exit.
+struct Detached {
+    pid: Option<u32>,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            signal(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Gone, or a zombie nobody has reaped yet.
+fn is_dead(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => matches!(stat_field(&s, 2).as_str(), "Z" | "X"),
+    }
+}
+
+/// Field `n` (0-based) of /proc/PID/stat, after the command name.
+fn stat_field(stat: &str, n: usize) -> String {
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(n - 2).unwrap().to_string()
+}
+
+/// Waits for "listening on ADDR" in a log file.
+fn listening_port(log: &Path) -> u16 {
+    let mut port = None;
+    wait_for(Duration::from_secs(20), || {
+        port = port_in(
+            &fs::read_to_string(log).unwrap_or_default(),
+            "listening on ",
+        );
+        port.is_some()
+    });
+    port.unwrap_or_else(|| panic!("not listening: {:?}", fs::read_to_string(log)))
+}
+
+fn spawn_logged(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn detaches_and_the_pid_file_names_the_live_daemon() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let pid_file = rig.tree.path("logs/d.pid");
+    let log = rig.tree.path("logs/d.log");
+    let mut cmd = rig.distccd(&["--daemon", "--listen", "127.0.0.1", "--port", "0"]);
+    cmd.arg("--pid-file")
+        .arg(&pid_file)
+        .arg("--log-file")
+        .arg(&log);
+    // Returns once the daemon is ready: its output pipes close too.
+    let out = run(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pid: u32 = fs::read_to_string(&pid_file)
+        .expect("pid file once the starter returned")
+        .trim()
+        .parse()
+        .unwrap();
+    let mut guard = Detached { pid: Some(pid) };
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("daemon alive");
+    assert!(!is_dead(pid));
+    assert_ne!(stat_field(&stat, 5), pid.to_string(), "a session leader");
+    assert_eq!(stat_field(&stat, 6), "0", "has a controlling terminal");
+    assert_compiled(&compile(listening_port(&log), QUICK));
+
+    signal(pid, libc::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(30), || is_dead(pid)
+            && !pid_file.exists()),
+        "daemon still running or pid file left"
+    );
+    guard.pid = None;
+}
+
+#[test]
+fn sighup_reopens_the_log_file() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let log = rig.tree.path("logs/d.log");
+    let mut child = spawn_logged(
+        rig.distccd(&[
+            "--daemon",
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .arg("--log-file")
+        .arg(&log),
+    );
+    let mut guard = Detached {
+        pid: Some(child.id()),
+    };
+    let port = listening_port(&log);
+    let rotated = rig.tree.path("logs/d.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    signal(child.id(), libc::SIGHUP);
+    assert!(
+        wait_for(T, || fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains("log reopened"))),
+        "no new log file"
+    );
+    assert_compiled(&compile(port, QUICK));
+    assert!(
+        wait_for(T, || fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains(": gcc status 0"))),
+        "{:?}",
+        fs::read_to_string(&log)
+    );
+    let old = fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains("listening on"));
+    assert!(
+        !old.contains("gcc status"),
+        "written to the rotated file: {old}"
+    );
+    signal(child.id(), libc::SIGTERM);
+    let status = wait_bounded(&mut child, T).expect("daemon did not stop");
+    guard.pid = None;
+    assert_eq!(status.code(), Some(0));
+}
