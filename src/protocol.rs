@@ -520,5 +520,7 @@ pub fn read_reply<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Resu
     })
 }
 
+pub mod hashed;
+
 #[cfg(test)]
 mod tests;

@@ -17,10 +17,11 @@ use std::process::{ExitStatus, Stdio};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::local;
 use super::scan::{Job, Lang};
+use super::{local, remote};
 use crate::exit::Code;
 use crate::masquerade::Compiler;
+use crate::protocol::hashed::{self, Entry, HashedFile};
 use crate::protocol::{FileBody, NamedFile};
 
 /// What the listing step produced.
@@ -219,6 +220,37 @@ pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
         names.push(OsString::from_vec(cur));
     }
     names
+}
+
+/// Sends `files` with our hashed extension: digests first, then only the
+/// bodies the daemon lacks. Returns the bytes sent.
+pub fn send_hashed(
+    conn: &mut remote::Connection,
+    cwd: &Path,
+    argv: &[OsString],
+    files: &[NamedFile],
+) -> Result<usize> {
+    let manifest: Vec<HashedFile> = files
+        .iter()
+        .map(|f| HashedFile {
+            name: f.name.clone(),
+            entry: match &f.body {
+                FileBody::File(data) => Entry::Hashed(hashed::digest(data)),
+                FileBody::Link(t) => Entry::Link(t.clone()),
+            },
+        })
+        .collect();
+    let mut sent = remote::send_manifest(conn, cwd, argv, &manifest)?;
+    let need = remote::read_need(conn, &manifest)?;
+    let bodies: Vec<&[u8]> = need
+        .iter()
+        .filter_map(|&i| match &files[i as usize].body {
+            FileBody::File(data) => Some(&data[..]),
+            FileBody::Link(_) => None,
+        })
+        .collect();
+    sent += remote::send_bodies(conn, &bodies)?;
+    Ok(sent)
 }
 
 /// Total bytes of file bodies, for the log.

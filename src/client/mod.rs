@@ -391,8 +391,9 @@ impl Client<'_> {
             argv
         );
         self.state.phase(Phase::Send);
-        remote::send(&mut conn, version, &argv, &source, self.settings.tcp_cork)
+        let sent_bytes = remote::send(&mut conn, version, &argv, &source, self.settings.tcp_cork)
             .map_err(mid_job)?;
+        log::debug!("sent {sent_bytes} bytes on the wire");
         let sent = started.elapsed();
         self.state.phase(Phase::Compile);
         remote::wait_readable(&conn, self.settings.io_timeout);
@@ -417,8 +418,11 @@ impl Client<'_> {
         let cwd = std::env::current_dir()
             .context("finding the current directory")
             .map_err(local_fault)?;
-        let mut conn =
-            remote::connect(host, self.settings).map_err(Failed::new(Blame::Unreachable))?;
+        let unreachable = Failed::new(Blame::Unreachable);
+        let mid_job = Failed::new(Blame::MidJob);
+        self.state.phase(Phase::Connect);
+        let mut conn = remote::connect(host, self.settings).map_err(unreachable)?;
+        self.state.phase(Phase::Preprocess);
         let scratch = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
         let cpp_slot =
             lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots).map_err(local_fault)?;
@@ -439,19 +443,34 @@ impl Client<'_> {
             .to_os_string()];
         argv.extend(job.exact_args());
         argv.extend(colour_arg(self.args));
-        log::debug!(
-            "sending to {host} (protocol 3): {argv:?} with {} files, {} bytes",
-            files.len(),
-            exact::payload(&files)
-        );
         self.state.phase(Phase::Send);
-        remote::send_files(&mut conn, &cwd, &argv, &files, self.settings.tcp_cork)
-            .map_err(Failed::new(Blame::MidJob))?;
+        let mut sent_bytes = None;
+        if pick::speaks_hashed(host, self.settings) {
+            match exact::send_hashed(&mut conn, &cwd, &argv, &files) {
+                Ok(n) => sent_bytes = Some(n),
+                Err(e) => {
+                    // The reference daemon closes on our extension: plain
+                    // protocol 3 to this host from now on.
+                    log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
+                    pick::mark_plain(host, self.settings);
+                    conn = remote::connect(host, self.settings).map_err(unreachable)?;
+                }
+            }
+        }
+        let sent_bytes = match sent_bytes {
+            Some(n) => n,
+            None => remote::send_files(&mut conn, &cwd, &argv, &files, self.settings.tcp_cork)
+                .map_err(mid_job)?,
+        };
+        log::debug!(
+            "sent to {host} (exact): {argv:?}, {} files, {sent_bytes} bytes on the wire",
+            files.len()
+        );
         let sent = started.elapsed();
         self.state.phase(Phase::Compile);
         remote::wait_readable(&conn, self.settings.io_timeout);
         self.state.phase(Phase::Receive);
-        let reply = remote::receive(&mut conn, Version::V3).map_err(Failed::new(Blame::MidJob))?;
+        let reply = remote::receive(&mut conn, Version::V3).map_err(mid_job)?;
         drop(conn);
         log::info!(
             "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",

@@ -113,6 +113,26 @@ pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
     backoff::is_backed_off(&state_dir(settings), &key(host), settings.backoff_period)
 }
 
+/// Whether to offer `host` our hashed file transfer: yes, unless it
+/// refused it within the last day (a reference daemon).
+pub fn speaks_hashed(host: &Host, settings: &Settings) -> bool {
+    let marker = state_dir(settings).join(format!("plain3_{}", lock::host_key(&key(host))));
+    match fs::metadata(marker).and_then(|m| m.modified()) {
+        Ok(t) => t.elapsed().map_or(true, |age| age.as_secs() > 24 * 3600),
+        Err(_) => true,
+    }
+}
+
+pub fn mark_plain(host: &Host, settings: &Settings) {
+    let dir = state_dir(settings);
+    fs::create_dir_all(&dir).ok();
+    fs::write(
+        dir.join(format!("plain3_{}", lock::host_key(&key(host)))),
+        b"",
+    )
+    .ok();
+}
+
 /// Remembers that `host` failed so every client skips it for a while.
 pub fn mark_failed(host: &Host, settings: &Settings, why: &str) {
     if settings.backoff_period.is_zero() {

@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context, Result};
 
 use super::hosts::{Host, Transport};
 use crate::exit::Code;
-use crate::protocol::{self, Limits, Reply, RequestHead, Version};
+use crate::protocol::{self, hashed, Limits, Reply, RequestHead, Version};
 use crate::settings::Settings;
 
 pub enum Connection {
@@ -126,7 +126,7 @@ pub fn send(
     argv: &[OsString],
     source: &Path,
     cork: bool,
-) -> Result<()> {
+) -> Result<usize> {
     let head = RequestHead {
         version,
         cwd: None,
@@ -185,7 +185,7 @@ pub fn send(
             drop(stdin.take());
         }
     }
-    Ok(())
+    Ok(buf.len() + body_len as usize)
 }
 
 /// Reads the server's reply.
@@ -207,13 +207,14 @@ pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
 }
 
 /// Sends an exact-mode request (protocol 3): cwd, argv, then the files.
+/// Returns the bytes sent.
 pub fn send_files(
     conn: &mut Connection,
     cwd: &Path,
     argv: &[OsString],
     files: &[protocol::NamedFile],
     cork: bool,
-) -> Result<()> {
+) -> Result<usize> {
     let head = RequestHead {
         version: Version::V3,
         cwd: Some(cwd.as_os_str().to_os_string()),
@@ -240,7 +241,7 @@ pub fn send_files(
             drop(stdin.take());
         }
     }
-    Ok(())
+    Ok(buf.len())
 }
 
 /// Waits until the server starts answering (or `limit` passes), so the
@@ -260,4 +261,58 @@ pub fn wait_readable(conn: &Connection, limit: std::time::Duration) {
     // SAFETY: one valid pollfd for the duration of the call. EINTR just
     // ends the wait early, which only shifts time between two phases.
     unsafe { libc::poll(&mut pfd, 1, ms) };
+}
+
+/// Our exact-mode extension, step one: cwd, argv and the file manifest
+/// (digests, not bodies).
+pub fn send_manifest(
+    conn: &mut Connection,
+    cwd: &Path,
+    argv: &[OsString],
+    manifest: &[hashed::HashedFile],
+) -> Result<usize> {
+    let head = RequestHead {
+        version: Version::V3,
+        cwd: Some(cwd.as_os_str().to_os_string()),
+        argv: argv.to_vec(),
+    };
+    let mut buf = Vec::with_capacity(16 * 1024);
+    protocol::write_request_head(&mut buf, &head)?;
+    buf[..protocol::HEADER_LEN].copy_from_slice(&protocol::header(protocol::DIST, hashed::VERSION));
+    hashed::write_manifest(&mut buf, manifest)?;
+    write_all(conn, &buf).context("sending the file list")?;
+    Ok(buf.len())
+}
+
+/// Step two: which bodies the daemon lacks.
+pub fn read_need(conn: &mut Connection, manifest: &[hashed::HashedFile]) -> Result<Vec<u32>> {
+    let need = match conn {
+        Connection::Tcp(s) => hashed::read_need(&mut &*s, manifest),
+        Connection::Ssh { stdout, .. } => hashed::read_need(stdout, manifest),
+    };
+    need.context("reading which files the server lacks")
+}
+
+/// Step three: those bodies, in the order asked.
+pub fn send_bodies(conn: &mut Connection, bodies: &[&[u8]]) -> Result<usize> {
+    let mut buf = Vec::new();
+    hashed::write_bodies(&mut buf, bodies)?;
+    write_all(conn, &buf).context("sending files")?;
+    if let Connection::Ssh { stdin, .. } = conn {
+        drop(stdin.take());
+    }
+    Ok(buf.len())
+}
+
+fn write_all(conn: &mut Connection, buf: &[u8]) -> io::Result<()> {
+    match conn {
+        Connection::Tcp(s) => (&*s).write_all(buf),
+        Connection::Ssh { stdin, .. } => {
+            let w = stdin
+                .as_mut()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "ssh stdin closed"))?;
+            w.write_all(buf)?;
+            w.flush()
+        }
+    }
 }

@@ -73,46 +73,43 @@ fn under(root: &Path, client: &Path) -> PathBuf {
     root.join(client.strip_prefix("/").unwrap_or(client))
 }
 
-/// Writes the client's files and links under `root`.
-fn materialise(root: &Path, files: &[NamedFile]) -> Result<Result<(), Refusal>> {
-    for f in files {
-        let name = match check_client_path(&f.name) {
-            Ok(n) => n,
-            Err(r) => return Ok(Err(r)),
-        };
-        let dest = under(root, name);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        match &f.body {
-            FileBody::File(data) => {
-                // O_NOFOLLOW: never write through a link, even one of ours.
-                let mut file = match OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&dest)
-                {
-                    Ok(file) => file,
-                    Err(e) => {
-                        return Ok(Err(refusal(format!(
-                            "cannot create {}: {e}",
-                            name.display()
-                        ))));
-                    }
-                };
-                file.write_all(data)?;
-            }
-            FileBody::Link(target) => {
-                let resolved =
-                    normalise(name.parent().unwrap_or(Path::new("/")), Path::new(target));
-                if let Err(e) = std::os::unix::fs::symlink(under(root, &resolved), &dest) {
-                    return Ok(Err(refusal(format!("cannot link {}: {e}", name.display()))));
-                }
-            }
-        }
+/// Where one mirrored file's content comes from.
+pub(super) enum Source<'a> {
+    Data(&'a [u8]),
+    Link(&'a OsStr),
+    /// A verified file of the content store, linked rather than copied.
+    Stored(&'a Path),
+}
+
+/// Puts one client file under `root` at its client path.
+pub(super) fn place(root: &Path, name: &OsStr, source: Source) -> Result<Result<(), Refusal>> {
+    let name = match check_client_path(name) {
+        Ok(n) => n,
+        Err(r) => return Ok(Err(r)),
+    };
+    let dest = under(root, name);
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    Ok(Ok(()))
+    let placed = match source {
+        Source::Data(data) => {
+            // O_NOFOLLOW: never write through a link, even one of ours.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&dest)
+                .and_then(|mut f| f.write_all(data))
+        }
+        Source::Link(target) => {
+            let resolved = normalise(name.parent().unwrap_or(Path::new("/")), Path::new(target));
+            std::os::unix::fs::symlink(under(root, &resolved), &dest)
+        }
+        Source::Stored(path) => {
+            fs::hard_link(path, &dest).or_else(|_| fs::copy(path, &dest).map(drop))
+        }
+    };
+    Ok(placed.map_err(|e| refusal(format!("cannot create {}: {e}", name.display()))))
 }
 
 /// The client's argv (without the compiler), rewritten for the mirror:
@@ -250,6 +247,87 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
 }
 
 /// Serves one protocol-3 request whose head and files have been read.
+/// A protocol-3 job whose arguments passed the checks, with its private
+/// dir and root ready for files.
+pub(super) struct Prepared {
+    compiler: String,
+    program: PathBuf,
+    cwd: PathBuf,
+    job: tempfile::TempDir,
+    pub root: PathBuf,
+    plan: Rewritten,
+}
+
+/// Checks the cwd, the compiler and the arguments of a protocol-3 request.
+pub(super) fn prepare(
+    server: &Server,
+    cwd: Option<&OsStr>,
+    argv: &[OsString],
+) -> Result<Result<Prepared, Refusal>> {
+    let compiler = argv[0].to_string_lossy().into_owned();
+    let cwd = match cwd.map(check_client_path) {
+        Some(Ok(c)) => c.to_path_buf(),
+        Some(Err(r)) => return Ok(Err(r)),
+        None => return Ok(Err(refusal("no working directory".into()))),
+    };
+    let program = match server.whitelist.resolve(&argv[0]) {
+        Ok(p) => p,
+        Err(r) => return Ok(Err(r)),
+    };
+    let job = tempfile::Builder::new()
+        .prefix("distccd_")
+        .tempdir_in(&server.tmpdir)
+        .context("creating a job dir")?;
+    let root = job.path().join("root");
+    let plan = match rewrite(&argv[1..], &root, &cwd, job.path()) {
+        Ok(p) => p,
+        Err(r) => return Ok(Err(r)),
+    };
+    fs::create_dir(&root).context("creating the mirror root")?;
+    Ok(Ok(Prepared {
+        compiler,
+        program,
+        cwd,
+        job,
+        root,
+        plan,
+    }))
+}
+
+/// Compiles a prepared job whose files are in place, and replies.
+pub(super) fn compile<W: Write>(
+    server: &Server,
+    head: &RequestHead,
+    p: Prepared,
+    output: &mut W,
+    client_fd: RawFd,
+) -> Result<Outcome> {
+    for d in &p.plan.dirs {
+        // Search dirs stay inside the root by construction; a client
+        // symlink there already points inside it too.
+        fs::create_dir_all(d).ok();
+    }
+    let object = p.job.path().join("output.o");
+    let deps = p.plan.deps.then(|| p.job.path().join("deps.d"));
+    super::serve::compile_and_reply(
+        server,
+        output,
+        head,
+        Job {
+            compiler: p.compiler,
+            program: p.program,
+            args: p.plan.args,
+            cwd: under(&p.root, &p.cwd),
+            unmap: Some(p.root.into_os_string().into_vec()),
+            dir: p.job,
+            object,
+            deps,
+            client_fd,
+        },
+    )
+}
+
+/// Serves one protocol-3 request whose head and files have been read.
 pub fn serve<W: Write>(
     server: &Server,
     head: &RequestHead,
@@ -258,60 +336,21 @@ pub fn serve<W: Write>(
     client_fd: RawFd,
 ) -> Result<Outcome> {
     let compiler = head.argv[0].to_string_lossy().into_owned();
-    let cwd = match head.cwd.as_deref().map(check_client_path) {
-        Some(Ok(c)) => c.to_path_buf(),
-        Some(Err(r)) => return super::serve::refuse(server, output, head, compiler, r),
-        None => {
-            return super::serve::refuse(
-                server,
-                output,
-                head,
-                compiler,
-                refusal("no working directory".into()),
-            )
+    let prepared = match prepare(server, head.cwd.as_deref(), &head.argv)? {
+        Ok(p) => p,
+        Err(r) => return super::serve::refuse(server, output, head, compiler, r),
+    };
+    for f in &files {
+        let source = match &f.body {
+            FileBody::File(data) => Source::Data(data),
+            FileBody::Link(target) => Source::Link(target),
+        };
+        if let Err(r) = place(&prepared.root, &f.name, source)? {
+            return super::serve::refuse(server, output, head, compiler, r);
         }
-    };
-    let program = match server.whitelist.resolve(&head.argv[0]) {
-        Ok(p) => p,
-        Err(r) => return super::serve::refuse(server, output, head, compiler, r),
-    };
-    let job = tempfile::Builder::new()
-        .prefix("distccd_")
-        .tempdir_in(&server.tmpdir)
-        .context("creating a job dir")?;
-    let root = job.path().join("root");
-    let plan = match rewrite(&head.argv[1..], &root, &cwd, job.path()) {
-        Ok(p) => p,
-        Err(r) => return super::serve::refuse(server, output, head, compiler, r),
-    };
-    if let Err(r) = materialise(&root, &files)? {
-        return super::serve::refuse(server, output, head, compiler, r);
     }
     drop(files);
-    for d in &plan.dirs {
-        // Search dirs stay inside the root by construction; a client
-        // symlink there already points inside it too.
-        fs::create_dir_all(d).ok();
-    }
-
-    let object = job.path().join("output.o");
-    let deps = plan.deps.then(|| job.path().join("deps.d"));
-    super::serve::compile_and_reply(
-        server,
-        output,
-        head,
-        Job {
-            compiler,
-            program,
-            args: plan.args,
-            cwd: under(&root, &cwd),
-            unmap: Some(root.into_os_string().into_vec()),
-            dir: job,
-            object,
-            deps,
-            client_fd,
-        },
-    )
+    compile(server, head, prepared, output, client_fd)
 }
 
 #[cfg(test)]

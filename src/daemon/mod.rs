@@ -9,6 +9,7 @@
 pub mod access;
 pub mod compilers;
 pub mod daemonize;
+pub mod hashed;
 pub mod listen;
 pub mod mirror;
 pub mod options;
@@ -17,6 +18,7 @@ pub mod run;
 pub mod serve;
 pub mod signals;
 pub mod stats;
+pub mod store;
 
 use std::ffi::OsString;
 use std::io::{BufWriter, IsTerminal};
@@ -226,8 +228,28 @@ fn build_server(opts: &Options) -> Result<Server> {
         slots: stats::Semaphore::new(jobs),
         jobs,
         stats: stats::Stats::new(),
+        store: open_store(opts.store_size.unwrap_or(256)),
         stop: signals::Latch::new()?,
     })
+}
+
+/// Exact mode's content store, private to this daemon's user under its
+/// temp dir; without one, hashed requests are refused and clients fall
+/// back to plain protocol 3.
+fn open_store(mib: u64) -> Option<store::Store> {
+    if mib == 0 {
+        return None;
+    }
+    // SAFETY: getuid never fails.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("distccd-store-{uid}"));
+    match store::Store::open(&dir, mib.saturating_mul(1 << 20)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::warn!("no content store: {e:#}");
+            None
+        }
+    }
 }
 
 /// Switches to `account` when root; otherwise says `--user` did nothing.

@@ -138,6 +138,10 @@ pub struct Options {
     #[argh(option)]
     pub max_body: Option<u64>,
 
+    /// size of exact mode's header store, in MiB (default 256; 0 disables)
+    #[argh(option)]
+    pub store_size: Option<u64>,
+
     /// reference distcc's opt-out of the compiler whitelist: refused here,
     /// since it lets any client run any program
     #[argh(switch)]

@@ -19,6 +19,7 @@ use super::signals::{self, Latch};
 use super::stats::{Semaphore, Stats};
 use crate::client::scan::Mode;
 use crate::exit::Code;
+use crate::protocol::hashed;
 use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
 
 /// Everything a job needs that does not change between jobs.
@@ -33,6 +34,8 @@ pub struct Server {
     pub slots: Semaphore,
     pub jobs: u32,
     pub stats: Stats,
+    /// Exact mode's content store, when the daemon keeps one.
+    pub store: Option<super::store::Store>,
     /// Set when the daemon stops waiting for jobs: readers give up,
     /// compilers are killed, queued jobs are refused.
     pub stop: Latch,
@@ -90,8 +93,28 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     // Watched while the compiler runs: the client hanging up ends the job.
     let client_fd = input.as_raw_fd();
     let mut input = Deadline::new(input, server.io_timeout, server.stop.fd());
+    let version = protocol::read_header(&mut input, protocol::DIST).context("reading request")?;
+    // Re-feed the header we read to the ordinary parser; our extension
+    // parses as protocol 3 from there on.
+    let as_read = if version == hashed::VERSION {
+        3
+    } else {
+        version
+    };
+    let mut replay = io::Cursor::new(protocol::header(protocol::DIST, as_read)).chain(&mut input);
     let head =
-        protocol::read_request_head(&mut input, &server.limits).context("reading request")?;
+        protocol::read_request_head(&mut replay, &server.limits).context("reading request")?;
+
+    if version == hashed::VERSION {
+        return super::hashed::serve(
+            server,
+            head.cwd,
+            head.argv,
+            &mut input,
+            &mut output,
+            client_fd,
+        );
+    }
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
         let files = protocol::read_files(&mut input, head.version, &server.limits)

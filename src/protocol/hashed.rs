@@ -1,0 +1,209 @@
+//! Our extension of protocol 3 for exact mode, spoken only between our own
+//! client and daemon: the client sends each file's SHA-256 instead of its
+//! body, the daemon answers with the files its content store lacks, and
+//! only those bodies cross the network. System and project headers then
+//! travel once per daemon instead of once per job.
+//!
+//! ```text
+//! client: DIST 00000103  CDIR  ARGC  ARGV...  NFIL n
+//!         n x ( NAME path, then LINK target | HASH 00000020 <32 bytes> )
+//! daemon: NEED k, then k x INDX i        (indices of HASH entries it lacks)
+//! client: k x FILE body                  (LZO, in the order asked)
+//! daemon: DONE 00000103 STAT SERR SOUT DOTO DOTD   (as protocol 3)
+//! ```
+//!
+//! The reference daemon closes the connection on version 0x103, which the
+//! client takes as "speak plain protocol 3 to this host".
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+
+use super::{
+    read_body, read_header, read_raw, read_string, write_body, write_header, write_raw, Limits,
+    Result, Token, Version, WireError, FILE, LINK, NAME, NFIL,
+};
+
+/// The `DIST` value of the extension.
+pub const VERSION: u32 = 0x103;
+
+pub const HASH: &Token = b"HASH";
+pub const NEED: &Token = b"NEED";
+pub const INDX: &Token = b"INDX";
+
+pub type Digest = [u8; 32];
+
+pub fn digest(data: &[u8]) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(data).into()
+}
+
+pub fn hex(d: &Digest) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One file of an extended request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Hashed(Digest),
+    Link(OsString),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedFile {
+    pub name: OsString,
+    pub entry: Entry,
+}
+
+pub fn write_manifest<W: Write>(w: &mut W, files: &[HashedFile]) -> io::Result<()> {
+    let n = u32::try_from(files.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many files"))?;
+    write_header(w, NFIL, n)?;
+    for f in files {
+        write_raw(w, NAME, f.name.as_bytes())?;
+        match &f.entry {
+            Entry::Hashed(d) => write_raw(w, HASH, d)?,
+            Entry::Link(t) => write_raw(w, LINK, t.as_bytes())?,
+        }
+    }
+    Ok(())
+}
+
+pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFile>> {
+    let n = read_header(r, NFIL)?;
+    if n > limits.max_files {
+        return Err(WireError::TooLarge {
+            token: *NFIL,
+            len: n as u64,
+            limit: limits.max_files as u64,
+        });
+    }
+    let mut files = Vec::with_capacity((n as usize).min(1024));
+    for _ in 0..n {
+        let name = read_string(r, NAME, limits.max_path)?;
+        let mut h = [0u8; super::HEADER_LEN];
+        r.read_exact(&mut h).map_err(|_| WireError::Truncated {
+            what: *HASH,
+            got: 0,
+            want: super::HEADER_LEN,
+        })?;
+        let token: Token = h[..4].try_into().expect("four bytes");
+        let mut chained = io::Cursor::new(h).chain(&mut *r);
+        let entry = match &token {
+            HASH => {
+                let len = read_header(&mut chained, HASH)?;
+                if len != 32 {
+                    return Err(WireError::BadValue {
+                        token: *HASH,
+                        why: format!("digest of {len} bytes, expected 32"),
+                    });
+                }
+                let d = read_raw(&mut chained, HASH, 32)?;
+                Entry::Hashed(d.try_into().expect("32 bytes"))
+            }
+            LINK => Entry::Link(read_string(&mut chained, LINK, limits.max_path)?),
+            _ => {
+                return Err(WireError::BadToken {
+                    expected: *HASH,
+                    got: token,
+                })
+            }
+        };
+        files.push(HashedFile { name, entry });
+    }
+    Ok(files)
+}
+
+pub fn write_need<W: Write>(w: &mut W, missing: &[u32]) -> io::Result<()> {
+    let n = u32::try_from(missing.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many"))?;
+    let mut buf = Vec::with_capacity(12 * (missing.len() + 1));
+    write_header(&mut buf, NEED, n)?;
+    for &i in missing {
+        write_header(&mut buf, INDX, i)?;
+    }
+    w.write_all(&buf)
+}
+
+/// Reads the daemon's list of missing files; each index must name a
+/// hashed entry of the manifest, once, in increasing order.
+pub fn read_need<R: Read>(r: &mut R, files: &[HashedFile]) -> Result<Vec<u32>> {
+    let n = read_header(r, NEED)?;
+    if n as usize > files.len() {
+        return Err(WireError::TooLarge {
+            token: *NEED,
+            len: n as u64,
+            limit: files.len() as u64,
+        });
+    }
+    let mut out: Vec<u32> = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let i = read_header(r, INDX)?;
+        let valid = files
+            .get(i as usize)
+            .is_some_and(|f| matches!(f.entry, Entry::Hashed(_)))
+            && out.last().is_none_or(|&last| i > last);
+        if !valid {
+            return Err(WireError::BadValue {
+                token: *INDX,
+                why: format!("index {i} is not a hashed file in order"),
+            });
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+pub fn write_bodies<W: Write>(w: &mut W, bodies: &[&[u8]]) -> io::Result<()> {
+    for b in bodies {
+        write_body(w, FILE, Version::V3, b)?;
+    }
+    Ok(())
+}
+
+pub fn read_file_body<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<u8>> {
+    read_body(r, FILE, Version::V3, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trip() {
+        let files = vec![
+            HashedFile {
+                name: "/p/x.c".into(),
+                entry: Entry::Hashed(digest(b"int x;\n")),
+            },
+            HashedFile {
+                name: "/p/inc".into(),
+                entry: Entry::Link("real".into()),
+            },
+        ];
+        let mut buf = Vec::new();
+        write_manifest(&mut buf, &files).unwrap();
+        assert_eq!(
+            read_manifest(&mut &buf[..], &Limits::default()).unwrap(),
+            files
+        );
+
+        let mut need = Vec::new();
+        write_need(&mut need, &[0]).unwrap();
+        assert_eq!(read_need(&mut &need[..], &files).unwrap(), vec![0]);
+        let mut bad = Vec::new();
+        write_need(&mut bad, &[1]).unwrap();
+        assert!(
+            read_need(&mut &bad[..], &files).is_err(),
+            "a link has no body"
+        );
+    }
+
+    #[test]
+    fn digest_is_sha256() {
+        assert_eq!(
+            hex(&digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
