@@ -4,6 +4,7 @@
 mod util;
 
 mod hosts;
+mod install;
 mod interop;
 mod lock_slots;
 mod same;
