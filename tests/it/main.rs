@@ -7,4 +7,5 @@ mod hosts;
 mod install;
 mod interop;
 mod lock_slots;
+mod packaging;
 mod same;
