@@ -187,6 +187,10 @@ run_demo() {
     log=$demo_work/distccd.log
     trap 'stop_demo' EXIT
     printf '#include <stdio.h>\nint main(void) { puts("hello from distcc"); return 0; }\n' >"$demo_work/hello.c"
+    # Created here, not by the daemon's redirection: the background job may
+    # not have opened it yet when the first sed below reads it, and a failed
+    # sed in an assignment ends the script under set -e.
+    : >"$log"
     "$bindir/distccd" --daemon --no-detach --listen 127.0.0.1 --port 0 \
         --log-stderr --compiler-dir "$masq_dir" </dev/null >/dev/null 2>"$log" &
     demo_pid=$!
