@@ -187,6 +187,10 @@ run_demo() {
     log=$demo_work/distccd.log
     trap 'stop_demo' EXIT
     printf '#include <stdio.h>\nint main(void) { puts("hello from distcc"); return 0; }\n' >"$demo_work/hello.c"
+    # Created here, not by the daemon's redirection: the background job may
+    # not have opened it yet when the first sed below reads it, and a failed
+    # sed in an assignment ends the script under set -e.
+    : >"$log"
     "$bindir/distccd" --daemon --no-detach --listen 127.0.0.1 --port 0 \
         --log-stderr --compiler-dir "$masq_dir" </dev/null >/dev/null 2>"$log" &
     demo_pid=$!
@@ -201,14 +205,22 @@ run_demo() {
     printf '%s: distccd listening on 127.0.0.1:%s\n' "$prog" "$port"
     (
         cd "$demo_work"
-        export DISTCC_HOSTS="127.0.0.1:$port" DISTCC_VERBOSE=1 DISTCC_FALLBACK=0
+        # Its own state dir: no locks or backoff records left in ~/.distcc.
+        export DISTCC_HOSTS="127.0.0.1:$port" DISTCC_VERBOSE=1 DISTCC_FALLBACK=0 \
+            DISTCC_DIR="$demo_work/state"
         "$bindir/distcc" gcc -O2 -c hello.c -o remote.o
         PATH="$masq_dir:$PATH" gcc -O2 -c hello.c -o masquerade.o
         gcc -O2 -c hello.c -o local.o
         cmp remote.o local.o
         cmp masquerade.o local.o
     ) || die "demo compile failed"
-    grep -q 'gcc status 0' "$log" || die "the daemon did not compile"
+    # The daemon logs a job after sending its reply, so the line may trail
+    # the client's exit by a moment.
+    for ((i = 0; i < 50; i++)); do
+        (($(grep -c 'gcc status 0' "$log") >= 2)) && break
+        sleep 0.1
+    done
+    (($(grep -c 'gcc status 0' "$log") >= 2)) || { cat "$log" >&2; die "the daemon did not compile both jobs"; }
     printf '%s: compiled remotely on the loopback daemon; objects identical to a local compile\n' "$prog"
 }
 

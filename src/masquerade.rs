@@ -112,18 +112,59 @@ pub fn find_compiler(
         });
     }
     if skipped.is_empty() {
-        Err(anyhow!(Code::CompilerMissing).context(format!(
+        return Err(anyhow!(Code::CompilerMissing).context(format!(
             "cannot find the real compiler {:?} on PATH",
             name.to_string_lossy()
-        )))
-    } else {
-        let chain: Vec<String> = skipped.iter().map(|p| p.display().to_string()).collect();
-        Err(anyhow!(Code::Recursion).context(format!(
-            "every {:?} on PATH is distcc itself ({}); refusing to call myself",
-            name.to_string_lossy(),
-            chain.join(" -> ")
-        )))
+        )));
     }
+    let chains: Vec<String> = skipped.iter().map(|p| link_chain(p)).collect();
+    let after = match start {
+        0 => String::new(),
+        i => format!(" after the masquerade dir {}", dirs[i - 1].display()),
+    };
+    Err(anyhow!(Code::Recursion).context(format!(
+        "calling {:?} would loop back into distcc: every {:?} on PATH{after} is distcc \
+         itself ({}); refusing to call myself",
+        name.to_string_lossy(),
+        name.to_string_lossy(),
+        chains.join("; ")
+    )))
+}
+
+/// `p -> hop -> ... -> target`, following symlinks one at a time, so the
+/// recursion message shows how a link reaches us (`masq/gcc -> other/gcc
+/// -> bin/distcc`) rather than only where it starts.
+fn link_chain(p: &Path) -> String {
+    // Linux gives up after 40 hops; so do we, rather than loop forever.
+    const MAX_HOPS: usize = 40;
+    let mut hops = vec![p.display().to_string()];
+    let mut cur = p.to_path_buf();
+    for _ in 0..MAX_HOPS {
+        let Ok(target) = fs::read_link(&cur) else {
+            break;
+        };
+        cur = normalise(&cur.parent().unwrap_or(Path::new("/")).join(target));
+        hops.push(cur.display().to_string());
+    }
+    hops.join(" -> ")
+}
+
+/// Folds `.` and `..` without touching the filesystem, for display only.
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The PATH entry we were found in as a masquerading compiler.
@@ -217,6 +258,38 @@ mod tests {
         let err = find_compiler("gcc".as_ref(), "gcc".as_ref(), true, &p, &t.me).unwrap_err();
         assert_eq!(crate::exit::code_of(&err), Code::Recursion);
         assert!(format!("{err:#}").contains("masq2"), "{err:#}");
+    }
+
+    #[test]
+    fn recursion_message_shows_each_link_hop() {
+        let t = tree();
+        let other = t._tmp.path().join("other");
+        let masq3 = t._tmp.path().join("masq3");
+        fs::create_dir(&other).unwrap();
+        fs::create_dir(&masq3).unwrap();
+        symlink("../bin/distcc", other.join("gcc")).unwrap();
+        symlink(other.join("gcc"), masq3.join("gcc")).unwrap();
+        let p = path(&[&t.masq, &masq3]);
+        let err = find_compiler("gcc".as_ref(), "gcc".as_ref(), true, &p, &t.me).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), Code::Recursion);
+        let want = format!(
+            "{} -> {} -> {}",
+            masq3.join("gcc").display(),
+            other.join("gcc").display(),
+            t.me.display()
+        );
+        let msg = format!("{err:#}");
+        assert!(msg.contains(&want), "{msg}");
+        assert!(msg.contains(&t.masq.display().to_string()), "{msg}");
+    }
+
+    #[test]
+    fn link_chain_stops_on_a_symlink_cycle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        symlink(&b, &a).unwrap();
+        symlink(&a, &b).unwrap();
+        assert_eq!(link_chain(&a).matches(" -> ").count(), 40);
     }
 
     #[test]

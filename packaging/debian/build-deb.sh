@@ -13,11 +13,13 @@ prog=${0##*/}
 
 usage() {
     cat <<EOF
-Usage: $prog [--binary PATH] [--no-build] [--output DIR]
+Usage: $prog [--binary PATH] [--no-build] [--output DIR] [--compression TYPE]
 
-  --binary PATH   package this prebuilt binary instead of building
-  --no-build      package target/release/distcc without running cargo
-  --output DIR    where to write the .deb (default: target/debian)
+  --binary PATH       package this prebuilt binary instead of building
+  --no-build          package target/release/distcc without running cargo
+  --output DIR        where to write the .deb (default: target/debian)
+  --compression TYPE  xz (default), gzip or none; none is for test builds
+                      of a large unoptimised binary
   -h, --help      show this help
 EOF
 }
@@ -33,6 +35,7 @@ pkgdir=$top/packaging
 binary=
 build=1
 outdir=$top/target/debian
+compression=xz
 
 while (($#)); do
     case $1 in
@@ -41,6 +44,8 @@ while (($#)); do
         --no-build) build=0 ;;
         --output) (($# >= 2)) || die "--output needs an argument"; outdir=$2; shift ;;
         --output=*) outdir=${1#*=} ;;
+        --compression) (($# >= 2)) || die "--compression needs an argument"; compression=$2; shift ;;
+        --compression=*) compression=${1#*=} ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -48,6 +53,10 @@ while (($#)); do
 done
 [[ -z $binary || $binary == /* ]] || binary=$PWD/$binary
 [[ $outdir == /* ]] || outdir=$PWD/$outdir
+case $compression in
+    xz | gzip | none) ;;
+    *) die "unknown compression: $compression (xz, gzip or none)" ;;
+esac
 
 for tool in dpkg-deb dpkg install; do
     command -v "$tool" >/dev/null || die "$tool not found (it comes with dpkg/coreutils on Debian and derivatives)"
@@ -83,6 +92,7 @@ install -D -m 0644 "$pkgdir/systemd/distccd.socket" "$root/lib/systemd/system/di
 install -D -m 0644 "$pkgdir/systemd/distccd@.service" "$root/lib/systemd/system/distccd@.service"
 install -D -m 0644 "$pkgdir/default/distcc" "$root/etc/default/distcc"
 install -D -m 0644 "$pkgdir/logrotate/distccd" "$root/etc/logrotate.d/distccd"
+install -D -m 0644 "$pkgdir/sysusers/distcc-rs.conf" "$root/usr/lib/sysusers.d/distcc-rs.conf"
 install -D -m 0644 "$pkgdir/README.md" "$root/usr/share/doc/distcc-rs/README.packaging.md"
 
 # Shared-library dependencies of the real binary; a placeholder binary
@@ -150,5 +160,5 @@ chmod 0644 "$root/DEBIAN/md5sums"
 
 mkdir -p "$outdir"
 deb=$outdir/distcc-rs_${deb_version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Z"$compression" --build "$root" "$deb" >/dev/null
 printf '%s\n' "$deb"

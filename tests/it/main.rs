@@ -5,7 +5,9 @@ mod util;
 
 mod daemon;
 mod hosts;
+mod install;
 mod interop;
 mod lock_slots;
 mod monitor;
+mod packaging;
 mod same;
