@@ -74,6 +74,8 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
 
 /// Adds `path` and, for each symlink on the way to it, a `LINK` entry and
 /// its target, so the server resolves names the way this machine does.
+/// Names are sent resolved (`..` applied after the links before it), as
+/// the kernel would resolve them.
 fn add(path: &Path, files: &mut Vec<NamedFile>, seen: &mut BTreeSet<PathBuf>) -> Result<()> {
     add_within(path, files, seen, 0)
 }
@@ -84,20 +86,21 @@ fn add_within(
     seen: &mut BTreeSet<PathBuf>,
     depth: u32,
 ) -> Result<()> {
-    let mut prefix = PathBuf::new();
     let comps: Vec<Component> = path.components().collect();
+    let mut prefix = PathBuf::from("/");
     for (i, comp) in comps.iter().enumerate() {
-        prefix.push(comp);
-        if matches!(
-            comp,
-            Component::RootDir | Component::ParentDir | Component::CurDir
-        ) {
-            continue;
+        match comp {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+            Component::ParentDir => {
+                prefix.pop();
+                continue;
+            }
+            Component::Normal(n) => prefix.push(n),
         }
         let last = i + 1 == comps.len();
         let meta = match fs::symlink_metadata(&prefix) {
             Ok(m) => m,
-            Err(_) => break,
+            Err(_) => return Ok(()),
         };
         if meta.file_type().is_symlink() {
             let target = fs::read_link(&prefix)?;
@@ -121,7 +124,8 @@ fn add_within(
                 rest.push(c);
             }
             return add_within(&rest, files, seen, depth + 1);
-        } else if last && meta.is_file() && seen.insert(prefix.clone()) {
+        }
+        if last && meta.is_file() && seen.insert(prefix.clone()) {
             let data =
                 fs::read(&prefix).with_context(|| format!("reading {}", prefix.display()))?;
             files.push(NamedFile {
@@ -294,6 +298,18 @@ mod tests {
             End of search list.\n";
         let dirs = parse_search_list(err);
         assert!(dirs.contains(&PathBuf::from("/usr/include")));
+    }
+
+    #[test]
+    fn parent_dirs_resolve_after_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        fs::create_dir_all(t.join("a/b")).unwrap();
+        fs::write(t.join("a/h.h"), "int x;\n").unwrap();
+        let mut files = Vec::new();
+        add(&t.join("a/b/../h.h"), &mut files, &mut BTreeSet::new()).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].name, t.join("a/h.h").into_os_string());
     }
 
     #[test]

@@ -247,6 +247,76 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
 }
 
 /// Serves one protocol-3 request whose head and files have been read.
+/// Re-wraps a `.d` file the way gcc wraps it (72 columns, counted on the
+/// names as written). gcc wrapped the server's copy at the lengths of the
+/// mirrored paths; once the root is removed, the breaks must move back to
+/// where the client's compiler would have put them.
+pub(super) fn reflow_deps(d: &[u8]) -> Vec<u8> {
+    const COLMAX: usize = 72;
+    let joined = String::from_utf8_lossy(d).replace(" \\\n", " ");
+    let mut lines = joined.split_inclusive('\n');
+    let Some(rule) = lines.next() else {
+        return d.to_vec();
+    };
+    let mut tokens: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut chars = rule.trim_end_matches('\n').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            ' ' => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    let Some(colon) = tokens.iter().position(|t| t.ends_with(':')) else {
+        return d.to_vec();
+    };
+    let mut out = String::with_capacity(d.len() + 16);
+    let mut col = 0usize;
+    let mut write_name = |out: &mut String, name: &str, col: &mut usize| {
+        if *col > 0 {
+            if *col + name.len() > COLMAX {
+                out.push_str(" \\\n");
+                *col = 0;
+            }
+            *col += 1;
+            out.push(' ');
+        }
+        *col += name.len();
+        out.push_str(name);
+    };
+    for (i, t) in tokens[..=colon].iter().enumerate() {
+        let name = if i == colon {
+            &t[..t.len() - 1]
+        } else {
+            t.as_str()
+        };
+        write_name(&mut out, name, &mut col);
+    }
+    out.push(':');
+    col += 1;
+    for t in &tokens[colon + 1..] {
+        write_name(&mut out, t, &mut col);
+    }
+    out.push('\n');
+    for l in lines {
+        out.push_str(l);
+    }
+    out.into_bytes()
+}
+
 /// A protocol-3 job whose arguments passed the checks, with its private
 /// dir and root ready for files.
 pub(super) struct Prepared {
@@ -359,6 +429,18 @@ mod tests {
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn deps_are_rewrapped_like_gcc() {
+        let server = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /tmp/distcc-test-GS8Fj7/work/vendor/include/vendor.h \\\n gen/gen.h\n\ngen/gen.h:\n";
+        let want = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /tmp/distcc-test-GS8Fj7/work/vendor/include/vendor.h gen/gen.h\n\ngen/gen.h:\n";
+        assert_eq!(
+            String::from_utf8_lossy(&reflow_deps(server)),
+            String::from_utf8_lossy(want)
+        );
+        let spaced = b"a\\ b.o: x\\ y.c\n";
+        assert_eq!(reflow_deps(spaced), spaced.to_vec());
     }
 
     #[test]

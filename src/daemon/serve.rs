@@ -264,7 +264,9 @@ pub(super) fn compile_and_reply<W: Write>(
         Ended::Exited if ok => {
             reply.object = fs::read(&object).unwrap_or_default();
             if let Some(d) = &deps {
-                reply.deps = Some(unmap(fs::read(d).unwrap_or_default()));
+                reply.deps = Some(super::mirror::reflow_deps(&unmap(
+                    fs::read(d).unwrap_or_default(),
+                )));
             }
         }
         Ended::Exited => {}

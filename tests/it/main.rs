@@ -4,6 +4,7 @@
 mod util;
 
 mod daemon;
+mod exact;
 mod hosts;
 mod install;
 mod interop;
