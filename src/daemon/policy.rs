@@ -42,7 +42,8 @@ use crate::exit::Code;
 /// Checks the client's arguments (argv without the compiler name).
 pub fn check(args: &[OsString]) -> Result<ServerJob, Refusal> {
     check_no_response_file(args)?;
-    let job = scan::server_scan(args).map_err(|why| refusal(format!("refused arguments: {why}")))?;
+    let job =
+        scan::server_scan(args).map_err(|why| refusal(format!("refused arguments: {why}")))?;
     check_input_name(&args[job.input_index])?;
     Ok(job)
 }

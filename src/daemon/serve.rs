@@ -124,7 +124,9 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         Err(refusal) => return refuse(server, &mut output, &head, compiler, refusal),
     };
 
-    let _slot = server.slots.acquire();
+    // Held while the compiler runs, not while the client reads the reply:
+    // a client that reads slowly must not keep a compiler slot idle.
+    let slot = server.slots.acquire();
     let _running = server.stats.start(&compiler);
     let started = Instant::now();
     let dir = tempfile::Builder::new()
@@ -184,6 +186,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         let kept = dir.keep();
         log::info!("kept job files in {}", kept.display());
     }
+    drop(slot);
     protocol::write_reply(&mut output, head.version, &reply).context("sending reply")?;
     output.flush().context("sending reply")?;
     Ok(Outcome {

@@ -3,4 +3,6 @@
 
 mod util;
 
+mod hostile;
+mod hostile_attacks;
 mod interop;
