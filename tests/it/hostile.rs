@@ -319,3 +319,26 @@ fn the_payloads_work_against_the_reference_daemon() {
     }
     assert_eq!(worked, live, "payloads that did nothing even unchecked");
 }
+
+/// The policy refuses absolute and climbing input names; our client must
+/// therefore send only the basename, or every CMake build (which names
+/// sources by absolute path) would quietly stop distributing.
+#[test]
+fn absolute_source_paths_still_distribute() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    let src = tree.write("sub/abs.c", "int abs_answer(void) { return 42; }\n");
+    let daemon = Daemon::start(&tree, &[]);
+    let src = src.to_str().unwrap();
+    let mut c = tree.client(&daemon.host(), &["gcc", "-O2", "-c", src, "-o", "abs.o"]);
+    c.env("PATH", tree.cpponly_path());
+    let out = run(c, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = local(&tree, "gcc", &["-O2", "-c", src, "-o", "want.o"]);
+    assert!(want.status.success());
+    let read = |n: &str| fs::read(tree.work().join(n)).unwrap();
+    assert!(
+        read("abs.o") == read("want.o"),
+        "object differs from local gcc's"
+    );
+}

@@ -3,6 +3,9 @@
 
 mod util;
 
+mod alloc;
+mod fuzz;
+
 mod hostile;
 mod hostile_attacks;
 mod interop;
