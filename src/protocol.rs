@@ -72,9 +72,15 @@ impl Version {
 pub struct Limits {
     pub max_argc: u32,
     pub max_arg: u32,
+    /// All ARGV bodies together: without it a request could hold
+    /// `max_argc * max_arg` (256 MiB) before anything is checked. Linux
+    /// refuses to exec much more than 2 MiB of arguments anyway.
+    pub max_argv_total: u64,
     pub max_path: u32,
     pub max_files: u32,
-    /// Largest body, compressed or not, and largest inflated body.
+    /// Largest body, compressed or not, and largest inflated body; for a
+    /// protocol-3 file list, the largest total. A job thus holds at most
+    /// `max_argv_total + max_body` bytes of request in memory.
     pub max_body: u64,
     /// Largest ratio of inflated to compressed size.
     pub max_inflation: u64,
@@ -97,6 +103,7 @@ impl Default for Limits {
         Limits {
             max_argc: 4096,
             max_arg: 64 * 1024,
+            max_argv_total: 2 << 20,
             max_path: 4096,
             max_files: 100_000,
             max_body: 1 << 30,
@@ -397,8 +404,22 @@ pub fn read_request_head<R: Read>(r: &mut R, limits: &Limits) -> Result<RequestH
         });
     }
     let mut argv = Vec::with_capacity(argc as usize);
+    let mut total: u64 = 0;
     for _ in 0..argc {
-        argv.push(read_string(r, ARGV, limits.max_arg)?);
+        let left = limits.max_argv_total.saturating_sub(total);
+        let limit = (limits.max_arg as u64).min(left) as u32;
+        let arg = read_string(r, ARGV, limit).map_err(|e| match e {
+            WireError::TooLarge { len, .. } if len <= limits.max_arg as u64 => {
+                WireError::TooLarge {
+                    token: *ARGV,
+                    len: total + len,
+                    limit: limits.max_argv_total,
+                }
+            }
+            e => e,
+        })?;
+        total += arg.len() as u64;
+        argv.push(arg);
     }
     Ok(RequestHead { version, cwd, argv })
 }
@@ -447,8 +468,15 @@ pub fn read_files<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Resu
         let value = parse_hex(&token, h[4..].try_into().expect("eight bytes"))?;
         // Re-feed the header we peeked at to the typed readers.
         let mut chained = io::Cursor::new(h).chain(&mut *r);
+        // Each body may use what the files before it left of `max_body`,
+        // counted inflated: a list of small bodies that each grow 64 times
+        // must not add up to more than one large body could.
+        let left = Limits {
+            max_body: limits.max_body.saturating_sub(total),
+            ..*limits
+        };
         let body = match &token {
-            FILE => FileBody::File(read_body(&mut chained, FILE, version, limits)?),
+            FILE => FileBody::File(read_body(&mut chained, FILE, version, &left)?),
             LINK => FileBody::Link(read_string(&mut chained, LINK, limits.max_path)?),
             _ => {
                 return Err(WireError::BadToken {
@@ -457,7 +485,11 @@ pub fn read_files<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Resu
                 })
             }
         };
-        total += value as u64;
+        total += name.len() as u64;
+        total += match &body {
+            FileBody::File(data) => (data.len() as u64).max(value as u64),
+            FileBody::Link(target) => target.len() as u64,
+        };
         if total > limits.max_body {
             return Err(WireError::TooLarge {
                 token: *FILE,

@@ -56,6 +56,14 @@ pub enum Check {
     OptInfo,
     /// `-march=`/`-mtune=`/`-mcpu=`: `native` means "this machine".
     NotNative,
+    /// The catch-all prefixes (`-f`, `-m`, `-g`, `-W`, `-O`): an option
+    /// the table does not know by name is fine as long as its argument
+    /// names no path. A path there is a file option we have not met yet
+    /// (every compiler release adds some), which on the server could read
+    /// or write outside the job dir and on the client would name a file
+    /// the server does not have. Known path-carrying options that are
+    /// harmless get their own row.
+    NoPath,
 }
 
 /// What the option is for, from the point of view of distribution.
@@ -87,6 +95,10 @@ pub enum Class {
     LinkerText,
     /// The compile must happen on this machine; the text says why.
     Local(&'static str),
+    /// Harmless on a server, but a compile of preprocessed text would not
+    /// give the same bytes: our client keeps it local, a daemon accepts it
+    /// (distcc 3.4 clients send it).
+    Inexact(&'static str),
     /// Verdict depends on the argument; see [`Flag::classify`].
     Check(Check),
 }
@@ -98,6 +110,7 @@ impl Class {
             self,
             Class::Cpp
                 | Class::Safe
+                | Class::Inexact(_)
                 | Class::Link
                 | Class::Output
                 | Class::Mode(ModeFlag::Compile)
@@ -146,6 +159,10 @@ impl Flag {
                 Class::Local("targets the local CPU, which the server does not have")
             }
             Check::NotNative => Class::Safe,
+            Check::NoPath if v.contains('/') => {
+                Class::Local("option not in the flag table names a path")
+            }
+            Check::NoPath => Class::Safe,
         }
     }
 }
@@ -206,6 +223,8 @@ const MODULES: Class = Local("modules need a module cache or mapper on this mach
 const LISTFILE: Class = Local("reads a list file on this machine");
 const TOOLCHAIN: Class = Local("selects compiler programs or specs on this machine");
 const OPAQUE: Class = Local("passes options whose effect is unknown");
+const GENERIC: Class = Class::Check(NoPath);
+const DIAG_FILE: Class = Local("writes diagnostics to a file");
 
 /// The table. `lookup` takes the longest matching name, so specific rows
 /// (`-march=native`, `-fdump-`) override general prefixes (`-m`, `-f`).
@@ -325,16 +344,16 @@ pub static FLAGS: &[Flag] = &[
     f("-Wp,", Joined, CppFiles),
     f("-Xpreprocessor", Separate, CppFiles),
     // ---- both sides, names nothing ----------------------------------------
-    f("-O", Joined, Safe),
-    f("--optimize", Joined, Safe),
-    f("-W", Joined, Safe),
-    f("--warn-", Joined, Safe),
+    f("-O", Joined, GENERIC),
+    f("--optimize", Joined, GENERIC),
+    f("-W", Joined, GENERIC),
+    f("--warn-", Joined, GENERIC),
     f("--extra-warnings", Bare, Safe),
     f("-w", Bare, Safe),
     f("--no-warnings", Bare, Safe),
-    f("-f", Joined, Safe),
-    f("-m", Joined, Safe),
-    f("-g", Joined, Safe),
+    f("-f", Joined, GENERIC),
+    f("-m", Joined, GENERIC),
+    f("-g", Joined, GENERIC),
     f("--debug", Bare, Safe),
     f("-std=", Joined, Safe),
     f("--std", EQ, Safe),
@@ -384,7 +403,12 @@ pub static FLAGS: &[Flag] = &[
     f("-fpreprocessed", Bare, Safe),
     f("-fexec-charset=", Joined, Safe),
     f("-fwide-exec-charset=", Joined, Safe),
+    // Path-valued, but only text stamped into the object or compared with
+    // names the compiler already has; nothing is opened.
     f("-fdebug-prefix-map=", Joined, Safe),
+    f("-fdebug-compilation-dir=", Joined, Safe),
+    f("-frandom-seed=", Joined, Safe),
+    f("-finstrument-functions-exclude-file-list=", Joined, Safe),
     f("-ffile-prefix-map=", Joined, Safe),
     f("-fopt-info", Joined, Class::Check(OptInfo)),
     f("-march=", Joined, Class::Check(NotNative)),
@@ -443,7 +467,7 @@ pub static FLAGS: &[Flag] = &[
     ),
     f(
         "--save-temps",
-        Bare,
+        Joined,
         Local("writes intermediate files next to the output"),
     ),
     f(
@@ -453,7 +477,7 @@ pub static FLAGS: &[Flag] = &[
     ),
     f("--coverage", Bare, COVERAGE),
     f("-coverage", Bare, COVERAGE),
-    f("-ftest-coverage", Bare, COVERAGE),
+    f("-ftest-coverage", Joined, COVERAGE),
     f("-fcoverage-", Joined, COVERAGE),
     f("-fprofile", Joined, PROFILE),
     f("-fauto-profile", Joined, PROFILE),
@@ -462,7 +486,7 @@ pub static FLAGS: &[Flag] = &[
     f("-fcs-profile-generate", Joined, PROFILE),
     f(
         "-fstack-usage",
-        Bare,
+        Joined,
         Local("writes a .su file next to the object"),
     ),
     f(
@@ -478,7 +502,7 @@ pub static FLAGS: &[Flag] = &[
     f(
         "-flto",
         Joined,
-        Local(
+        Class::Inexact(
             "LTO bytecode records the compile's own options, which differ for preprocessed input",
         ),
     ),
@@ -588,6 +612,48 @@ pub static FLAGS: &[Flag] = &[
         Local("changes the directory files are resolved in"),
     ),
     f("-rewrite-objc", Bare, Local("not a compile")),
+    f("-fdiagnostics-add-output=", Joined, DIAG_FILE),
+    f("-fdiagnostics-set-output=", Joined, DIAG_FILE),
+    f("-fdiagnostics-format=sarif-file", Bare, DIAG_FILE),
+    f("-fdiagnostics-format=json-file", Bare, DIAG_FILE),
+    f(
+        "-fproc-stat-report",
+        Joined,
+        Local("writes subprocess statistics to a file"),
+    ),
+    f(
+        "-fembed-offload-object=",
+        Joined,
+        Local("embeds a file from this machine"),
+    ),
+    f(
+        "-fthin-link-bitcode=",
+        Joined,
+        Local("writes a ThinLTO summary file"),
+    ),
+    f("-fmemory-profile", Joined, PROFILE),
+    f("-fbasic-block-sections=list=", Joined, LISTFILE),
+    f(
+        "-fself-test",
+        Joined,
+        Local("runs the compiler's self tests from a source dir"),
+    ),
+    f(
+        "-fintrinsic-modules-path",
+        JS,
+        Local("reads Fortran modules on this machine"),
+    ),
+    f(
+        "-flto-incremental",
+        Joined,
+        Local("keeps an LTO cache on this machine"),
+    ),
+    f("-gen-reproducer", Joined, Local("writes crash reproducers")),
+    f(
+        "-gen-cdb-fragment-path",
+        Separate,
+        Local("writes a compilation database entry"),
+    ),
 ];
 
 /// Finds the row for one argv word, preferring the longest matching name,

@@ -38,11 +38,11 @@ fn categories() {
             Value::Joined("latin1"),
             Cpp,
         ),
-        ("-O2", "-O", Value::Joined("2"), Safe),
-        ("-O", "-O", Value::Joined(""), Safe),
-        ("-Wall", "-W", Value::Joined("all"), Safe),
+        ("-O2", "-O", Value::Joined("2"), GENERIC),
+        ("-O", "-O", Value::Joined(""), GENERIC),
+        ("-Wall", "-W", Value::Joined("all"), GENERIC),
         ("-Wl,-z,now", "-Wl,", Value::Joined("-z,now"), LinkerText),
-        ("-fPIC", "-f", Value::Joined("PIC"), Safe),
+        ("-fPIC", "-f", Value::Joined("PIC"), GENERIC),
         ("-std=c++17", "-std=", Value::Joined("c++17"), Safe),
         ("--param", "--param", Value::Next, Safe),
         (
@@ -94,7 +94,7 @@ fn categories() {
             Value::Joined(""),
             l("writes a .dwo file next to the object"),
         ),
-        ("-g3", "-g", Value::Joined("3"), Safe),
+        ("-g3", "-g", Value::Joined("3"), GENERIC),
         ("-dM", "-dM", Value::Absent, Cpp),
         ("-dA", "-dA", Value::Absent, Safe),
         ("-dumpversion", "-dumpversion", Value::Absent, INFO),
@@ -133,6 +133,11 @@ fn argument_checks() {
     assert!(matches!(mcpu.classify(Some("native+crc")), Local(_)));
     assert_eq!(mcpu.classify(Some("cortex-a53")), Safe);
     assert_eq!(lookup("-fPIC").unwrap().0.classify(Some("PIC")), Safe);
+    let f = lookup("-ffuture=x").unwrap().0;
+    assert!(matches!(f.classify(Some("future=/etc/x")), Local(_)));
+    assert_eq!(f.classify(Some("future=x")), Safe);
+    let seed = lookup("-frandom-seed=out/x.o").unwrap().0;
+    assert_eq!(seed.classify(Some("out/x.o")), Safe);
 }
 
 #[test]

@@ -181,8 +181,6 @@ pub fn send(
             let w = stdin.as_mut().ok_or_else(|| anyhow!("ssh stdin closed"))?;
             write(w, &mut file).context("sending the job")?;
             w.flush()?;
-            // Closing lets an inetd-mode server see the end of the request.
-            drop(stdin.take());
         }
     }
     Ok(buf.len() + body_len as usize)
@@ -238,7 +236,6 @@ pub fn send_files(
             let w = stdin.as_mut().ok_or_else(|| anyhow!("ssh stdin closed"))?;
             w.write_all(&buf).context("sending the job")?;
             w.flush()?;
-            drop(stdin.take());
         }
     }
     Ok(buf.len())
@@ -298,9 +295,6 @@ pub fn send_bodies(conn: &mut Connection, bodies: &[&[u8]]) -> Result<usize> {
     let mut buf = Vec::new();
     hashed::write_bodies(&mut buf, bodies)?;
     write_all(conn, &buf).context("sending files")?;
-    if let Connection::Ssh { stdin, .. } = conn {
-        drop(stdin.take());
-    }
     Ok(buf.len())
 }
 

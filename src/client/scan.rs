@@ -273,8 +273,16 @@ impl Job {
             Mode::Assembly => "-S".into(),
         });
         out.extend(["-o".into(), self.output.clone()]);
-        let stem = strip_driver_suffix(self.input.as_bytes());
-        out.push(with_suffix(stem, self.lang.preprocessed_suffix()));
+        // The server only needs the suffix; its policy refuses input names
+        // that are absolute or climb with "..", so the directory stays here.
+        // A name that would read as an option or a response file keeps a
+        // "./" in front.
+        let base = basename(self.input.as_bytes());
+        let mut stem = Vec::from(strip_driver_suffix(base));
+        if matches!(base.first(), Some(b'-' | b'@')) {
+            stem.splice(0..0, *b"./");
+        }
+        out.push(with_suffix(&stem, self.lang.preprocessed_suffix()));
         out
     }
 
@@ -449,7 +457,7 @@ fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
         let opt = parse_opt(&args, i)?;
         let value = opt.value.map(OsStr::as_bytes);
         let role = match opt.class() {
-            Class::Local(why) => return Err(format!("{}: {why}", opt.text)),
+            Class::Local(why) | Class::Inexact(why) => return Err(format!("{}: {why}", opt.text)),
             Class::Mode(ModeFlag::Compile) => {
                 compile = true;
                 Role::Drop
@@ -635,6 +643,9 @@ pub fn server_scan(args: &[OsString]) -> Result<ServerJob, String> {
             Class::Output if opt.value.is_some_and(|v| v == "-") => {
                 return Err("output to standard output".into())
             }
+            // gcc obeys the last -o, we rewrite one: a second is refused
+            // rather than reasoned about.
+            Class::Output if output.is_some() => return Err("several -o options".into()),
             Class::Output if opt.separate => output = Some((i + 1, false)),
             Class::Output if opt.flag.name == "-o" => output = Some((i, true)),
             Class::Output => return Err(format!("{}: use -o", opt.text)),

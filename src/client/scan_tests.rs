@@ -25,15 +25,15 @@ use Want::{L, R};
 const TABLE: &[(&str, Want)] = &[
     // ---- distributable ----------------------------------------------------
     ("-c x.c", R("x.c", "x.o", "-c -o x.o x.i")),
-    ("-c src/x.c", R("src/x.c", "x.o", "-c -o x.o src/x.i")),
+    ("-c src/x.c", R("src/x.c", "x.o", "-c -o x.o x.i")),
     (
         "-c src/x.c -o obj/x.o",
-        R("src/x.c", "obj/x.o", "-c -o obj/x.o src/x.i"),
+        R("src/x.c", "obj/x.o", "-c -o obj/x.o x.i"),
     ),
     ("-S x.c", R("x.c", "x.s", "-S -o x.s x.i")),
     (
         "-S src/x.c -o obj/y.s",
-        R("src/x.c", "obj/y.s", "-S -o obj/y.s src/x.i"),
+        R("src/x.c", "obj/y.s", "-S -o obj/y.s x.i"),
     ),
     ("-c -S x.c", R("x.c", "x.s", "-S -o x.s x.i")),
     (

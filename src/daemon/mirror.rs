@@ -285,7 +285,7 @@ pub(super) fn reflow_deps(d: &[u8]) -> Vec<u8> {
     };
     let mut out = String::with_capacity(d.len() + 16);
     let mut col = 0usize;
-    let mut write_name = |out: &mut String, name: &str, col: &mut usize| {
+    let write_name = |out: &mut String, name: &str, col: &mut usize| {
         if *col > 0 {
             if *col + name.len() > COLMAX {
                 out.push_str(" \\\n");

@@ -314,3 +314,58 @@ fn v3_file_list_limits() {
         Err(WireError::BadToken { .. })
     ));
 }
+
+#[test]
+fn argv_total_is_bounded() {
+    let limits = Limits {
+        max_argv_total: 100,
+        ..Limits::default()
+    };
+    let head = RequestHead {
+        version: Version::V1,
+        cwd: None,
+        argv: (0..5).map(|_| OsString::from("x".repeat(30))).collect(),
+    };
+    let mut buf = Vec::new();
+    write_request_head(&mut buf, &head).unwrap();
+    match read_request_head(&mut &buf[..], &limits) {
+        Err(WireError::TooLarge { token, limit, .. }) => {
+            assert_eq!((&token, limit), (ARGV, 100));
+        }
+        other => panic!("{other:?}"),
+    }
+    let fits = Limits {
+        max_argv_total: 150,
+        ..limits
+    };
+    assert_eq!(read_request_head(&mut &buf[..], &fits).unwrap(), head);
+}
+
+/// Many small LZO bodies that each inflate within the ratio must still not
+/// add up past `max_body` once inflated.
+#[test]
+fn v3_inflated_total_is_bounded() {
+    let limits = Limits {
+        max_body: 100_000,
+        max_inflation: 1000,
+        ..Limits::default()
+    };
+    let files: Vec<NamedFile> = (0..10)
+        .map(|i| NamedFile {
+            name: format!("/f{i}").into(),
+            body: FileBody::File(vec![0; 20_000]),
+        })
+        .collect();
+    let mut buf = Vec::new();
+    write_files(&mut buf, Version::V3, &files).unwrap();
+    assert!(buf.len() < 10_000, "the test needs bodies that compress");
+    assert!(read_files(&mut &buf[..], Version::V3, &limits).is_err());
+    let roomy = Limits {
+        max_body: 300_000,
+        ..limits
+    };
+    assert_eq!(
+        read_files(&mut &buf[..], Version::V3, &roomy).unwrap(),
+        files
+    );
+}

@@ -3,10 +3,15 @@
 
 mod util;
 
+mod alloc;
 mod daemon;
 mod exact;
+mod fuzz;
 mod hosts;
 mod install;
+
+mod hostile;
+mod hostile_attacks;
 mod interop;
 mod lock_slots;
 mod monitor;
