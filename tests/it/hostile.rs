@@ -39,13 +39,9 @@ enum Outcome {
     Hung,
 }
 
-/// Sends `bytes`, closes our side, and reads the reply (bounded).
-fn exchange(port: u16, version: Version, bytes: &[u8]) -> Outcome {
-    exchange_with(port, version, bytes, true)
-}
-
-/// [`exchange`], optionally keeping our side open: the reference daemon
-/// takes a half-close for a client that gave up and kills the job.
+/// Sends `bytes` and reads the reply (bounded). `half_close` closes our
+/// side first; a job meant to compile keeps it open, since a daemon (ours
+/// and the reference) takes a half-close for a client that gave up.
 fn exchange_with(port: u16, version: Version, bytes: &[u8], half_close: bool) -> Outcome {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
