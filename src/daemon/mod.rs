@@ -15,6 +15,7 @@ pub mod mirror;
 pub mod options;
 pub mod policy;
 pub mod run;
+pub mod sandbox;
 pub mod serve;
 pub mod signals;
 pub mod stats;
@@ -229,6 +230,7 @@ fn build_server(opts: &Options) -> Result<Server> {
         jobs,
         stats: stats::Stats::new(),
         store: open_store(opts.store_size.unwrap_or(256)),
+        sandbox: !opts.no_sandbox,
         stop: signals::Latch::new()?,
     })
 }

@@ -138,6 +138,11 @@ pub struct Options {
     #[argh(option)]
     pub max_body: Option<u64>,
 
+    /// run compilers without the Landlock filesystem sandbox (for wrapper
+    /// compilers that must write outside the job dir)
+    #[argh(switch)]
+    pub no_sandbox: bool,
+
     /// size of exact mode's header store, in MiB (default 256; 0 disables)
     #[argh(option)]
     pub store_size: Option<u64>,

@@ -95,6 +95,7 @@ pub fn run(
     stderr: File,
     limits: &RunLimits,
     watch: Watch,
+    jail: Option<&super::sandbox::Jail>,
 ) -> io::Result<Finished> {
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -109,8 +110,9 @@ pub fn run(
     let cpu = limits.cpu_seconds;
     let fsize = limits.file_size_bytes;
     let asize = limits.address_space_bytes;
+    let ruleset = jail.map(|j| j.raw());
     // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (setpgid, setrlimit).
+    // async-signal-safe functions (setpgid, setrlimit, prctl, landlock).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
@@ -119,6 +121,9 @@ pub fn run(
             set_limit(libc::RLIMIT_CPU, cpu)?;
             set_limit(libc::RLIMIT_FSIZE, fsize)?;
             set_limit(libc::RLIMIT_AS, asize)?;
+            if let Some(fd) = ruleset {
+                super::sandbox::enter_raw(fd)?;
+            }
             Ok(())
         });
     }
@@ -198,6 +203,7 @@ mod tests {
             err,
             limits,
             watch,
+            None,
         )
         .unwrap();
         (f, std::fs::read_to_string(dir.path().join("out")).unwrap())

@@ -36,6 +36,8 @@ pub struct Server {
     pub stats: Stats,
     /// Exact mode's content store, when the daemon keeps one.
     pub store: Option<super::store::Store>,
+    /// Confine compilers with Landlock (`--no-sandbox` turns it off).
+    pub sandbox: bool,
     /// Set when the daemon stops waiting for jobs: readers give up,
     /// compilers are killed, queued jobs are refused.
     pub stop: Latch,
@@ -218,6 +220,11 @@ pub(super) fn compile_and_reply<W: Write>(
     let started = Instant::now();
     let out_path = dir.path().join("compiler.stdout");
     let err_path = dir.path().join("compiler.stderr");
+    let jail = if server.sandbox {
+        super::sandbox::Jail::for_job(dir.path(), &program).context("building the sandbox")?
+    } else {
+        None
+    };
     let finished = run::run(
         &program,
         &args,
@@ -230,6 +237,7 @@ pub(super) fn compile_and_reply<W: Write>(
             cancel: Some(server.stop.fd()),
             client: Some(client_fd),
         },
+        jail.as_ref(),
     );
     let finished = match finished {
         Ok(f) => f,

@@ -345,3 +345,38 @@ fn absolute_source_paths_still_distribute() {
         "object differs from local gcc's"
     );
 }
+
+/// No option names the file here: the source itself asks the assembler to
+/// copy one into the object. Only the daemon's sandbox can refuse the open.
+#[test]
+fn a_source_cannot_read_files_outside_its_job() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let probe = tempfile::tempdir().unwrap();
+    let sandboxed =
+        distcc::daemon::sandbox::Jail::for_job(probe.path(), std::path::Path::new("/usr/bin/gcc"))
+            .map(|j| j.is_some())
+            .unwrap_or(false);
+    skip_unless!(sandboxed, "no Landlock on this kernel");
+    let tree = Tree::new();
+    let secret = tree.write("secret.txt", "SECRET-7f3a9c\n");
+    let daemon = Daemon::start(&tree, &[]);
+    let source = format!(
+        "__asm__(\".incbin \\\"{}\\\"\");\nint x;\n",
+        secret.display()
+    );
+    let req = request(
+        Version::V1,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        source.as_bytes(),
+    );
+    match exchange_with(daemon.port, Version::V1, &req, false) {
+        Outcome::Compiled(r) => {
+            assert!(
+                !r.object.windows(13).any(|w| w == b"SECRET-7f3a9c"),
+                "the object carries the file"
+            );
+            assert_ne!(r.status, 0, "the assembler was refused the file");
+        }
+        other => panic!("{other:?}"),
+    }
+}

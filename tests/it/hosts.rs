@@ -125,9 +125,13 @@ fn parallel_build_survives_a_killed_volunteer() {
     for (i, delay) in ["0.05", "0.05", "0.3"].iter().enumerate() {
         let (dir, events) = counting_compiler(&tree, &format!("wrap{i}"), delay);
         let path = with_path_first(&dir);
-        daemons.push(Daemon::start_with(&tree, &["--jobs", "8"], |c| {
-            c.env("PATH", path);
-        }));
+        daemons.push(Daemon::start_with(
+            &tree,
+            &["--jobs", "8", "--no-sandbox"],
+            |c| {
+                c.env("PATH", path);
+            },
+        ));
         event_files.push(events);
     }
     let hosts: Vec<String> = daemons
@@ -222,7 +226,7 @@ fn fifty_clients_never_exceed_four_slots() {
     tree.write("one.c", "int one(void) { return 1; }\n");
     let (dir, events) = counting_compiler(&tree, "wrap", "0.02");
     let path = with_path_first(&dir);
-    let daemon = Daemon::start_with(&tree, &["--jobs", "16"], |c| {
+    let daemon = Daemon::start_with(&tree, &["--jobs", "16", "--no-sandbox"], |c| {
         c.env("PATH", path);
     });
     let host = format!("{}/4", daemon.host());

@@ -88,7 +88,7 @@ fn monitor_follows_a_parallel_build() {
     let release = tree.path("release");
     let path = slow_gcc(&tree, &release);
     let start = |_| {
-        Daemon::start_with(&tree, &["--jobs", "4"], |c| {
+        Daemon::start_with(&tree, &["--jobs", "4", "--no-sandbox"], |c| {
             c.env("PATH", &path);
         })
     };
