@@ -158,9 +158,11 @@ pub fn poll_any(fds: &[RawFd], until: Option<Instant>) -> io::Result<Option<usiz
     loop {
         let ms = match until {
             None => -1,
+            // Rounded up: a deadline never fires early.
             Some(u) => u
                 .saturating_duration_since(Instant::now())
-                .as_millis()
+                .as_micros()
+                .div_ceil(1000)
                 .min(i32::MAX as u128) as i32,
         };
         // SAFETY: pfds is a valid array of pollfd.
