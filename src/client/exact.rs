@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
@@ -34,7 +35,13 @@ pub enum Listing {
 }
 
 /// Lists and reads every non-system file the compile reads.
-pub fn collect(compiler: &Compiler, job: &Job, scratch: &Path, cwd: &Path) -> Result<Listing> {
+pub fn collect(
+    compiler: &Compiler,
+    job: &Job,
+    scratch: &Path,
+    cwd: &Path,
+    cache: &Path,
+) -> Result<Listing> {
     let list = scratch.join("deps.list");
     let status = local::command(compiler)
         .args(job.listing_args(list.as_os_str()))
@@ -49,7 +56,7 @@ pub fn collect(compiler: &Compiler, job: &Job, scratch: &Path, cwd: &Path) -> Re
         return Ok(Listing::Failed(status));
     }
     let text = fs::read(&list).context("reading the file listing")?;
-    let system = system_dirs(compiler, job)?;
+    let system = system_dirs(compiler, job, cache)?;
     let mut files = Vec::new();
     let mut seen = BTreeSet::new();
     for name in parse_make_deps(&text) {
@@ -138,8 +145,9 @@ fn add_within(
 }
 
 /// The compiler's default include dirs for this job's language, from
-/// `-E -v`.
-fn system_dirs(compiler: &Compiler, job: &Job) -> Result<Vec<PathBuf>> {
+/// `-E -v`, remembered in `cache` per compiler binary (path, size, mtime),
+/// language and the options that move them: asking costs a compiler run.
+fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathBuf>> {
     let lang = match job.lang {
         Lang::Cxx | Lang::CxxPre => "c++",
         Lang::ObjC | Lang::ObjCPre => "objective-c",
@@ -159,6 +167,21 @@ fn system_dirs(compiler: &Compiler, job: &Job) -> Result<Vec<PathBuf>> {
         })
         .cloned()
         .collect();
+    let meta = fs::metadata(&compiler.path).context("reading the compiler's metadata")?;
+    let key = format!(
+        "{}\0{}.{}\0{}\0{lang}\0{moving:?}",
+        compiler.path.display(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.len()
+    );
+    let remembered = cache.join(format!(
+        "sysdirs_{}",
+        &hashed::hex(&hashed::digest(key.as_bytes()))[..32]
+    ));
+    if let Ok(text) = fs::read_to_string(&remembered) {
+        return Ok(text.lines().map(PathBuf::from).collect());
+    }
     let out = local::command(compiler)
         .args(&moving)
         .args(["-x", lang, "-E", "-v", "/dev/null", "-o", "/dev/null"])
@@ -167,7 +190,21 @@ fn system_dirs(compiler: &Compiler, job: &Job) -> Result<Vec<PathBuf>> {
         .stderr(Stdio::piped())
         .output()
         .context("asking the compiler for its include dirs")?;
-    Ok(parse_search_list(&out.stderr))
+    let dirs = parse_search_list(&out.stderr);
+    let mut text = String::new();
+    for d in &dirs {
+        text.push_str(&d.to_string_lossy());
+        text.push('\n');
+    }
+    // Best effort: a cache that cannot be written only costs the query.
+    if fs::create_dir_all(cache).is_ok() {
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(cache) {
+            if std::io::Write::write_all(&mut tmp, text.as_bytes()).is_ok() {
+                tmp.persist(&remembered).ok();
+            }
+        }
+    }
+    Ok(dirs)
 }
 
 fn parse_search_list(stderr: &[u8]) -> Vec<PathBuf> {

@@ -426,8 +426,14 @@ impl Client<'_> {
         let scratch = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
         let cpp_slot =
             lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots).map_err(local_fault)?;
-        let listing =
-            exact::collect(self.compiler, job, scratch.dir(), &cwd).map_err(local_fault)?;
+        let listing = exact::collect(
+            self.compiler,
+            job,
+            scratch.dir(),
+            &cwd,
+            &self.settings.dir.join("cache"),
+        )
+        .map_err(local_fault)?;
         drop(cpp_slot);
         let files = match listing {
             exact::Listing::Failed(status) => {
