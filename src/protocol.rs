@@ -449,7 +449,8 @@ pub fn write_files<W: Write>(w: &mut W, version: Version, files: &[NamedFile]) -
     Ok(())
 }
 
-pub fn read_files<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Result<Vec<NamedFile>> {
+/// Reads `NFIL`, the number of files that follow, within the limit.
+pub fn read_file_count<R: Read>(r: &mut R, limits: &Limits) -> Result<u32> {
     let n = read_header(r, NFIL)?;
     if n > limits.max_files {
         return Err(WireError::TooLarge {
@@ -458,6 +459,11 @@ pub fn read_files<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Resu
             limit: limits.max_files as u64,
         });
     }
+    Ok(n)
+}
+
+pub fn read_files<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Result<Vec<NamedFile>> {
+    let n = read_file_count(r, limits)?;
     let mut files = Vec::with_capacity((n as usize).min(1024));
     let mut total: u64 = 0;
     for _ in 0..n {

@@ -221,23 +221,7 @@ pub fn send_files(
     let mut buf = Vec::with_capacity(64 * 1024);
     protocol::write_request_head(&mut buf, &head)?;
     protocol::write_files(&mut buf, Version::V3, files)?;
-    match conn {
-        Connection::Tcp(s) => {
-            if cork {
-                set_cork(s, true);
-            }
-            let r = (&*s).write_all(&buf);
-            if cork {
-                set_cork(s, false);
-            }
-            r.context("sending the job")?;
-        }
-        Connection::Ssh { stdin, .. } => {
-            let w = stdin.as_mut().ok_or_else(|| anyhow!("ssh stdin closed"))?;
-            w.write_all(&buf).context("sending the job")?;
-            w.flush()?;
-        }
-    }
+    write_all(conn, &buf, cork).context("sending the job")?;
     Ok(buf.len())
 }
 
@@ -277,7 +261,7 @@ pub fn send_manifest(
     protocol::write_request_head(&mut buf, &head)?;
     buf[..protocol::HEADER_LEN].copy_from_slice(&protocol::header(protocol::DIST, hashed::VERSION));
     hashed::write_manifest(&mut buf, manifest)?;
-    write_all(conn, &buf).context("sending the file list")?;
+    write_all(conn, &buf, false).context("sending the file list")?;
     Ok(buf.len())
 }
 
@@ -294,13 +278,24 @@ pub fn read_need(conn: &mut Connection, manifest: &[hashed::HashedFile]) -> Resu
 pub fn send_bodies(conn: &mut Connection, bodies: &[&[u8]]) -> Result<usize> {
     let mut buf = Vec::new();
     hashed::write_bodies(&mut buf, bodies)?;
-    write_all(conn, &buf).context("sending files")?;
+    write_all(conn, &buf, false).context("sending files")?;
     Ok(buf.len())
 }
 
-fn write_all(conn: &mut Connection, buf: &[u8]) -> io::Result<()> {
+/// Writes one buffer, corked on TCP so it leaves in as few packets as
+/// possible.
+fn write_all(conn: &mut Connection, buf: &[u8], cork: bool) -> io::Result<()> {
     match conn {
-        Connection::Tcp(s) => (&*s).write_all(buf),
+        Connection::Tcp(s) => {
+            if cork {
+                set_cork(s, true);
+            }
+            let r = (&*s).write_all(buf);
+            if cork {
+                set_cork(s, false);
+            }
+            r
+        }
         Connection::Ssh { stdin, .. } => {
             let w = stdin
                 .as_mut()

@@ -70,14 +70,7 @@ pub fn write_manifest<W: Write>(w: &mut W, files: &[HashedFile]) -> io::Result<(
 }
 
 pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFile>> {
-    let n = read_header(r, NFIL)?;
-    if n > limits.max_files {
-        return Err(WireError::TooLarge {
-            token: *NFIL,
-            len: n as u64,
-            limit: limits.max_files as u64,
-        });
-    }
+    let n = super::read_file_count(r, limits)?;
     let mut files = Vec::with_capacity((n as usize).min(1024));
     for _ in 0..n {
         let name = read_string(r, NAME, limits.max_path)?;
