@@ -276,8 +276,12 @@ for ((ROUND = 0; ROUND < RUNS; ROUND++)); do
         make -s -C "$TREE" clean
         log "build round $((ROUND + 1))/$RUNS: $cfg (make -j$J, $UNITS units)"
         t0=$(now_ns)
-        with_cfg "$cfg" "$TIME" -o "$WORK/cpu" -f '%U %S' \
-            make -s -C "$TREE" -j"$J" CC="$(cc_of "$cfg")" >/dev/null
+        # Lua's -Wextra warnings go to a file, not the terminal.
+        if ! with_cfg "$cfg" "$TIME" -o "$WORK/cpu" -f '%U %S' \
+            make -s -C "$TREE" -j"$J" CC="$(cc_of "$cfg")" >/dev/null 2>"$WORK/log/make.err"; then
+            tail -20 "$WORK/log/make.err" >&2
+            exit 1
+        fi
         t1=$(now_ns)
         record build "$cfg" $(((t1 - t0) / 1000000))
         read -r u s <"$WORK/cpu"
@@ -481,7 +485,8 @@ CPP_E=$(L cppE)
     echo "root; otherwise they are peaks since start). The reference pre-forks one process"
     echo "per slot and each holds its own peak, so its sum over-states a simultaneous"
     echo "peak; ours is one process with a thread per job. Compiler processes are"
-    echo "counted for neither."
+    echo "counted for neither. A reset sets the peak to the current RSS, so memory a"
+    echo "daemon kept from earlier jobs shows as the floor of every later peak."
 } >"$OUT"
 log "wrote $OUT"
 cat "$OUT"
