@@ -337,6 +337,34 @@ pub fn read_body<R: Read>(
     lzo::decompress(&raw, bound).map_err(|err| WireError::Lzo { token: *token, err })
 }
 
+/// Reads a bulk body into `w`. Raw bodies are streamed in small pieces,
+/// so a large source costs no memory; compressed ones are inflated whole
+/// (LZO has no streaming form), within the limits. Returns the bytes
+/// written.
+pub fn read_body_to<R: Read, W: Write>(
+    r: &mut R,
+    token: &Token,
+    version: Version,
+    limits: &Limits,
+    w: &mut W,
+) -> Result<u64> {
+    if version.compressed() {
+        let body = read_body(r, token, version, limits)?;
+        w.write_all(&body)?;
+        return Ok(body.len() as u64);
+    }
+    let len = read_len(r, token, limits.max_body)? as u64;
+    let got = io::copy(&mut r.by_ref().take(len), w)?;
+    if got < len {
+        return Err(WireError::Truncated {
+            what: *token,
+            got: got as usize,
+            want: len as usize,
+        });
+    }
+    Ok(got)
+}
+
 pub fn write_header<W: Write>(w: &mut W, token: &Token, value: u32) -> io::Result<()> {
     w.write_all(&header(token, value))
 }

@@ -117,9 +117,45 @@ fn set_cork(s: &TcpStream, on: bool) {
     }
 }
 
+/// Copies exactly `len` bytes of `file` to `w`.
+fn copy_exact<W: Write>(file: &mut File, w: &mut W, len: u64) -> io::Result<()> {
+    let n = io::copy(&mut file.take(len), w)?;
+    if n != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "source shrank while sending",
+        ));
+    }
+    Ok(())
+}
+
+/// Sends `len` bytes of `file` with sendfile(2): the kernel moves them from
+/// the page cache to the socket, never through our memory.
+fn send_file(sock: &TcpStream, file: &File, len: u64) -> io::Result<()> {
+    let mut off: libc::off_t = 0;
+    while (off as u64) < len {
+        let want = (len - off as u64).min(1 << 30) as usize;
+        // SAFETY: valid fds; the kernel advances `off`.
+        let n = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, want) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "source shrank while sending",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Sends the request: argv, then the preprocessed source from `source`.
-/// Uncompressed bodies go from the file to the socket without passing
-/// through our memory (the kernel's sendfile, via `io::copy`).
+/// Uncompressed bodies go from the file to the socket by sendfile.
 pub fn send(
     conn: &mut Connection,
     version: Version,
@@ -147,40 +183,29 @@ pub fn send(
     let body_len =
         u32::try_from(body_len).map_err(|_| anyhow!(Code::IoError).context("source over 4 GiB"))?;
     protocol::write_header(&mut buf, protocol::DOTI, body_len)?;
-    let write = |w: &mut dyn Write, file: &mut File| -> io::Result<()> {
-        match &compressed {
-            Some(c) => {
-                w.write_all(&buf)?;
-                w.write_all(c)
-            }
-            None => {
-                w.write_all(&buf)?;
-                let n = io::copy(&mut file.take(len), w)?;
-                if n != len {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "source shrank while sending",
-                    ));
-                }
-                Ok(())
-            }
+    match (conn, compressed) {
+        (conn, Some(c)) => {
+            buf.extend_from_slice(&c);
+            write_all(conn, &buf, cork).context("sending the job")?;
         }
-    };
-    match conn {
-        Connection::Tcp(s) => {
+        (Connection::Tcp(s), None) => {
             if cork {
                 set_cork(s, true);
             }
-            let r = write(&mut &*s, &mut file);
+            let r = (&*s)
+                .write_all(&buf)
+                .and_then(|()| send_file(s, &file, len));
             if cork {
                 set_cork(s, false);
             }
             r.context("sending the job")?;
         }
-        Connection::Ssh { stdin, .. } => {
+        (Connection::Ssh { stdin, .. }, None) => {
             let w = stdin.as_mut().ok_or_else(|| anyhow!("ssh stdin closed"))?;
-            write(w, &mut file).context("sending the job")?;
-            w.flush()?;
+            w.write_all(&buf)
+                .and_then(|()| copy_exact(&mut file, w, len))
+                .and_then(|()| w.flush())
+                .context("sending the job")?;
         }
     }
     Ok(buf.len() + body_len as usize)

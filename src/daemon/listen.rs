@@ -224,6 +224,10 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
             }
         }
     }
+    // A job's buffers (a large object, an inflated source) would otherwise
+    // stay in the thread's arena for the daemon's lifetime.
+    // SAFETY: glibc's malloc_trim only returns free memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// The status page, on its own thread so a slow reader cannot stall the

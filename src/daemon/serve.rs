@@ -94,7 +94,11 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
 ) -> Result<Outcome> {
     // Watched while the compiler runs: the client hanging up ends the job.
     let client_fd = input.as_raw_fd();
-    let mut input = Deadline::new(input, server.io_timeout, server.stop.fd());
+    // Buffered: a request is dozens of small tokens, one read each otherwise.
+    let mut input = io::BufReader::with_capacity(
+        64 * 1024,
+        Deadline::new(input, server.io_timeout, server.stop.fd()),
+    );
     let version = protocol::read_header(&mut input, protocol::DIST).context("reading request")?;
     // Re-feed the header we read to the ordinary parser; our extension
     // parses as protocol 3 from there on.
@@ -124,8 +128,28 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         // `input` stays open: the compile watches it for a hang-up.
         return super::mirror::serve(server, &head, files, &mut output, client_fd);
     }
-    let source = protocol::read_body(&mut input, protocol::DOTI, head.version, &server.limits)
+    // The source goes straight to the job dir; it is checked after it has
+    // all arrived, so a refused client reads our reason, not a reset.
+    let dir = tempfile::Builder::new()
+        .prefix("distccd_")
+        .tempdir_in(&server.tmpdir)
+        .with_context(|| format!("creating a job dir in {}", server.tmpdir.display()))?;
+    let received = dir.path().join("received");
+    {
+        let mut file = io::BufWriter::with_capacity(
+            64 * 1024,
+            File::create(&received).context("creating the job's input")?,
+        );
+        protocol::read_body_to(
+            &mut input,
+            protocol::DOTI,
+            head.version,
+            &server.limits,
+            &mut file,
+        )
         .context("reading preprocessed source")?;
+        file.flush().context("writing the job's input")?;
+    }
 
     let plan = match policy::check(&head.argv[1..]) {
         Ok(plan) => plan,
@@ -136,17 +160,12 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         Err(refusal) => return refuse(server, &mut output, &head, compiler, refusal),
     };
 
-    let dir = tempfile::Builder::new()
-        .prefix("distccd_")
-        .tempdir_in(&server.tmpdir)
-        .with_context(|| format!("creating a job dir in {}", server.tmpdir.display()))?;
     let input_name = format!("input{}", plan.temp_suffix);
     let output_name = match plan.mode {
         Mode::Object => "output.o",
         Mode::Assembly => "output.s",
     };
-    fs::write(dir.path().join(&input_name), &source).context("writing the job's input")?;
-    drop(source);
+    fs::rename(&received, dir.path().join(&input_name)).context("naming the job's input")?;
     let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
     let cwd = dir.path().to_path_buf();
     let object = dir.path().join(output_name);
