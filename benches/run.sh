@@ -239,7 +239,7 @@ OURS_IDLE_PSS=$(daemon_pss "$OURS_PID")
 # --- configurations ----------------------------------------------------------
 
 # Each client gets its own state dir, so no lock or backoff is shared.
-mkdir -p "$WORK/state/ref" "$WORK/state/ours" "$WORK/state/lzo"
+mkdir -p "$WORK/state/ref" "$WORK/state/ours" "$WORK/state/lzo" "$WORK/state/exact"
 # Runs "$@" with the client environment of configuration $1.
 with_cfg() {
     local cfg=$1
@@ -249,6 +249,7 @@ with_cfg() {
     ref) DISTCC_DIR=$WORK/state/ref DISTCC_HOSTS="127.0.0.1:$REF_PORT/$DJOBS" DISTCC_FALLBACK=0 "$@" ;;
     ours) DISTCC_DIR=$WORK/state/ours DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS" DISTCC_FALLBACK=0 "$@" ;;
     lzo) DISTCC_DIR=$WORK/state/lzo DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,lzo" DISTCC_FALLBACK=0 "$@" ;;
+    exact) DISTCC_DIR=$WORK/state/exact DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,cpp,lzo" DISTCC_FALLBACK=0 "$@" ;;
     reflzo) DISTCC_DIR=$WORK/state/ref DISTCC_HOSTS="127.0.0.1:$REF_PORT/$DJOBS,lzo" DISTCC_FALLBACK=0 "$@" ;;
     *) echo "unknown configuration $cfg" >&2; return 2 ;;
     esac
@@ -257,7 +258,7 @@ cc_of() {
     case $1 in
     local) echo gcc ;;
     ref | reflzo) echo "$REF_CLIENT gcc" ;;
-    ours | lzo) echo "$OURS gcc" ;;
+    ours | lzo | exact) echo "$OURS gcc" ;;
     esac
 }
 # Rotates the list "$@" by $ROUND, so no configuration always goes first.
@@ -270,7 +271,7 @@ record() { echo "$3" >>"$WORK/data/$1.$2"; }
 
 # --- 1. parallel build --------------------------------------------------------
 
-BUILD_CFGS=(local ref ours lzo)
+BUILD_CFGS=(local ref ours lzo exact)
 for ((ROUND = 0; ROUND < RUNS; ROUND++)); do
     for cfg in $(rotate "${BUILD_CFGS[@]}"); do
         make -s -C "$TREE" clean
@@ -305,7 +306,7 @@ hello_loop() {
     *) echo 'for ((i = 0; i < N; i++)); do $CC -c hello.c -o hello.o; done' ;;
     esac
 }
-HELLO_CFGS=(shell cpp floor local ref ours lzo)
+HELLO_CFGS=(shell cpp floor local ref ours lzo exact)
 for ((ROUND = 0; ROUND < RUNS; ROUND++)); do
     log "trivial jobs round $((ROUND + 1))/$RUNS ($HELLO_N each)"
     for cfg in $(rotate "${HELLO_CFGS[@]}"); do
@@ -390,6 +391,7 @@ minus_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a - b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 B_LOCAL=$(median build local) B_REF=$(median build ref) B_OURS=$(median build ours) B_LZO=$(median build lzo)
+B_EXACT=$(median build exact)
 H() { median hello "$1"; }
 HC() { median hellocpu "$1"; }
 L() { median large "$1"; }
@@ -421,10 +423,11 @@ CPP_E=$(L cppE)
     echo "| reference distcc 3.4 | $B_REF | $(median buildcpu ref) | | $(ratio "$B_REF" "$B_LOCAL") | $(samples build ref) |"
     echo "| ours | $B_OURS | $(median buildcpu ours) | $(ratio "$B_OURS" "$B_REF") | $(ratio "$B_OURS" "$B_LOCAL") | $(samples build ours) |"
     echo "| ours ,lzo | $B_LZO | $(median buildcpu lzo) | $(ratio "$B_LZO" "$B_REF") | $(ratio "$B_LZO" "$B_LOCAL") | $(samples build lzo) |"
+    echo "| ours ,cpp,lzo (exact mode) | $B_EXACT | $(median buildcpu exact) | $(ratio "$B_EXACT" "$B_REF") | $(ratio "$B_EXACT" "$B_LOCAL") | $(samples build exact) |"
     echo
     echo "Client-side CPU: user+sys of make and everything it waited for (clients,"
     echo "preprocessors; for local, the compilers too); the daemons' work is not in it."
-    echo "\`,lzo\` / plain: $(ratio "$B_LZO" "$B_OURS")."
+    echo "\`,lzo\` / plain: $(ratio "$B_LZO" "$B_OURS"); exact mode / plain: $(ratio "$B_EXACT" "$B_OURS")."
     echo
     echo "## Per trivial job: hello.c, $HELLO_N in a row"
     echo
@@ -435,8 +438,8 @@ CPP_E=$(L cppE)
     echo "| gcc -E only | $(H cpp) | $CPP_C | | $(samples hello cpp) |"
     echo "| floor: gcc -E, then gcc -c of the .i | $(H floor) | $(HC floor) | | $(samples hello floor) |"
     echo "| local gcc -c | $(H local) | $(HC local) | | $(samples hello local) |"
-    for cfg in ref ours lzo; do
-        case $cfg in ref) name="reference distcc 3.4" ;; ours) name="ours" ;; lzo) name="ours ,lzo" ;; esac
+    for cfg in ref ours lzo exact; do
+        case $cfg in ref) name="reference distcc 3.4" ;; ours) name="ours" ;; lzo) name="ours ,lzo" ;; exact) name="ours ,cpp,lzo (exact mode)" ;; esac
         echo "| $name | $(H $cfg) | $(HC $cfg) | $(minus "$(HC $cfg)" "$CPP_C") | $(samples hello $cfg) |"
     done
     echo
