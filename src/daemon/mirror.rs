@@ -433,8 +433,8 @@ mod tests {
 
     #[test]
     fn deps_are_rewrapped_like_gcc() {
-        let server = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /tmp/distcc-test-GS8Fj7/work/vendor/include/vendor.h \\\n gen/gen.h\n\ngen/gen.h:\n";
-        let want = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /tmp/distcc-test-GS8Fj7/work/vendor/include/vendor.h gen/gen.h\n\ngen/gen.h:\n";
+        let server = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /home/someone/projects/demo1/vendor/include/vendor.h \\\n gen/gen.h\n\ngen/gen.h:\n";
+        let want = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /home/someone/projects/demo1/vendor/include/vendor.h gen/gen.h\n\ngen/gen.h:\n";
         assert_eq!(
             String::from_utf8_lossy(&reflow_deps(server)),
             String::from_utf8_lossy(want)
