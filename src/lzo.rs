@@ -205,14 +205,7 @@ fn literal_stream(data: &[u8]) -> Vec<u8> {
     if n <= 238 {
         out.push((n + 17) as u8);
     } else {
-        // Instruction 0 with a zero-extended length: 3 + 15 + 255*zeros + last.
-        out.push(0);
-        let mut rest = n - 18;
-        while rest > 255 {
-            out.push(0);
-            rest -= 255;
-        }
-        out.push(rest as u8);
+        literal_run_header(&mut out, n);
     }
     out.extend_from_slice(data);
     out.extend_from_slice(&[0x11, 0, 0]);

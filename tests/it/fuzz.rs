@@ -18,9 +18,10 @@ use std::path::Path;
 
 use distcc::client::flags::{self, Value};
 use distcc::daemon::policy;
-use distcc::protocol::{self, Limits, RequestHead, Version, DOTI};
+use distcc::protocol::{self, Limits, Version, DOTI};
 
 use crate::alloc;
+use crate::hostile_attacks::request;
 
 const DEFAULT_ITERATIONS: u64 = 20_000;
 
@@ -64,18 +65,6 @@ impl Rng {
     fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
         &v[self.below(v.len())]
     }
-}
-
-fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
-    let head = RequestHead {
-        version,
-        cwd: None,
-        argv: argv.iter().map(Into::into).collect(),
-    };
-    let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
-    protocol::write_body(&mut buf, DOTI, version, doti).unwrap();
-    buf
 }
 
 /// Command lines as real clients send them, and some that must be refused.
