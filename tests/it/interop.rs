@@ -218,3 +218,40 @@ fn help_and_version() {
         assert!(!out.stdout.is_empty(), "{prog} {args:?} printed nothing");
     }
 }
+
+/// `@HOST` hosts run `$DISTCC_SSH HOST distccd --inetd` and speak over its
+/// pipes. A stand-in for ssh runs the command here, with a clean PATH, as
+/// a remote login would.
+#[test]
+fn ssh_transport_runs_distccd_inetd_over_a_pipe() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(
+        std::path::Path::new("/usr/lib/distcc/gcc").exists(),
+        "no /usr/lib/distcc/gcc to whitelist gcc for an inetd daemon"
+    );
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let want = expected(&tree, &["-O2"], "local.o");
+    let ssh = tree.path("bin/fake-ssh");
+    fs::write(
+        &ssh,
+        "#!/bin/sh\n# options, then --, then the host, then the command\n\
+         while [ \"$1\" != -- ]; do shift; done; shift; shift\n\
+         PATH=/usr/local/bin:/usr/bin:/bin exec \"$@\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let host = format!("@volunteer:{}", tree.path("bin/distccd").display());
+    for opts in ["", ",lzo"] {
+        let mut cmd = tree.client(
+            &format!("{host}{opts}"),
+            &["gcc", "-O2", "-c", "hello.c", "-o", "ssh.o"],
+        );
+        cmd.env("DISTCC_SSH", &ssh)
+            .env("DISTCC_FALLBACK", "0")
+            .env("PATH", tree.cpponly_path());
+        let out = run(cmd, Duration::from_secs(60));
+        assert!(out.status.success(), "{opts}: {}", text(&out.stderr));
+        assert_eq!(fs::read(tree.work().join("ssh.o")).unwrap(), want, "{opts}");
+    }
+}
