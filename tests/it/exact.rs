@@ -53,21 +53,6 @@ fn project(tree: &Tree, files: usize) {
     );
 }
 
-fn outputs(tree: &Tree) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = fs::read_dir(tree.work().join("obj"))
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn make(tree: &Tree, cc: &str, hosts: Option<&str>) -> std::process::Output {
     let mut c = Command::new("make");
     c.args(["-j4", &format!("CC={cc}")])
@@ -97,7 +82,7 @@ fn multi_directory_build_is_identical_with_debug_info() {
     project(&tree, 12);
     let local = make(&tree, "gcc", None);
     assert!(local.status.success(), "{}", text(&local.stderr));
-    let want = outputs(&tree);
+    let want = dir_contents(&tree.work().join("obj"));
     let want_warnings = text(&local.stderr);
     fs::remove_dir_all(tree.work().join("obj")).unwrap();
 
@@ -108,7 +93,7 @@ fn multi_directory_build_is_identical_with_debug_info() {
         Some(&format!("{},cpp,lzo", daemon.host())),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let got = outputs(&tree);
+    let got = dir_contents(&tree.work().join("obj"));
     assert_eq!(want.len(), 24, "12 objects and 12 .d files");
     for ((wn, w), (gn, g)) in want.iter().zip(&got) {
         assert_eq!(wn, gn);

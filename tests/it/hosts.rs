@@ -83,21 +83,6 @@ fn project(tree: &Tree, n: usize) {
     );
 }
 
-fn objects(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn parallel_build_survives_a_killed_volunteer() {
     skip_unless!(have("gcc") && have("make"), "gcc or make missing");
@@ -115,7 +100,7 @@ fn parallel_build_survives_a_killed_volunteer() {
         Duration::from_secs(300),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let want = objects(&tree.work().join("obj"));
+    let want = dir_contents(&tree.work().join("obj"));
     assert_eq!(want.len(), FILES);
     fs::remove_dir_all(tree.work().join("obj")).unwrap();
 
@@ -178,7 +163,7 @@ fn parallel_build_survives_a_killed_volunteer() {
     assert!(killer.join().unwrap(), "the victim never started compiling");
     assert!(out.status.success(), "build failed: {}", text(&out.stderr));
     assert_eq!(
-        objects(&tree.work().join("obj")),
+        dir_contents(&tree.work().join("obj")),
         want,
         "objects differ from the local build"
     );

@@ -197,6 +197,22 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::
     }
 }
 
+/// The files of `dir` (not recursive) with their contents, sorted by name.
+pub fn dir_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 pub fn text(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
