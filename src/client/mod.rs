@@ -282,7 +282,8 @@ impl Client<'_> {
             }
         }
         self.finish(temps);
-        let _local_slot = match loaded.list.local_slots {
+        // Only a compile that will run here waits for a local slot.
+        let _local_slot = match loaded.list.local_slots.filter(|_| self.settings.fallback) {
             Some(n) => {
                 let local = [lock::SlotRequest {
                     key: "localhost",
