@@ -173,27 +173,43 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
-/// Waits up to `limit` using a pidfd-free method: a waiter thread and a
-/// channel with a timeout.
+/// Waits up to `limit` for `child`, reaping it through `Child` itself, so
+/// no later `kill` or `try_wait` can reach a recycled pid (pids wrap at
+/// 32768 here, and a test run starts thousands of processes). On timeout
+/// the child is killed and reaped, and `None` is returned.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = thread::spawn(move || {
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
-        tx.send((r, status)).ok();
-    });
-    match rx.recv_timeout(limit) {
-        Ok((_, status)) => {
-            handle.join().ok();
-            use std::os::unix::process::ExitStatusExt;
-            Some(std::process::ExitStatus::from_raw(status))
+    // SAFETY: pidfd_open on our own, not yet reaped, child.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if fd < 0 {
+        // Already reaped elsewhere, or no pidfd: nothing safe to wait on.
+        return child.try_wait().ok().flatten();
+    }
+    let mut pfd = libc::pollfd {
+        fd: fd as i32,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let until = Instant::now() + limit;
+    let exited = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n > 0 {
+            break true;
         }
-        Err(_) => {
-            child.kill().ok();
-            None
+        if n == 0 && left.is_zero() {
+            break false;
         }
+    };
+    // SAFETY: closing the pidfd we opened.
+    unsafe { libc::close(fd as i32) };
+    if exited {
+        child.wait().ok()
+    } else {
+        child.kill().ok();
+        child.wait().ok();
+        None
     }
 }
 
