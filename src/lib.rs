@@ -14,6 +14,7 @@
 //! - `daemon`: the server.
 //! - `monitor`: `distccmon-text`, from the state files clients leave.
 //! - `logging`: where our own messages go (never stdout).
+//! - `poll`: waiting on several fds with a deadline.
 
 pub mod client;
 pub mod daemon;
@@ -22,6 +23,7 @@ pub mod logging;
 pub mod lzo;
 pub mod masquerade;
 pub mod monitor;
+pub mod poll;
 pub mod protocol;
 pub mod role;
 pub mod settings;

@@ -587,6 +587,7 @@ pub fn read_reply<R: Read>(r: &mut R, version: Version, limits: &Limits) -> Resu
 }
 
 pub mod hashed;
+pub mod stream;
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,9 @@ pub struct Settings {
     pub backoff_period: Duration,
     /// `DISTCC_TCP_CORK`, default on.
     pub tcp_cork: bool,
+    /// `DISTCC_STREAM`, default on: send the source to our own daemons
+    /// while it is being preprocessed.
+    pub stream: bool,
     /// `DISTCC_SSH`, default `ssh`.
     pub ssh: OsString,
     /// `DISTCC_STATS=1`: print a summary line per job to stderr.
@@ -82,6 +85,7 @@ impl Settings {
             connect_timeout: seconds(get("DISTCC_CONNECT_TIMEOUT"), 4),
             backoff_period: seconds(get("DISTCC_BACKOFF_PERIOD"), 60),
             tcp_cork: flag(get("DISTCC_TCP_CORK"), true),
+            stream: flag(get("DISTCC_STREAM"), true),
             ssh: nonempty("DISTCC_SSH").unwrap_or_else(|| OsString::from("ssh")),
             stats: flag(get("DISTCC_STATS"), false),
             tmpdir: nonempty("TMPDIR")
@@ -118,7 +122,7 @@ mod tests {
     fn defaults() {
         let s = settings(&[("HOME", "/home/u")]);
         assert_eq!(s.dir, PathBuf::from("/home/u/.distcc"));
-        assert!(s.fallback && s.tcp_cork && !s.verbose && !s.logging());
+        assert!(s.fallback && s.tcp_cork && s.stream && !s.verbose && !s.logging());
         assert_eq!(s.io_timeout, Duration::from_secs(300));
         assert_eq!(s.backoff_period, Duration::from_secs(60));
         assert_eq!(s.hosts, None);
@@ -133,10 +137,11 @@ mod tests {
             ("DISTCC_IO_TIMEOUT", "7"),
             ("DISTCC_BACKOFF_PERIOD", "0"),
             ("DISTCC_TCP_CORK", "0"),
+            ("DISTCC_STREAM", "0"),
             ("DISTCC_HOSTS", ""),
         ]);
         assert_eq!(s.dir, PathBuf::from("/d"));
-        assert!(s.verbose && !s.fallback && !s.tcp_cork);
+        assert!(s.verbose && !s.fallback && !s.tcp_cork && !s.stream);
         assert_eq!(s.io_timeout, Duration::from_secs(7));
         assert_eq!(s.backoff_period, Duration::ZERO);
         assert_eq!(s.hosts.as_deref(), Some(""));

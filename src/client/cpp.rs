@@ -2,8 +2,9 @@
 //! volunteer can be made while it works.
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Result};
 
@@ -37,6 +38,20 @@ impl Temps {
         self.dir.path()
     }
 
+    /// Creates the file the streamed path copies the preprocessor's
+    /// output into (read back for chunks sent late).
+    pub fn create_copy(&self) -> Result<File> {
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.preprocessed)
+            .map_err(|e| {
+                anyhow!(Code::IoError).context(format!("{}: {e}", self.preprocessed.display()))
+            })
+    }
+
     /// Keeps the files for inspection and returns where they are.
     pub fn keep(self) -> PathBuf {
         self.dir.keep()
@@ -50,12 +65,25 @@ pub struct Preprocessor {
 impl Preprocessor {
     /// Starts `compiler cpp_args` writing to `temps.preprocessed`.
     pub fn start(compiler: &Compiler, job: &Job, temps: &Temps) -> Result<Preprocessor> {
-        let args: Vec<OsString> = job.cpp_args(temps.preprocessed.as_os_str());
+        let args = job.cpp_args(temps.preprocessed.as_os_str());
+        Self::spawn(compiler, &args, Stdio::inherit())
+    }
+
+    /// Starts `compiler cpp_args` writing to a pipe, returned with it.
+    pub fn start_piped(compiler: &Compiler, job: &Job) -> Result<(Preprocessor, ChildStdout)> {
+        // gcc -E takes "-o -" as its stdout.
+        let args = job.cpp_args("-".as_ref());
+        let mut pre = Self::spawn(compiler, &args, Stdio::piped())?;
+        let pipe = pre.child.stdout.take().expect("piped stdout");
+        Ok((pre, pipe))
+    }
+
+    fn spawn(compiler: &Compiler, args: &[OsString], stdout: Stdio) -> Result<Preprocessor> {
         log::debug!("preprocessing: {} {:?}", compiler.path.display(), args);
         let child = local::command(compiler)
-            .args(&args)
+            .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| {

@@ -113,24 +113,40 @@ pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
     backoff::is_backed_off(&state_dir(settings), &key(host), settings.backoff_period)
 }
 
-/// Whether to offer `host` our hashed file transfer: yes, unless it
-/// refused it within the last day (a reference daemon).
-pub fn speaks_hashed(host: &Host, settings: &Settings) -> bool {
-    let marker = state_dir(settings).join(format!("plain3_{}", lock::host_key(&key(host))));
+/// Our protocol extensions, which only our own daemon speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extension {
+    /// Exact mode's hashed file transfer (`protocol::hashed`).
+    Hashed,
+    /// The source streamed while it is preprocessed (`protocol::stream`).
+    Stream,
+}
+
+impl Extension {
+    fn marker(self, host: &Host) -> String {
+        let prefix = match self {
+            Extension::Hashed => "plain3_",
+            Extension::Stream => "nostream_",
+        };
+        format!("{prefix}{}", lock::host_key(&key(host)))
+    }
+}
+
+/// Whether to offer `host` an extension: yes, unless it refused it within
+/// the last day (a reference daemon, or one of ours from before it).
+pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
+    let marker = state_dir(settings).join(ext.marker(host));
     match fs::metadata(marker).and_then(|m| m.modified()) {
         Ok(t) => t.elapsed().map_or(true, |age| age.as_secs() > 24 * 3600),
         Err(_) => true,
     }
 }
 
-pub fn mark_plain(host: &Host, settings: &Settings) {
+/// Remembers that `host` closed the connection on an extension.
+pub fn mark_unspoken(host: &Host, settings: &Settings, ext: Extension) {
     let dir = state_dir(settings);
     fs::create_dir_all(&dir).ok();
-    fs::write(
-        dir.join(format!("plain3_{}", lock::host_key(&key(host)))),
-        b"",
-    )
-    .ok();
+    fs::write(dir.join(ext.marker(host)), b"").ok();
 }
 
 /// Remembers that `host` failed so every client skips it for a while.

@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context, Result};
 
 use super::hosts::{Host, Transport};
 use crate::exit::Code;
-use crate::protocol::{self, hashed, Limits, Reply, RequestHead, Version};
+use crate::protocol::{self, hashed, stream, Limits, Reply, RequestHead, Version};
 use crate::settings::Settings;
 
 pub enum Connection {
@@ -34,6 +34,39 @@ impl Drop for Connection {
                 child.kill().ok();
             }
             child.wait().ok();
+        }
+    }
+}
+
+impl Connection {
+    /// The fd replies arrive on.
+    pub fn read_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Connection::Tcp(s) => s.as_raw_fd(),
+            Connection::Ssh { stdout, .. } => stdout.as_raw_fd(),
+        }
+    }
+}
+
+/// Writes go to the server unbuffered (chunks are whole already).
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Connection::Tcp(s) => (&*s).write(buf),
+            Connection::Ssh { stdin, .. } => match stdin {
+                Some(w) => w.write(buf),
+                None => Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "ssh stdin closed",
+                )),
+            },
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Connection::Tcp(_) => Ok(()),
+            Connection::Ssh { stdin, .. } => stdin.as_mut().map_or(Ok(()), |w| w.flush()),
         }
     }
 }
@@ -213,20 +246,54 @@ pub fn send(
 
 /// Reads the server's reply.
 pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
+    receive_after(conn, version, &[])
+}
+
+/// Reads the server's reply, the first `already` bytes of which were read.
+pub fn receive_after(conn: &mut Connection, version: Version, already: &[u8]) -> Result<Reply> {
     let limits = Limits::for_replies();
     let reply = match conn {
         Connection::Tcp(s) => protocol::read_reply(
-            &mut BufReader::with_capacity(64 * 1024, &*s),
+            &mut already.chain(BufReader::with_capacity(64 * 1024, &*s)),
             version,
             &limits,
         ),
         Connection::Ssh { stdout, .. } => protocol::read_reply(
-            &mut BufReader::with_capacity(64 * 1024, stdout),
+            &mut already.chain(BufReader::with_capacity(64 * 1024, stdout)),
             version,
             &limits,
         ),
     };
     reply.context("reading the reply")
+}
+
+/// Our streamed protocol, step one: the request head under the extension's
+/// version; the server answers before any source is sent.
+pub fn send_stream_head(conn: &mut Connection, base: Version, argv: &[OsString]) -> Result<usize> {
+    let head = RequestHead {
+        version: base,
+        cwd: None,
+        argv: argv.to_vec(),
+    };
+    let mut buf = Vec::with_capacity(512);
+    protocol::write_request_head(&mut buf, &head)?;
+    buf[..protocol::HEADER_LEN]
+        .copy_from_slice(&protocol::header(protocol::DIST, stream::version_for(base)));
+    write_all(conn, &buf, false).context("sending the job")?;
+    Ok(buf.len())
+}
+
+/// The server's first answer to a streamed request.
+pub fn read_answer(conn: &mut Connection) -> protocol::Result<stream::Answer> {
+    match conn {
+        Connection::Tcp(s) => stream::read_answer(&mut &*s),
+        Connection::Ssh { stdout, .. } => stream::read_answer(stdout),
+    }
+}
+
+/// The end of a streamed source, once the preprocessor has succeeded.
+pub fn send_stream_end(conn: &mut Connection) -> Result<()> {
+    write_all(conn, &stream::end(), false).context("ending the source")
 }
 
 /// Sends an exact-mode request (protocol 3): cwd, argv, then the files.

@@ -394,6 +394,7 @@ pub(super) fn compile<W: Write>(
             deps,
             client_fd,
         },
+        None,
     )
 }
 

@@ -20,6 +20,7 @@ pub mod serve;
 pub mod signals;
 pub mod stats;
 pub mod store;
+pub mod stream;
 
 use std::ffi::OsString;
 use std::io::{BufWriter, IsTerminal};

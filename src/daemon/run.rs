@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::signals::poll_any;
@@ -97,6 +97,41 @@ pub fn run(
     watch: Watch,
     jail: Option<&super::sandbox::Jail>,
 ) -> io::Result<Finished> {
+    let io = Stdio3 {
+        stdin: Stdio::null(),
+        stdout,
+        stderr,
+    };
+    spawn(program, args, dir, env, io, limits, jail)?.wait(watch)
+}
+
+/// The compiler's standard streams: stdin is /dev/null, or a pipe the
+/// daemon feeds a streamed source into.
+pub struct Stdio3 {
+    pub stdin: Stdio,
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// A started compiler. Dropped without [`Running::wait`], its whole
+/// process group is killed and reaped.
+pub struct Running {
+    child: Option<Child>,
+    pid: libc::pid_t,
+    deadline: Option<Instant>,
+}
+
+/// Starts `program args` in `dir`, in its own process group, with the
+/// rlimits and (if given) the sandbox. Its lifetime counts from here.
+pub fn spawn(
+    program: &Path,
+    args: &[OsString],
+    dir: &Path,
+    env: &[(OsString, OsString)],
+    io: Stdio3,
+    limits: &RunLimits,
+    jail: Option<&super::sandbox::Jail>,
+) -> io::Result<Running> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(dir)
@@ -104,9 +139,9 @@ pub fn run(
         .envs(env.iter().map(|(k, v)| (k, v)))
         // The compiler's own temp files land in the job dir and go with it.
         .env("TMPDIR", dir)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
+        .stdin(io.stdin)
+        .stdout(io.stdout)
+        .stderr(io.stderr);
     let cpu = limits.cpu_seconds;
     let fsize = limits.file_size_bytes;
     let asize = limits.address_space_bytes;
@@ -127,27 +162,53 @@ pub fn run(
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let deadline = limits.lifetime.map(|l| Instant::now() + l);
-    let ended = match wait_exit(pid, deadline, watch) {
-        Ok(ended) => ended,
-        Err(e) => {
-            kill_group(pid);
-            child.wait().ok();
-            return Err(e);
-        }
-    };
-    if ended != Ended::Exited {
-        kill_group(pid);
-    }
-    let status = child.wait()?;
-    // Reap helpers (cc1, as) that outlived a killed driver.
-    kill_group(pid);
-    Ok(Finished {
-        status: status.into_raw(),
-        ended,
+    let child = cmd.spawn()?;
+    Ok(Running {
+        pid: child.id() as libc::pid_t,
+        child: Some(child),
+        deadline: limits.lifetime.map(|l| Instant::now() + l),
     })
+}
+
+impl Running {
+    /// When `--job-lifetime` runs out for this compiler.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Waits for the compiler within its lifetime and while nothing in
+    /// `watch` becomes readable; kills its group otherwise.
+    pub fn wait(mut self, watch: Watch) -> io::Result<Finished> {
+        let mut child = self.child.take().expect("waited once");
+        let pid = self.pid;
+        let ended = match wait_exit(pid, self.deadline, watch) {
+            Ok(ended) => ended,
+            Err(e) => {
+                kill_group(pid);
+                child.wait().ok();
+                return Err(e);
+            }
+        };
+        if ended != Ended::Exited {
+            kill_group(pid);
+        }
+        let status = child.wait()?;
+        // Reap helpers (cc1, as) that outlived a killed driver.
+        kill_group(pid);
+        Ok(Finished {
+            status: status.into_raw(),
+            ended,
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(self.pid);
+            child.wait().ok();
+        }
+    }
 }
 
 fn kill_group(pid: libc::pid_t) {

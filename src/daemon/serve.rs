@@ -6,8 +6,9 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -19,8 +20,8 @@ use super::signals::{self, Latch};
 use super::stats::{Semaphore, Stats};
 use crate::client::scan::Mode;
 use crate::exit::Code;
-use crate::protocol::hashed;
 use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
+use crate::protocol::{hashed, stream};
 
 /// Everything a job needs that does not change between jobs.
 pub struct Server {
@@ -100,12 +101,13 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         Deadline::new(input, server.io_timeout, server.stop.fd()),
     );
     let version = protocol::read_header(&mut input, protocol::DIST).context("reading request")?;
-    // Re-feed the header we read to the ordinary parser; our extension
-    // parses as protocol 3 from there on.
-    let as_read = if version == hashed::VERSION {
-        3
-    } else {
-        version
+    // Re-feed the header we read to the ordinary parser; our extensions
+    // parse as the protocol they extend from there on.
+    let streamed = stream::base_of(version);
+    let as_read = match (version, streamed) {
+        (hashed::VERSION, _) => 3,
+        (_, Some(base)) => base.number(),
+        _ => version,
     };
     let mut replay = io::Cursor::new(protocol::header(protocol::DIST, as_read)).chain(&mut input);
     let head =
@@ -120,6 +122,9 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
             &mut output,
             client_fd,
         );
+    }
+    if streamed.is_some() {
+        return super::stream::serve(server, &head, &mut input, &mut output, client_fd);
     }
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
@@ -184,8 +189,14 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
             unmap: None,
             client_fd,
         },
+        None,
     )
 }
+
+/// Feeds a streamed source to the compiler's stdin (the pipe's write end),
+/// within the compiler's lifetime deadline; called once the compiler runs
+/// and the client has been told to go ahead.
+pub(super) type Feed<'a> = &'a mut dyn FnMut(File, Option<Instant>) -> Result<()>;
 
 /// A compile ready to run: what `compile_and_reply` needs from either
 /// protocol's request.
@@ -208,12 +219,14 @@ pub(super) struct Job {
 
 /// Waits for a job slot, runs the compiler, and replies. The slot and the
 /// job dir are released before the reply goes out, so a client that reads
-/// slowly holds neither.
+/// slowly holds neither. With `feed`, the compiler reads its source from a
+/// pipe: the client is told to go ahead once it runs, and `feed` fills it.
 pub(super) fn compile_and_reply<W: Write>(
     server: &Server,
     output: &mut W,
     head: &RequestHead,
     job: Job,
+    feed: Option<Feed<'_>>,
 ) -> Result<Outcome> {
     let Job {
         compiler,
@@ -244,20 +257,45 @@ pub(super) fn compile_and_reply<W: Write>(
     } else {
         None
     };
-    let finished = run::run(
+    let (stdin, feeder) = match feed {
+        Some(f) => {
+            let (read, write) = pipe().context("creating the compiler's input pipe")?;
+            (Stdio::from(read), Some((f, write)))
+        }
+        None => (Stdio::null(), None),
+    };
+    let io = run::Stdio3 {
+        stdin,
+        stdout: File::create(&out_path)?,
+        stderr: File::create(&err_path)?,
+    };
+    // gcc runs the assembler beside cc1 with -pipe, rather than after it
+    // through a temp file: the object is the same, sooner.
+    let mut args = args;
+    args.insert(0, "-pipe".into());
+    let watch = run::Watch {
+        cancel: Some(server.stop.fd()),
+        client: Some(client_fd),
+    };
+    let finished = match run::spawn(
         &program,
         &args,
         &cwd,
         &server.env,
-        File::create(&out_path)?,
-        File::create(&err_path)?,
+        io,
         &server.run_limits,
-        run::Watch {
-            cancel: Some(server.stop.fd()),
-            client: Some(client_fd),
-        },
         jail.as_ref(),
-    );
+    ) {
+        Ok(running) => {
+            if let Some((feed, write)) = feeder {
+                stream::write_go(output).context("telling the client to stream")?;
+                // An error here drops `running`, which kills the compiler.
+                feed(write, running.deadline())?;
+            }
+            running.wait(watch)
+        }
+        Err(e) => Err(e),
+    };
     let finished = match finished {
         Ok(f) => f,
         Err(e) => {
@@ -328,6 +366,18 @@ pub(super) fn compile_and_reply<W: Write>(
         status: Some(reply.status as i32),
         refused: None,
     })
+}
+
+/// A pipe for the compiler's stdin: the read end for the child, the write
+/// end (close-on-exec, so no compiler inherits it) for us.
+fn pipe() -> io::Result<(OwnedFd, File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds are fresh and ours.
+    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
 }
 
 /// Removes every occurrence of `prefix`: the server's private root in

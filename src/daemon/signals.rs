@@ -143,45 +143,7 @@ impl Latch {
     }
 }
 
-/// Waits until one of `fds` is readable (its index) or `until` passes
-/// (`None`); `until: None` waits forever. Negative fds are skipped, as
-/// poll(2) does.
-pub fn poll_any(fds: &[RawFd], until: Option<Instant>) -> io::Result<Option<usize>> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    loop {
-        let ms = match until {
-            None => -1,
-            // Rounded up: a deadline never fires early.
-            Some(u) => u
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000)
-                .min(i32::MAX as u128) as i32,
-        };
-        // SAFETY: pfds is a valid array of pollfd.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-        if n > 0 {
-            return Ok(pfds.iter().position(|p| p.revents != 0));
-        }
-        if n == 0 {
-            if ms == 0 {
-                return Ok(None);
-            }
-            continue;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
+pub use crate::poll::poll_any;
 
 #[cfg(test)]
 mod tests {

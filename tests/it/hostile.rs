@@ -52,7 +52,25 @@ fn exchange_with(port: u16, version: Version, bytes: &[u8], half_close: bool) ->
     if half_close {
         s.shutdown(Shutdown::Write).ok();
     }
-    match protocol::read_reply(&mut s, version, &Limits::for_replies()) {
+    // A streamed request is first told to go ahead; the reply follows.
+    let mut first = [0u8; protocol::HEADER_LEN];
+    let mut got = 0;
+    while got < first.len() {
+        match s.read(&mut first[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Outcome::Hung
+            }
+            Err(e) => return Outcome::Dropped(e.to_string()),
+        }
+    }
+    let replayed = if &first[..4] == protocol::stream::STRM {
+        &first[..0]
+    } else {
+        &first[..got]
+    };
+    match protocol::read_reply(&mut replayed.chain(&mut s), version, &Limits::for_replies()) {
         Ok(r) if r.status & 0xff == 0 && (100..=120).contains(&(r.status >> 8)) => {
             Outcome::Refused {
                 code: r.status >> 8,

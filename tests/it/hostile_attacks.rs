@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use distcc::protocol::{self, RequestHead, Version, DOTI};
+use distcc::protocol::{self, stream, RequestHead, Version, DOTI};
 
 use crate::util::*;
 
@@ -42,6 +42,30 @@ pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
     let mut buf = Vec::new();
     protocol::write_request_head(&mut buf, &head).unwrap();
     protocol::write_body(&mut buf, DOTI, version, doti).unwrap();
+    buf
+}
+
+/// The same request in our streamed protocol: the source in two chunks
+/// (when it has two bytes), then the end marker.
+pub fn stream_request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
+    let head = RequestHead {
+        version,
+        cwd: None,
+        argv: argv.iter().map(Into::into).collect(),
+    };
+    let mut buf = Vec::new();
+    protocol::write_request_head(&mut buf, &head).unwrap();
+    buf[..protocol::HEADER_LEN].copy_from_slice(&protocol::header(
+        protocol::DIST,
+        stream::version_for(version),
+    ));
+    let (a, b) = doti.split_at(doti.len() / 2);
+    for piece in [a, b] {
+        if !piece.is_empty() {
+            stream::push_chunk(&mut buf, version, piece);
+        }
+    }
+    buf.extend_from_slice(&stream::end());
     buf
 }
 
@@ -124,14 +148,24 @@ impl Evil {
 pub fn argument_attacks(evil: &Evil) -> Vec<Attack> {
     let p = |n: &str| evil.path(n);
     let mut out = Vec::new();
+    // Each attack goes twice: whole, and through our streamed protocol,
+    // where the compiler starts before the source arrives.
     let mut add = |name: &str, argv: Vec<String>, doti: &[u8], expect: Expect, markers: &[&str]| {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let markers: Vec<PathBuf> = markers.iter().map(|m| evil.marker(m)).collect();
         out.push(Attack {
             name: name.into(),
             version: Version::V1,
             bytes: request(Version::V1, &argv, doti),
             expect,
-            markers: markers.iter().map(|m| evil.marker(m)).collect(),
+            markers: markers.clone(),
+        });
+        out.push(Attack {
+            name: format!("{name} (streamed)"),
+            version: Version::V1,
+            bytes: stream_request(Version::V1, &argv, doti),
+            expect,
+            markers,
         });
     };
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
@@ -344,6 +378,35 @@ pub fn protocol_attacks() -> Vec<Attack> {
         Version::V1,
         b"DIST00000001ARGC00000001ARGV00000003g\0c".to_vec(),
     );
+    let argv = ["gcc", "-O2", "-c", "x.c", "-o", "x.o"];
+    let mut bomb_chunk = stream_request(Version::V2, &argv, b"");
+    bomb_chunk.truncate(bomb_chunk.len() - 12);
+    protocol::write_raw(&mut bomb_chunk, stream::DOTC, &bomb).unwrap();
+    bomb_chunk.extend_from_slice(&stream::end());
+    add(
+        &format!("streamed LZO chunk inflating {ratio}x"),
+        Version::V2,
+        bomb_chunk,
+    );
+    let mut huge = stream_request(Version::V1, &argv, b"");
+    huge.truncate(huge.len() - 12);
+    huge.extend_from_slice(b"DOTCffffffff");
+    huge.extend_from_slice(&[b'x'; 4096]);
+    add("streamed 4 GiB chunk", Version::V1, huge);
+    let mut garbage = stream_request(Version::V2, &argv, b"");
+    garbage.truncate(garbage.len() - 12);
+    protocol::write_raw(&mut garbage, stream::DOTC, &[0xff; 64]).unwrap();
+    add("streamed LZO garbage", Version::V2, garbage);
+    for version in [Version::V1, Version::V2] {
+        let full = stream_request(version, &argv, SOURCE);
+        for cut in [13, 30, full.len() - 20, full.len() - 1] {
+            add(
+                &format!("v{} stream cut at {cut}/{}", version.number(), full.len()),
+                version,
+                full[..cut].to_vec(),
+            );
+        }
+    }
     for version in [Version::V1, Version::V2] {
         let full = request(version, &["gcc", "-O2", "-c", "x.c", "-o", "x.o"], SOURCE);
         for cut in [1, 12, 20, 30, 47, full.len() - 10, full.len() - 1] {

@@ -17,3 +17,4 @@ mod lock_slots;
 mod monitor;
 mod packaging;
 mod same;
+mod stream;

@@ -1,0 +1,241 @@
+//! Our streamed protocol (`protocol::stream`): the arguments are checked
+//! and the compiler started before the source arrives; the source is fed
+//! to the compiler's stdin chunk by chunk while the client's preprocessor
+//! is still writing it. The reply is protocol 1's or 2's.
+
+use std::fs::File;
+use std::io::{self, BufRead, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::compilers::Refusal;
+use super::policy;
+use super::serve::{compile_and_reply, refuse, Job, Outcome, Server};
+use crate::client::scan::Mode;
+use crate::exit::Code;
+use crate::poll::poll_events;
+use crate::protocol::{stream, RequestHead};
+
+/// The `-x` language gcc needs to read a preprocessed source from stdin,
+/// by the suffix the policy would give its temp file. Assembler from `.S`
+/// is not streamed: `as` names its input in the object.
+fn language(temp_suffix: &str) -> Option<&'static str> {
+    Some(match temp_suffix {
+        ".i" => "cpp-output",
+        ".ii" => "c++-cpp-output",
+        ".mi" => "objective-c-cpp-output",
+        ".mii" => "objective-c++-cpp-output",
+        _ => return None,
+    })
+}
+
+pub fn serve<R: BufRead, W: Write>(
+    server: &Server,
+    head: &RequestHead,
+    input: &mut R,
+    output: &mut W,
+    client_fd: RawFd,
+) -> Result<Outcome> {
+    let compiler = head.argv[0].to_string_lossy().into_owned();
+    let base = head.version;
+    let limits = server.limits;
+    // Our client waits for the go-ahead and reads a refusal instead; a
+    // client that streamed anyway has its source read and dropped, so it
+    // reads our reason rather than a reset.
+    let mut refuse_and_drain = |refusal: Refusal| {
+        let outcome = refuse(server, output, head, compiler.clone(), refusal);
+        stream::read_chunks(input, base, &limits, |_| Ok(())).ok();
+        outcome
+    };
+    let plan = match policy::check(&head.argv[1..]) {
+        Ok(plan) => plan,
+        Err(refusal) => return refuse_and_drain(refusal),
+    };
+    let program = match server.whitelist.resolve(&head.argv[0]) {
+        Ok(p) => p,
+        Err(refusal) => return refuse_and_drain(refusal),
+    };
+    let Some(lang) = language(plan.temp_suffix) else {
+        return refuse_and_drain(Refusal {
+            code: Code::BadArguments,
+            message: "only preprocessed C-family sources are streamed".into(),
+        });
+    };
+    let dir = match tempfile::Builder::new()
+        .prefix("distccd_")
+        .tempdir_in(&server.tmpdir)
+    {
+        Ok(d) => d,
+        // Said before the go-ahead, so the client tries another host
+        // rather than taking this one for a daemon without streaming.
+        Err(e) => {
+            return refuse_and_drain(Refusal {
+                code: Code::IoError,
+                message: format!(
+                    "cannot create a job dir in {}: {e}",
+                    server.tmpdir.display()
+                ),
+            })
+        }
+    };
+    let output_name = match plan.mode {
+        Mode::Object => "output.o",
+        Mode::Assembly => "output.s",
+    };
+    let mut args = plan.rewrite(&head.argv[1..], "-".as_ref(), output_name.as_ref());
+    args.splice(
+        plan.input_index..plan.input_index,
+        ["-x".into(), lang.into()],
+    );
+    let stop = server.stop.fd();
+    let mut feed = |pipe: File, lifetime: Option<Instant>| -> Result<()> {
+        let mut sink = PipeSink::new(pipe, lifetime, stop)?;
+        stream::read_chunks(input, base, &limits, |data| sink.write(data))
+            .context("reading the streamed source")?;
+        // Dropping the sink closes the pipe: the compiler sees the end.
+        Ok(())
+    };
+    let cwd = dir.path().to_path_buf();
+    let object = dir.path().join(output_name);
+    compile_and_reply(
+        server,
+        output,
+        head,
+        Job {
+            compiler,
+            program,
+            args,
+            cwd,
+            dir,
+            object,
+            deps: None,
+            unmap: None,
+            client_fd,
+        },
+        Some(&mut feed),
+    )
+}
+
+/// The compiler's stdin. Writes wait for room within the compiler's
+/// lifetime and give up when the daemon stops; once the compiler has
+/// closed its input (it failed early), the rest is read and dropped, so
+/// the client still gets the compiler's own reply.
+struct PipeSink {
+    pipe: File,
+    until: Option<Instant>,
+    stop: RawFd,
+    closed: bool,
+}
+
+impl PipeSink {
+    fn new(pipe: File, until: Option<Instant>, stop: RawFd) -> io::Result<PipeSink> {
+        // SAFETY: fcntl on our own fd.
+        unsafe {
+            let flags = libc::fcntl(pipe.as_raw_fd(), libc::F_GETFL);
+            if flags < 0
+                || libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(PipeSink {
+            pipe,
+            until,
+            stop,
+            closed: false,
+        })
+    }
+
+    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() && !self.closed {
+            match (&self.pipe).write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.closed = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let fds = [
+                        (self.pipe.as_raw_fd(), libc::POLLOUT),
+                        (self.stop, libc::POLLIN),
+                    ];
+                    match poll_events(&fds, self.until)? {
+                        Some(0) => {}
+                        Some(_) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                "the daemon is stopping",
+                            ))
+                        }
+                        None => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the compiler stopped reading its input within its lifetime",
+                            ))
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::time::Duration;
+
+    fn pipe() -> (File, File) {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn languages_by_suffix() {
+        assert_eq!(language(".i"), Some("cpp-output"));
+        assert_eq!(language(".ii"), Some("c++-cpp-output"));
+        assert_eq!(language(".s"), None);
+    }
+
+    #[test]
+    fn a_reader_that_went_away_makes_the_rest_vanish() {
+        let (r, w) = pipe();
+        drop(r);
+        let stop = crate::daemon::signals::Latch::new().unwrap();
+        let mut sink = PipeSink::new(w, None, stop.fd()).unwrap();
+        sink.write(&[b'x'; 200_000]).unwrap();
+        sink.write(b"more").unwrap();
+        assert!(sink.closed);
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_times_out() {
+        let (_r, w) = pipe();
+        let stop = crate::daemon::signals::Latch::new().unwrap();
+        let until = Instant::now() + Duration::from_millis(50);
+        let mut sink = PipeSink::new(w, Some(until), stop.fd()).unwrap();
+        let e = sink.write(&vec![0u8; 4 << 20]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn everything_written_arrives() {
+        let (mut r, w) = pipe();
+        let stop = crate::daemon::signals::Latch::new().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).unwrap();
+            all
+        });
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+        let mut sink = PipeSink::new(w, None, stop.fd()).unwrap();
+        sink.write(&data).unwrap();
+        drop(sink);
+        assert_eq!(reader.join().unwrap(), data);
+    }
+}
