@@ -239,7 +239,7 @@ OURS_IDLE_PSS=$(daemon_pss "$OURS_PID")
 # --- configurations ----------------------------------------------------------
 
 # Each client gets its own state dir, so no lock or backoff is shared.
-mkdir -p "$WORK/state/ref" "$WORK/state/ours" "$WORK/state/lzo" "$WORK/state/exact"
+mkdir -p "$WORK/state/ref" "$WORK/state/ours" "$WORK/state/lzo" "$WORK/state/exact" "$WORK/state/whole"
 # Runs "$@" with the client environment of configuration $1.
 with_cfg() {
     local cfg=$1
@@ -249,6 +249,7 @@ with_cfg() {
     ref) DISTCC_DIR=$WORK/state/ref DISTCC_HOSTS="127.0.0.1:$REF_PORT/$DJOBS" DISTCC_FALLBACK=0 "$@" ;;
     ours) DISTCC_DIR=$WORK/state/ours DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS" DISTCC_FALLBACK=0 "$@" ;;
     lzo) DISTCC_DIR=$WORK/state/lzo DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,lzo" DISTCC_FALLBACK=0 "$@" ;;
+    whole) DISTCC_DIR=$WORK/state/whole DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS" DISTCC_STREAM=0 DISTCC_FALLBACK=0 "$@" ;;
     exact) DISTCC_DIR=$WORK/state/exact DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,cpp,lzo" DISTCC_FALLBACK=0 "$@" ;;
     reflzo) DISTCC_DIR=$WORK/state/ref DISTCC_HOSTS="127.0.0.1:$REF_PORT/$DJOBS,lzo" DISTCC_FALLBACK=0 "$@" ;;
     *) echo "unknown configuration $cfg" >&2; return 2 ;;
@@ -258,7 +259,7 @@ cc_of() {
     case $1 in
     local) echo gcc ;;
     ref | reflzo) echo "$REF_CLIENT gcc" ;;
-    ours | lzo | exact) echo "$OURS gcc" ;;
+    ours | lzo | exact | whole) echo "$OURS gcc" ;;
     esac
 }
 # Rotates the list "$@" by $ROUND, so no configuration always goes first.
@@ -271,7 +272,7 @@ record() { echo "$3" >>"$WORK/data/$1.$2"; }
 
 # --- 1. parallel build --------------------------------------------------------
 
-BUILD_CFGS=(local ref ours lzo exact)
+BUILD_CFGS=(local ref ours lzo whole exact)
 for ((ROUND = 0; ROUND < RUNS; ROUND++)); do
     for cfg in $(rotate "${BUILD_CFGS[@]}"); do
         make -s -C "$TREE" clean
@@ -306,7 +307,7 @@ hello_loop() {
     *) echo 'for ((i = 0; i < N; i++)); do $CC -c hello.c -o hello.o; done' ;;
     esac
 }
-HELLO_CFGS=(shell cpp floor local ref ours lzo exact)
+HELLO_CFGS=(shell cpp floor local ref ours lzo whole exact)
 for ((ROUND = 0; ROUND < RUNS; ROUND++)); do
     log "trivial jobs round $((ROUND + 1))/$RUNS ($HELLO_N each)"
     for cfg in $(rotate "${HELLO_CFGS[@]}"); do
@@ -327,7 +328,7 @@ log "large unit: preprocessing sqlite3.c once for the .i runs"
 # shellcheck disable=SC2086 # LARGE_CFLAGS is a list of flags
 (cd "$TREE/large" && gcc $LARGE_CFLAGS -E sqlite3.c -o sqlite3.i)
 LARGE_I_BYTES=$(stat -c %s "$TREE/large/sqlite3.i")
-LARGE_CFGS=(cppE localI ref reflzo ours lzo refI reflzoI oursI lzoI)
+LARGE_CFGS=(cppE localI ref reflzo ours lzo whole refI reflzoI oursI lzoI)
 for ((ROUND = 0; ROUND < LARGE_RUNS; ROUND++)); do
     for cfg in $(rotate "${LARGE_CFGS[@]}"); do
         log "large unit round $((ROUND + 1))/$LARGE_RUNS: $cfg"
@@ -348,7 +349,7 @@ for ((ROUND = 0; ROUND < LARGE_RUNS; ROUND++)); do
         record largerss "$cfg" "$m"
         case $envcfg in
         ref | reflzo) read -r sum max < <(daemon_mem "$REF_PID" VmHWM) ;;
-        ours | lzo) read -r sum max < <(daemon_mem "$OURS_PID" VmHWM) ;;
+        ours | lzo | whole) read -r sum max < <(daemon_mem "$OURS_PID" VmHWM) ;;
         *) max=0 ;;
         esac
         record largedrss "$cfg" "$max"
@@ -391,7 +392,7 @@ minus_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a - b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 B_LOCAL=$(median build local) B_REF=$(median build ref) B_OURS=$(median build ours) B_LZO=$(median build lzo)
-B_EXACT=$(median build exact)
+B_EXACT=$(median build exact) B_WHOLE=$(median build whole)
 H() { median hello "$1"; }
 HC() { median hellocpu "$1"; }
 L() { median large "$1"; }
@@ -423,6 +424,7 @@ CPP_E=$(L cppE)
     echo "| reference distcc 3.4 | $B_REF | $(median buildcpu ref) | | $(ratio "$B_REF" "$B_LOCAL") | $(samples build ref) |"
     echo "| ours | $B_OURS | $(median buildcpu ours) | $(ratio "$B_OURS" "$B_REF") | $(ratio "$B_OURS" "$B_LOCAL") | $(samples build ours) |"
     echo "| ours ,lzo | $B_LZO | $(median buildcpu lzo) | $(ratio "$B_LZO" "$B_REF") | $(ratio "$B_LZO" "$B_LOCAL") | $(samples build lzo) |"
+    echo "| ours, not streamed (DISTCC_STREAM=0) | $B_WHOLE | $(median buildcpu whole) | $(ratio "$B_WHOLE" "$B_REF") | $(ratio "$B_WHOLE" "$B_LOCAL") | $(samples build whole) |"
     echo "| ours ,cpp,lzo (exact mode) | $B_EXACT | $(median buildcpu exact) | $(ratio "$B_EXACT" "$B_REF") | $(ratio "$B_EXACT" "$B_LOCAL") | $(samples build exact) |"
     echo
     echo "Client-side CPU: user+sys of make and everything it waited for (clients,"
@@ -438,12 +440,13 @@ CPP_E=$(L cppE)
     echo "| gcc -E only | $(H cpp) | $CPP_C | | $(samples hello cpp) |"
     echo "| floor: gcc -E, then gcc -c of the .i | $(H floor) | $(HC floor) | | $(samples hello floor) |"
     echo "| local gcc -c | $(H local) | $(HC local) | | $(samples hello local) |"
-    for cfg in ref ours lzo exact; do
-        case $cfg in ref) name="reference distcc 3.4" ;; ours) name="ours" ;; lzo) name="ours ,lzo" ;; exact) name="ours ,cpp,lzo (exact mode)" ;; esac
+    for cfg in ref ours lzo whole exact; do
+        case $cfg in ref) name="reference distcc 3.4" ;; ours) name="ours" ;; lzo) name="ours ,lzo" ;; whole) name="ours, not streamed" ;; exact) name="ours ,cpp,lzo (exact mode)" ;; esac
         echo "| $name | $(H $cfg) | $(HC $cfg) | $(minus "$(HC $cfg)" "$CPP_C") | $(samples hello $cfg) |"
     done
     echo
     echo "Ours / reference, wall: $(ratio "$(H ours)" "$(H ref)"); ours minus floor: $(minus "$(H ours)" "$(H floor)") ms"
+    echo "(not streamed: $(minus "$(H whole)" "$(H floor)") ms)"
     echo "(reference minus floor: $(minus "$(H ref)" "$(H floor)") ms). Client CPU, ours / reference:"
     echo "$(ratio "$(HC ours)" "$(HC ref)"). The \"outside cpp\" column subtracts the \`gcc -E\` loop's CPU"
     echo "(which includes the same shell loop), leaving the distcc client's own CPU per job."
@@ -458,15 +461,18 @@ CPP_E=$(L cppE)
     echo "|---|---:|---:|---:|---:|"
     echo "| local gcc -E | $CPP_E | | $(mib "$(LR cppE)") | |"
     echo "| local gcc -c of the .i | $(L localI) | | $(mib "$(LR localI)") | |"
-    for cfg in ref reflzo ours lzo; do
-        case $cfg in ref) name="reference" ;; reflzo) name="reference ,lzo" ;; ours) name="ours" ;; lzo) name="ours ,lzo" ;; esac
+    for cfg in ref reflzo ours lzo whole; do
+        case $cfg in ref) name="reference" ;; reflzo) name="reference ,lzo" ;; ours) name="ours" ;; lzo) name="ours ,lzo" ;; whole) name="ours, not streamed" ;; esac
         echo "| $name, .c | $(L $cfg) | $(minus_ms "$(L $cfg)" "$CPP_E") | $(mib "$(LR $cfg)") (max of client and cpp) | $(mib "$(LD $cfg)") |"
-        echo "| $name, .i | $(L ${cfg}I) | | $(mib "$(LR ${cfg}I)") | $(mib "$(LD ${cfg}I)") |"
+        [[ $cfg == whole ]] || echo "| $name, .i | $(L ${cfg}I) | | $(mib "$(LR ${cfg}I)") | $(mib "$(LD ${cfg}I)") |"
     done
     echo
     echo "End of preprocessing to object, ours / reference: plain $(ratio "$(L oursI)" "$(L refI)"),"
     echo "\`,lzo\` $(ratio "$(L lzoI)" "$(L reflzoI)"); ours \`,lzo\` / ours plain: $(ratio "$(L lzoI)" "$(L oursI)")."
     echo "Overhead over compiling the .i locally: reference $(minus_ms "$(L refI)" "$(L localI)") ms, ours $(minus_ms "$(L oursI)" "$(L localI)") ms."
+    echo "From a \`.c\` (our client streams it; the time after preprocessing is the"
+    echo "wall time minus \`gcc -E\`'s): ours / reference, plain $(ratio "$(minus_ms "$(L ours)" "$CPP_E")" "$(minus_ms "$(L ref)" "$CPP_E")"),"
+    echo "\`,lzo\` $(ratio "$(minus_ms "$(L lzo)" "$CPP_E")" "$(minus_ms "$(L reflzo)" "$CPP_E")")."
     echo
     echo "## Daemon memory"
     echo

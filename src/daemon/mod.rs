@@ -241,6 +241,7 @@ fn build_server(opts: &Options) -> Result<Server> {
         save_temps: crate::settings::is_set(std::env::var_os("DISTCCD_SAVE_TEMPS").as_deref()),
         env: run::compiler_env(std::env::vars_os()),
         slots: stats::Semaphore::new(jobs),
+        early: stats::Semaphore::new(jobs),
         jobs,
         stats: stats::Stats::new(),
         store: open_store(opts.store_size.unwrap_or(256)),

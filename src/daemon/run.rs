@@ -118,11 +118,11 @@ pub struct Stdio3 {
 pub struct Running {
     child: Option<Child>,
     pid: libc::pid_t,
-    deadline: Option<Instant>,
+    lifetime: Option<Duration>,
 }
 
 /// Starts `program args` in `dir`, in its own process group, with the
-/// rlimits and (if given) the sandbox. Its lifetime counts from here.
+/// rlimits and (if given) the sandbox.
 pub fn spawn(
     program: &Path,
     args: &[OsString],
@@ -166,22 +166,20 @@ pub fn spawn(
     Ok(Running {
         pid: child.id() as libc::pid_t,
         child: Some(child),
-        deadline: limits.lifetime.map(|l| Instant::now() + l),
+        lifetime: limits.lifetime,
     })
 }
 
 impl Running {
-    /// When `--job-lifetime` runs out for this compiler.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// Waits for the compiler within its lifetime and while nothing in
-    /// `watch` becomes readable; kills its group otherwise.
+    /// Waits for the compiler within its lifetime, which counts from here
+    /// (a compiler started early waits for its source and a job slot
+    /// first), and while nothing in `watch` becomes readable; kills its
+    /// group otherwise.
     pub fn wait(mut self, watch: Watch) -> io::Result<Finished> {
         let mut child = self.child.take().expect("waited once");
         let pid = self.pid;
-        let ended = match wait_exit(pid, self.deadline, watch) {
+        let deadline = self.lifetime.map(|l| Instant::now() + l);
+        let ended = match wait_exit(pid, deadline, watch) {
             Ok(ended) => ended,
             Err(e) => {
                 kill_group(pid);

@@ -17,7 +17,7 @@ use super::compilers::{Refusal, Whitelist};
 use super::policy;
 use super::run::{self, Ended, RunLimits};
 use super::signals::{self, Latch};
-use super::stats::{Semaphore, Stats};
+use super::stats::{Permit, Semaphore, Stats};
 use crate::client::scan::Mode;
 use crate::exit::Code;
 use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
@@ -33,6 +33,9 @@ pub struct Server {
     pub save_temps: bool,
     pub env: Vec<(OsString, OsString)>,
     pub slots: Semaphore,
+    /// Compilers started before their streamed source has arrived, which
+    /// hold no job slot yet (`daemon::stream`): as many as `jobs`.
+    pub early: Semaphore,
     pub jobs: u32,
     pub stats: Stats,
     /// Exact mode's content store, when the daemon keeps one.
@@ -62,6 +65,11 @@ impl<R: Read + AsRawFd> Deadline<R> {
             until: Instant::now() + timeout,
             stop,
         }
+    }
+
+    /// When the whole request must have arrived.
+    pub fn until(&self) -> Instant {
+        self.until
     }
 }
 
@@ -124,7 +132,8 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         );
     }
     if streamed.is_some() {
-        return super::stream::serve(server, &head, &mut input, &mut output, client_fd);
+        let until = input.get_ref().until();
+        return super::stream::serve(server, &head, &mut input, until, &mut output, client_fd);
     }
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
@@ -193,10 +202,16 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     )
 }
 
-/// Feeds a streamed source to the compiler's stdin (the pipe's write end),
-/// within the compiler's lifetime deadline; called once the compiler runs
-/// and the client has been told to go ahead.
-pub(super) type Feed<'a> = &'a mut dyn FnMut(File, Option<Instant>) -> Result<()>;
+/// A compiler started before its source has arrived (`daemon::stream`).
+pub(super) struct Early<'a> {
+    /// Fills the compiler's stdin (the pipe's write end) with the streamed
+    /// source and hands the pipe back open: the compiler, which reads its
+    /// whole input before compiling, starts its work only once the pipe is
+    /// closed, and that waits for a job slot.
+    pub feed: &'a mut dyn FnMut(File) -> Result<File>,
+    /// Held from before the compiler starts until it has a job slot.
+    pub token: Permit<'a>,
+}
 
 /// A compile ready to run: what `compile_and_reply` needs from either
 /// protocol's request.
@@ -219,14 +234,15 @@ pub(super) struct Job {
 
 /// Waits for a job slot, runs the compiler, and replies. The slot and the
 /// job dir are released before the reply goes out, so a client that reads
-/// slowly holds neither. With `feed`, the compiler reads its source from a
-/// pipe: the client is told to go ahead once it runs, and `feed` fills it.
+/// slowly holds neither. With `early`, the compiler is started first and
+/// reads its source from a pipe: the client is told to go ahead once it
+/// runs, the source is fed, and then the job waits for its slot.
 pub(super) fn compile_and_reply<W: Write>(
     server: &Server,
     output: &mut W,
     head: &RequestHead,
     job: Job,
-    feed: Option<Feed<'_>>,
+    early: Option<Early<'_>>,
 ) -> Result<Outcome> {
     let Job {
         compiler,
@@ -239,17 +255,6 @@ pub(super) fn compile_and_reply<W: Write>(
         unmap,
         client_fd,
     } = job;
-    let slot = server.slots.acquire();
-    if server.stop.is_set() {
-        drop(slot);
-        let refusal = Refusal {
-            code: Code::Busy,
-            message: "the server is shutting down".into(),
-        };
-        return refuse(server, output, head, compiler, refusal);
-    }
-    let running = server.stats.start(&compiler);
-    let started = Instant::now();
     let out_path = dir.path().join("compiler.stdout");
     let err_path = dir.path().join("compiler.stderr");
     let jail = if server.sandbox {
@@ -257,10 +262,10 @@ pub(super) fn compile_and_reply<W: Write>(
     } else {
         None
     };
-    let (stdin, feeder) = match feed {
-        Some(f) => {
+    let (stdin, pipe_in) = match early {
+        Some(_) => {
             let (read, write) = pipe().context("creating the compiler's input pipe")?;
-            (Stdio::from(read), Some((f, write)))
+            (Stdio::from(read), Some(write))
         }
         None => (Stdio::null(), None),
     };
@@ -273,38 +278,65 @@ pub(super) fn compile_and_reply<W: Write>(
     // through a temp file: the object is the same, sooner.
     let mut args = args;
     args.insert(0, "-pipe".into());
+    let spawn = |io| {
+        run::spawn(
+            &program,
+            &args,
+            &cwd,
+            &server.env,
+            io,
+            &server.run_limits,
+            jail.as_ref(),
+        )
+    };
+    let cannot_run = |e: io::Error| Refusal {
+        code: Code::CompilerMissing,
+        message: format!("cannot run {}: {e}", program.display()),
+    };
+    let (started_early, io_left) = match (early, pipe_in) {
+        (Some(early), Some(write)) => {
+            let running = match spawn(io) {
+                Ok(r) => r,
+                Err(e) => return refuse(server, output, head, compiler, cannot_run(e)),
+            };
+            stream::write_go(output).context("telling the client to stream")?;
+            // An error here drops `running`, which kills the compiler.
+            let pipe = (early.feed)(write)?;
+            (Some((running, pipe, early.token)), None)
+        }
+        _ => (None, Some(io)),
+    };
+    let slot = server.slots.acquire();
+    if server.stop.is_set() {
+        drop(slot);
+        let refusal = Refusal {
+            code: Code::Busy,
+            message: "the server is shutting down".into(),
+        };
+        return refuse(server, output, head, compiler, refusal);
+    }
+    let running = server.stats.start(&compiler);
+    let started = Instant::now();
     let watch = run::Watch {
         cancel: Some(server.stop.fd()),
         client: Some(client_fd),
     };
-    let finished = match run::spawn(
-        &program,
-        &args,
-        &cwd,
-        &server.env,
-        io,
-        &server.run_limits,
-        jail.as_ref(),
-    ) {
-        Ok(running) => {
-            if let Some((feed, write)) = feeder {
-                stream::write_go(output).context("telling the client to stream")?;
-                // An error here drops `running`, which kills the compiler.
-                feed(write, running.deadline())?;
-            }
-            running.wait(watch)
+    let finished = match (started_early, io_left) {
+        (Some((compiler_proc, pipe, token)), _) => {
+            drop(token);
+            // End of input: the compile proper starts now, in its slot.
+            drop(pipe);
+            compiler_proc.wait(watch)
         }
-        Err(e) => Err(e),
+        (None, Some(io)) => match spawn(io) {
+            Ok(r) => r.wait(watch),
+            Err(e) => return refuse(server, output, head, compiler, cannot_run(e)),
+        },
+        (None, None) => unreachable!("the compiler's streams are used once"),
     };
     let finished = match finished {
         Ok(f) => f,
-        Err(e) => {
-            let refusal = Refusal {
-                code: Code::CompilerMissing,
-                message: format!("cannot run {}: {e}", program.display()),
-            };
-            return refuse(server, output, head, compiler, refusal);
-        }
+        Err(e) => return refuse(server, output, head, compiler, cannot_run(e)),
     };
     let unmap = |bytes: Vec<u8>| match &unmap {
         Some(prefix) => remove_all(bytes, prefix),

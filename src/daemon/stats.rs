@@ -33,6 +33,16 @@ impl Semaphore {
         *free -= 1;
         Permit(self)
     }
+
+    /// A permit if one is free now.
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if *free == 0 {
+            return None;
+        }
+        *free -= 1;
+        Some(Permit(self))
+    }
 }
 
 impl Drop for Permit<'_> {

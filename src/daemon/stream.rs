@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 
 use super::compilers::Refusal;
 use super::policy;
-use super::serve::{compile_and_reply, refuse, Job, Outcome, Server};
+use super::serve::{compile_and_reply, refuse, Early, Job, Outcome, Server};
 use crate::client::scan::Mode;
 use crate::exit::Code;
 use crate::poll::poll_events;
@@ -31,10 +31,13 @@ fn language(temp_suffix: &str) -> Option<&'static str> {
     })
 }
 
+/// Serves one streamed request whose head has been read. `until` is when
+/// the whole request must have arrived.
 pub fn serve<R: BufRead, W: Write>(
     server: &Server,
     head: &RequestHead,
     input: &mut R,
+    until: Instant,
     output: &mut W,
     client_fd: RawFd,
 ) -> Result<Outcome> {
@@ -84,53 +87,76 @@ pub fn serve<R: BufRead, W: Write>(
         Mode::Object => "output.o",
         Mode::Assembly => "output.s",
     };
+    let cwd = dir.path().to_path_buf();
+    let object = dir.path().join(output_name);
+    let job = |args, dir| Job {
+        compiler: compiler.clone(),
+        program: program.clone(),
+        args,
+        cwd: cwd.clone(),
+        dir,
+        object: object.clone(),
+        deps: None,
+        unmap: None,
+        client_fd,
+    };
+    let stop = server.stop.fd();
+
+    // Started early, a compiler holds no job slot while its source comes
+    // (a client that stalls must not starve others of slots), so their
+    // number is bounded on its own; past it, the source is received into
+    // a file and compiled as an unstreamed one would be.
+    let Some(token) = server.early.try_acquire() else {
+        stream::write_go(output).context("telling the client to stream")?;
+        let input_name = format!("input{}", plan.temp_suffix);
+        {
+            let mut file = io::BufWriter::with_capacity(
+                64 * 1024,
+                File::create(dir.path().join(&input_name)).context("creating the job's input")?,
+            );
+            stream::read_chunks(input, base, &limits, |data| file.write_all(data))
+                .context("reading the streamed source")?;
+            file.flush().context("writing the job's input")?;
+        }
+        let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
+        return compile_and_reply(server, output, head, job(args, dir), None);
+    };
     let mut args = plan.rewrite(&head.argv[1..], "-".as_ref(), output_name.as_ref());
     args.splice(
         plan.input_index..plan.input_index,
         ["-x".into(), lang.into()],
     );
-    let stop = server.stop.fd();
-    let mut feed = |pipe: File, lifetime: Option<Instant>| -> Result<()> {
-        let mut sink = PipeSink::new(pipe, lifetime, stop)?;
+    let mut feed = |pipe: File| -> Result<File> {
+        let mut sink = PipeSink::new(pipe, until, stop)?;
         stream::read_chunks(input, base, &limits, |data| sink.write(data))
             .context("reading the streamed source")?;
-        // Dropping the sink closes the pipe: the compiler sees the end.
-        Ok(())
+        Ok(sink.pipe)
     };
-    let cwd = dir.path().to_path_buf();
-    let object = dir.path().join(output_name);
     compile_and_reply(
         server,
         output,
         head,
-        Job {
-            compiler,
-            program,
-            args,
-            cwd,
-            dir,
-            object,
-            deps: None,
-            unmap: None,
-            client_fd,
-        },
-        Some(&mut feed),
+        job(args, dir),
+        Some(Early {
+            feed: &mut feed,
+            token,
+        }),
     )
 }
 
-/// The compiler's stdin. Writes wait for room within the compiler's
-/// lifetime and give up when the daemon stops; once the compiler has
+/// The compiler's stdin. Writes wait for room until the request's
+/// deadline and give up when the daemon stops; once the compiler has
 /// closed its input (it failed early), the rest is read and dropped, so
 /// the client still gets the compiler's own reply.
 struct PipeSink {
     pipe: File,
-    until: Option<Instant>,
+    until: Instant,
     stop: RawFd,
     closed: bool,
 }
 
 impl PipeSink {
-    fn new(pipe: File, until: Option<Instant>, stop: RawFd) -> io::Result<PipeSink> {
+    fn new(pipe: File, until: Instant, stop: RawFd) -> io::Result<PipeSink> {
         // SAFETY: fcntl on our own fd.
         unsafe {
             let flags = libc::fcntl(pipe.as_raw_fd(), libc::F_GETFL);
@@ -159,7 +185,7 @@ impl PipeSink {
                         (self.pipe.as_raw_fd(), libc::POLLOUT),
                         (self.stop, libc::POLLIN),
                     ];
-                    match poll_events(&fds, self.until)? {
+                    match poll_events(&fds, Some(self.until))? {
                         Some(0) => {}
                         Some(_) => {
                             return Err(io::Error::new(
@@ -170,7 +196,7 @@ impl PipeSink {
                         None => {
                             return Err(io::Error::new(
                                 io::ErrorKind::TimedOut,
-                                "the compiler stopped reading its input within its lifetime",
+                                "the compiler stopped reading its input",
                             ))
                         }
                     }
@@ -207,7 +233,8 @@ mod tests {
         let (r, w) = pipe();
         drop(r);
         let stop = crate::daemon::signals::Latch::new().unwrap();
-        let mut sink = PipeSink::new(w, None, stop.fd()).unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut sink = PipeSink::new(w, far, stop.fd()).unwrap();
         sink.write(&[b'x'; 200_000]).unwrap();
         sink.write(b"more").unwrap();
         assert!(sink.closed);
@@ -218,7 +245,7 @@ mod tests {
         let (_r, w) = pipe();
         let stop = crate::daemon::signals::Latch::new().unwrap();
         let until = Instant::now() + Duration::from_millis(50);
-        let mut sink = PipeSink::new(w, Some(until), stop.fd()).unwrap();
+        let mut sink = PipeSink::new(w, until, stop.fd()).unwrap();
         let e = sink.write(&vec![0u8; 4 << 20]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
     }
@@ -233,7 +260,8 @@ mod tests {
             all
         });
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
-        let mut sink = PipeSink::new(w, None, stop.fd()).unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut sink = PipeSink::new(w, far, stop.fd()).unwrap();
         sink.write(&data).unwrap();
         drop(sink);
         assert_eq!(reader.join().unwrap(), data);
