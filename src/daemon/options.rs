@@ -42,7 +42,8 @@ pub struct Options {
     #[argh(switch)]
     pub allow_private: bool,
 
-    /// maximum number of compilers running at once (default: cores + 2)
+    /// maximum number of compiles running at once (default: cores + 2);
+    /// as many more compilers may wait, idle, for a streamed source
     #[argh(option, short = 'j')]
     pub jobs: Option<u32>,
 
