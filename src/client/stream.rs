@@ -1,214 +1,155 @@
-//! The client's half of our streamed protocol (`protocol::stream`): the
-//! preprocessor writes into a pipe, and what it writes goes to the server
-//! as it comes. Everything also lands in a copy in the job's temp dir, so
-//! a retry on another host, a server that does not stream, or the fallback
-//! always has the whole source, as the unstreamed path would.
+//! Our streamed protocol, client side (`protocol::stream`): the request
+//! head goes out while the preprocessor runs, and its output follows in
+//! chunks (through `tee`) once the server has started its compiler. Every
+//! way out leaves the whole preprocessed source in the job's temp files,
+//! so a retry elsewhere, a server without streaming, or the fallback
+//! continues as the unstreamed path would.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::FileExt;
-use std::process::ChildStdout;
+use std::os::unix::process::ExitStatusExt;
 use std::time::Instant;
 
-use crate::poll::poll_any;
-use crate::protocol::{stream, Version, HEADER_LEN};
+use anyhow::{anyhow, Context};
 
-/// Largest piece read at once, and so the largest chunk sent.
-const PIECE: usize = 256 * 1024;
+use super::hosts::Host;
+use super::scan::Job;
+use super::state::Phase;
+use super::{cpp, lock, pick, remote, tee, Blame, Client, Failed};
+use crate::exit::{self, Code};
+use crate::protocol::{self, Reply, Version};
 
-pub struct Tee {
-    pipe: ChildStdout,
-    copy: File,
-    /// Bytes in the copy.
-    copied: u64,
-    /// Bytes of the copy already sent.
-    sent: u64,
-    eof: bool,
-    buf: Vec<u8>,
-    out: Vec<u8>,
+impl Client<'_> {
+    /// Whether to stream this job's source to `host` while preprocessing:
+    /// C-family sources, to hosts not known to lack the extension.
+    pub(super) fn streams_to(&self, job: &Job, host: &Host) -> bool {
+        self.settings.stream
+            && job.needs_cpp()
+            && matches!(job.lang.preprocessed_suffix(), "i" | "ii" | "mi" | "mii")
+            && pick::speaks(host, self.settings, pick::Extension::Stream)
+    }
+
+    /// One attempt with our streamed protocol. `Ok(None)`: the host does
+    /// not speak it, and `temps` holds the whole source for the ordinary
+    /// protocol. Whatever happens, the preprocessor's output is copied
+    /// whole into `temps` before this returns, and its failure is the
+    /// job's result.
+    pub(super) fn remote_streamed(
+        &self,
+        job: &Job,
+        host: &Host,
+        base: Version,
+        cpp_slots: u32,
+        temps: &mut Option<cpp::Temps>,
+    ) -> Result<Option<u8>, Failed> {
+        let local_fault = Failed::new(Blame::Local);
+        let mid_job = Failed::new(Blame::MidJob);
+        let started = Instant::now();
+        self.state.phase(Phase::Preprocess);
+        let t = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
+        let copy = t.create_copy().map_err(local_fault)?;
+        let cpp_slot =
+            lock::acquire_cpp(&pick::lock_dir(self.settings), cpp_slots).map_err(local_fault)?;
+        let (pre, pipe) =
+            cpp::Preprocessor::start_piped(self.compiler, job).map_err(local_fault)?;
+        let mut tee = tee::Tee::new(pipe, copy)
+            .context("reading the preprocessor")
+            .map_err(local_fault)?;
+        let sent = self.stream_to(job, host, base, &mut tee);
+        let drained = tee.drain();
+        let status = pre.wait().map_err(local_fault)?;
+        drop(cpp_slot);
+        *temps = Some(t);
+        if !status.success() {
+            // Diagnostics are printed; dropping the connection unsent tells
+            // the server to kill its compiler.
+            self.state.local("the preprocessor failed");
+            return Ok(Some(exit::of_wait_status(status.into_raw())));
+        }
+        drained
+            .context("copying the preprocessed source")
+            .map_err(local_fault)?;
+        let cpp_done = started.elapsed();
+        let mut conn = match sent? {
+            Streamed::Sent(conn) => conn,
+            Streamed::Answered(reply) => return self.accept_reply(job, reply).map(Some),
+            Streamed::Unsupported => return Ok(None),
+        };
+        remote::send_stream_end(&mut conn).map_err(mid_job)?;
+        self.state.phase(Phase::Compile);
+        remote::wait_readable(&conn, self.settings.io_timeout);
+        self.state.phase(Phase::Receive);
+        let reply = remote::receive(&mut conn, base).map_err(mid_job)?;
+        drop(conn);
+        log::info!(
+            "{} on {host} (streamed): preprocess+send {} ms, compile+receive {} ms, status {}",
+            job.input.to_string_lossy(),
+            cpp_done.as_millis(),
+            (started.elapsed() - cpp_done).as_millis(),
+            reply.status
+        );
+        self.accept_reply(job, reply).map(Some)
+    }
+
+    /// Connects, sends the request head, and streams the source once the
+    /// server says go, up to the preprocessor's end of output.
+    fn stream_to(
+        &self,
+        job: &Job,
+        host: &Host,
+        base: Version,
+        tee: &mut tee::Tee,
+    ) -> Result<Streamed, Failed> {
+        let unreachable = Failed::new(Blame::Unreachable);
+        let mid_job = Failed::new(Blame::MidJob);
+        self.state.phase(Phase::Connect);
+        let mut conn = remote::connect(host, self.settings).map_err(unreachable)?;
+        let argv = self.server_argv(job);
+        log::debug!("streaming to {host} (protocol {}): {argv:?}", base.number());
+        remote::send_stream_head(&mut conn, base, &argv).map_err(mid_job)?;
+        self.state.phase(Phase::Preprocess);
+        let until = Instant::now() + self.settings.io_timeout;
+        let answered = tee
+            .await_readable(conn.read_fd(), until)
+            .context("reading the preprocessor")
+            .map_err(Failed::new(Blame::Local))?;
+        if !answered {
+            return Err(mid_job(
+                anyhow!(Code::Timeout).context("no answer from the server"),
+            ));
+        }
+        match remote::read_answer(&mut conn) {
+            Ok(protocol::stream::Answer::Go) => {}
+            Ok(protocol::stream::Answer::Reply(first)) => {
+                let reply = remote::receive_after(&mut conn, base, &first).map_err(mid_job)?;
+                return Ok(Streamed::Answered(reply));
+            }
+            Err(e) if e.code() == Code::Truncated || is_reset(&e) => {
+                // distcc 3.4 closes on a version it does not know.
+                log::info!("{host}: no streaming ({e}); sending sources whole");
+                pick::mark_unspoken(host, self.settings, pick::Extension::Stream);
+                return Ok(Streamed::Unsupported);
+            }
+            Err(e) => return Err(mid_job(anyhow!(e.code()).context(e.to_string()))),
+        }
+        self.state.phase(Phase::Send);
+        let wire = tee
+            .send(&mut conn, base)
+            .context("streaming the source")
+            .map_err(mid_job)?;
+        log::debug!("streamed {wire} bytes on the wire");
+        Ok(Streamed::Sent(conn))
+    }
 }
 
-impl Tee {
-    pub fn new(pipe: ChildStdout, copy: File) -> io::Result<Tee> {
-        let fd = pipe.as_raw_fd();
-        // SAFETY: fcntl on our own fd. A larger pipe lets the preprocessor
-        // run ahead while we wait for the server (1 MiB is the unprivileged
-        // maximum; failing to grow it only costs speed).
-        unsafe {
-            libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(Tee {
-            pipe,
-            copy,
-            copied: 0,
-            sent: 0,
-            eof: false,
-            buf: vec![0; PIECE],
-            out: Vec::with_capacity(PIECE + HEADER_LEN + PIECE / 16 + 64),
-        })
-    }
-
-    /// Reads what the pipe holds now, up to a piece, into `buf` and the
-    /// copy; waits when it holds nothing yet. Returns the length read, 0
-    /// at the preprocessor's end of output.
-    fn read_piece(&mut self) -> io::Result<usize> {
-        let mut n = 0;
-        while n < self.buf.len() {
-            match self.pipe.read(&mut self.buf[n..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if n > 0 {
-                        break;
-                    }
-                    poll_any(&[self.pipe.as_raw_fd()], None)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.copy.write_all(&self.buf[..n])?;
-        self.copied += n as u64;
-        Ok(n)
-    }
-
-    /// Waits until `fd` (the server's side) is readable, copying what the
-    /// preprocessor writes meanwhile. `false` when `until` passes first.
-    pub fn await_readable(&mut self, fd: RawFd, until: Instant) -> io::Result<bool> {
-        loop {
-            let pipe = if self.eof { -1 } else { self.pipe.as_raw_fd() };
-            match poll_any(&[fd, pipe], Some(until))? {
-                Some(0) => return Ok(true),
-                Some(_) => {
-                    self.read_piece()?;
-                }
-                None => return Ok(false),
-            }
-        }
-    }
-
-    /// Sends the source in chunks: what the copy holds, then the rest as the
-    /// preprocessor writes it, up to its end of output (not the end
-    /// marker: that waits for the preprocessor's status). Returns the bytes
-    /// put on the wire.
-    pub fn send<W: Write>(&mut self, w: &mut W, base: Version) -> io::Result<u64> {
-        let mut wire = 0;
-        while self.sent < self.copied {
-            let n = ((self.copied - self.sent) as usize).min(PIECE);
-            self.copy.read_exact_at(&mut self.buf[..n], self.sent)?;
-            wire += self.send_piece(w, base, n)?;
-        }
-        while !self.eof {
-            let n = self.read_piece()?;
-            if n > 0 {
-                wire += self.send_piece(w, base, n)?;
-            }
-        }
-        Ok(wire)
-    }
-
-    fn send_piece<W: Write>(&mut self, w: &mut W, base: Version, n: usize) -> io::Result<u64> {
-        self.out.clear();
-        stream::push_chunk(&mut self.out, base, &self.buf[..n]);
-        w.write_all(&self.out)?;
-        self.sent += n as u64;
-        Ok(self.out.len() as u64)
-    }
-
-    /// Copies the rest of the preprocessor's output without sending it.
-    pub fn drain(&mut self) -> io::Result<()> {
-        while !self.eof {
-            self.read_piece()?;
-        }
-        Ok(())
-    }
+/// How far a streamed attempt got before the preprocessor's status is known.
+enum Streamed {
+    /// The source is sent, all but its end marker.
+    Sent(remote::Connection),
+    /// The server replied without compiling (refused the job).
+    Answered(Reply),
+    /// The server closed the connection on our extension.
+    Unsupported,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::process::{Command, Stdio};
-
-    fn tee_of(script: &str) -> (std::process::Child, Tee, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let copy = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("copy"))
-            .unwrap();
-        let mut child = Command::new("/bin/sh")
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pipe = child.stdout.take().unwrap();
-        (child, Tee::new(pipe, copy).unwrap(), dir)
-    }
-
-    fn decode(wire: &[u8], base: Version) -> Vec<u8> {
-        let mut bytes = wire.to_vec();
-        bytes.extend_from_slice(&stream::end());
-        let mut got = Vec::new();
-        stream::read_chunks(
-            &mut &bytes[..],
-            base,
-            &crate::protocol::Limits::default(),
-            |d| {
-                got.extend_from_slice(d);
-                Ok(())
-            },
-        )
-        .unwrap();
-        got
-    }
-
-    #[test]
-    fn what_was_copied_before_the_go_ahead_is_sent_first() {
-        for base in [Version::V1, Version::V2] {
-            let (mut child, mut tee, dir) = tee_of("seq 1 20000; sleep 0.2; seq 20001 40000");
-            // A socket pair stands in for the server: silent until told.
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-            let soon = Instant::now() + std::time::Duration::from_millis(50);
-            assert!(!tee.await_readable(ours.as_raw_fd(), soon).unwrap());
-            assert!(tee.copied > 0, "output is copied while waiting");
-            (&theirs).write_all(b"x").unwrap();
-            assert!(tee
-                .await_readable(ours.as_raw_fd(), Instant::now())
-                .unwrap());
-            let mut wire = Vec::new();
-            let n = tee.send(&mut wire, base).unwrap();
-            assert_eq!(n as usize, wire.len());
-            child.wait().unwrap();
-            let want = Command::new("seq")
-                .args(["1", "40000"])
-                .output()
-                .unwrap()
-                .stdout;
-            assert_eq!(decode(&wire, base), want, "{base:?}");
-            assert_eq!(std::fs::read(dir.path().join("copy")).unwrap(), want);
-        }
-    }
-
-    #[test]
-    fn drain_completes_the_copy() {
-        let (mut child, mut tee, dir) = tee_of("seq 1 100000");
-        tee.drain().unwrap();
-        child.wait().unwrap();
-        let want = Command::new("seq")
-            .args(["1", "100000"])
-            .output()
-            .unwrap()
-            .stdout;
-        assert_eq!(std::fs::read(dir.path().join("copy")).unwrap(), want);
-    }
+fn is_reset(e: &crate::protocol::WireError) -> bool {
+    matches!(e, crate::protocol::WireError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset)
 }
