@@ -399,11 +399,7 @@ impl Client<'_> {
             .map_err(mid_job)?;
         log::debug!("sent {sent_bytes} bytes on the wire");
         let sent = started.elapsed();
-        self.state.phase(Phase::Compile);
-        remote::wait_readable(&conn, self.settings.io_timeout);
-        self.state.phase(Phase::Receive);
-        let reply = remote::receive(&mut conn, version).map_err(mid_job)?;
-        drop(conn);
+        let reply = self.await_reply(conn, version)?;
         log::info!(
             "{} on {host}: preprocess+connect {} ms, send {} ms, compile+receive {} ms, status {}",
             job.input.to_string_lossy(),
@@ -413,6 +409,15 @@ impl Client<'_> {
             reply.status
         );
         self.accept_reply(job, reply)
+    }
+
+    /// Waits for the server's reply to a sent request and reads it; the
+    /// monitor sees the compile and the receiving apart.
+    fn await_reply(&self, mut conn: remote::Connection, version: Version) -> Result<Reply, Failed> {
+        self.state.phase(Phase::Compile);
+        remote::wait_readable(&conn, self.settings.io_timeout);
+        self.state.phase(Phase::Receive);
+        remote::receive(&mut conn, version).map_err(Failed::new(Blame::MidJob))
     }
 
     /// What the server's compiler is told: the compiler's basename, the
@@ -489,11 +494,7 @@ impl Client<'_> {
             files.len()
         );
         let sent = started.elapsed();
-        self.state.phase(Phase::Compile);
-        remote::wait_readable(&conn, self.settings.io_timeout);
-        self.state.phase(Phase::Receive);
-        let reply = remote::receive(&mut conn, Version::V3).map_err(mid_job)?;
-        drop(conn);
+        let reply = self.await_reply(conn, Version::V3)?;
         log::info!(
             "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
             job.input.to_string_lossy(),

@@ -74,11 +74,7 @@ impl Client<'_> {
             Streamed::Unsupported => return Ok(None),
         };
         remote::send_stream_end(&mut conn).map_err(mid_job)?;
-        self.state.phase(Phase::Compile);
-        remote::wait_readable(&conn, self.settings.io_timeout);
-        self.state.phase(Phase::Receive);
-        let reply = remote::receive(&mut conn, base).map_err(mid_job)?;
-        drop(conn);
+        let reply = self.await_reply(conn, base)?;
         log::info!(
             "{} on {host} (streamed): preprocess+send {} ms, compile+receive {} ms, status {}",
             job.input.to_string_lossy(),

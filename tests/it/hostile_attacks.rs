@@ -33,7 +33,7 @@ pub struct Attack {
     pub markers: Vec<PathBuf>,
 }
 
-pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
+fn head(version: Version, argv: &[&str]) -> Vec<u8> {
     let head = RequestHead {
         version,
         cwd: None,
@@ -41,6 +41,11 @@ pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
     };
     let mut buf = Vec::new();
     protocol::write_request_head(&mut buf, &head).unwrap();
+    buf
+}
+
+pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
+    let mut buf = head(version, argv);
     protocol::write_body(&mut buf, DOTI, version, doti).unwrap();
     buf
 }
@@ -48,13 +53,7 @@ pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
 /// The same request in our streamed protocol: the source in two chunks
 /// (when it has two bytes), then the end marker.
 pub fn stream_request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
-    let head = RequestHead {
-        version,
-        cwd: None,
-        argv: argv.iter().map(Into::into).collect(),
-    };
-    let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
+    let mut buf = head(version, argv);
     buf[..protocol::HEADER_LEN].copy_from_slice(&protocol::header(
         protocol::DIST,
         stream::version_for(version),
