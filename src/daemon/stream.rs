@@ -19,8 +19,9 @@ use crate::poll::poll_events;
 use crate::protocol::{stream, RequestHead};
 
 /// The `-x` language gcc needs to read a preprocessed source from stdin,
-/// by the suffix the policy would give its temp file. Assembler from `.S`
-/// is not streamed: `as` names its input in the object.
+/// by the suffix the policy would give its temp file. Assembler (from
+/// `.S`) keeps the unstreamed path: it is rare, and its only gain would be
+/// a start-up that `as` barely has.
 fn language(temp_suffix: &str) -> Option<&'static str> {
     Some(match temp_suffix {
         ".i" => "cpp-output",
