@@ -157,6 +157,7 @@ fn accept_one(
         server.stats.refused();
         return;
     }
+    server.stats.accepted();
     if cfg.inline {
         handle(server, stream, peer);
         return;
@@ -265,7 +266,7 @@ fn serve_stats(mut s: TcpStream, server: &Server) {
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let body = server.stats.render(server.jobs);
+    let body = server.stats.render(server.jobs, &server.tmpdir);
     let _ = write!(
         s,
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\

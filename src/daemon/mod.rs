@@ -11,6 +11,7 @@ pub mod compilers;
 pub mod daemonize;
 pub mod hashed;
 pub mod listen;
+pub mod machine;
 pub mod mirror;
 pub mod options;
 pub mod policy;

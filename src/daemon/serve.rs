@@ -382,7 +382,13 @@ pub(super) fn compile_and_reply<W: Write>(
                 .extend_from_slice(b"distccd: compile killed: the server is shutting down\n");
         }
     }
-    server.stats.finish(ok, finished.ended, started.elapsed());
+    server.stats.finish(
+        ok,
+        finished.ended,
+        started.elapsed(),
+        &compiler,
+        &source_name(&head.argv),
+    );
     drop(running);
     drop(slot);
     if server.save_temps {
@@ -398,6 +404,20 @@ pub(super) fn compile_and_reply<W: Write>(
         status: Some(reply.status as i32),
         refused: None,
     })
+}
+
+/// The source's name as the client sent it, for the stats page: the last
+/// word that names a source and is not `-o`'s.
+fn source_name(argv: &[OsString]) -> String {
+    argv.iter()
+        .enumerate()
+        .skip(1)
+        .rfind(|(i, a)| {
+            !a.to_string_lossy().starts_with('-')
+                && crate::client::scan::Lang::from_path(a).is_some()
+                && argv[i - 1] != "-o"
+        })
+        .map_or_else(|| "none".into(), |(_, a)| a.to_string_lossy().into_owned())
 }
 
 /// A pipe for the compiler's stdin: the read end for the child, the write

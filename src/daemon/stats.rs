@@ -56,6 +56,7 @@ impl Drop for Permit<'_> {
 #[derive(Default)]
 pub struct Stats {
     started: Option<Instant>,
+    accepted: AtomicU64,
     running: AtomicU64,
     max_running: AtomicU64,
     done: AtomicU64,
@@ -65,6 +66,21 @@ pub struct Stats {
     dropped: AtomicU64,
     compile_ms: AtomicU64,
     per_compiler: Mutex<BTreeMap<String, u64>>,
+    /// The longest compile: milliseconds, source, compiler.
+    longest: Mutex<Option<(u64, String, String)>>,
+    /// The last minutes since start, as a ring: compiles ended in each,
+    /// and compiler-milliseconds spent in each.
+    minutes: Mutex<[Minute; RING]>,
+}
+
+const RING: usize = 16;
+
+#[derive(Default, Clone, Copy)]
+struct Minute {
+    /// Minutes since the daemon started.
+    index: u64,
+    compiles: u64,
+    busy_ms: u64,
 }
 
 /// Counts a compiler as running while alive.
@@ -96,14 +112,78 @@ impl Stats {
         Running(self)
     }
 
+    /// A connection was accepted (and passed `--allow`).
+    pub fn accepted(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+    }
+
     /// A compiler ended; `ok` when it succeeded. Failures include those
-    /// killed at their lifetime, which are also counted apart.
-    pub fn finish(&self, ok: bool, ended: Ended, took: Duration) {
+    /// killed at their lifetime, which are also counted apart. `source` is
+    /// the input's name as the client sent it.
+    pub fn finish(&self, ok: bool, ended: Ended, took: Duration, compiler: &str, source: &str) {
         if ok { &self.done } else { &self.failed }.fetch_add(1, Relaxed);
         if ended == Ended::LifetimeOver {
             self.timed_out.fetch_add(1, Relaxed);
         }
-        self.compile_ms.fetch_add(took.as_millis() as u64, Relaxed);
+        let ms = took.as_millis() as u64;
+        self.compile_ms.fetch_add(ms, Relaxed);
+        {
+            let mut longest = self.longest.lock().unwrap_or_else(|e| e.into_inner());
+            if longest.as_ref().is_none_or(|(m, _, _)| ms > *m) {
+                *longest = Some((ms, source.to_string(), compiler.to_string()));
+            }
+        }
+        // The compile's time goes to each minute it overlapped.
+        let Some(started) = self.started else { return };
+        let end_ms = started.elapsed().as_millis() as u64;
+        let start_ms = end_ms.saturating_sub(ms);
+        let mut ring = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        let first = (start_ms / 60_000).max((end_ms / 60_000).saturating_sub(RING as u64 - 1));
+        for index in first..=end_ms / 60_000 {
+            let from = start_ms.max(index * 60_000);
+            let to = end_ms.min((index + 1) * 60_000);
+            let slot = Self::minute(&mut ring, index);
+            slot.busy_ms += to.saturating_sub(from);
+            if index == end_ms / 60_000 {
+                slot.compiles += 1;
+            }
+        }
+    }
+
+    /// The ring's slot for minute `index`, cleared if it held an older one.
+    fn minute(ring: &mut [Minute; RING], index: u64) -> &mut Minute {
+        let slot = &mut ring[(index % RING as u64) as usize];
+        if slot.index != index {
+            *slot = Minute {
+                index,
+                ..Minute::default()
+            };
+        }
+        slot
+    }
+
+    /// Compiles ended in the last `n` minutes (the current one included),
+    /// and the average number running over the `n` whole minutes before
+    /// the current one.
+    fn recent(&self, n: u64) -> (u64, u64) {
+        let Some(started) = self.started else {
+            return (0, 0);
+        };
+        let now = started.elapsed().as_secs() / 60;
+        let ring = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        let held = |index: u64| {
+            ring.iter()
+                .find(|m| m.index == index && m.compiles + m.busy_ms > 0)
+        };
+        let compiles = (now.saturating_sub(n - 1)..=now)
+            .filter_map(held)
+            .map(|m| m.compiles)
+            .sum();
+        let busy: u64 = (now.saturating_sub(n)..now)
+            .filter_map(held)
+            .map(|m| m.busy_ms)
+            .sum();
+        (compiles, busy / (n * 60_000))
     }
 
     pub fn refused(&self) {
@@ -119,27 +199,90 @@ impl Stats {
         self.max_running.load(Relaxed)
     }
 
-    /// The plain-text status page: one `key value` per line, then one
-    /// `compiler NAME COUNT` line per compiler that has run.
-    pub fn render(&self, jobs: u32) -> String {
+    /// The status page: the `<distccstats>` block in distcc 3.4's format
+    /// and order (what its monitoring plugins parse), then our own `key
+    /// value` lines and one `compiler NAME COUNT` per compiler that ran.
+    /// `tmpdir` is where jobs run, for its free space.
+    pub fn render(&self, jobs: u32, tmpdir: &std::path::Path) -> String {
+        use std::fmt::Write as _;
         let uptime = self.started.map(|s| s.elapsed().as_secs()).unwrap_or(0);
         let done = self.done.load(Relaxed);
         let failed = self.failed.load(Relaxed);
-        let mut s = format!(
+        let timed_out = self.timed_out.load(Relaxed);
+        let running = self.running.load(Relaxed);
+        let (longest_ms, longest_name, longest_compiler) = self
+            .longest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .map_or((-1, "none".into(), "none".into()), |(ms, n, c)| {
+                (ms as i64, n, c)
+            });
+        let (c1, k1) = self.recent(1);
+        let (c5, k5) = self.recent(5);
+        let (c15, k15) = self.recent(15);
+        let load = super::machine::load_average();
+        let procs = super::machine::processes();
+        let mut s = String::with_capacity(2048);
+        let _ = write!(
+            s,
             "argv /distccd\n\
-             uptime {uptime}\n\
+             <distccstats>\n\
+             dcc_tcp_accept {}\n\
+             dcc_rej_bad_req {}\n\
+             dcc_rej_overload 0\n\
+             dcc_compile_ok {done}\n\
+             dcc_compile_error {}\n\
+             dcc_compile_timeout {timed_out}\n\
+             dcc_cli_disconnect {}\n\
+             dcc_other 0\n\
+             dcc_longest_job {}\n\
+             dcc_longest_job_compiler {}\n\
+             dcc_longest_job_time_msecs {longest_ms}\n\
+             dcc_max_kids {jobs}\n\
+             dcc_avg_kids1 {k1}\n\
+             dcc_avg_kids2 {k5}\n\
+             dcc_avg_kids3 {k15}\n\
+             dcc_current_load {running}\n\
+             dcc_load1 {:.2}\n\
+             dcc_load2 {:.2}\n\
+             dcc_load3 {:.2}\n\
+             dcc_num_compiles1 {c1}\n\
+             dcc_num_compiles2 {c5}\n\
+             dcc_num_compiles3 {c15}\n\
+             dcc_num_procstate_D {}\n\
+             dcc_max_RSS {}\n\
+             dcc_max_RSS_name ({})\n\
+             dcc_io_rate -1\n\
+             dcc_free_space {} MB\n\
+             </distccstats>\n",
+            self.accepted.load(Relaxed),
+            self.refused.load(Relaxed),
+            failed - timed_out.min(failed),
+            self.dropped.load(Relaxed),
+            one_word(&longest_name),
+            one_word(&longest_compiler),
+            load[0],
+            load[1],
+            load[2],
+            procs.in_disk_wait,
+            procs.max_rss_kib,
+            one_word(&procs.max_rss_name),
+            super::machine::free_mib(tmpdir),
+        );
+        let _ = write!(
+            s,
+            "uptime {uptime}\n\
              jobs_limit {jobs}\n\
-             jobs_running {}\n\
+             jobs_running {running}\n\
              jobs_max_running {}\n\
              jobs_done {done}\n\
              jobs_failed {failed}\n\
-             jobs_timed_out {}\n\
+             jobs_timed_out {timed_out}\n\
              jobs_refused {}\n\
              connections_dropped {}\n\
              compile_ms_total {}\n",
-            self.running.load(Relaxed),
             self.max_running.load(Relaxed),
-            self.timed_out.load(Relaxed),
             self.refused.load(Relaxed),
             self.dropped.load(Relaxed),
             self.compile_ms.load(Relaxed),
@@ -150,9 +293,29 @@ impl Stats {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            s.push_str(&format!("compiler {name} {n}\n"));
+            let _ = writeln!(s, "compiler {name} {n}");
         }
         s
+    }
+}
+
+/// A name as one word of a `key value` line: a client's file name may
+/// hold spaces or newlines.
+fn one_word(name: &str) -> String {
+    let w: String = name
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if w.is_empty() {
+        "none".into()
+    } else {
+        w
     }
 }
 
@@ -179,6 +342,55 @@ mod tests {
             h.join().unwrap();
         }
         assert!(stats.max_running() <= 2);
-        assert!(stats.render(2).contains("compiler gcc 16\n"));
+        let page = stats.render(2, std::path::Path::new("/tmp"));
+        assert!(page.contains("compiler gcc 16\n"), "{page}");
+    }
+
+    #[test]
+    fn the_reference_block_counts_jobs() {
+        let stats = Stats::new();
+        for _ in 0..3 {
+            stats.accepted();
+        }
+        drop(stats.start("gcc"));
+        stats.finish(true, Ended::Exited, Duration::from_millis(40), "gcc", "a.c");
+        stats.finish(
+            true,
+            Ended::Exited,
+            Duration::from_millis(90),
+            "g++",
+            "my file.cc",
+        );
+        stats.finish(
+            false,
+            Ended::LifetimeOver,
+            Duration::from_millis(5),
+            "gcc",
+            "b.c",
+        );
+        stats.refused();
+        let page = stats.render(4, std::path::Path::new("/tmp"));
+        let block: Vec<&str> = page
+            .lines()
+            .skip_while(|l| *l != "<distccstats>")
+            .take_while(|l| *l != "</distccstats>")
+            .collect();
+        for want in [
+            "dcc_tcp_accept 3",
+            "dcc_rej_bad_req 1",
+            "dcc_compile_ok 2",
+            "dcc_compile_error 0",
+            "dcc_compile_timeout 1",
+            "dcc_longest_job my_file.cc",
+            "dcc_longest_job_compiler g++",
+            "dcc_longest_job_time_msecs 90",
+            "dcc_max_kids 4",
+            "dcc_num_compiles1 3",
+            "dcc_num_compiles3 3",
+        ] {
+            assert!(block.contains(&want), "{want} missing: {page}");
+        }
+        assert!(page.contains("\njobs_done 2\n"), "{page}");
+        assert!(page.contains("\n</distccstats>\nuptime "), "{page}");
     }
 }

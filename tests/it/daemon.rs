@@ -678,6 +678,21 @@ fn stats_page_over_tcp() {
     assert_eq!(stat(&page, "jobs_done"), 1, "{page}");
     assert_eq!(stat(&page, "jobs_failed"), 1, "{page}");
     assert_eq!(stat(&page, "compiler gcc"), 2, "{page}");
+    // The block distcc 3.4 serves, which its monitoring plugins parse.
+    assert!(
+        page.contains("\r\n\r\nargv /distccd\n<distccstats>\n"),
+        "{page}"
+    );
+    assert!(page.contains("\n</distccstats>\n"), "{page}");
+    assert_eq!(stat(&page, "dcc_tcp_accept"), 2, "{page}");
+    assert_eq!(stat(&page, "dcc_compile_ok"), 1, "{page}");
+    assert_eq!(stat(&page, "dcc_compile_error"), 1, "{page}");
+    assert_eq!(stat(&page, "dcc_max_kids"), 3, "{page}");
+    assert_eq!(stat(&page, "dcc_current_load"), 0, "{page}");
+    assert_eq!(stat(&page, "dcc_num_compiles1"), 2, "{page}");
+    assert!(page.contains("\ndcc_longest_job t.c\n"), "{page}");
+    assert!(page.contains("\ndcc_longest_job_compiler gcc\n"), "{page}");
+    assert!(page.contains(" MB\n</distccstats>"), "{page}");
     stop_ok(&mut d);
 }
 
