@@ -1,4 +1,5 @@
 use super::*;
+use crate::daemon::policy::server_scan;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -33,18 +33,18 @@
 //! one more precise); never loosen a check here. What each refusal here
 //! stops is said on the function that makes it.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use super::compilers::Refusal;
-use crate::client::scan::{self, ServerJob};
+use crate::client::flags::{Class, ModeFlag};
+use crate::client::scan::{parse_opt, Lang, Mode};
 use crate::exit::Code;
 
 /// Checks the client's arguments (argv without the compiler name).
 pub fn check(args: &[OsString]) -> Result<ServerJob, Refusal> {
     check_no_response_file(args)?;
-    let job =
-        scan::server_scan(args).map_err(|why| refusal(format!("refused arguments: {why}")))?;
+    let job = server_scan(args).map_err(|why| refusal(format!("refused arguments: {why}")))?;
     Ok(job)
 }
 
@@ -70,6 +70,99 @@ fn check_no_response_file(args: &[OsString]) -> Result<(), Refusal> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Where the daemon has to substitute its own file names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerJob {
+    pub input_index: usize,
+    /// Index of the output name; `None` when there is no `-o` (then gcc's
+    /// default would apply, and [`ServerJob::rewrite`] appends one).
+    pub output_index: Option<usize>,
+    /// The output is glued to the option (`-ofoo.o`).
+    pub output_joined: bool,
+    /// Suffix, with dot, the daemon's temporary input needs so the
+    /// compiler recognises the (preprocessed) language.
+    pub temp_suffix: &'static str,
+    pub mode: Mode,
+}
+
+impl ServerJob {
+    /// `args` with the input and output replaced by the daemon's files.
+    pub fn rewrite(&self, args: &[OsString], input: &OsStr, output: &OsStr) -> Vec<OsString> {
+        let mut out = args.to_vec();
+        out[self.input_index] = input.to_os_string();
+        match self.output_index {
+            Some(k) if self.output_joined => {
+                let mut joined = OsString::from("-o");
+                joined.push(output);
+                out[k] = joined;
+            }
+            Some(k) => out[k] = output.to_os_string(),
+            None => out.extend(["-o".into(), output.to_os_string()]),
+        }
+        out
+    }
+}
+
+/// Checks an argv received by the daemon: every option must be known and
+/// harmless on this machine, there must be `-c` or `-S`, and exactly one
+/// input that looks like a source.
+pub fn server_scan(args: &[OsString]) -> Result<ServerJob, String> {
+    let mut input: Option<(usize, Lang)> = None;
+    let mut output = None;
+    let mut mode = None;
+    let mut i = 0;
+    while i < args.len() {
+        let word = args[i].as_bytes();
+        if word.first() != Some(&b'-') || word == b"-" {
+            let lang = Lang::from_path(&args[i])
+                .ok_or_else(|| format!("{} is not a source file", args[i].to_string_lossy()))?;
+            if input.replace((i, lang)).is_some() {
+                return Err("several input files".into());
+            }
+            i += 1;
+            continue;
+        }
+        let opt = parse_opt(args, i)?;
+        let class = opt.class();
+        if !class.server_safe() {
+            return Err(match class {
+                Class::Local(why) => format!("{}: {why}", opt.text),
+                _ => format!("{} is not accepted on a server", opt.text),
+            });
+        }
+        match class {
+            Class::Mode(ModeFlag::Assemble) => mode = Some(Mode::Assembly),
+            Class::Mode(ModeFlag::Compile) => mode = mode.or(Some(Mode::Object)),
+            Class::Output if opt.value.is_some_and(|v| v == "-") => {
+                return Err("output to standard output".into())
+            }
+            // gcc obeys the last -o, we rewrite one: a second is refused
+            // rather than reasoned about.
+            Class::Output if output.is_some() => return Err("several -o options".into()),
+            Class::Output if opt.separate => output = Some((i + 1, false)),
+            Class::Output if opt.flag.name == "-o" => output = Some((i, true)),
+            Class::Output => return Err(format!("{}: use -o", opt.text)),
+            _ => {}
+        }
+        i += opt.span();
+    }
+    let mode = mode.ok_or("not a compile (no -c or -S)")?;
+    let (input_index, lang) = input.ok_or("no input file")?;
+    Ok(ServerJob {
+        input_index,
+        output_index: output.map(|(k, _)| k),
+        output_joined: output.is_some_and(|(_, joined)| joined),
+        temp_suffix: match lang.preprocessed_suffix() {
+            "i" => ".i",
+            "ii" => ".ii",
+            "mi" => ".mi",
+            "mii" => ".mii",
+            _ => ".s",
+        },
+        mode,
+    })
 }
 
 #[cfg(test)]
