@@ -400,8 +400,15 @@ pub struct RequestHead {
 }
 
 pub fn write_request_head<W: Write>(w: &mut W, head: &RequestHead) -> io::Result<()> {
+    write_request_head_as(w, head, head.version.number())
+}
+
+/// A request head whose `DIST` says `dist` rather than the version whose
+/// layout it has: our extensions (`hashed`, `stream`) announce themselves
+/// this way.
+pub fn write_request_head_as<W: Write>(w: &mut W, head: &RequestHead, dist: u32) -> io::Result<()> {
     let mut buf = Vec::with_capacity(256);
-    write_header(&mut buf, DIST, head.version.number())?;
+    write_header(&mut buf, DIST, dist)?;
     if let Some(cwd) = &head.cwd {
         write_raw(&mut buf, CDIR, cwd.as_bytes())?;
     }

@@ -276,9 +276,7 @@ pub fn send_stream_head(conn: &mut Connection, base: Version, argv: &[OsString])
         argv: argv.to_vec(),
     };
     let mut buf = Vec::with_capacity(512);
-    protocol::write_request_head(&mut buf, &head)?;
-    buf[..protocol::HEADER_LEN]
-        .copy_from_slice(&protocol::header(protocol::DIST, stream::version_for(base)));
+    protocol::write_request_head_as(&mut buf, &head, stream::version_for(base))?;
     write_all(conn, &buf, false).context("sending the job")?;
     Ok(buf.len())
 }
@@ -321,12 +319,8 @@ pub fn send_files(
 /// monitor can tell time spent compiling from time spent receiving.
 /// Errors are left to the read that follows.
 pub fn wait_readable(conn: &Connection, limit: std::time::Duration) {
-    let fd = match conn {
-        Connection::Tcp(s) => s.as_raw_fd(),
-        Connection::Ssh { stdout, .. } => stdout.as_raw_fd(),
-    };
     let mut pfd = libc::pollfd {
-        fd,
+        fd: conn.read_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
@@ -350,8 +344,7 @@ pub fn send_manifest(
         argv: argv.to_vec(),
     };
     let mut buf = Vec::with_capacity(16 * 1024);
-    protocol::write_request_head(&mut buf, &head)?;
-    buf[..protocol::HEADER_LEN].copy_from_slice(&protocol::header(protocol::DIST, hashed::VERSION));
+    protocol::write_request_head_as(&mut buf, &head, hashed::VERSION)?;
     hashed::write_manifest(&mut buf, manifest)?;
     write_all(conn, &buf, false).context("sending the file list")?;
     Ok(buf.len())

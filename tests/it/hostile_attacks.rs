@@ -33,19 +33,20 @@ pub struct Attack {
     pub markers: Vec<PathBuf>,
 }
 
-fn head(version: Version, argv: &[&str]) -> Vec<u8> {
+/// The request head, announcing `dist` as its `DIST` value.
+fn head(version: Version, argv: &[&str], dist: u32) -> Vec<u8> {
     let head = RequestHead {
         version,
         cwd: None,
         argv: argv.iter().map(Into::into).collect(),
     };
     let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
+    protocol::write_request_head_as(&mut buf, &head, dist).unwrap();
     buf
 }
 
 pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
-    let mut buf = head(version, argv);
+    let mut buf = head(version, argv, version.number());
     protocol::write_body(&mut buf, DOTI, version, doti).unwrap();
     buf
 }
@@ -53,11 +54,7 @@ pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
 /// The same request in our streamed protocol: the source in two chunks
 /// (when it has two bytes), then the end marker.
 pub fn stream_request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
-    let mut buf = head(version, argv);
-    buf[..protocol::HEADER_LEN].copy_from_slice(&protocol::header(
-        protocol::DIST,
-        stream::version_for(version),
-    ));
+    let mut buf = head(version, argv, stream::version_for(version));
     let (a, b) = doti.split_at(doti.len() / 2);
     for piece in [a, b] {
         if !piece.is_empty() {

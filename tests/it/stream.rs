@@ -185,8 +185,7 @@ fn a_stalled_stream_holds_no_job_slot_and_is_cut_off_at_the_io_timeout() {
             .collect(),
     };
     let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
-    buf[..12].copy_from_slice(&protocol::header(protocol::DIST, stream::RAW));
+    protocol::write_request_head_as(&mut buf, &head, stream::RAW).unwrap();
     s.write_all(&buf).unwrap();
     let mut go = [0u8; 12];
     s.read_exact(&mut go)
