@@ -16,6 +16,7 @@ pub mod history;
 pub mod hosts;
 pub mod local;
 pub mod lock;
+pub mod output;
 pub mod pick;
 pub mod remote;
 pub mod respfile;
@@ -25,9 +26,7 @@ mod stream;
 pub mod tee;
 
 use std::ffi::{OsStr, OsString};
-use std::fs;
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Instant;
@@ -507,7 +506,7 @@ impl Client<'_> {
         let code = self.accept_reply(job, reply)?;
         if code == 0 {
             if let (Some(path), Some(deps)) = (job.dep_file(), deps) {
-                write_atomically(Path::new(&path), &deps).map_err(local_fault)?;
+                output::write(Path::new(&path), &deps).map_err(local_fault)?;
             }
         }
         Ok(code)
@@ -537,7 +536,7 @@ impl Client<'_> {
         std::io::stdout().write_all(&reply.stdout).ok();
         std::io::stdout().flush().ok();
         if status == 0 {
-            write_atomically(Path::new(&job.output), &reply.object)
+            output::write(Path::new(&job.output), &reply.object)
                 .map_err(Failed::new(Blame::Local))?;
         }
         // A failed compile leaves an existing output alone, as gcc does.
@@ -577,38 +576,4 @@ fn colour_arg(args: &[OsString]) -> Option<OsString> {
     let gcc_colors_off = std::env::var_os("GCC_COLORS").is_some_and(|v| v.is_empty());
     (!chosen && term_ok && !gcc_colors_off && std::io::stderr().is_terminal())
         .then(|| "-fdiagnostics-color=always".into())
-}
-
-/// Writes `data` to `path` via a temp file in the same dir and a rename,
-/// so the object is whole or absent, never partial. Permissions follow
-/// the umask, as the compiler's own output would.
-pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".distcc-")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            anyhow!(Code::IoError).context(format!("cannot write in {}: {e}", dir.display()))
-        })?;
-    tmp.write_all(data)
-        .map_err(|e| anyhow!(Code::IoError).context(format!("writing {}: {e}", path.display())))?;
-    let mode = 0o666 & !current_umask();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).ok();
-    tmp.persist(path).map_err(|e| {
-        anyhow!(Code::IoError).context(format!("renaming into {}: {}", path.display(), e.error))
-    })?;
-    Ok(())
-}
-
-fn current_umask() -> u32 {
-    // SAFETY: umask only swaps a process-wide mask; the client is
-    // single-threaded here, so reading it by setting and restoring is safe.
-    unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        old as u32
-    }
 }

@@ -15,6 +15,7 @@ mod hostile_attacks;
 mod interop;
 mod lock_slots;
 mod monitor;
+mod outputs;
 mod packaging;
 mod same;
 mod stream;
