@@ -23,10 +23,10 @@ pub mod logging;
 pub mod lzo;
 pub mod masquerade;
 pub mod monitor;
-pub mod poll;
 pub mod protocol;
 pub mod role;
 pub mod settings;
+pub mod sys;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -550,18 +550,10 @@ fn is_distcc_code(code: i32) -> bool {
     (100..=120).contains(&code)
 }
 
-/// CPUs online: one sysconf, where `available_parallelism` reads cgroup
-/// files on every call, a cost each job would pay.
-fn online_cpus() -> u32 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    u32::try_from(n).unwrap_or(2).max(1)
-}
-
 /// Local preprocessors allowed at once: `--localslots_cpp` in the host
 /// list, else one per core, so `make -j50` does not thrash the workstation.
 fn cpp_slots(list: &hosts::HostList) -> u32 {
-    list.local_slots_cpp.unwrap_or_else(online_cpus)
+    list.local_slots_cpp.unwrap_or_else(crate::sys::online_cpus)
 }
 
 /// gcc colours diagnostics only when its stderr is a terminal, and the

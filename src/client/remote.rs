@@ -319,15 +319,9 @@ pub fn send_files(
 /// monitor can tell time spent compiling from time spent receiving.
 /// Errors are left to the read that follows.
 pub fn wait_readable(conn: &Connection, limit: std::time::Duration) {
-    let mut pfd = libc::pollfd {
-        fd: conn.read_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: one valid pollfd for the duration of the call. EINTR just
-    // ends the wait early, which only shifts time between two phases.
-    unsafe { libc::poll(&mut pfd, 1, ms) };
+    // EINTR just ends the wait early, which only shifts time between two
+    // phases.
+    crate::sys::wait_readable(conn.read_fd(), limit).ok();
 }
 
 /// Our exact-mode extension, step one: cwd, argv and the file manifest

@@ -155,19 +155,6 @@ pub fn job_path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("{PREFIX}{pid}"))
 }
 
-/// Whether process `pid` exists. EPERM means it does, as another user's.
-pub fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
 /// Two identical reads that parse: a record not being rewritten meanwhile.
 fn read_stable(path: &Path) -> Option<Running> {
     for _ in 0..3 {
@@ -193,7 +180,7 @@ pub fn list(dir: &Path) -> Vec<Running> {
         let Some(Ok(pid)) = name.strip_prefix(PREFIX).map(str::parse::<u32>) else {
             continue;
         };
-        if !alive(pid) {
+        if !crate::sys::process_exists(pid) {
             fs::remove_file(entry.path()).ok();
             continue;
         }

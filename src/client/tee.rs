@@ -12,8 +12,8 @@ use std::os::unix::fs::FileExt;
 use std::process::ChildStdout;
 use std::time::Instant;
 
-use crate::poll::poll_any;
 use crate::protocol::{stream, Version, HEADER_LEN};
+use crate::sys::{self, poll_any};
 
 /// Largest piece read at once, and so the largest chunk sent.
 const PIECE: usize = 256 * 1024;
@@ -38,11 +38,8 @@ impl Tee {
         // maximum; failing to grow it only costs speed).
         unsafe {
             libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-                return Err(io::Error::last_os_error());
-            }
         }
+        sys::set_nonblocking(&pipe)?;
         Ok(Tee {
             pipe,
             copy,

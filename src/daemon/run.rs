@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::signals::poll_any;
+use crate::sys::poll_any;
 
 /// Operator-set bounds on each compiler.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

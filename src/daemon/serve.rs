@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -16,12 +16,13 @@ use anyhow::{Context, Result};
 use super::compilers::{Refusal, Whitelist};
 use super::policy;
 use super::run::{self, Ended, RunLimits};
-use super::signals::{self, Latch};
+use super::signals::Latch;
 use super::stats::{Permit, Semaphore, Stats};
 use crate::client::scan::Mode;
 use crate::exit::Code;
 use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
 use crate::protocol::{hashed, stream};
+use crate::sys;
 
 /// Everything a job needs that does not change between jobs.
 pub struct Server {
@@ -75,7 +76,7 @@ impl<R: Read + AsRawFd> Deadline<R> {
 
 impl<R: Read + AsRawFd> Read for Deadline<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match signals::poll_any(&[self.inner.as_raw_fd(), self.stop], Some(self.until))? {
+        match sys::poll_any(&[self.inner.as_raw_fd(), self.stop], Some(self.until))? {
             Some(0) => self.inner.read(buf),
             // Not `Interrupted`, which `read_exact` would retry forever.
             Some(_) => Err(io::Error::new(
@@ -423,13 +424,8 @@ fn source_name(argv: &[OsString]) -> String {
 /// A pipe for the compiler's stdin: the read end for the child, the write
 /// end (close-on-exec, so no compiler inherits it) for us.
 fn pipe() -> io::Result<(OwnedFd, File)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh and ours.
-    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
+    let (read, write) = sys::pipe(false)?;
+    Ok((read, File::from(write)))
 }
 
 /// Removes every occurrence of `prefix`: the server's private root in

@@ -15,8 +15,8 @@ use super::policy;
 use super::serve::{compile_and_reply, refuse, Early, Job, Outcome, Server};
 use crate::client::scan::Mode;
 use crate::exit::Code;
-use crate::poll::poll_events;
 use crate::protocol::{stream, RequestHead};
+use crate::sys::{self, poll_events};
 
 /// The `-x` language gcc needs to read a preprocessed source from stdin,
 /// by the suffix the policy would give its temp file. Assembler (from
@@ -158,15 +158,7 @@ struct PipeSink {
 
 impl PipeSink {
     fn new(pipe: File, until: Instant, stop: RawFd) -> io::Result<PipeSink> {
-        // SAFETY: fcntl on our own fd.
-        unsafe {
-            let flags = libc::fcntl(pipe.as_raw_fd(), libc::F_GETFL);
-            if flags < 0
-                || libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-        }
+        sys::set_nonblocking(&pipe)?;
         Ok(PipeSink {
             pipe,
             until,
@@ -213,13 +205,11 @@ impl PipeSink {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::FromRawFd;
     use std::time::Duration;
 
     fn pipe() -> (File, File) {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+        let (r, w) = sys::pipe(false).unwrap();
+        (File::from(r), File::from(w))
     }
 
     #[test]
