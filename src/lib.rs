@@ -47,7 +47,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = exit::code_of(&err);
+            let code = protocol::exit_code(&err);
             eprintln!("{prog}: error: {err:#}");
             ExitCode::from(code.as_u8())
         }

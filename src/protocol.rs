@@ -192,6 +192,7 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 impl WireError {
+    /// The exit code of distcc's contract this failure means.
     pub fn code(&self) -> Code {
         match self {
             WireError::Closed { .. } | WireError::Truncated { .. } => Code::Truncated,
@@ -199,6 +200,14 @@ impl WireError {
             _ => Code::Protocol,
         }
     }
+}
+
+/// The exit code an error chain carries, wire errors included: what
+/// `lib::main` exits with and the history records.
+pub fn exit_code(err: &anyhow::Error) -> Code {
+    crate::exit::code_of_with(err, |cause| {
+        cause.downcast_ref::<WireError>().map(WireError::code)
+    })
 }
 
 impl From<io::Error> for WireError {

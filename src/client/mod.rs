@@ -64,8 +64,8 @@ Environment:
 /// Runs the client. `masquerade` is set when we were invoked under a
 /// compiler's name (`argv0`), `args` excludes argv[0].
 pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -> Result<u8> {
-    masquerade::check_safeguard(std::env::var_os(masquerade::SAFEGUARD).as_deref())?;
     let settings = Settings::from_env();
+    masquerade::check_safeguard(settings.safeguard.as_deref())?;
     let _log = if settings.logging() {
         crate::logging::client(settings.log.as_deref()).ok()
     } else {
@@ -98,12 +98,11 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
     };
 
     let self_exe = std::env::current_exe().context("finding our own executable")?;
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
     let compiler = masquerade::find_compiler(
         &name,
         argv0,
         masquerade_name.is_some(),
-        &path_var,
+        &settings.path,
         &self_exe,
     )?;
     log::debug!("compiler {:?} is {}", name, compiler.path.display());
@@ -427,7 +426,7 @@ impl Client<'_> {
             .unwrap_or(self.name)
             .to_os_string()];
         argv.extend(job.server_args());
-        argv.extend(colour_arg(self.args));
+        argv.extend(colour_arg(self.args, self.settings));
         argv
     }
 
@@ -468,7 +467,7 @@ impl Client<'_> {
             .unwrap_or(self.name)
             .to_os_string()];
         argv.extend(job.exact_args());
-        argv.extend(colour_arg(self.args));
+        argv.extend(colour_arg(self.args, self.settings));
         self.state.phase(Phase::Send);
         let mut sent_bytes = None;
         if pick::speaks(host, self.settings, pick::Extension::Hashed) {
@@ -516,16 +515,13 @@ impl Client<'_> {
     /// object file, exit status.
     fn accept_reply(&self, job: &Job, reply: Reply) -> Result<u8, Failed> {
         let status = reply.status as i32;
-        if libc::WIFEXITED(status) && is_distcc_code(libc::WEXITSTATUS(status)) {
+        if let Some(code) = exit::exit_code(status).filter(|&c| Code::is_distcc(c)) {
             // The server refused or could not run the compiler: nothing
             // compiled, so this is a distribution failure, not the job's.
             let msg = String::from_utf8_lossy(&reply.stderr).trim().to_string();
             return Err(Failed {
-                err: anyhow!(
-                    "server failed with exit {}: {msg}",
-                    libc::WEXITSTATUS(status)
-                ),
-                blame: if libc::WEXITSTATUS(status) == Code::Timeout.as_u8() as i32 {
+                err: anyhow!("server failed with exit {code}: {msg}"),
+                blame: if code == Code::Timeout.as_u8() {
                     Blame::MidJob
                 } else {
                     Blame::Refused
@@ -544,12 +540,6 @@ impl Client<'_> {
     }
 }
 
-/// distcc's own exit codes (100..=120) in a remote status mean the daemon
-/// did not compile; compilers do not use that range.
-fn is_distcc_code(code: i32) -> bool {
-    (100..=120).contains(&code)
-}
-
 /// Local preprocessors allowed at once: `--localslots_cpp` in the host
 /// list, else one per core, so `make -j50` does not thrash the workstation.
 fn cpp_slots(list: &hosts::HostList) -> u32 {
@@ -559,13 +549,11 @@ fn cpp_slots(list: &hosts::HostList) -> u32 {
 /// gcc colours diagnostics only when its stderr is a terminal, and the
 /// server's never is: ask for colour explicitly when ours is and the user
 /// has not chosen.
-fn colour_arg(args: &[OsString]) -> Option<OsString> {
+fn colour_arg(args: &[OsString], settings: &Settings) -> Option<OsString> {
     let chosen = args.iter().any(|a| {
         let a = a.to_string_lossy();
         a.starts_with("-fdiagnostics-color") || a.starts_with("-fno-diagnostics-color")
     });
-    let term_ok = std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
-    let gcc_colors_off = std::env::var_os("GCC_COLORS").is_some_and(|v| v.is_empty());
-    (!chosen && term_ok && !gcc_colors_off && std::io::stderr().is_terminal())
+    (!chosen && settings.colour && std::io::stderr().is_terminal())
         .then(|| "-fdiagnostics-color=always".into())
 }

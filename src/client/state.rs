@@ -26,7 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 
 use super::history::{self, Outcome, Record};
-use crate::exit;
 use crate::settings::Settings;
 
 const PREFIX: &str = "job_";
@@ -319,7 +318,7 @@ impl JobState {
                     Some(Outcome::Fallback(why)) => format!("{why}; then {e:#}"),
                     _ => format!("{e:#}"),
                 };
-                (exit::code_of(e).as_u8(), Outcome::Failed(why))
+                (crate::protocol::exit_code(e).as_u8(), Outcome::Failed(why))
             }
         };
         if matches!(outcome, Outcome::Failed(_)) && i.job.host.is_empty() {
@@ -421,6 +420,7 @@ impl Drop for JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit;
 
     fn sample() -> Running {
         Running {

@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn status_and_output() {
         let (f, out) = sh("echo hi; exit 3", &RunLimits::default());
-        assert_eq!(f.status, 3 << 8);
+        assert_eq!(f.status, crate::exit::exited(3) as i32);
         assert_eq!(f.ended, Ended::Exited);
         assert_eq!(out, "hi\n");
     }

@@ -19,7 +19,7 @@ use super::run::{self, Ended, RunLimits};
 use super::signals::Latch;
 use super::stats::{Permit, Semaphore, Stats};
 use crate::client::scan::Mode;
-use crate::exit::Code;
+use crate::exit::{self, Code};
 use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
 use crate::protocol::{hashed, stream};
 use crate::sys;
@@ -370,14 +370,14 @@ pub(super) fn compile_and_reply<W: Write>(
         Ended::Exited => {}
         Ended::LifetimeOver => {
             let lifetime = server.run_limits.lifetime.unwrap_or_default().as_secs();
-            reply.status = (Code::Timeout.as_u8() as u32) << 8;
+            reply.status = exit::exited(Code::Timeout.as_u8());
             reply.stderr.extend_from_slice(
                 format!("distccd: compile killed after --job-lifetime of {lifetime} s\n")
                     .as_bytes(),
             );
         }
         Ended::Cancelled => {
-            reply.status = (Code::Busy.as_u8() as u32) << 8;
+            reply.status = exit::exited(Code::Busy.as_u8());
             reply
                 .stderr
                 .extend_from_slice(b"distccd: compile killed: the server is shutting down\n");
@@ -457,7 +457,7 @@ pub(super) fn refuse<W: Write>(
     log::warn!("refused {compiler:?}: {}", refusal.message);
     server.stats.refused();
     let reply = Reply {
-        status: (refusal.code.as_u8() as u32) << 8,
+        status: exit::exited(refusal.code.as_u8()),
         stderr: format!("distccd: {}\n", refusal.message).into_bytes(),
         ..Reply::default()
     };

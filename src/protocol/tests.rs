@@ -369,3 +369,15 @@ fn v3_inflated_total_is_bounded() {
         files
     );
 }
+
+#[test]
+fn wire_errors_carry_their_exit_code_through_context() {
+    let closed = anyhow::Error::new(WireError::Closed { expected: *DONE }).context("reading");
+    assert_eq!(exit_code(&closed), Code::Truncated);
+    let bad = read_header(&mut &b"DIXT00000001"[..], DIST).unwrap_err();
+    assert_eq!(exit_code(&anyhow::Error::new(bad)), Code::Protocol);
+    let timeout = WireError::Io(io::Error::from(io::ErrorKind::TimedOut));
+    assert_eq!(exit_code(&anyhow::Error::new(timeout)), Code::Timeout);
+    let explicit = anyhow::anyhow!(Code::Busy).context("x");
+    assert_eq!(exit_code(&explicit), Code::Busy);
+}
