@@ -36,6 +36,10 @@ pub const DOTD: &Token = b"DOTD";
 
 pub const HEADER_LEN: usize = 12;
 
+/// The TCP port distcc servers listen on unless told otherwise (IANA's
+/// registration for distcc).
+pub const DEFAULT_PORT: u16 = 3632;
+
 /// Protocol versions. There is no negotiation: the server answers in the
 /// version the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,6 +53,9 @@ pub enum Version {
 }
 
 impl Version {
+    /// Every version we speak, client and server alike.
+    pub const ALL: [Version; 3] = [Version::V1, Version::V2, Version::V3];
+
     pub fn from_u32(n: u32) -> Option<Version> {
         match n {
             1 => Some(Version::V1),
@@ -65,6 +72,20 @@ impl Version {
     pub fn compressed(self) -> bool {
         self != Version::V1
     }
+}
+
+/// What `--version` says about the wire, in the reference's words:
+/// `(protocols 1, 2 and 3) (default port 3632)`.
+pub fn version_banner() -> String {
+    let numbers: Vec<String> = Version::ALL
+        .iter()
+        .map(|v| v.number().to_string())
+        .collect();
+    let (last, rest) = numbers.split_last().expect("at least one version");
+    format!(
+        "(protocols {} and {last}) (default port {DEFAULT_PORT})",
+        rest.join(", ")
+    )
 }
 
 /// Bounds a reader enforces; the protocol itself has none.

@@ -34,8 +34,8 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
-/// Default TCP port of the compile server.
-pub const DEFAULT_PORT: u16 = 3632;
+use crate::protocol::DEFAULT_PORT;
+
 /// Default job limit of a remote (TCP or ssh) host.
 pub const DEFAULT_REMOTE_LIMIT: u32 = 4;
 /// Default job limit of the `localhost` entry.

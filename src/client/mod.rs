@@ -85,8 +85,9 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
             }
             Some("--version") => {
                 println!(
-                    "distcc {} (protocols 1 and 2) (default port 3632)",
-                    env!("CARGO_PKG_VERSION")
+                    "distcc {} {}",
+                    env!("CARGO_PKG_VERSION"),
+                    crate::protocol::version_banner()
                 );
                 return Ok(0);
             }

@@ -34,14 +34,13 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::exit::Code;
 use crate::logging;
-use crate::protocol::Limits;
+use crate::protocol::{Limits, DEFAULT_PORT};
 use crate::settings::DaemonSettings;
 use access::Access;
 use daemonize::Ready;
 use options::Options;
 use serve::Server;
 
-pub const DEFAULT_PORT: u16 = 3632;
 pub const DEFAULT_STATS_PORT: u16 = 3633;
 /// How long running jobs may finish after SIGTERM without `--job-lifetime`;
 /// within systemd's default stop timeout, so we clean up before a SIGKILL.
@@ -74,8 +73,9 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     };
     if opts.version {
         println!(
-            "distccd {} (protocols 1 and 2) (default port {DEFAULT_PORT})",
-            env!("CARGO_PKG_VERSION")
+            "distccd {} {}",
+            env!("CARGO_PKG_VERSION"),
+            crate::protocol::version_banner()
         );
         return Ok(0);
     }

@@ -25,6 +25,17 @@ fn decode_request(bytes: &[u8]) -> Result<(RequestHead, Vec<u8>)> {
 }
 
 #[test]
+fn version_banner_names_every_version_served() {
+    assert_eq!(
+        version_banner(),
+        "(protocols 1, 2 and 3) (default port 3632)"
+    );
+    for n in 1..=3 {
+        assert_eq!(Version::from_u32(n).map(Version::number), Some(n));
+    }
+}
+
+#[test]
 fn header_format() {
     assert_eq!(&header(ARGC, 4), b"ARGC00000004");
     assert_eq!(&header(DOTI, 0xdeadbeef), b"DOTIdeadbeef");
