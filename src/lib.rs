@@ -16,6 +16,7 @@
 //! - `logging`: where our own messages go (never stdout).
 //! - `poll`: waiting on several fds with a deadline.
 
+pub mod args;
 pub mod client;
 pub mod daemon;
 pub mod exit;

@@ -11,7 +11,6 @@
 pub mod backoff;
 pub mod cpp;
 pub mod exact;
-pub mod flags;
 pub mod history;
 pub mod hosts;
 pub mod local;
@@ -19,7 +18,6 @@ pub mod lock;
 pub mod output;
 pub mod pick;
 pub mod remote;
-pub mod respfile;
 pub mod scan;
 pub mod state;
 mod stream;
@@ -151,7 +149,7 @@ fn unwritable_output(job: &Job) -> Option<String> {
 fn names_compiler(first: &OsStr) -> bool {
     let s = first.to_string_lossy();
     !(s.starts_with('-')
-        || scan::Lang::from_path(first).is_some()
+        || crate::args::Lang::from_path(first).is_some()
         || [".o", ".a", ".so", ".h", ".hpp"]
             .iter()
             .any(|e| s.ends_with(e)))

@@ -194,7 +194,7 @@ pub fn list(dir: &Path) -> Vec<Running> {
 /// The name a monitor shows for a job that has no single source file.
 pub fn source_of(args: &[std::ffi::OsString]) -> String {
     args.iter()
-        .find(|a| super::scan::Lang::from_path(a).is_some())
+        .find(|a| crate::args::Lang::from_path(a).is_some())
         .or_else(|| args.iter().find(|a| !a.to_string_lossy().starts_with('-')))
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default()

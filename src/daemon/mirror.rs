@@ -22,9 +22,10 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::compilers::Refusal;
+use super::policy;
 use super::serve::{Job, Outcome, Server};
-use crate::client::flags::{Class, DepFlag, ModeFlag};
-use crate::client::scan::{parse_opt, Lang};
+use crate::args::flags::{Class, DepFlag, ModeFlag, PathArg, Shape};
+use crate::args::{parse_opt, Lang, Mode, Opt};
 use crate::exit::Code;
 use crate::protocol::{FileBody, NamedFile, RequestHead};
 
@@ -120,6 +121,21 @@ struct Rewritten {
     /// Directories the compile searches, to create even if empty.
     dirs: Vec<PathBuf>,
     deps: bool,
+    /// What the compiler writes, in the job dir.
+    output: PathBuf,
+}
+
+/// How a rewritten value is glued to its option (`-I` `x`, `-Ix`,
+/// `--include-directory=x`); empty when the value is a word of its own.
+fn joined_prefix(opt: &Opt) -> OsString {
+    if opt.separate {
+        return OsString::new();
+    }
+    let mut joined = OsString::from(opt.flag.name);
+    if opt.flag.shape == Shape::EqOrSeparate {
+        joined.push("=");
+    }
+    joined
 }
 
 fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rewritten, Refusal> {
@@ -139,7 +155,11 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
     map.push("=");
     out.push(map);
     let mut dirs = vec![under(root, cwd)];
-    let (mut input, mut output, mut mode, mut deps) = (false, false, false, false);
+    let (mut input, mut deps) = (false, false);
+    let mut mode: Option<Mode> = None;
+    // Where the output's name goes, once the mode has chosen it: the word
+    // in `out`, and what is glued before the name.
+    let mut outputs: Vec<(usize, OsString)> = Vec::new();
     // After `-x LANG`, any name is a source of that language.
     let mut language_given = false;
     let mut i = 0;
@@ -156,34 +176,42 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
             continue;
         }
         let opt = parse_opt(args, i).map_err(|e| refusal(format!("refused arguments: {e}")))?;
-        let name = opt.flag.name;
         let value = opt.value.map(OsStr::to_os_string).unwrap_or_default();
-        let path_option = matches!(
-            name,
-            "-I" | "-iquote" | "-isystem" | "-idirafter" | "-include" | "-imacros"
-        );
-        let new_value: Option<OsString> = match opt.class() {
-            Class::Output => {
-                output = true;
-                Some(job.join("output.o").into_os_string())
+        // Which options name a path, and what kind, is the flag table's.
+        let new_value: Option<OsString> = match (opt.class(), opt.flag.path) {
+            (Class::Output, _) => {
+                if opt.separate {
+                    out.push(args[i].clone());
+                }
+                outputs.push((out.len(), joined_prefix(&opt)));
+                out.push(OsString::new());
+                i += opt.span();
+                continue;
             }
-            Class::Deps(DepFlag::MF) => Some(job.join("deps.d").into_os_string()),
-            Class::Deps(DepFlag::MD | DepFlag::MMD) => {
+            (Class::Deps(DepFlag::MF), _) => Some(job.join("deps.d").into_os_string()),
+            (Class::Deps(DepFlag::MD | DepFlag::MMD), _) => {
                 deps = true;
                 None
             }
-            Class::Lang => {
+            (Class::Lang, _) => {
                 language_given = value != "none";
                 None
             }
-            Class::Deps(_) | Class::Link => None,
-            Class::Mode(ModeFlag::Compile | ModeFlag::Assemble) => {
-                mode = true;
+            (Class::Deps(_) | Class::Link, _) => None,
+            (Class::Mode(ModeFlag::Assemble), _) => {
+                mode = Some(Mode::Assembly);
                 None
             }
-            Class::Cpp | Class::CppFiles if path_option => {
+            (Class::Mode(ModeFlag::Compile), _) => {
+                mode = mode.or(Some(Mode::Object));
+                None
+            }
+            (
+                Class::Cpp | Class::CppFiles,
+                Some(kind @ (PathArg::SearchDir | PathArg::Include)),
+            ) => {
                 let v = into_root(&value);
-                if matches!(name, "-I" | "-iquote" | "-isystem" | "-idirafter") {
+                if kind == PathArg::SearchDir {
                     let p = Path::new(&value);
                     dirs.push(if p.is_absolute() {
                         PathBuf::from(&v)
@@ -193,8 +221,7 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
                 }
                 Some(v)
             }
-            Class::Cpp if !name.starts_with("-i") && !name.ends_with("prefix-map=") => None,
-            Class::Safe if name.ends_with("prefix-map=") => {
+            (Class::Safe, Some(PathArg::PrefixMap)) => {
                 // OLD=NEW with OLD a client path: it now lives under the root.
                 let (old, new) = match value.as_bytes().iter().position(|&b| b == b'=') {
                     Some(eq) => (&value.as_bytes()[..eq], &value.as_bytes()[eq..]),
@@ -204,45 +231,48 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
                 v.extend_from_slice(new);
                 Some(OsString::from_vec(v))
             }
-            Class::Safe if matches!(name, "-isysroot" | "--sysroot") => {
+            (Class::Safe, Some(PathArg::Sysroot)) => {
                 return Err(refusal(format!(
                     "{} is not supported in exact mode",
                     opt.text
                 )));
             }
-            class if class.server_safe() => None,
-            Class::Local(why) => return Err(refusal(format!("refused {}: {why}", opt.text))),
+            (class, _) if class.server_safe() => None,
+            (Class::Local(why), _) => return Err(refusal(format!("refused {}: {why}", opt.text))),
             _ => return Err(refusal(format!("refused {} in exact mode", opt.text))),
         };
         match new_value {
             None => out.extend(args[i..i + opt.span()].iter().cloned()),
-            Some(v) if opt.separate => {
-                out.push(args[i].clone());
-                out.push(v);
-            }
             Some(v) => {
-                let mut joined = OsString::from(name);
-                if opt.flag.shape == crate::client::flags::Shape::EqOrSeparate {
-                    joined.push("=");
+                if opt.separate {
+                    out.push(args[i].clone());
                 }
-                joined.push(v);
-                out.push(joined);
+                let mut word = joined_prefix(&opt);
+                word.push(v);
+                out.push(word);
             }
         }
         i += opt.span();
     }
-    if !input || !mode {
+    let (true, Some(mode)) = (input, mode) else {
         return Err(refusal(
             "refused: not a compile of one source (-c or -S)".into(),
         ));
+    };
+    let output = job.join(policy::output_name(mode));
+    if outputs.is_empty() {
+        out.extend(["-o".into(), OsString::new()]);
+        outputs.push((out.len() - 1, OsString::new()));
     }
-    if !output {
-        out.extend(["-o".into(), job.join("output.o").into_os_string()]);
+    for (k, mut word) in outputs {
+        word.push(&output);
+        out[k] = word;
     }
     Ok(Rewritten {
         args: out,
         dirs,
         deps,
+        output,
     })
 }
 
@@ -377,7 +407,7 @@ pub(super) fn compile<W: Write>(
         // symlink there already points inside it too.
         fs::create_dir_all(d).ok();
     }
-    let object = p.job.path().join("output.o");
+    let object = p.plan.output;
     let deps = p.plan.deps.then(|| p.job.path().join("deps.d"));
     super::serve::compile_and_reply(
         server,
@@ -510,6 +540,49 @@ mod tests {
         );
         assert!(r.deps);
         assert!(r.dirs.contains(&PathBuf::from("/j/root/p/include")));
+    }
+
+    #[test]
+    fn every_spelling_of_a_path_option_is_rewritten_and_outputs_follow_the_mode() {
+        let root = Path::new("/j/root");
+        let r = rewrite(
+            &os(&[
+                "--include-directory=/inc",
+                "-isystem",
+                "/sys",
+                "--include=/p/pre.h",
+                "-ffile-prefix-map=/p=.",
+                "-S",
+                "x.c",
+                "--output=x.s",
+            ]),
+            root,
+            Path::new("/p"),
+            Path::new("/j"),
+        )
+        .unwrap();
+        let args: Vec<String> = r
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args[1..],
+            [
+                "--include-directory=/j/root/inc",
+                "-isystem",
+                "/j/root/sys",
+                "--include=/j/root/p/pre.h",
+                "-ffile-prefix-map=/j/root/p=.",
+                "-S",
+                "x.c",
+                "--output=/j/output.s",
+            ]
+        );
+        assert_eq!(r.output, PathBuf::from("/j/output.s"));
+        assert!(r.dirs.contains(&PathBuf::from("/j/root/inc")));
+        let r = rewrite(&os(&["-S", "x.c"]), root, Path::new("/p"), Path::new("/j")).unwrap();
+        assert_eq!(r.args[r.args.len() - 2..], ["-o", "/j/output.s"]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::policy;
 use super::run::{self, Ended, RunLimits};
 use super::signals::Latch;
 use super::stats::{Permit, Semaphore, Stats};
-use crate::client::scan::Mode;
+use crate::args::Lang;
 use crate::exit::{self, Code};
 use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
 use crate::protocol::{hashed, stream};
@@ -176,10 +176,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     };
 
     let input_name = format!("input{}", plan.temp_suffix);
-    let output_name = match plan.mode {
-        Mode::Object => "output.o",
-        Mode::Assembly => "output.s",
-    };
+    let output_name = policy::output_name(plan.mode);
     fs::rename(&received, dir.path().join(&input_name)).context("naming the job's input")?;
     let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
     let cwd = dir.path().to_path_buf();
@@ -415,7 +412,7 @@ fn source_name(argv: &[OsString]) -> String {
         .skip(1)
         .rfind(|(i, a)| {
             !a.to_string_lossy().starts_with('-')
-                && crate::client::scan::Lang::from_path(a).is_some()
+                && Lang::from_path(a).is_some()
                 && argv[i - 1] != "-o"
         })
         .map_or_else(|| "none".into(), |(_, a)| a.to_string_lossy().into_owned())

@@ -13,7 +13,6 @@ use anyhow::{Context, Result};
 use super::compilers::Refusal;
 use super::policy;
 use super::serve::{compile_and_reply, refuse, Early, Job, Outcome, Server};
-use crate::client::scan::Mode;
 use crate::exit::Code;
 use crate::protocol::{stream, RequestHead};
 use crate::sys::{self, poll_events};
@@ -84,10 +83,7 @@ pub fn serve<R: BufRead, W: Write>(
             })
         }
     };
-    let output_name = match plan.mode {
-        Mode::Object => "output.o",
-        Mode::Assembly => "output.s",
-    };
+    let output_name = policy::output_name(plan.mode);
     let cwd = dir.path().to_path_buf();
     let object = dir.path().join(output_name);
     let job = |args, dir| Job {

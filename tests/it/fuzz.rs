@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use distcc::client::flags::{self, Value};
+use distcc::args::flags::{self, Value};
 use distcc::daemon::policy;
 use distcc::protocol::{self, Limits, Version, DOTI};
 
