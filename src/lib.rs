@@ -20,6 +20,7 @@ pub mod args;
 pub mod client;
 pub mod daemon;
 pub mod exit;
+pub mod hosts;
 pub mod logging;
 pub mod lzo;
 pub mod masquerade;

@@ -77,7 +77,7 @@ impl Outcome {
 pub struct Record {
     pub end: SystemTime,
     pub pid: u32,
-    /// The host key (`pick::key`) that ran it; `localhost` when run here.
+    /// The host key (`Host::key`) that ran it; `localhost` when run here.
     pub host: String,
     pub outcome: Outcome,
     /// The compiler's exit status (or distcc's code for a failure).

@@ -12,7 +12,6 @@ pub mod backoff;
 pub mod cpp;
 pub mod exact;
 pub mod history;
-pub mod hosts;
 pub mod local;
 pub mod lock;
 pub mod output;
@@ -32,10 +31,10 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 
 use crate::exit::{self, Code};
+use crate::hosts::{self, Host};
 use crate::masquerade::{self, Compiler};
 use crate::protocol::{Reply, Version};
 use crate::settings::Settings;
-use hosts::Host;
 use scan::{Job, Scan};
 use state::{JobState, Phase};
 
@@ -161,7 +160,7 @@ fn run_local(compiler: &Compiler, args: &[OsString]) -> Result<u8> {
 }
 
 fn show_hosts(settings: &Settings) -> Result<u8> {
-    match pick::load(settings)? {
+    match hosts::load(settings)? {
         None => {
             Err(anyhow!(Code::NoHosts)
                 .context("no hosts: set DISTCC_HOSTS or write ~/.distcc/hosts"))
@@ -176,7 +175,7 @@ fn show_hosts(settings: &Settings) -> Result<u8> {
 }
 
 fn show_jobs(settings: &Settings) -> Result<u8> {
-    let n = pick::load(settings)?.map_or(0, |l| l.list.total_slots());
+    let n = hosts::load(settings)?.map_or(0, |l| l.list.total_slots());
     println!("{}", n.max(1));
     Ok(0)
 }
@@ -220,7 +219,7 @@ impl Failed {
 
 impl Client<'_> {
     fn distribute(&self, job: &Job) -> Result<u8> {
-        let loaded = match pick::load(self.settings) {
+        let loaded = match hosts::load(self.settings) {
             Ok(Some(l)) if !l.list.hosts.is_empty() => l,
             Ok(_) => {
                 return self
@@ -250,7 +249,7 @@ impl Client<'_> {
                 // It failed for another client while we waited for its slot.
                 continue;
             }
-            self.state.host(&pick::key(host), slot.slot);
+            self.state.host(&host.key(), slot.slot);
             if host.is_local() {
                 log::info!("compiling {} on localhost", job.input.to_string_lossy());
                 self.state.local("localhost is in the host list");

@@ -1,59 +1,16 @@
-//! Which volunteer gets a job: the host list (from `DISTCC_HOSTS` or the
-//! hosts files), minus hosts in backoff, through the slot locks.
+//! Which volunteer gets a job: the host list (`hosts::load`), minus hosts
+//! in backoff, through the slot locks; and what the client remembers of
+//! each host between jobs (failures, extensions it refused).
 
 use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::backoff;
-use super::hosts::{self, Host, HostList, Transport};
 use super::lock::{self, Slot, SlotRequest};
-use crate::exit::Code;
+use crate::hosts::{Host, HostList};
 use crate::settings::Settings;
-
-/// Where the host list came from, for messages.
-pub struct Loaded {
-    pub list: HostList,
-    pub source: String,
-}
-
-/// Reads the host list: `DISTCC_HOSTS`, else `$DISTCC_DIR/hosts`, else
-/// `/etc/distcc/hosts`. `None` when none of them exists.
-pub fn load(settings: &Settings) -> Result<Option<Loaded>> {
-    let (text, source) = match &settings.hosts {
-        Some(t) => (t.clone(), "DISTCC_HOSTS".to_string()),
-        None => {
-            let files = [
-                settings.dir.join("hosts"),
-                PathBuf::from("/etc/distcc/hosts"),
-            ];
-            match files
-                .iter()
-                .find_map(|f| fs::read_to_string(f).ok().map(|t| (t, f)))
-            {
-                Some((t, f)) => (t, f.display().to_string()),
-                None => return Ok(None),
-            }
-        }
-    };
-    let list = hosts::parse(&text)
-        .map_err(|e| anyhow!(Code::BadHostSpec).context(format!("{source}: {e}")))?;
-    Ok(Some(Loaded { list, source }))
-}
-
-/// The name a host's locks and backoff record go by: its transport, so
-/// one machine listed with different options shares its slots.
-pub fn key(host: &Host) -> String {
-    match &host.transport {
-        Transport::Tcp { host, port } => format!("{host}:{port}"),
-        Transport::Ssh { user, host, .. } => match user {
-            Some(u) => format!("{u}@{host}"),
-            None => format!("@{host}"),
-        },
-        Transport::Local => "localhost".into(),
-    }
-}
 
 pub fn lock_dir(settings: &Settings) -> PathBuf {
     settings.dir.join("lock")
@@ -88,7 +45,7 @@ pub fn pick(
     exclude: &[usize],
     wait: bool,
 ) -> Result<Option<Slot>> {
-    let keys: Vec<String> = hosts.iter().map(key).collect();
+    let keys: Vec<String> = hosts.iter().map(Host::key).collect();
     let requests: Vec<SlotRequest> = keys
         .iter()
         .zip(hosts)
@@ -110,7 +67,7 @@ pub fn pick(
 }
 
 pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
-    backoff::is_backed_off(&state_dir(settings), &key(host), settings.backoff_period)
+    backoff::is_backed_off(&state_dir(settings), &host.key(), settings.backoff_period)
 }
 
 /// Our protocol extensions, which only our own daemon speaks.
@@ -128,7 +85,7 @@ impl Extension {
             Extension::Hashed => "plain3_",
             Extension::Stream => "nostream_",
         };
-        format!("{prefix}{}", lock::host_key(&key(host)))
+        format!("{prefix}{}", lock::host_key(&host.key()))
     }
 }
 
@@ -154,11 +111,11 @@ pub fn mark_failed(host: &Host, settings: &Settings, why: &str) {
     if settings.backoff_period.is_zero() {
         return;
     }
-    if let Err(e) = backoff::mark_failed(&state_dir(settings), &key(host), why) {
+    if let Err(e) = backoff::mark_failed(&state_dir(settings), &host.key(), why) {
         log::warn!("cannot record backoff for {host}: {e:#}");
     }
 }
 
 pub fn mark_ok(host: &Host, settings: &Settings) {
-    backoff::clear(&state_dir(settings), &key(host)).ok();
+    backoff::clear(&state_dir(settings), &host.key()).ok();
 }

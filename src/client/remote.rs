@@ -12,8 +12,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::hosts::{Host, Transport};
 use crate::exit::Code;
+use crate::hosts::{Host, Transport};
 use crate::protocol::{self, hashed, stream, Limits, Reply, RequestHead, Version};
 use crate::settings::Settings;
 

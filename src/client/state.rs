@@ -93,7 +93,7 @@ impl Phase {
 pub struct Running {
     pub pid: u32,
     pub phase: Phase,
-    /// The host key (`pick::key`), `localhost`, or empty before a pick.
+    /// The host key (`Host::key`), `localhost`, or empty before a pick.
     pub host: String,
     pub slot: u32,
     pub started: SystemTime,

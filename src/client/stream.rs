@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 
-use super::hosts::Host;
 use super::scan::Job;
 use super::state::Phase;
 use super::{cpp, lock, pick, remote, tee, Blame, Client, Failed};
 use crate::exit::{self, Code};
+use crate::hosts::Host;
 use crate::protocol::{self, Reply, Version};
 
 impl Client<'_> {

@@ -24,6 +24,7 @@ use anyhow::{anyhow, Context as _, Result};
 use crate::client::state::{self, Running};
 use crate::client::{backoff, history, pick};
 use crate::exit::Code;
+use crate::hosts;
 use crate::settings::Settings;
 use tally::Tally;
 
@@ -168,7 +169,7 @@ fn watch_plain(view: &mut View, delay: Option<Duration>) -> Result<()> {
 /// One host as the monitor shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
-    /// The host key (`pick::key`), as in job files.
+    /// The host key (`Host::key`), as in job files.
     pub key: String,
     /// Its job limit from the host list; `None` if it is not listed.
     pub limit: Option<u32>,
@@ -203,9 +204,9 @@ impl View {
         let mut configured: Vec<(String, u32)> = Vec::new();
         // A broken host list is the client's error to report; the monitor
         // still shows the jobs it can see.
-        if let Ok(Some(loaded)) = pick::load(settings) {
+        if let Ok(Some(loaded)) = hosts::load(settings) {
             for h in &loaded.list.hosts {
-                let k = pick::key(h);
+                let k = h.key();
                 match configured.iter_mut().find(|(c, _)| *c == k) {
                     Some((_, limit)) => *limit = (*limit).max(h.limit),
                     None => configured.push((k, h.limit)),

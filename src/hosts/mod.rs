@@ -1,4 +1,8 @@
-//! Parser for the `DISTCC_HOSTS` host-list grammar.
+//! The host list: the `DISTCC_HOSTS` grammar and its parser, the parsed
+//! [`HostList`], the key a host's locks and records go by ([`Host::key`]),
+//! and where the list is read from (`load`). Shared by the client, which
+//! picks from it, and the monitor, which shows its limits; choosing a host
+//! is the client's (`client::pick`).
 //!
 //! The text is a sequence of words separated by whitespace (including
 //! newlines).  A `#` starts a comment that runs to the end of the line.
@@ -31,8 +35,12 @@
 //! * Unbracketed words with more than one `:` are rejected: IPv6 addresses
 //!   must be written in brackets.
 
+mod load;
+
 use std::fmt;
 use std::net::Ipv6Addr;
+
+pub use load::{load, Loaded};
 
 use crate::protocol::DEFAULT_PORT;
 
@@ -85,6 +93,20 @@ impl Host {
     /// True for the bare `localhost` entry, which runs jobs in place.
     pub fn is_local(&self) -> bool {
         self.transport == Transport::Local
+    }
+
+    /// The name the host's slot locks, backoff record and job records go
+    /// by: its transport alone, so one machine listed with different
+    /// options shares its slots.
+    pub fn key(&self) -> String {
+        match &self.transport {
+            Transport::Tcp { host, port } => format!("{host}:{port}"),
+            Transport::Ssh { user, host, .. } => match user {
+                Some(u) => format!("{u}@{host}"),
+                None => format!("@{host}"),
+            },
+            Transport::Local => "localhost".into(),
+        }
     }
 }
 
@@ -410,5 +432,4 @@ fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
 }
 
 #[cfg(test)]
-#[path = "hosts_tests.rs"]
 mod tests;

@@ -229,3 +229,14 @@ fn empty_text() {
     assert_eq!(parse("").unwrap(), HostList::default());
     assert_eq!(parse("  # only a comment\n\n").unwrap().total_slots(), 0);
 }
+
+#[test]
+fn keys_name_the_transport_only() {
+    assert_eq!(tcp("a", 3632, 4).key(), "a:3632");
+    assert_eq!(tcp("::1", 4000, 4).key(), "::1:4000");
+    assert_eq!(ssh(Some("u"), "h", Some("/opt/distccd"), 2).key(), "u@h");
+    assert_eq!(ssh(None, "h", None, 2).key(), "@h");
+    let list = parse("a:1/2,lzo a:1/3,cpp localhost").unwrap();
+    assert_eq!(list.hosts[0].key(), list.hosts[1].key());
+    assert_eq!(list.hosts[2].key(), "localhost");
+}
