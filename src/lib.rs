@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod protocol;
 pub mod role;
 pub mod settings;
+pub mod state;
 pub mod sys;
 
 use std::ffi::OsString;

@@ -8,17 +8,14 @@
 //! the job runs locally by decision (not an error, a reason), and distcc
 //! failed (fall back, or exit with distcc's code).
 
-pub mod backoff;
 pub mod cpp;
 pub mod exact;
-pub mod history;
 pub mod local;
 pub mod lock;
 pub mod output;
 pub mod pick;
 pub mod remote;
 pub mod scan;
-pub mod state;
 mod stream;
 pub mod tee;
 
@@ -35,8 +32,8 @@ use crate::hosts::{self, Host};
 use crate::masquerade::{self, Compiler};
 use crate::protocol::{Reply, Version};
 use crate::settings::Settings;
+use crate::state::{self, JobState, Phase};
 use scan::{Job, Scan};
-use state::{JobState, Phase};
 
 const USAGE: &str = "\
 Usage:

@@ -7,17 +7,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::backoff;
 use super::lock::{self, Slot, SlotRequest};
 use crate::hosts::{Host, HostList};
 use crate::settings::Settings;
+use crate::state::{self, backoff, host_key};
 
 pub fn lock_dir(settings: &Settings) -> PathBuf {
     settings.dir.join("lock")
-}
-
-pub fn state_dir(settings: &Settings) -> PathBuf {
-    settings.dir.join("state")
 }
 
 /// The hosts in preference order (shuffled under `--randomize`).
@@ -54,7 +50,7 @@ pub fn pick(
             limit: h.limit,
         })
         .collect();
-    let state = state_dir(settings);
+    let state = state::dir(settings);
     let skip = |i: usize| {
         exclude.contains(&i) || backoff::is_backed_off(&state, &keys[i], settings.backoff_period)
     };
@@ -67,7 +63,7 @@ pub fn pick(
 }
 
 pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
-    backoff::is_backed_off(&state_dir(settings), &host.key(), settings.backoff_period)
+    backoff::is_backed_off(&state::dir(settings), &host.key(), settings.backoff_period)
 }
 
 /// Our protocol extensions, which only our own daemon speaks.
@@ -85,14 +81,14 @@ impl Extension {
             Extension::Hashed => "plain3_",
             Extension::Stream => "nostream_",
         };
-        format!("{prefix}{}", lock::host_key(&host.key()))
+        format!("{prefix}{}", host_key(&host.key()))
     }
 }
 
 /// Whether to offer `host` an extension: yes, unless it refused it within
 /// the last day (a reference daemon, or one of ours from before it).
 pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
-    let marker = state_dir(settings).join(ext.marker(host));
+    let marker = state::dir(settings).join(ext.marker(host));
     match fs::metadata(marker).and_then(|m| m.modified()) {
         Ok(t) => t.elapsed().map_or(true, |age| age.as_secs() > 24 * 3600),
         Err(_) => true,
@@ -101,7 +97,7 @@ pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
 
 /// Remembers that `host` closed the connection on an extension.
 pub fn mark_unspoken(host: &Host, settings: &Settings, ext: Extension) {
-    let dir = state_dir(settings);
+    let dir = state::dir(settings);
     fs::create_dir_all(&dir).ok();
     fs::write(dir.join(ext.marker(host)), b"").ok();
 }
@@ -111,11 +107,11 @@ pub fn mark_failed(host: &Host, settings: &Settings, why: &str) {
     if settings.backoff_period.is_zero() {
         return;
     }
-    if let Err(e) = backoff::mark_failed(&state_dir(settings), &host.key(), why) {
+    if let Err(e) = backoff::mark_failed(&state::dir(settings), &host.key(), why) {
         log::warn!("cannot record backoff for {host}: {e:#}");
     }
 }
 
 pub fn mark_ok(host: &Host, settings: &Settings) {
-    backoff::clear(&state_dir(settings), &host.key()).ok();
+    backoff::clear(&state::dir(settings), &host.key()).ok();
 }

@@ -11,11 +11,11 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 
 use super::scan::Job;
-use super::state::Phase;
 use super::{cpp, lock, pick, remote, tee, Blame, Client, Failed};
 use crate::exit::{self, Code};
 use crate::hosts::Host;
 use crate::protocol::{self, Reply, Version};
+use crate::state::Phase;
 
 impl Client<'_> {
     /// Whether to stream this job's source to `host` while preprocessing:

@@ -231,7 +231,7 @@ pub fn render(s: &Snapshot, cols: usize, rows: usize) -> String {
 mod tests {
     use super::super::HostView;
     use super::*;
-    use crate::client::state::{Phase, Running};
+    use crate::state::{Phase, Running};
     use std::time::SystemTime;
 
     fn strip(frame: &str) -> Vec<String> {

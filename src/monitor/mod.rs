@@ -2,10 +2,10 @@
 //! they went.
 //!
 //! It reads what the clients leave in `$DISTCC_DIR/state`: one file per
-//! running job (`client::state`), the history of finished jobs
-//! (`client::history`, counted incrementally by `tally`) and the backoff
-//! records (`client::backoff`); host limits come from the same host list
-//! the client reads (`client::pick::load`). `text` prints plain lines as
+//! running job (`state::running`), the history of finished jobs
+//! (`state::history`, counted incrementally by `tally`) and the backoff
+//! records (`state::backoff`); host limits come from the same host list
+//! the client reads (`hosts::load`). It imports no role. `text` prints plain lines as
 //! the reference does, `live` draws the full-screen view on a terminal,
 //! `summary` answers `--summary`. The monitor never talks to a daemon.
 
@@ -21,11 +21,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context as _, Result};
 
-use crate::client::state::{self, Running};
-use crate::client::{backoff, history, pick};
 use crate::exit::Code;
 use crate::hosts;
 use crate::settings::Settings;
+use crate::state::{self, backoff, history, Running};
 use tally::Tally;
 
 const USAGE: &str = "\
@@ -112,7 +111,7 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         anyhow!(Code::BadArguments).context(e)
     })?;
     let settings = Settings::from_env();
-    let dir = pick::state_dir(&settings);
+    let dir = state::dir(&settings);
     match mode {
         Mode::Help => {
             print!("{USAGE}");
@@ -338,7 +337,7 @@ mod tests {
             "DISTCC_DIR" => Some(top.path().into()),
             _ => None,
         });
-        let dir = pick::state_dir(&settings);
+        let dir = state::dir(&settings);
         let job = state::JobState::in_dir(dir.clone(), false, "x.c".as_ref());
         job.host("a:1", 1);
         job.phase(state::Phase::Compile);

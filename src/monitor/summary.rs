@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use crate::client::history::{Outcome, Record};
-use crate::client::state::{Phase, PHASES};
+use crate::state::history::{Outcome, Record};
+use crate::state::{Phase, PHASES};
 
 #[derive(Default)]
 struct HostRow {

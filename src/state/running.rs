@@ -1,8 +1,9 @@
 //! What each running client is doing, for `distccmon-text`: one small file
 //! per client process, `job_<pid>` in `$DISTCC_DIR/state`, rewritten at
-//! every phase change and removed when the job ends. The finished-job
-//! record is `history`'s; backoff records, in the same directory, are
-//! `backoff`'s.
+//! every phase change and removed when the job ends ([`JobState`] writes
+//! it, [`list`] reads them). The finished-job record is `history`'s;
+//! backoff records, in the same directory, are `backoff`'s; the phases
+//! are `phase`'s.
 //!
 //! The client pays one `pwrite` per phase change (a handful per job),
 //! nothing synced. The file is created once and then overwritten in place
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 
 use super::history::{self, Outcome, Record};
+use super::phase::{Phase, PHASES};
 use crate::settings::Settings;
 
 const PREFIX: &str = "job_";
@@ -34,59 +36,6 @@ const VERSION: &str = "v1";
 /// changes, the host is cut to `HOST_MAX`, the rest is short numbers.
 const SLACK: usize = 256;
 const HOST_MAX: usize = 200;
-
-/// Where a job is. The first six are the reference's phases, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    /// Waiting for a free slot on any host.
-    Blocked,
-    /// Waiting for the local preprocessor.
-    Preprocess,
-    /// Waiting for the connection to the volunteer.
-    Connect,
-    /// Sending the job.
-    Send,
-    /// Waiting while the volunteer compiles.
-    Compile,
-    /// Reading the results.
-    Receive,
-    /// Compiling here by decision.
-    Local,
-    /// Compiling here because distribution failed.
-    Fallback,
-}
-
-pub const PHASES: usize = 8;
-
-impl Phase {
-    pub const ALL: [Phase; PHASES] = [
-        Phase::Blocked,
-        Phase::Preprocess,
-        Phase::Connect,
-        Phase::Send,
-        Phase::Compile,
-        Phase::Receive,
-        Phase::Local,
-        Phase::Fallback,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Blocked => "Blocked",
-            Phase::Preprocess => "Preprocess",
-            Phase::Connect => "Connect",
-            Phase::Send => "Send",
-            Phase::Compile => "Compile",
-            Phase::Receive => "Receive",
-            Phase::Local => "Local",
-            Phase::Fallback => "Fallback",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
 
 /// A running job as a monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +172,7 @@ struct Inner {
 impl JobState {
     /// Prepares the record; nothing is written until the first phase.
     pub fn start(settings: &Settings, source: &OsStr) -> JobState {
-        JobState::in_dir(super::pick::state_dir(settings), settings.stats, source)
+        JobState::in_dir(super::dir(settings), settings.stats, source)
     }
 
     pub fn in_dir(dir: PathBuf, stats: bool, source: &OsStr) -> JobState {
