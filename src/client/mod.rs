@@ -30,7 +30,7 @@ use anyhow::{anyhow, Context, Result};
 use crate::exit::{self, Code};
 use crate::hosts::{self, Host};
 use crate::masquerade::{self, Compiler};
-use crate::protocol::{Reply, Version};
+use crate::protocol::{OutputKind, Reply, Version};
 use crate::settings::Settings;
 use crate::state::{self, JobState, Phase};
 use scan::{Job, Scan};
@@ -487,7 +487,7 @@ impl Client<'_> {
             files.len()
         );
         let sent = started.elapsed();
-        let reply = self.await_reply(conn, Version::V3)?;
+        let mut reply = self.await_reply(conn, Version::V3)?;
         log::info!(
             "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
             job.input.to_string_lossy(),
@@ -496,7 +496,7 @@ impl Client<'_> {
             (started.elapsed() - sent).as_millis(),
             reply.status
         );
-        let deps = reply.deps.clone();
+        let deps = reply.take_output(OutputKind::Deps);
         let code = self.accept_reply(job, reply)?;
         if code == 0 {
             if let (Some(path), Some(deps)) = (job.dep_file(), deps) {
@@ -527,7 +527,7 @@ impl Client<'_> {
         std::io::stdout().write_all(&reply.stdout).ok();
         std::io::stdout().flush().ok();
         if status == 0 {
-            output::write(Path::new(&job.output), &reply.object)
+            output::write(Path::new(&job.output), reply.object())
                 .map_err(Failed::new(Blame::Local))?;
         }
         // A failed compile leaves an existing output alone, as gcc does.

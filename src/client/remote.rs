@@ -205,10 +205,11 @@ pub fn send(
     let len = file.metadata()?.len();
     let mut buf = Vec::with_capacity(512);
     protocol::write_request_head(&mut buf, &head)?;
-    let compressed = if version.compressed() && len > 0 {
+    let codec = version.codec();
+    let compressed = if !codec.is_raw() && len > 0 {
         let mut raw = Vec::with_capacity(len as usize);
         file.read_to_end(&mut raw)?;
-        Some(crate::lzo::compress(&raw))
+        Some(codec.compress(&raw).into_owned())
     } else {
         None
     };
@@ -256,11 +257,13 @@ pub fn receive_after(conn: &mut Connection, version: Version, already: &[u8]) ->
         Connection::Tcp(s) => protocol::read_reply(
             &mut already.chain(BufReader::with_capacity(64 * 1024, &*s)),
             version,
+            version.codec(),
             &limits,
         ),
         Connection::Ssh { stdout, .. } => protocol::read_reply(
             &mut already.chain(BufReader::with_capacity(64 * 1024, stdout)),
             version,
+            version.codec(),
             &limits,
         ),
     };
@@ -310,7 +313,7 @@ pub fn send_files(
     };
     let mut buf = Vec::with_capacity(64 * 1024);
     protocol::write_request_head(&mut buf, &head)?;
-    protocol::write_files(&mut buf, Version::V3, files)?;
+    protocol::write_files(&mut buf, Version::V3.codec(), files)?;
     write_all(conn, &buf, cork).context("sending the job")?;
     Ok(buf.len())
 }
@@ -356,7 +359,7 @@ pub fn read_need(conn: &mut Connection, manifest: &[hashed::HashedFile]) -> Resu
 /// Step three: those bodies, in the order asked.
 pub fn send_bodies(conn: &mut Connection, bodies: &[&[u8]]) -> Result<usize> {
     let mut buf = Vec::new();
-    hashed::write_bodies(&mut buf, bodies)?;
+    hashed::write_bodies(&mut buf, Version::V3.codec(), bodies)?;
     write_all(conn, &buf, false).context("sending files")?;
     Ok(buf.len())
 }

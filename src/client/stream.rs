@@ -128,7 +128,7 @@ impl Client<'_> {
         }
         self.state.phase(Phase::Send);
         let wire = tee
-            .send(&mut conn, base)
+            .send(&mut conn, base.codec())
             .context("streaming the source")
             .map_err(mid_job)?;
         log::debug!("streamed {wire} bytes on the wire");

@@ -20,7 +20,7 @@ use super::signals::Latch;
 use super::stats::{Permit, Semaphore, Stats};
 use crate::args::Lang;
 use crate::exit::{self, Code};
-use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
+use crate::protocol::{self, Limits, OutputKind, Reply, RequestHead, Version, WireError};
 use crate::protocol::{hashed, stream};
 use crate::sys;
 
@@ -138,7 +138,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     }
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
-        let files = protocol::read_files(&mut input, head.version, &server.limits)
+        let files = protocol::read_files(&mut input, head.version.codec(), &server.limits)
             .context("reading files")?;
         // `input` stays open: the compile watches it for a hang-up.
         return super::mirror::serve(server, &head, files, &mut output, client_fd);
@@ -158,7 +158,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         protocol::read_body_to(
             &mut input,
             protocol::DOTI,
-            head.version,
+            head.version.codec(),
             &server.limits,
             &mut file,
         )
@@ -344,7 +344,6 @@ pub(super) fn compile_and_reply<W: Write>(
         status: finished.status as u32,
         stderr: unmap(fs::read(&err_path)?),
         stdout: unmap(fs::read(&out_path)?),
-        deps: (head.version == Version::V3).then(Vec::new),
         ..Reply::default()
     };
     let ok = finished.status == 0 && finished.ended == Ended::Exited;
@@ -357,11 +356,10 @@ pub(super) fn compile_and_reply<W: Write>(
             .into())
         }
         Ended::Exited if ok => {
-            reply.object = fs::read(&object).unwrap_or_default();
+            reply.set_output(OutputKind::Object, fs::read(&object).unwrap_or_default());
             if let Some(d) = &deps {
-                reply.deps = Some(super::mirror::reflow_deps(&unmap(
-                    fs::read(d).unwrap_or_default(),
-                )));
+                let d = super::mirror::reflow_deps(&unmap(fs::read(d).unwrap_or_default()));
+                reply.set_output(OutputKind::Deps, d);
             }
         }
         Ended::Exited => {}
@@ -395,7 +393,8 @@ pub(super) fn compile_and_reply<W: Write>(
     } else {
         drop(dir);
     }
-    protocol::write_reply(output, head.version, &reply).context("sending reply")?;
+    protocol::write_reply(output, head.version, head.version.codec(), &reply)
+        .context("sending reply")?;
     output.flush().context("sending reply")?;
     Ok(Outcome {
         compiler,
@@ -458,7 +457,8 @@ pub(super) fn refuse<W: Write>(
         stderr: format!("distccd: {}\n", refusal.message).into_bytes(),
         ..Reply::default()
     };
-    protocol::write_reply(output, head.version, &reply).context("sending refusal")?;
+    protocol::write_reply(output, head.version, head.version.codec(), &reply)
+        .context("sending refusal")?;
     output.flush().ok();
     Ok(Outcome {
         compiler,

@@ -42,14 +42,14 @@ pub fn serve<R: BufRead, W: Write>(
     client_fd: RawFd,
 ) -> Result<Outcome> {
     let compiler = head.argv[0].to_string_lossy().into_owned();
-    let base = head.version;
+    let codec = head.version.codec();
     let limits = server.limits;
     // Our client waits for the go-ahead and reads a refusal instead; a
     // client that streamed anyway has its source read and dropped, so it
     // reads our reason rather than a reset.
     let mut refuse_and_drain = |refusal: Refusal| {
         let outcome = refuse(server, output, head, compiler.clone(), refusal);
-        stream::read_chunks(input, base, &limits, |_| Ok(())).ok();
+        stream::read_chunks(input, codec, &limits, |_| Ok(())).ok();
         outcome
     };
     let plan = match policy::check(&head.argv[1..]) {
@@ -111,7 +111,7 @@ pub fn serve<R: BufRead, W: Write>(
                 64 * 1024,
                 File::create(dir.path().join(&input_name)).context("creating the job's input")?,
             );
-            stream::read_chunks(input, base, &limits, |data| file.write_all(data))
+            stream::read_chunks(input, codec, &limits, |data| file.write_all(data))
                 .context("reading the streamed source")?;
             file.flush().context("writing the job's input")?;
         }
@@ -125,7 +125,7 @@ pub fn serve<R: BufRead, W: Write>(
     );
     let mut feed = |pipe: File| -> Result<File> {
         let mut sink = PipeSink::new(pipe, until, stop)?;
-        stream::read_chunks(input, base, &limits, |data| sink.write(data))
+        stream::read_chunks(input, codec, &limits, |data| sink.write(data))
             .context("reading the streamed source")?;
         Ok(sink.pipe)
     };

@@ -20,8 +20,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
 use super::{
-    read_body, read_header, read_raw, read_string, write_body, write_header, write_raw, Limits,
-    Result, Token, Version, WireError, FILE, LINK, NAME, NFIL,
+    read_body, read_header, read_raw, read_string, write_body, write_header, write_raw, Codec,
+    Limits, Result, Token, WireError, FILE, LINK, NAME, NFIL,
 };
 
 /// The `DIST` value of the extension.
@@ -147,15 +147,17 @@ pub fn read_need<R: Read>(r: &mut R, files: &[HashedFile]) -> Result<Vec<u32>> {
     Ok(out)
 }
 
-pub fn write_bodies<W: Write>(w: &mut W, bodies: &[&[u8]]) -> io::Result<()> {
+/// The bodies asked for, in the order asked, compressed by the
+/// connection's codec (protocol 3's LZO with our own peers today).
+pub fn write_bodies<W: Write>(w: &mut W, codec: Codec, bodies: &[&[u8]]) -> io::Result<()> {
     for b in bodies {
-        write_body(w, FILE, Version::V3, b)?;
+        write_body(w, FILE, codec, b)?;
     }
     Ok(())
 }
 
-pub fn read_file_body<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<u8>> {
-    read_body(r, FILE, Version::V3, limits)
+pub fn read_file_body<R: Read>(r: &mut R, codec: Codec, limits: &Limits) -> Result<Vec<u8>> {
+    read_body(r, FILE, codec, limits)
 }
 
 #[cfg(test)]
