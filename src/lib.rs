@@ -30,6 +30,7 @@ pub mod role;
 pub mod settings;
 pub mod state;
 pub mod sys;
+pub mod transport;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -26,6 +26,7 @@ use crate::exit::Code;
 use crate::masquerade::Compiler;
 use crate::protocol::hashed::{self, Entry, HashedFile};
 use crate::protocol::{FileBody, NamedFile};
+use crate::transport;
 
 /// What the listing step produced.
 pub enum Listing {
@@ -281,7 +282,7 @@ pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
 /// Sends `files` with our hashed extension: digests first, then only the
 /// bodies the daemon lacks. Returns the bytes sent.
 pub fn send_hashed(
-    conn: &mut remote::Connection,
+    conn: &mut transport::Connection,
     cwd: &Path,
     argv: &[OsString],
     files: &[NamedFile],

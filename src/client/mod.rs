@@ -33,6 +33,7 @@ use crate::masquerade::{self, Compiler};
 use crate::protocol::{OutputKind, Reply, Version};
 use crate::settings::Settings;
 use crate::state::{self, JobState, Phase};
+use crate::transport;
 use scan::{Job, Scan};
 
 const USAGE: &str = "\
@@ -345,7 +346,7 @@ impl Client<'_> {
         let mut conn = None;
         let source: std::path::PathBuf = if !job.needs_cpp() {
             self.state.phase(Phase::Connect);
-            conn = Some(remote::connect(host, self.settings).map_err(unreachable)?);
+            conn = Some(transport::connect(host, self.settings).map_err(unreachable)?);
             job.input.clone().into()
         } else if let Some(t) = temps {
             t.preprocessed.clone()
@@ -356,7 +357,7 @@ impl Client<'_> {
                 .map_err(local_fault)?;
             let pre = cpp::Preprocessor::start(self.compiler, job, &t).map_err(local_fault)?;
             self.state.phase(Phase::Connect);
-            let connected = remote::connect(host, self.settings);
+            let connected = transport::connect(host, self.settings);
             self.state.phase(Phase::Preprocess);
             let status = pre.wait().map_err(local_fault)?;
             drop(cpp_slot);
@@ -376,7 +377,7 @@ impl Client<'_> {
             Some(c) => c,
             None => {
                 self.state.phase(Phase::Connect);
-                remote::connect(host, self.settings).map_err(unreachable)?
+                transport::connect(host, self.settings).map_err(unreachable)?
             }
         };
         let cpp_done = started.elapsed();
@@ -406,9 +407,13 @@ impl Client<'_> {
 
     /// Waits for the server's reply to a sent request and reads it; the
     /// monitor sees the compile and the receiving apart.
-    fn await_reply(&self, mut conn: remote::Connection, version: Version) -> Result<Reply, Failed> {
+    fn await_reply(
+        &self,
+        mut conn: transport::Connection,
+        version: Version,
+    ) -> Result<Reply, Failed> {
         self.state.phase(Phase::Compile);
-        remote::wait_readable(&conn, self.settings.io_timeout);
+        conn.wait_readable(self.settings.io_timeout);
         self.state.phase(Phase::Receive);
         remote::receive(&mut conn, version).map_err(Failed::new(Blame::MidJob))
     }
@@ -435,7 +440,7 @@ impl Client<'_> {
         let unreachable = Failed::new(Blame::Unreachable);
         let mid_job = Failed::new(Blame::MidJob);
         self.state.phase(Phase::Connect);
-        let mut conn = remote::connect(host, self.settings).map_err(unreachable)?;
+        let mut conn = transport::connect(host, self.settings).map_err(unreachable)?;
         self.state.phase(Phase::Preprocess);
         let scratch = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
         let cpp_slot =
@@ -473,7 +478,7 @@ impl Client<'_> {
                     // protocol 3 to this host from now on.
                     log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
                     pick::mark_unspoken(host, self.settings, pick::Extension::Hashed);
-                    conn = remote::connect(host, self.settings).map_err(unreachable)?;
+                    conn = transport::connect(host, self.settings).map_err(unreachable)?;
                 }
             }
         }
