@@ -1,3 +1,6 @@
+//! Tests of the flag table: its order, its lookups, each class and the
+//! path column.
+
 use super::*;
 
 /// One row per behaviour the scanner relies on.

@@ -1,12 +1,14 @@
 //! `distcc [COMPILER] ARGS...` and the masquerading compiler names.
 //!
-//! Parse → decide → act: `scan` classifies the command line (with the flag
-//! table in `flags`), `pick` chooses a volunteer through the `lock` slots
-//! and `backoff` records, `cpp` preprocesses here while `remote` connects,
-//! and `local` runs the real compiler when the job stays here. Three
-//! outcomes stay apart: the compiler ran (its status is passed through),
-//! the job runs locally by decision (not an error, a reason), and distcc
-//! failed (fall back, or exit with distcc's code).
+//! Parse → decide → act: `scan` classifies the command line (with the
+//! command-line model in `args`), `pick` chooses a volunteer from the host
+//! list (`hosts`) through the `lock` slots and the backoff records
+//! (`state`), `cpp` preprocesses here while a connection (`transport`)
+//! opens, `remote` speaks the request over it (`stream` and `exact` for
+//! our own daemons), and `local` runs the real compiler when the job stays
+//! here. Three outcomes stay apart: the compiler ran (its status is passed
+//! through), the job runs locally by decision (not an error, a reason),
+//! and distcc failed (fall back, or exit with distcc's code).
 
 pub mod cpp;
 pub mod exact;

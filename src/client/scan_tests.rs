@@ -1,3 +1,6 @@
+//! Tests of the client's scanner: the arguments of each half of a split
+//! compile, dependency files byte for byte against gcc, response files.
+
 use super::*;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStringExt;

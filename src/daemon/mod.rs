@@ -1,10 +1,14 @@
 //! `distccd`: the compile server.
 //!
 //! Layout: `options` (command line), `access` (`--allow`), `compilers`
-//! (the whitelist), `policy` (which compiler arguments are safe), `run`
-//! (one compiler process), `serve` (one job on one connection), `stats`
-//! (job slots and counters), `listen` (the standalone server's loop),
-//! `daemonize` (detach, pid file, dropping root), `signals` (stopping).
+//! (the whitelist), `policy` (which compiler arguments are safe, from the
+//! flag table in `args`), `run` (one compiler process), `sandbox` (its
+//! Landlock jail), `serve` (one job on one connection), `stream`, `mirror`
+//! and `hashed` (our streamed and exact-mode requests), `store` (exact
+//! mode's content store), `stats` and `machine` (job slots, counters, the
+//! stats page), `listen` (the standalone server's loop), `daemonize`
+//! (detach, pid file, dropping root), `signals` (stopping). Its
+//! environment is `settings::DaemonSettings`, read once.
 
 pub mod access;
 pub mod compilers;

@@ -1,3 +1,6 @@
+//! Tests of the daemon's argument policy: what real clients send passes,
+//! each attack is refused, and the input and output are rewritten.
+
 use super::*;
 
 fn args(s: &str) -> Vec<OsString> {

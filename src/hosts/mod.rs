@@ -1,6 +1,6 @@
 //! The host list: the `DISTCC_HOSTS` grammar and its parser, the parsed
 //! [`HostList`], the key a host's locks and records go by ([`Host::key`]),
-//! and where the list is read from (`load`). Shared by the client, which
+//! and where the list is read from ([`load`]). Shared by the client, which
 //! picks from it, and the monitor, which shows its limits; choosing a host
 //! is the client's (`client::pick`).
 //!
@@ -35,12 +35,15 @@
 //! * Unbracketed words with more than one `:` are rejected: IPv6 addresses
 //!   must be written in brackets.
 
-mod load;
-
 use std::fmt;
+use std::fs;
 use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
 
-pub use load::{load, Loaded};
+use anyhow::{anyhow, Result};
+
+use crate::exit::Code;
+use crate::settings::Settings;
 
 use crate::protocol::DEFAULT_PORT;
 
@@ -429,6 +432,41 @@ fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
         Transport::Tcp { host, port },
         limit.unwrap_or(DEFAULT_REMOTE_LIMIT),
     ))
+}
+
+/// The system-wide host file, read when neither of the user's says.
+const SYSTEM_HOSTS: &str = "/etc/distcc/hosts";
+
+/// A host list and where it came from, for messages.
+pub struct Loaded {
+    pub list: HostList,
+    pub source: String,
+}
+
+/// Reads the host list: `DISTCC_HOSTS`, else `$DISTCC_DIR/hosts`, else
+/// `/etc/distcc/hosts`. `None` when none of them exists; a list that does
+/// not parse fails with exit 106 (bad host specification).
+pub fn load(settings: &Settings) -> Result<Option<Loaded>> {
+    load_from(settings, Path::new(SYSTEM_HOSTS))
+}
+
+fn load_from(settings: &Settings, system: &Path) -> Result<Option<Loaded>> {
+    let (text, source) = match &settings.hosts {
+        Some(t) => (t.clone(), "DISTCC_HOSTS".to_string()),
+        None => {
+            let files = [settings.dir.join("hosts"), PathBuf::from(system)];
+            match files
+                .iter()
+                .find_map(|f| fs::read_to_string(f).ok().map(|t| (t, f)))
+            {
+                Some((t, f)) => (t, f.display().to_string()),
+                None => return Ok(None),
+            }
+        }
+    };
+    let list =
+        parse(&text).map_err(|e| anyhow!(Code::BadHostSpec).context(format!("{source}: {e}")))?;
+    Ok(Some(Loaded { list, source }))
 }
 
 #[cfg(test)]

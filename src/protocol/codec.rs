@@ -7,8 +7,11 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
-use super::packet::{read_len, read_raw, write_raw, Token};
-use super::{Limits, Result, Version, WireError};
+use super::error::{Result, WireError};
+use super::limits::Limits;
+use super::packet::{read_len, read_raw, write_raw};
+use super::token::Token;
+use super::version::Version;
 use crate::lzo;
 
 /// The compression of a connection's bulk bodies.
@@ -109,6 +112,7 @@ pub fn write_body<W: Write>(w: &mut W, token: &Token, codec: Codec, body: &[u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::token::DOTI;
 
     #[test]
     fn versions_imply_the_reference_codecs_and_bodies_round_trip() {
@@ -120,18 +124,13 @@ mod tests {
             .collect();
         for codec in [Codec::Raw, Codec::Lzo] {
             let mut wire = Vec::new();
-            write_body(&mut wire, super::super::DOTI, codec, &body).unwrap();
+            write_body(&mut wire, DOTI, codec, &body).unwrap();
             assert_eq!(wire.len() < body.len(), codec == Codec::Lzo, "{codec:?}");
-            let got = read_body(
-                &mut &wire[..],
-                super::super::DOTI,
-                codec,
-                &Limits::default(),
-            );
+            let got = read_body(&mut &wire[..], DOTI, codec, &Limits::default());
             assert_eq!(got.unwrap(), body, "{codec:?}");
             // An empty body is sent raw whatever the codec.
             let mut empty = Vec::new();
-            write_body(&mut empty, super::super::DOTI, codec, b"").unwrap();
+            write_body(&mut empty, DOTI, codec, b"").unwrap();
             assert_eq!(empty, b"DOTI00000000");
         }
     }

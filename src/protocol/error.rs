@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io;
 
-use super::Token;
+use super::token::Token;
 use crate::exit::{code_of_io, Code};
 use crate::lzo::LzoError;
 

@@ -1,5 +1,6 @@
-//! Packet framing: a 12-byte header, four token letters and eight
-//! lowercase hex digits, then for some tokens that many bytes of body.
+//! Packet framing: a 12-byte header, four token letters ([`Token`], the
+//! vocabulary is `token`'s) and eight lowercase hex digits, then for some
+//! tokens that many bytes of body.
 //! Readers check the token they expect, parse the digits strictly, and
 //! check a length before allocating; bodies that may be compressed are
 //! `codec`'s.
@@ -8,28 +9,8 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 
-use super::{Result, WireError};
-
-pub type Token = [u8; 4];
-
-pub const DIST: &Token = b"DIST";
-pub const CDIR: &Token = b"CDIR";
-pub const ARGC: &Token = b"ARGC";
-pub const ARGV: &Token = b"ARGV";
-pub const DOTI: &Token = b"DOTI";
-pub const NFIL: &Token = b"NFIL";
-pub const NAME: &Token = b"NAME";
-pub const FILE: &Token = b"FILE";
-pub const LINK: &Token = b"LINK";
-pub const DONE: &Token = b"DONE";
-pub const STAT: &Token = b"STAT";
-pub const SERR: &Token = b"SERR";
-pub const SOUT: &Token = b"SOUT";
-pub const DOTO: &Token = b"DOTO";
-pub const DOTD: &Token = b"DOTD";
-
-/// Bytes in a header: the token, then eight hex digits.
-pub const HEADER_LEN: usize = 12;
+use super::error::{Result, WireError};
+use super::token::{Token, HEADER_LEN};
 
 /// Formats one header: token and eight lowercase hex digits.
 pub fn header(token: &Token, value: u32) -> [u8; HEADER_LEN] {

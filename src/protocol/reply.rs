@@ -8,8 +8,11 @@
 use std::io::{self, Read, Write};
 
 use super::codec::{read_body, write_body, Codec};
-use super::packet::{read_header, write_header, Token, DONE, DOTD, DOTO, SERR, SOUT, STAT};
-use super::{Limits, Result, Version, WireError};
+use super::error::{Result, WireError};
+use super::limits::Limits;
+use super::packet::{read_header, write_header};
+use super::token::{Token, DONE, DOTD, DOTO, SERR, SOUT, STAT};
+use super::version::Version;
 
 /// A file a compile produced, by what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,11 +8,13 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
 use super::codec::{read_body, write_body, Codec};
+use super::error::{Result, WireError};
+use super::limits::Limits;
 use super::packet::{
-    len_u32, parse_hex, read_full, read_header, read_string, write_header, write_raw, Token, ARGC,
-    ARGV, CDIR, DIST, FILE, HEADER_LEN, LINK, NAME, NFIL,
+    len_u32, parse_hex, read_full, read_header, read_string, write_header, write_raw,
 };
-use super::{Limits, Result, Version, WireError};
+use super::token::{Token, ARGC, ARGV, CDIR, DIST, FILE, HEADER_LEN, LINK, NAME, NFIL};
+use super::version::Version;
 
 /// What the client sends before the source: version, cwd (v3) and argv.
 #[derive(Debug, Clone, PartialEq, Eq)]

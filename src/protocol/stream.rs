@@ -22,7 +22,12 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::{header, read_header, Codec, Limits, Result, Token, Version, WireError, HEADER_LEN};
+use super::codec::Codec;
+use super::error::{Result, WireError};
+use super::limits::Limits;
+use super::packet::{header, read_header, read_raw};
+use super::token::{Token, DONE, HEADER_LEN};
+use super::version::Version;
 
 /// `DIST` values of the extension: 0x100 + the protocol whose bodies and
 /// reply it uses.
@@ -98,7 +103,7 @@ pub fn read_chunks<R: BufRead>(
         }
         let room = limits.max_body - total;
         if !codec.is_raw() {
-            let raw = super::read_raw(r, DOTC, len as usize)?;
+            let raw = read_raw(r, DOTC, len as usize)?;
             let bound = (len as u64)
                 .saturating_mul(limits.max_inflation)
                 .min(MAX_CHUNK as u64)
@@ -170,7 +175,7 @@ pub fn read_answer<R: io::Read>(r: &mut R) -> Result<Answer> {
     }
     if &h[..4] == STRM {
         Ok(Answer::Go)
-    } else if &h[..4] == super::DONE {
+    } else if &h[..4] == DONE {
         Ok(Answer::Reply(h))
     } else {
         Err(WireError::BadToken {
@@ -264,7 +269,7 @@ mod tests {
     #[test]
     fn answers() {
         assert_eq!(read_answer(&mut &header(STRM, 0)[..]).unwrap(), Answer::Go);
-        let done = header(super::super::DONE, 1);
+        let done = header(DONE, 1);
         assert_eq!(read_answer(&mut &done[..]).unwrap(), Answer::Reply(done));
         assert!(matches!(
             read_answer(&mut &b""[..]),

@@ -1,3 +1,7 @@
+//! Tests of the wire format against the reference's own bytes (the corpus
+//! in tests/corpus) and against hostile input: truncations, bad tokens,
+//! oversized lengths, LZO garbage.
+
 use super::*;
 use crate::exit::Code;
 use crate::lzo;

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{flag, seconds};
+use super::parse::{flag, seconds};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

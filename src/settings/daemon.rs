@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{flag, seconds};
+use super::parse::{flag, seconds};
 
 /// The search path a daemon started with no `PATH` at all uses.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";

@@ -172,7 +172,7 @@ struct Inner {
 impl JobState {
     /// Prepares the record; nothing is written until the first phase.
     pub fn start(settings: &Settings, source: &OsStr) -> JobState {
-        JobState::in_dir(super::dir(settings), settings.stats, source)
+        JobState::in_dir(super::paths::dir(settings), settings.stats, source)
     }
 
     pub fn in_dir(dir: PathBuf, stats: bool, source: &OsStr) -> JobState {

@@ -78,8 +78,8 @@ mod tests {
 
     #[test]
     fn poll_any_times_out_and_finds_the_ready_fd() {
-        let (a, _a) = crate::sys::pipe(true).unwrap();
-        let (b, b_write) = crate::sys::pipe(true).unwrap();
+        let (a, _a) = crate::sys::fd::pipe(true).unwrap();
+        let (b, b_write) = crate::sys::fd::pipe(true).unwrap();
         let fds = [-1, a.as_raw_fd(), b.as_raw_fd()];
         let soon = Instant::now() + Duration::from_millis(20);
         assert_eq!(poll_any(&fds, Some(soon)).unwrap(), None);
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn wait_readable_sees_data_and_hang_ups() {
-        let (r, w) = crate::sys::pipe(false).unwrap();
+        let (r, w) = crate::sys::fd::pipe(false).unwrap();
         assert!(!wait_readable(r.as_raw_fd(), Duration::ZERO).unwrap());
         assert!(!wait_readable(-1, Duration::from_millis(1)).unwrap());
         drop(w);
