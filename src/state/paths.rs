@@ -1,6 +1,7 @@
 //! Where the shared records live: the state dir, and the file-name form
 //! of a host key (`Host::key`), which backoff records and extension
-//! markers here, and the client's slot locks beside, are named by.
+//! markers here, and the client's slot locks beside, are named by (tested
+//! with the locks, in tests/it/lock_slots.rs, and with `backoff`).
 
 use std::path::PathBuf;
 
@@ -41,21 +42,4 @@ pub fn unescape_key(escaped: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_escape_and_come_back() {
-        for key in ["127.0.0.1:3632", "[::1]:3632/lzo", "u@h", "a_b-c.d", "é"] {
-            let file = host_key(key);
-            assert!(file
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-%".contains(&b)));
-            assert_eq!(unescape_key(&file).as_deref(), Some(key));
-        }
-        assert_eq!(unescape_key("%4"), None);
-    }
 }
