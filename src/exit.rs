@@ -1,13 +1,16 @@
-//! distcc's exit-code contract (100..120), shared by client and daemon.
+//! distcc's exit-code contract (100..120), shared by client and daemon, and
+//! the Unix wait status that carries a code on the wire (`STAT`) and from
+//! a child process.
 //!
 //! Errors travel as `anyhow::Error`; whoever knows which contract code applies
 //! puts a [`Code`] at the root of the chain. `lib::main` is the one place that
-//! turns an error into a process exit status, via [`code_of`].
+//! turns an error into a process exit status, via [`code_of_with`] and the
+//! protocol's mapping of its own errors (`protocol::exit_code`): this leaf
+//! knows no error type above it.
 
+use std::error::Error;
 use std::fmt;
 use std::io;
-
-use crate::protocol::WireError;
 
 /// The exit codes of distcc 3.4 (`exitcode.h`), kept numerically identical so
 /// scripts written against the reference keep working.
@@ -40,6 +43,12 @@ pub enum Code {
 impl Code {
     pub fn as_u8(self) -> u8 {
         self as u8
+    }
+
+    /// Whether an exit code is in distcc's own range: a remote status with
+    /// one means the daemon did not compile (compilers do not use them).
+    pub fn is_distcc(code: u8) -> bool {
+        (Code::Generic as u8..=Code::LocalCppFailed as u8).contains(&code)
     }
 
     fn describe(self) -> &'static str {
@@ -78,16 +87,27 @@ impl fmt::Display for Code {
 impl std::error::Error for Code {}
 
 /// The contract code an error chain carries: an explicit [`Code`] wins, then
-/// what the wire or the OS said, else the generic 100.
+/// what the OS said, else the generic 100.
 pub fn code_of(err: &anyhow::Error) -> Code {
+    code_of_with(err, |_| None)
+}
+
+/// [`code_of`] for chains that may hold errors of a layer above this one:
+/// `classify` names the code of such an error (the protocol's, say), and
+/// is asked of each cause, outermost first, before it is taken for an
+/// `io::Error`.
+pub fn code_of_with(
+    err: &anyhow::Error,
+    classify: impl Fn(&(dyn Error + 'static)) -> Option<Code>,
+) -> Code {
     for cause in err.chain() {
         if let Some(code) = cause.downcast_ref::<Code>() {
             return *code;
         }
     }
     for cause in err.chain() {
-        if let Some(wire) = cause.downcast_ref::<WireError>() {
-            return wire.code();
+        if let Some(code) = classify(cause) {
+            return code;
         }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             return code_of_io(io);
@@ -105,6 +125,20 @@ pub fn code_of_io(err: &io::Error) -> Code {
         io::ErrorKind::PermissionDenied => Code::AccessDenied,
         _ => Code::IoError,
     }
+}
+
+/// The wait status of a process that exited with `code`: what a daemon
+/// puts in `STAT` when it, not the compiler, ends the job.
+pub fn exited(code: u8) -> u32 {
+    // Linux's (and every Unix's) layout: the exit code in bits 8..16, a
+    // zero signal number below.
+    u32::from(code) << 8
+}
+
+/// The exit code in a wait status, if the process exited (rather than
+/// being killed or stopped).
+pub fn exit_code(status: i32) -> Option<u8> {
+    libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status) as u8)
 }
 
 /// The exit code for a child's wait status, as a shell would report it:
@@ -143,5 +177,22 @@ mod tests {
         assert_eq!(of_wait_status(1 << 8), 1);
         assert_eq!(of_wait_status(9), 137);
         assert_eq!(of_wait_status(11 | 0x80), 139);
+        for code in [0, 1, 100, 255] {
+            assert_eq!(exit_code(exited(code) as i32), Some(code));
+            assert_eq!(of_wait_status(exited(code) as i32), code);
+        }
+        assert_eq!(exit_code(9), None);
+        assert!(Code::is_distcc(100) && Code::is_distcc(120));
+        assert!(!Code::is_distcc(99) && !Code::is_distcc(121) && !Code::is_distcc(1));
+    }
+
+    #[test]
+    fn a_classified_cause_comes_before_io_but_after_an_explicit_code() {
+        let io_err = || io::Error::from(io::ErrorKind::TimedOut);
+        let err = anyhow::Error::new(io_err()).context("x");
+        let classify = |c: &(dyn Error + 'static)| c.is::<io::Error>().then_some(Code::Protocol);
+        assert_eq!(code_of_with(&err, classify), Code::Protocol);
+        let err = anyhow::anyhow!(Code::Busy).context("x");
+        assert_eq!(code_of_with(&err, |_| Some(Code::Protocol)), Code::Busy);
     }
 }

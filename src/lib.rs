@@ -2,32 +2,59 @@
 //! compile server (`distccd`), the monitor (`distccmon-text`), and any
 //! compiler it is linked as (a masquerade dir of `gcc`, `cc`, ... links).
 //!
-//! Layout:
-//! - `role`: which of those we are, from argv[0].
-//! - `exit`: distcc's exit codes; this file is the only place errors
-//!   become a process status.
-//! - `settings`: the `DISTCC_*` environment, read once.
-//! - `protocol`, `lzo`: the wire format and its compression.
+//! The layout has three floors; a module imports only from its own floor
+//! or below, a shared layer never imports a role, and no role imports
+//! another.
+//!
+//! Floor 1, leaves (import nothing above them):
+//! - `exit`: distcc's exit codes and the wait status that carries them.
+//! - `sys`: the few libc wrappers (pipes, non-blocking fds, poll, file
+//!   identity, is-executable, process exists, CPUs).
+//! - `lzo`: the LZO1X codec.
+//! - `role`: which program we are, from argv[0].
+//! - `settings`: the environment, read once (client's and daemon's).
 //! - `masquerade`: finding the real compiler, the recursion guard.
-//! - `client`: argument scanning, host choice, preprocessing, remote and
-//!   local compiles.
-//! - `daemon`: the server.
-//! - `monitor`: `distccmon-text`, from the state files clients leave.
 //! - `logging`: where our own messages go (never stdout).
-//! - `poll`: waiting on several fds with a deadline.
+//!
+//! Floor 2, shared by every role:
+//! - `protocol`: the wire format over Read/Write (a Codec per connection,
+//!   a reply with named outputs, our `stream` and `hashed` extensions).
+//! - `args`: the compiler command line as data: the flag table (with a
+//!   path column), option parsing, languages and modes, response files.
+//! - `hosts`: the `DISTCC_HOSTS` grammar, the host list, where it is read.
+//! - `state`: what clients share on disk and the monitor reads: running
+//!   jobs, history, backoff, the state dir.
+//! - `transport`: one type for a byte stream to a volunteer (TCP, ssh).
+//!
+//! Floor 3, the roles:
+//! - `client`: scanning a command line, choosing a host, preprocessing,
+//!   remote and local compiles, the fallback.
+//! - `daemon`: the server: listening, policy, running compilers, replies.
+//! - `monitor`: `distccmon-text`, from the state files clients leave.
+//!
+//! This file is the one place an error becomes a process status.
 
-pub mod client;
-pub mod daemon;
+// Floor 1.
 pub mod exit;
 pub mod identity;
 pub mod logging;
 pub mod lzo;
 pub mod masquerade;
-pub mod monitor;
-pub mod poll;
-pub mod protocol;
 pub mod role;
 pub mod settings;
+pub mod sys;
+
+// Floor 2.
+pub mod args;
+pub mod hosts;
+pub mod protocol;
+pub mod state;
+pub mod transport;
+
+// Floor 3.
+pub mod client;
+pub mod daemon;
+pub mod monitor;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -48,7 +75,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = exit::code_of(&err);
+            let code = protocol::exit_code(&err);
             eprintln!("{prog}: error: {err:#}");
             ExitCode::from(code.as_u8())
         }

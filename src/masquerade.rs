@@ -14,12 +14,12 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 
 use crate::exit::Code;
+use crate::sys::{identity, is_executable};
 
 /// Set in the environment of every compiler the client starts; its value
 /// names the compiler, for the recursion message.
@@ -31,17 +31,6 @@ pub struct Compiler {
     pub path: PathBuf,
     /// PATH with the masquerade dirs removed; `None` keeps ours.
     pub search_path: Option<OsString>,
-}
-
-/// Device and inode of what `p` finally points to.
-fn identity(p: &Path) -> Option<(u64, u64)> {
-    fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
-}
-
-fn is_executable(p: &Path) -> bool {
-    fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 /// Fails with exit 111 when `value` says a compiler we started ran us.
@@ -189,7 +178,7 @@ fn masquerade_dir_index(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn exe(dir: &Path, name: &str) -> PathBuf {
         let p = dir.join(name);

@@ -11,19 +11,22 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::scan::{Job, Lang};
+use super::scan::Job;
 use super::{local, remote};
+use crate::args::flags::PathArg;
+use crate::args::{parse_opt, Lang};
 use crate::exit::Code;
 use crate::masquerade::Compiler;
 use crate::protocol::hashed::{self, Entry, HashedFile};
 use crate::protocol::{FileBody, NamedFile};
+use crate::transport;
 
 /// What the listing step produced.
 pub enum Listing {
@@ -154,19 +157,7 @@ fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathB
         Lang::ObjCxx | Lang::ObjCxxPre => "objective-c++",
         _ => "c",
     };
-    // Options that move the system dirs come along.
-    let moving: Vec<OsString> = job
-        .args()
-        .iter()
-        .filter(|a| {
-            let a = a.as_bytes();
-            a.starts_with(b"--sysroot")
-                || a.starts_with(b"-m")
-                || a.starts_with(b"-nostdinc")
-                || a.starts_with(b"-std=")
-        })
-        .cloned()
-        .collect();
+    let moving = moving_options(job.args());
     let meta = fs::metadata(&compiler.path).context("reading the compiler's metadata")?;
     let key = format!(
         "{}\0{}.{}\0{}\0{lang}\0{moving:?}",
@@ -205,6 +196,31 @@ fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathB
         }
     }
     Ok(dirs)
+}
+
+/// The options that move the compiler's system include dirs, with their
+/// arguments: a sysroot (the flag table's `PathArg::Sysroot`), target
+/// switches (`-m...`), the language standard, `-nostdinc`.
+fn moving_options(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        // Inputs are no options; the scanner has vetted every option.
+        let Ok(opt) = parse_opt(args, i) else {
+            i += 1;
+            continue;
+        };
+        let name = opt.flag.name;
+        if opt.flag.path == Some(PathArg::Sysroot)
+            || name.starts_with("-m")
+            || name.starts_with("-nostdinc")
+            || name == "-std="
+        {
+            out.extend_from_slice(&args[i..i + opt.span()]);
+        }
+        i += opt.span();
+    }
+    out
 }
 
 fn parse_search_list(stderr: &[u8]) -> Vec<PathBuf> {
@@ -266,7 +282,7 @@ pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
 /// Sends `files` with our hashed extension: digests first, then only the
 /// bodies the daemon lacks. Returns the bytes sent.
 pub fn send_hashed(
-    conn: &mut remote::Connection,
+    conn: &mut transport::Connection,
     cwd: &Path,
     argv: &[OsString],
     files: &[NamedFile],
@@ -324,6 +340,43 @@ mod tests {
                 "/usr/include/stdio.h",
                 "my file.h",
                 "a$b.h"
+            ]
+        );
+    }
+
+    #[test]
+    fn options_that_move_the_system_dirs() {
+        let args: Vec<OsString> = [
+            "-O2",
+            "--sysroot",
+            "/sdk",
+            "-isysroot/sdk2",
+            "-m32",
+            "-march=x86-64",
+            "-std=c11",
+            "-nostdinc",
+            "-Iinc",
+            "-c",
+            "x.c",
+            "-DX=-m64",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let moving: Vec<String> = moving_options(&args)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            moving,
+            [
+                "--sysroot",
+                "/sdk",
+                "-isysroot/sdk2",
+                "-m32",
+                "-march=x86-64",
+                "-std=c11",
+                "-nostdinc"
             ]
         );
     }

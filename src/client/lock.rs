@@ -47,6 +47,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use fs2::FileExt;
 
+use crate::state::host_key;
+
 /// How often a blocked caller also looks for any other slot that has freed.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -67,38 +69,6 @@ pub struct Slot {
     pub host: usize,
     /// Slot number at that host, below its limit.
     pub slot: u32,
-}
-
-/// Encodes a host's canonical text as a file-name-safe string: bytes outside
-/// `[A-Za-z0-9._-]` become `%XX`, so distinct hosts never share a file.
-pub fn host_key(canonical: &str) -> String {
-    let mut out = String::with_capacity(canonical.len());
-    for &b in canonical.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Inverse of [`host_key`]; `None` if `escaped` is not a valid encoding.
-pub fn unescape_key(escaped: &str) -> Option<String> {
-    let bytes = escaped.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The lock file of a remote compile slot.

@@ -1,27 +1,23 @@
 //! `distcc [COMPILER] ARGS...` and the masquerading compiler names.
 //!
-//! Parse → decide → act: `scan` classifies the command line (with the flag
-//! table in `flags`), `pick` chooses a volunteer through the `lock` slots
-//! and `backoff` records, `cpp` preprocesses here while `remote` connects,
-//! and `local` runs the real compiler when the job stays here. Three
-//! outcomes stay apart: the compiler ran (its status is passed through),
-//! the job runs locally by decision (not an error, a reason), and distcc
-//! failed (fall back, or exit with distcc's code).
+//! Parse → decide → act: `scan` classifies the command line (with the
+//! command-line model in `args`), `pick` chooses a volunteer from the host
+//! list (`hosts`) through the `lock` slots and the backoff records
+//! (`state`), `cpp` preprocesses here while a connection (`transport`)
+//! opens, `remote` speaks the request over it (`stream` and `exact` for
+//! our own daemons), and `local` runs the real compiler when the job stays
+//! here. Three outcomes stay apart: the compiler ran (its status is passed
+//! through), the job runs locally by decision (not an error, a reason),
+//! and distcc failed (fall back, or exit with distcc's code).
 
-pub mod backoff;
 pub mod cpp;
 pub mod exact;
-pub mod flags;
-pub mod history;
-pub mod hosts;
 pub mod local;
 pub mod lock;
 pub mod output;
 pub mod pick;
 pub mod remote;
-pub mod respfile;
 pub mod scan;
-pub mod state;
 mod stream;
 pub mod tee;
 
@@ -34,12 +30,13 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 
 use crate::exit::{self, Code};
+use crate::hosts::{self, Host};
 use crate::masquerade::{self, Compiler};
-use crate::protocol::{Reply, Version};
+use crate::protocol::{OutputKind, Reply, Version};
 use crate::settings::Settings;
-use hosts::Host;
+use crate::state::{self, JobState, Phase};
+use crate::transport;
 use scan::{Job, Scan};
-use state::{JobState, Phase};
 
 const USAGE: &str = "\
 Usage:
@@ -64,8 +61,8 @@ Environment:
 /// Runs the client. `masquerade` is set when we were invoked under a
 /// compiler's name (`argv0`), `args` excludes argv[0].
 pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -> Result<u8> {
-    masquerade::check_safeguard(std::env::var_os(masquerade::SAFEGUARD).as_deref())?;
     let settings = Settings::from_env();
+    masquerade::check_safeguard(settings.safeguard.as_deref())?;
     let _log = if settings.logging() {
         crate::logging::client(settings.log.as_deref()).ok()
     } else {
@@ -85,8 +82,9 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
             }
             Some("--version") => {
                 println!(
-                    "distcc {} (protocols 1 and 2) (default port 3632)",
-                    env!("CARGO_PKG_VERSION")
+                    "distcc {} {}",
+                    env!("CARGO_PKG_VERSION"),
+                    crate::protocol::version_banner()
                 );
                 return Ok(0);
             }
@@ -98,12 +96,11 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
     };
 
     let self_exe = std::env::current_exe().context("finding our own executable")?;
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
     let compiler = masquerade::find_compiler(
         &name,
         argv0,
         masquerade_name.is_some(),
-        &path_var,
+        &settings.path,
         &self_exe,
     )?;
     log::debug!("compiler {:?} is {}", name, compiler.path.display());
@@ -151,7 +148,7 @@ fn unwritable_output(job: &Job) -> Option<String> {
 fn names_compiler(first: &OsStr) -> bool {
     let s = first.to_string_lossy();
     !(s.starts_with('-')
-        || scan::Lang::from_path(first).is_some()
+        || crate::args::Lang::from_path(first).is_some()
         || [".o", ".a", ".so", ".h", ".hpp"]
             .iter()
             .any(|e| s.ends_with(e)))
@@ -163,7 +160,7 @@ fn run_local(compiler: &Compiler, args: &[OsString]) -> Result<u8> {
 }
 
 fn show_hosts(settings: &Settings) -> Result<u8> {
-    match pick::load(settings)? {
+    match hosts::load(settings)? {
         None => {
             Err(anyhow!(Code::NoHosts)
                 .context("no hosts: set DISTCC_HOSTS or write ~/.distcc/hosts"))
@@ -178,7 +175,7 @@ fn show_hosts(settings: &Settings) -> Result<u8> {
 }
 
 fn show_jobs(settings: &Settings) -> Result<u8> {
-    let n = pick::load(settings)?.map_or(0, |l| l.list.total_slots());
+    let n = hosts::load(settings)?.map_or(0, |l| l.list.total_slots());
     println!("{}", n.max(1));
     Ok(0)
 }
@@ -222,7 +219,7 @@ impl Failed {
 
 impl Client<'_> {
     fn distribute(&self, job: &Job) -> Result<u8> {
-        let loaded = match pick::load(self.settings) {
+        let loaded = match hosts::load(self.settings) {
             Ok(Some(l)) if !l.list.hosts.is_empty() => l,
             Ok(_) => {
                 return self
@@ -252,7 +249,7 @@ impl Client<'_> {
                 // It failed for another client while we waited for its slot.
                 continue;
             }
-            self.state.host(&pick::key(host), slot.slot);
+            self.state.host(&host.key(), slot.slot);
             if host.is_local() {
                 log::info!("compiling {} on localhost", job.input.to_string_lossy());
                 self.state.local("localhost is in the host list");
@@ -351,7 +348,7 @@ impl Client<'_> {
         let mut conn = None;
         let source: std::path::PathBuf = if !job.needs_cpp() {
             self.state.phase(Phase::Connect);
-            conn = Some(remote::connect(host, self.settings).map_err(unreachable)?);
+            conn = Some(transport::connect(host, self.settings).map_err(unreachable)?);
             job.input.clone().into()
         } else if let Some(t) = temps {
             t.preprocessed.clone()
@@ -362,7 +359,7 @@ impl Client<'_> {
                 .map_err(local_fault)?;
             let pre = cpp::Preprocessor::start(self.compiler, job, &t).map_err(local_fault)?;
             self.state.phase(Phase::Connect);
-            let connected = remote::connect(host, self.settings);
+            let connected = transport::connect(host, self.settings);
             self.state.phase(Phase::Preprocess);
             let status = pre.wait().map_err(local_fault)?;
             drop(cpp_slot);
@@ -382,7 +379,7 @@ impl Client<'_> {
             Some(c) => c,
             None => {
                 self.state.phase(Phase::Connect);
-                remote::connect(host, self.settings).map_err(unreachable)?
+                transport::connect(host, self.settings).map_err(unreachable)?
             }
         };
         let cpp_done = started.elapsed();
@@ -412,9 +409,13 @@ impl Client<'_> {
 
     /// Waits for the server's reply to a sent request and reads it; the
     /// monitor sees the compile and the receiving apart.
-    fn await_reply(&self, mut conn: remote::Connection, version: Version) -> Result<Reply, Failed> {
+    fn await_reply(
+        &self,
+        mut conn: transport::Connection,
+        version: Version,
+    ) -> Result<Reply, Failed> {
         self.state.phase(Phase::Compile);
-        remote::wait_readable(&conn, self.settings.io_timeout);
+        conn.wait_readable(self.settings.io_timeout);
         self.state.phase(Phase::Receive);
         remote::receive(&mut conn, version).map_err(Failed::new(Blame::MidJob))
     }
@@ -427,7 +428,7 @@ impl Client<'_> {
             .unwrap_or(self.name)
             .to_os_string()];
         argv.extend(job.server_args());
-        argv.extend(colour_arg(self.args));
+        argv.extend(colour_arg(self.args, self.settings));
         argv
     }
 
@@ -441,7 +442,7 @@ impl Client<'_> {
         let unreachable = Failed::new(Blame::Unreachable);
         let mid_job = Failed::new(Blame::MidJob);
         self.state.phase(Phase::Connect);
-        let mut conn = remote::connect(host, self.settings).map_err(unreachable)?;
+        let mut conn = transport::connect(host, self.settings).map_err(unreachable)?;
         self.state.phase(Phase::Preprocess);
         let scratch = cpp::Temps::new(&self.settings.tmpdir, job).map_err(local_fault)?;
         let cpp_slot =
@@ -468,7 +469,7 @@ impl Client<'_> {
             .unwrap_or(self.name)
             .to_os_string()];
         argv.extend(job.exact_args());
-        argv.extend(colour_arg(self.args));
+        argv.extend(colour_arg(self.args, self.settings));
         self.state.phase(Phase::Send);
         let mut sent_bytes = None;
         if pick::speaks(host, self.settings, pick::Extension::Hashed) {
@@ -479,7 +480,7 @@ impl Client<'_> {
                     // protocol 3 to this host from now on.
                     log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
                     pick::mark_unspoken(host, self.settings, pick::Extension::Hashed);
-                    conn = remote::connect(host, self.settings).map_err(unreachable)?;
+                    conn = transport::connect(host, self.settings).map_err(unreachable)?;
                 }
             }
         }
@@ -493,7 +494,7 @@ impl Client<'_> {
             files.len()
         );
         let sent = started.elapsed();
-        let reply = self.await_reply(conn, Version::V3)?;
+        let mut reply = self.await_reply(conn, Version::V3)?;
         log::info!(
             "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
             job.input.to_string_lossy(),
@@ -502,7 +503,7 @@ impl Client<'_> {
             (started.elapsed() - sent).as_millis(),
             reply.status
         );
-        let deps = reply.deps.clone();
+        let deps = reply.take_output(OutputKind::Deps);
         let code = self.accept_reply(job, reply)?;
         if code == 0 {
             if let (Some(path), Some(deps)) = (job.dep_file(), deps) {
@@ -516,16 +517,13 @@ impl Client<'_> {
     /// object file, exit status.
     fn accept_reply(&self, job: &Job, reply: Reply) -> Result<u8, Failed> {
         let status = reply.status as i32;
-        if libc::WIFEXITED(status) && is_distcc_code(libc::WEXITSTATUS(status)) {
+        if let Some(code) = exit::exit_code(status).filter(|&c| Code::is_distcc(c)) {
             // The server refused or could not run the compiler: nothing
             // compiled, so this is a distribution failure, not the job's.
             let msg = String::from_utf8_lossy(&reply.stderr).trim().to_string();
             return Err(Failed {
-                err: anyhow!(
-                    "server failed with exit {}: {msg}",
-                    libc::WEXITSTATUS(status)
-                ),
-                blame: if libc::WEXITSTATUS(status) == Code::Timeout.as_u8() as i32 {
+                err: anyhow!("server failed with exit {code}: {msg}"),
+                blame: if code == Code::Timeout.as_u8() {
                     Blame::MidJob
                 } else {
                     Blame::Refused
@@ -536,7 +534,7 @@ impl Client<'_> {
         std::io::stdout().write_all(&reply.stdout).ok();
         std::io::stdout().flush().ok();
         if status == 0 {
-            output::write(Path::new(&job.output), &reply.object)
+            output::write(Path::new(&job.output), reply.object())
                 .map_err(Failed::new(Blame::Local))?;
         }
         // A failed compile leaves an existing output alone, as gcc does.
@@ -544,36 +542,20 @@ impl Client<'_> {
     }
 }
 
-/// distcc's own exit codes (100..=120) in a remote status mean the daemon
-/// did not compile; compilers do not use that range.
-fn is_distcc_code(code: i32) -> bool {
-    (100..=120).contains(&code)
-}
-
-/// CPUs online: one sysconf, where `available_parallelism` reads cgroup
-/// files on every call, a cost each job would pay.
-fn online_cpus() -> u32 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    u32::try_from(n).unwrap_or(2).max(1)
-}
-
 /// Local preprocessors allowed at once: `--localslots_cpp` in the host
 /// list, else one per core, so `make -j50` does not thrash the workstation.
 fn cpp_slots(list: &hosts::HostList) -> u32 {
-    list.local_slots_cpp.unwrap_or_else(online_cpus)
+    list.local_slots_cpp.unwrap_or_else(crate::sys::online_cpus)
 }
 
 /// gcc colours diagnostics only when its stderr is a terminal, and the
 /// server's never is: ask for colour explicitly when ours is and the user
 /// has not chosen.
-fn colour_arg(args: &[OsString]) -> Option<OsString> {
+fn colour_arg(args: &[OsString], settings: &Settings) -> Option<OsString> {
     let chosen = args.iter().any(|a| {
         let a = a.to_string_lossy();
         a.starts_with("-fdiagnostics-color") || a.starts_with("-fno-diagnostics-color")
     });
-    let term_ok = std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
-    let gcc_colors_off = std::env::var_os("GCC_COLORS").is_some_and(|v| v.is_empty());
-    (!chosen && term_ok && !gcc_colors_off && std::io::stderr().is_terminal())
+    (!chosen && settings.colour && std::io::stderr().is_terminal())
         .then(|| "-fdiagnostics-color=always".into())
 }

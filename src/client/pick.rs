@@ -1,66 +1,19 @@
-//! Which volunteer gets a job: the host list (from `DISTCC_HOSTS` or the
-//! hosts files), minus hosts in backoff, through the slot locks.
+//! Which volunteer gets a job: the host list (`hosts::load`), minus hosts
+//! in backoff, through the slot locks; and what the client remembers of
+//! each host between jobs (failures, extensions it refused).
 
 use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
-use super::backoff;
-use super::hosts::{self, Host, HostList, Transport};
 use super::lock::{self, Slot, SlotRequest};
-use crate::exit::Code;
+use crate::hosts::{Host, HostList};
 use crate::settings::Settings;
-
-/// Where the host list came from, for messages.
-pub struct Loaded {
-    pub list: HostList,
-    pub source: String,
-}
-
-/// Reads the host list: `DISTCC_HOSTS`, else `$DISTCC_DIR/hosts`, else
-/// `/etc/distcc/hosts`. `None` when none of them exists.
-pub fn load(settings: &Settings) -> Result<Option<Loaded>> {
-    let (text, source) = match &settings.hosts {
-        Some(t) => (t.clone(), "DISTCC_HOSTS".to_string()),
-        None => {
-            let files = [
-                settings.dir.join("hosts"),
-                PathBuf::from("/etc/distcc/hosts"),
-            ];
-            match files
-                .iter()
-                .find_map(|f| fs::read_to_string(f).ok().map(|t| (t, f)))
-            {
-                Some((t, f)) => (t, f.display().to_string()),
-                None => return Ok(None),
-            }
-        }
-    };
-    let list = hosts::parse(&text)
-        .map_err(|e| anyhow!(Code::BadHostSpec).context(format!("{source}: {e}")))?;
-    Ok(Some(Loaded { list, source }))
-}
-
-/// The name a host's locks and backoff record go by: its transport, so
-/// one machine listed with different options shares its slots.
-pub fn key(host: &Host) -> String {
-    match &host.transport {
-        Transport::Tcp { host, port } => format!("{host}:{port}"),
-        Transport::Ssh { user, host, .. } => match user {
-            Some(u) => format!("{u}@{host}"),
-            None => format!("@{host}"),
-        },
-        Transport::Local => "localhost".into(),
-    }
-}
+use crate::state::{self, backoff, host_key};
 
 pub fn lock_dir(settings: &Settings) -> PathBuf {
     settings.dir.join("lock")
-}
-
-pub fn state_dir(settings: &Settings) -> PathBuf {
-    settings.dir.join("state")
 }
 
 /// The hosts in preference order (shuffled under `--randomize`).
@@ -88,7 +41,7 @@ pub fn pick(
     exclude: &[usize],
     wait: bool,
 ) -> Result<Option<Slot>> {
-    let keys: Vec<String> = hosts.iter().map(key).collect();
+    let keys: Vec<String> = hosts.iter().map(Host::key).collect();
     let requests: Vec<SlotRequest> = keys
         .iter()
         .zip(hosts)
@@ -97,7 +50,7 @@ pub fn pick(
             limit: h.limit,
         })
         .collect();
-    let state = state_dir(settings);
+    let state = state::dir(settings);
     let skip = |i: usize| {
         exclude.contains(&i) || backoff::is_backed_off(&state, &keys[i], settings.backoff_period)
     };
@@ -110,7 +63,7 @@ pub fn pick(
 }
 
 pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
-    backoff::is_backed_off(&state_dir(settings), &key(host), settings.backoff_period)
+    backoff::is_backed_off(&state::dir(settings), &host.key(), settings.backoff_period)
 }
 
 /// Our protocol extensions, which only our own daemon speaks.
@@ -128,14 +81,14 @@ impl Extension {
             Extension::Hashed => "plain3_",
             Extension::Stream => "nostream_",
         };
-        format!("{prefix}{}", lock::host_key(&key(host)))
+        format!("{prefix}{}", host_key(&host.key()))
     }
 }
 
 /// Whether to offer `host` an extension: yes, unless it refused it within
 /// the last day (a reference daemon, or one of ours from before it).
 pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
-    let marker = state_dir(settings).join(ext.marker(host));
+    let marker = state::dir(settings).join(ext.marker(host));
     match fs::metadata(marker).and_then(|m| m.modified()) {
         Ok(t) => t.elapsed().map_or(true, |age| age.as_secs() > 24 * 3600),
         Err(_) => true,
@@ -144,7 +97,7 @@ pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
 
 /// Remembers that `host` closed the connection on an extension.
 pub fn mark_unspoken(host: &Host, settings: &Settings, ext: Extension) {
-    let dir = state_dir(settings);
+    let dir = state::dir(settings);
     fs::create_dir_all(&dir).ok();
     fs::write(dir.join(ext.marker(host)), b"").ok();
 }
@@ -154,11 +107,11 @@ pub fn mark_failed(host: &Host, settings: &Settings, why: &str) {
     if settings.backoff_period.is_zero() {
         return;
     }
-    if let Err(e) = backoff::mark_failed(&state_dir(settings), &key(host), why) {
+    if let Err(e) = backoff::mark_failed(&state::dir(settings), &host.key(), why) {
         log::warn!("cannot record backoff for {host}: {e:#}");
     }
 }
 
 pub fn mark_ok(host: &Host, settings: &Settings) {
-    backoff::clear(&state_dir(settings), &key(host)).ok();
+    backoff::clear(&state::dir(settings), &host.key()).ok();
 }

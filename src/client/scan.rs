@@ -1,11 +1,17 @@
 //! Decides whether a compiler invocation can be distributed and, if so,
 //! how to split it into a local preprocessing step and a remote compile.
+//! The command-line model it decides from (flag table, languages, option
+//! parsing, response files) is `args`'; the decision, [`Scan`] and
+//! [`Job`], is the client's own.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 
-use crate::client::flags::{self, Class, DepFlag, ModeFlag, Shape, Value};
-use crate::client::respfile;
+use crate::args::flags::{Class, DepFlag, ModeFlag, PathArg};
+use crate::args::lang::{
+    basename, driver_suffix, kind_of_suffix, kind_of_x, strip_driver_suffix, with_suffix, Kind,
+};
+use crate::args::{parse_opt, respfile, Lang, Mode};
 
 /// The verdict on one command line.
 #[derive(Debug)]
@@ -13,118 +19,6 @@ pub enum Scan {
     Remote(Job),
     /// Run the original command here; the text says why.
     Local(String),
-}
-
-/// What the remote compile produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// `-c`
-    Object,
-    /// `-S`
-    Assembly,
-}
-
-/// Source language, as gcc decides it from `-x` or the file suffix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    C,
-    Cxx,
-    ObjC,
-    ObjCxx,
-    /// Already preprocessed (`.i`, `.ii`, `.mi`, `.mii`).
-    CPre,
-    CxxPre,
-    ObjCPre,
-    ObjCxxPre,
-    /// `.s`: plain assembler, no preprocessing.
-    Asm,
-    /// `.S`/`.sx`: assembler that goes through the preprocessor.
-    AsmCpp,
-}
-
-/// What a file suffix or `-x` name denotes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Source(Lang),
-    /// Compiling a header makes a precompiled header, a local-only job.
-    Header,
-    Other,
-}
-
-impl Lang {
-    /// The language gcc infers from a file name, if it is a compilable
-    /// (non-header) C-family or assembler source.
-    pub fn from_path(path: &OsStr) -> Option<Lang> {
-        match kind_of_suffix(driver_suffix(path.as_bytes())?) {
-            Kind::Source(lang) => Some(lang),
-            _ => None,
-        }
-    }
-
-    /// Whether the source still has to go through the preprocessor.
-    pub fn needs_cpp(self) -> bool {
-        matches!(
-            self,
-            Lang::C | Lang::Cxx | Lang::ObjC | Lang::ObjCxx | Lang::AsmCpp
-        )
-    }
-
-    /// The suffix (without dot) gcc gives this language once preprocessed;
-    /// the server recognises the language from it, since it gets no `-x`.
-    pub fn preprocessed_suffix(self) -> &'static str {
-        match self {
-            Lang::C | Lang::CPre => "i",
-            Lang::Cxx | Lang::CxxPre => "ii",
-            Lang::ObjC | Lang::ObjCPre => "mi",
-            Lang::ObjCxx | Lang::ObjCxxPre => "mii",
-            Lang::Asm | Lang::AsmCpp => "s",
-        }
-    }
-
-    fn is_asm(self) -> bool {
-        matches!(self, Lang::Asm | Lang::AsmCpp)
-    }
-}
-
-fn kind_of_suffix(suffix: &[u8]) -> Kind {
-    match suffix {
-        b"c" => Kind::Source(Lang::C),
-        b"cc" | b"cp" | b"cxx" | b"cpp" | b"CPP" | b"c++" | b"C" => Kind::Source(Lang::Cxx),
-        b"m" => Kind::Source(Lang::ObjC),
-        b"mm" | b"M" => Kind::Source(Lang::ObjCxx),
-        b"i" => Kind::Source(Lang::CPre),
-        b"ii" => Kind::Source(Lang::CxxPre),
-        b"mi" => Kind::Source(Lang::ObjCPre),
-        b"mii" => Kind::Source(Lang::ObjCxxPre),
-        b"s" => Kind::Source(Lang::Asm),
-        b"S" | b"sx" => Kind::Source(Lang::AsmCpp),
-        b"h" | b"hh" | b"H" | b"hp" | b"hxx" | b"hpp" | b"HPP" | b"h++" | b"tcc" => Kind::Header,
-        _ => Kind::Other,
-    }
-}
-
-/// The meaning of a `-x` argument; `None` for `-x none`.
-fn kind_of_x(name: &[u8]) -> Option<Kind> {
-    Some(match name {
-        b"none" => return None,
-        b"c" => Kind::Source(Lang::C),
-        b"c++" => Kind::Source(Lang::Cxx),
-        b"objective-c" => Kind::Source(Lang::ObjC),
-        b"objective-c++" => Kind::Source(Lang::ObjCxx),
-        b"cpp-output" => Kind::Source(Lang::CPre),
-        b"c++-cpp-output" => Kind::Source(Lang::CxxPre),
-        b"objective-c-cpp-output" | b"objc-cpp-output" => Kind::Source(Lang::ObjCPre),
-        b"objective-c++-cpp-output" | b"objc++-cpp-output" => Kind::Source(Lang::ObjCxxPre),
-        b"assembler" => Kind::Source(Lang::Asm),
-        b"assembler-with-cpp" => Kind::Source(Lang::AsmCpp),
-        b"c-header"
-        | b"c++-header"
-        | b"objective-c-header"
-        | b"objective-c++-header"
-        | b"c++-system-header"
-        | b"c++-user-header" => Kind::Header,
-        _ => Kind::Other,
-    })
 }
 
 /// Where each word of the argv goes.
@@ -177,6 +71,8 @@ pub struct Job {
     roles: Vec<Role>,
     explicit_output: bool,
     deps: Deps,
+    /// Some option hands text to the preprocessor (`PathArg::CppText`).
+    cpp_text: bool,
 }
 
 impl Job {
@@ -247,14 +143,10 @@ impl Job {
         out
     }
 
-    /// Whether exact mode can carry this job: `-Wp,` options hide files the
-    /// server would have to write.
+    /// Whether exact mode can carry this job: text passed to the
+    /// preprocessor (`-Wp,`) hides files the server would have to write.
     pub fn exact_ok(&self) -> bool {
-        self.deps.wp_file.is_none()
-            && !self
-                .args
-                .iter()
-                .any(|a| a.as_bytes().starts_with(b"-Wp,") || a.as_bytes() == b"-Xpreprocessor")
+        self.deps.wp_file.is_none() && !self.cpp_text
     }
 
     /// Arguments the server compiles with: only options the compiler
@@ -328,36 +220,6 @@ impl Job {
     }
 }
 
-fn basename(path: &[u8]) -> &[u8] {
-    path.iter()
-        .rposition(|&b| b == b'/')
-        .map_or(path, |p| &path[p + 1..])
-}
-
-/// The suffix as gcc's driver sees it: after the last dot of the basename,
-/// provided the dot is not its first character.
-fn driver_suffix(path: &[u8]) -> Option<&[u8]> {
-    let base = basename(path);
-    match base.iter().rposition(|&b| b == b'.') {
-        Some(dot) if dot > 0 => Some(&base[dot + 1..]),
-        _ => None,
-    }
-}
-
-fn strip_driver_suffix(path: &[u8]) -> &[u8] {
-    match driver_suffix(path) {
-        Some(suffix) => &path[..path.len() - suffix.len() - 1],
-        None => path,
-    }
-}
-
-fn with_suffix(stem: &[u8], suffix: &str) -> OsString {
-    let mut v = stem.to_vec();
-    v.push(b'.');
-    v.extend_from_slice(suffix.as_bytes());
-    OsString::from_vec(v)
-}
-
 /// What a stock distcc 3.4 daemon takes for an input (or, with `.o`, an
 /// output) when it sees a bare word; used to keep such words out of the
 /// forwarded option values.
@@ -365,50 +227,6 @@ fn looks_like_file_to_distcc(word: &[u8]) -> bool {
     let source = driver_suffix(word)
         .is_some_and(|s| matches!(kind_of_suffix(s), Kind::Source(_)) || s == b"s" || s == b"S");
     source || word.ends_with(b".o")
-}
-
-/// One option occurrence, resolved against the flag table.
-pub(crate) struct Opt<'a> {
-    pub(crate) text: String,
-    pub(crate) flag: &'static flags::Flag,
-    pub(crate) value: Option<&'a OsStr>,
-    /// Set for `-o file` and friends, where the value is a word of its own.
-    pub(crate) separate: bool,
-}
-
-pub(crate) fn parse_opt(args: &[OsString], i: usize) -> Result<Opt<'_>, String> {
-    let text = args[i].to_string_lossy().into_owned();
-    let (flag, value) = flags::lookup(&text).ok_or_else(|| format!("unknown option {text}"))?;
-    let (value, separate) = match value {
-        Value::Absent => (None, false),
-        Value::Joined(_) => {
-            // Slice the original bytes: the name is ASCII, so offsets agree
-            // even when the rest is not UTF-8.
-            let skip = flag.name.len() + usize::from(flag.shape == Shape::EqOrSeparate);
-            (Some(OsStr::from_bytes(&args[i].as_bytes()[skip..])), false)
-        }
-        Value::Next => match args.get(i + 1) {
-            Some(next) => (Some(next.as_os_str()), true),
-            None => return Err(format!("missing argument to {text}")),
-        },
-    };
-    Ok(Opt {
-        text,
-        flag,
-        value,
-        separate,
-    })
-}
-
-impl Opt<'_> {
-    pub(crate) fn class(&self) -> Class {
-        let value = self.value.map(|v| v.to_string_lossy());
-        self.flag.classify(value.as_deref())
-    }
-
-    pub(crate) fn span(&self) -> usize {
-        1 + usize::from(self.separate)
-    }
 }
 
 /// Classifies a command line (without the compiler name), expanding
@@ -432,6 +250,7 @@ fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
     let (mut compile, mut assemble) = (false, false);
     let mut output: Option<OsString> = None;
     let mut deps = Deps::default();
+    let mut cpp_text = false;
     let mut forwarded_values = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -488,6 +307,7 @@ fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
                 Role::Deps
             }
             Class::CppFiles => {
+                cpp_text |= opt.flag.path == Some(PathArg::CppText);
                 let value = value.unwrap_or_default();
                 if opt.flag.name == "-Wp," {
                     let items: Vec<&[u8]> = value.split(|&b| b == b',').collect();
@@ -562,7 +382,7 @@ fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
         Some(o) => o,
         None => with_suffix(
             strip_driver_suffix(basename(input.as_bytes())),
-            if mode == Mode::Object { "o" } else { "s" },
+            mode.suffix(),
         ),
     };
     Ok(Job {
@@ -574,6 +394,7 @@ fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
         roles,
         explicit_output,
         deps,
+        cpp_text,
     })
 }
 

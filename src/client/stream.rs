@@ -10,12 +10,13 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 
-use super::hosts::Host;
 use super::scan::Job;
-use super::state::Phase;
 use super::{cpp, lock, pick, remote, tee, Blame, Client, Failed};
 use crate::exit::{self, Code};
+use crate::hosts::Host;
 use crate::protocol::{self, Reply, Version};
+use crate::state::Phase;
+use crate::transport;
 
 impl Client<'_> {
     /// Whether to stream this job's source to `host` while preprocessing:
@@ -97,14 +98,14 @@ impl Client<'_> {
         let unreachable = Failed::new(Blame::Unreachable);
         let mid_job = Failed::new(Blame::MidJob);
         self.state.phase(Phase::Connect);
-        let mut conn = remote::connect(host, self.settings).map_err(unreachable)?;
+        let mut conn = transport::connect(host, self.settings).map_err(unreachable)?;
         let argv = self.server_argv(job);
         log::debug!("streaming to {host} (protocol {}): {argv:?}", base.number());
         remote::send_stream_head(&mut conn, base, &argv).map_err(mid_job)?;
         self.state.phase(Phase::Preprocess);
         let until = Instant::now() + self.settings.io_timeout;
         let answered = tee
-            .await_readable(conn.read_fd(), until)
+            .await_readable(conn.poll_fd(), until)
             .context("reading the preprocessor")
             .map_err(Failed::new(Blame::Local))?;
         if !answered {
@@ -128,7 +129,7 @@ impl Client<'_> {
         }
         self.state.phase(Phase::Send);
         let wire = tee
-            .send(&mut conn, base)
+            .send(&mut conn, base.codec())
             .context("streaming the source")
             .map_err(mid_job)?;
         log::debug!("streamed {wire} bytes on the wire");
@@ -139,7 +140,7 @@ impl Client<'_> {
 /// How far a streamed attempt got before the preprocessor's status is known.
 enum Streamed {
     /// The source is sent, all but its end marker.
-    Sent(remote::Connection),
+    Sent(transport::Connection),
     /// The server replied without compiling (refused the job).
     Answered(Reply),
     /// The server closed the connection on our extension.

@@ -12,8 +12,8 @@ use std::os::unix::fs::FileExt;
 use std::process::ChildStdout;
 use std::time::Instant;
 
-use crate::poll::poll_any;
-use crate::protocol::{stream, Version, HEADER_LEN};
+use crate::protocol::{stream, Codec, HEADER_LEN};
+use crate::sys::{self, poll_any};
 
 /// Largest piece read at once, and so the largest chunk sent.
 const PIECE: usize = 256 * 1024;
@@ -38,11 +38,8 @@ impl Tee {
         // maximum; failing to grow it only costs speed).
         unsafe {
             libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-                return Err(io::Error::last_os_error());
-            }
         }
+        sys::set_nonblocking(&pipe)?;
         Ok(Tee {
             pipe,
             copy,
@@ -100,25 +97,25 @@ impl Tee {
     /// preprocessor writes it, up to its end of output (not the end
     /// marker: that waits for the preprocessor's status). Returns the bytes
     /// put on the wire.
-    pub fn send<W: Write>(&mut self, w: &mut W, base: Version) -> io::Result<u64> {
+    pub fn send<W: Write>(&mut self, w: &mut W, codec: Codec) -> io::Result<u64> {
         let mut wire = 0;
         while self.sent < self.copied {
             let n = ((self.copied - self.sent) as usize).min(PIECE);
             self.copy.read_exact_at(&mut self.buf[..n], self.sent)?;
-            wire += self.send_piece(w, base, n)?;
+            wire += self.send_piece(w, codec, n)?;
         }
         while !self.eof {
             let n = self.read_piece()?;
             if n > 0 {
-                wire += self.send_piece(w, base, n)?;
+                wire += self.send_piece(w, codec, n)?;
             }
         }
         Ok(wire)
     }
 
-    fn send_piece<W: Write>(&mut self, w: &mut W, base: Version, n: usize) -> io::Result<u64> {
+    fn send_piece<W: Write>(&mut self, w: &mut W, codec: Codec, n: usize) -> io::Result<u64> {
         self.out.clear();
-        stream::push_chunk(&mut self.out, base, &self.buf[..n]);
+        stream::push_chunk(&mut self.out, codec, &self.buf[..n]);
         w.write_all(&self.out)?;
         self.sent += n as u64;
         Ok(self.out.len() as u64)
@@ -136,6 +133,7 @@ impl Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Version;
     use std::process::{Command, Stdio};
 
     fn tee_of(script: &str) -> (std::process::Child, Tee, tempfile::TempDir) {
@@ -156,13 +154,13 @@ mod tests {
         (child, Tee::new(pipe, copy).unwrap(), dir)
     }
 
-    fn decode(wire: &[u8], base: Version) -> Vec<u8> {
+    fn decode(wire: &[u8], codec: Codec) -> Vec<u8> {
         let mut bytes = wire.to_vec();
         bytes.extend_from_slice(&stream::end());
         let mut got = Vec::new();
         stream::read_chunks(
             &mut &bytes[..],
-            base,
+            codec,
             &crate::protocol::Limits::default(),
             |d| {
                 got.extend_from_slice(d);
@@ -175,7 +173,7 @@ mod tests {
 
     #[test]
     fn what_was_copied_before_the_go_ahead_is_sent_first() {
-        for base in [Version::V1, Version::V2] {
+        for base in [Version::V1.codec(), Version::V2.codec()] {
             let (mut child, mut tee, dir) = tee_of("seq 1 20000; sleep 0.2; seq 20001 40000");
             // A socket pair stands in for the server: silent until told.
             let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();

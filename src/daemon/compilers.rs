@@ -12,10 +12,10 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::exit::Code;
+use crate::sys::{identity, is_executable};
 
 /// Why a compiler name was refused; the client gets the code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +37,6 @@ pub struct Whitelist {
     listed: Vec<PathBuf>,
     search_path: Vec<PathBuf>,
     self_id: Option<(u64, u64)>,
-}
-
-fn identity(p: &Path) -> Option<(u64, u64)> {
-    fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
-}
-
-fn is_executable(p: &Path) -> bool {
-    fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 /// The masquerade dirs consulted when none is given: our own install's and
@@ -235,7 +225,7 @@ pub fn allowed_names(w: &Whitelist) -> Vec<OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     struct Setup {
         tmp: tempfile::TempDir,

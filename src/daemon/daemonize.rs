@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -22,13 +22,7 @@ use crate::exit::Code;
 /// then the daemon keeps its stderr, so a start-up error reaches whoever
 /// started it. Must run before any thread exists.
 pub fn detach() -> Result<Ready> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, which we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error()).context("pipe");
-    }
-    // SAFETY: fresh fds.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = crate::sys::pipe(false).context("pipe")?;
     // SAFETY: single-threaded at this point; fork is the documented way.
     match unsafe { libc::fork() } {
         -1 => return Err(io::Error::last_os_error()).context("fork"),

@@ -74,7 +74,8 @@ pub fn serve<R: Read, W: Write>(
     let mut total: u64 = 0;
     for &i in &missing {
         let f = &manifest[i as usize];
-        let body = hashed::read_file_body(input, &server.limits).context("reading a file")?;
+        let body = hashed::read_file_body(input, head.version.codec(), &server.limits)
+            .context("reading a file")?;
         total += body.len() as u64;
         if total > server.limits.max_body {
             anyhow::bail!("files exceed the request limit");

@@ -27,6 +27,7 @@ use super::access::Access;
 use super::serve::{self, Server};
 use super::signals::{self, Wake};
 use crate::exit::Code;
+use crate::sys;
 
 /// How long cancelled jobs get to kill their compilers and clean up.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
@@ -97,7 +98,7 @@ pub fn serve_forever(
             // The page stays reachable when full: that is when it matters.
             cfg.stats.as_ref().map_or(-1, |s| s.as_raw_fd()),
         ];
-        let ready = signals::poll_any(&fds, deadline)?;
+        let ready = sys::poll_any(&fds, deadline)?;
         wake.drain();
         match ready {
             Some(1) => accept_one(&listener, &server, &cfg, &open),
@@ -119,7 +120,7 @@ pub fn serve_forever(
 fn drain(wake: &Wake, open: &AtomicUsize, timeout: Duration, server: &Server) {
     let wait = |until: Instant| {
         while open.load(Ordering::SeqCst) > 0 && Instant::now() < until {
-            signals::poll_any(&[wake.read_fd()], Some(until)).ok();
+            sys::poll_any(&[wake.read_fd()], Some(until)).ok();
             wake.drain();
         }
         open.load(Ordering::SeqCst)

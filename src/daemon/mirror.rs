@@ -22,9 +22,10 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::compilers::Refusal;
+use super::policy;
 use super::serve::{Job, Outcome, Server};
-use crate::client::flags::{Class, DepFlag, ModeFlag};
-use crate::client::scan::{parse_opt, Lang};
+use crate::args::flags::{Class, DepFlag, ModeFlag, PathArg, Shape};
+use crate::args::{parse_opt, Lang, Mode, Opt};
 use crate::exit::Code;
 use crate::protocol::{FileBody, NamedFile, RequestHead};
 
@@ -120,8 +121,27 @@ struct Rewritten {
     /// Directories the compile searches, to create even if empty.
     dirs: Vec<PathBuf>,
     deps: bool,
+    /// What the compiler writes, in the job dir.
+    output: PathBuf,
 }
 
+/// How a rewritten value is glued to its option (`-I` `x`, `-Ix`,
+/// `--include-directory=x`); empty when the value is a word of its own.
+fn joined_prefix(opt: &Opt) -> OsString {
+    if opt.separate {
+        return OsString::new();
+    }
+    let mut joined = OsString::from(opt.flag.name);
+    if opt.flag.shape == Shape::EqOrSeparate {
+        joined.push("=");
+    }
+    joined
+}
+
+/// One walk over the argv, option by option, rather than a pass per kind
+/// of option: what a word means depends on the words before it (`-x`
+/// makes any name a source, the mode names the output), and every option
+/// must meet exactly one verdict, which one `match` shows at a glance.
 fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rewritten, Refusal> {
     let into_root = |v: &OsStr| -> OsString {
         let p = Path::new(v);
@@ -139,7 +159,11 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
     map.push("=");
     out.push(map);
     let mut dirs = vec![under(root, cwd)];
-    let (mut input, mut output, mut mode, mut deps) = (false, false, false, false);
+    let (mut input, mut deps) = (false, false);
+    let mut mode: Option<Mode> = None;
+    // Where the output's name goes, once the mode has chosen it: the word
+    // in `out`, and what is glued before the name.
+    let mut outputs: Vec<(usize, OsString)> = Vec::new();
     // After `-x LANG`, any name is a source of that language.
     let mut language_given = false;
     let mut i = 0;
@@ -156,34 +180,42 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
             continue;
         }
         let opt = parse_opt(args, i).map_err(|e| refusal(format!("refused arguments: {e}")))?;
-        let name = opt.flag.name;
         let value = opt.value.map(OsStr::to_os_string).unwrap_or_default();
-        let path_option = matches!(
-            name,
-            "-I" | "-iquote" | "-isystem" | "-idirafter" | "-include" | "-imacros"
-        );
-        let new_value: Option<OsString> = match opt.class() {
-            Class::Output => {
-                output = true;
-                Some(job.join("output.o").into_os_string())
+        // Which options name a path, and what kind, is the flag table's.
+        let new_value: Option<OsString> = match (opt.class(), opt.flag.path) {
+            (Class::Output, _) => {
+                if opt.separate {
+                    out.push(args[i].clone());
+                }
+                outputs.push((out.len(), joined_prefix(&opt)));
+                out.push(OsString::new());
+                i += opt.span();
+                continue;
             }
-            Class::Deps(DepFlag::MF) => Some(job.join("deps.d").into_os_string()),
-            Class::Deps(DepFlag::MD | DepFlag::MMD) => {
+            (Class::Deps(DepFlag::MF), _) => Some(job.join("deps.d").into_os_string()),
+            (Class::Deps(DepFlag::MD | DepFlag::MMD), _) => {
                 deps = true;
                 None
             }
-            Class::Lang => {
+            (Class::Lang, _) => {
                 language_given = value != "none";
                 None
             }
-            Class::Deps(_) | Class::Link => None,
-            Class::Mode(ModeFlag::Compile | ModeFlag::Assemble) => {
-                mode = true;
+            (Class::Deps(_) | Class::Link, _) => None,
+            (Class::Mode(ModeFlag::Assemble), _) => {
+                mode = Some(Mode::Assembly);
                 None
             }
-            Class::Cpp | Class::CppFiles if path_option => {
+            (Class::Mode(ModeFlag::Compile), _) => {
+                mode = mode.or(Some(Mode::Object));
+                None
+            }
+            (
+                Class::Cpp | Class::CppFiles,
+                Some(kind @ (PathArg::SearchDir | PathArg::Include)),
+            ) => {
                 let v = into_root(&value);
-                if matches!(name, "-I" | "-iquote" | "-isystem" | "-idirafter") {
+                if kind == PathArg::SearchDir {
                     let p = Path::new(&value);
                     dirs.push(if p.is_absolute() {
                         PathBuf::from(&v)
@@ -193,8 +225,7 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
                 }
                 Some(v)
             }
-            Class::Cpp if !name.starts_with("-i") && !name.ends_with("prefix-map=") => None,
-            Class::Safe if name.ends_with("prefix-map=") => {
+            (Class::Safe, Some(PathArg::PrefixMap)) => {
                 // OLD=NEW with OLD a client path: it now lives under the root.
                 let (old, new) = match value.as_bytes().iter().position(|&b| b == b'=') {
                     Some(eq) => (&value.as_bytes()[..eq], &value.as_bytes()[eq..]),
@@ -204,49 +235,51 @@ fn rewrite(args: &[OsString], root: &Path, cwd: &Path, job: &Path) -> Result<Rew
                 v.extend_from_slice(new);
                 Some(OsString::from_vec(v))
             }
-            Class::Safe if matches!(name, "-isysroot" | "--sysroot") => {
+            (Class::Safe, Some(PathArg::Sysroot)) => {
                 return Err(refusal(format!(
                     "{} is not supported in exact mode",
                     opt.text
                 )));
             }
-            class if class.server_safe() => None,
-            Class::Local(why) => return Err(refusal(format!("refused {}: {why}", opt.text))),
+            (class, _) if class.server_safe() => None,
+            (Class::Local(why), _) => return Err(refusal(format!("refused {}: {why}", opt.text))),
             _ => return Err(refusal(format!("refused {} in exact mode", opt.text))),
         };
         match new_value {
             None => out.extend(args[i..i + opt.span()].iter().cloned()),
-            Some(v) if opt.separate => {
-                out.push(args[i].clone());
-                out.push(v);
-            }
             Some(v) => {
-                let mut joined = OsString::from(name);
-                if opt.flag.shape == crate::client::flags::Shape::EqOrSeparate {
-                    joined.push("=");
+                if opt.separate {
+                    out.push(args[i].clone());
                 }
-                joined.push(v);
-                out.push(joined);
+                let mut word = joined_prefix(&opt);
+                word.push(v);
+                out.push(word);
             }
         }
         i += opt.span();
     }
-    if !input || !mode {
+    let (true, Some(mode)) = (input, mode) else {
         return Err(refusal(
             "refused: not a compile of one source (-c or -S)".into(),
         ));
+    };
+    let output = job.join(policy::output_name(mode));
+    if outputs.is_empty() {
+        out.extend(["-o".into(), OsString::new()]);
+        outputs.push((out.len() - 1, OsString::new()));
     }
-    if !output {
-        out.extend(["-o".into(), job.join("output.o").into_os_string()]);
+    for (k, mut word) in outputs {
+        word.push(&output);
+        out[k] = word;
     }
     Ok(Rewritten {
         args: out,
         dirs,
         deps,
+        output,
     })
 }
 
-/// Serves one protocol-3 request whose head and files have been read.
 /// Re-wraps a `.d` file the way gcc wraps it (72 columns, counted on the
 /// names as written). gcc wrapped the server's copy at the lengths of the
 /// mirrored paths; once the root is removed, the breaks must move back to
@@ -377,7 +410,7 @@ pub(super) fn compile<W: Write>(
         // symlink there already points inside it too.
         fs::create_dir_all(d).ok();
     }
-    let object = p.job.path().join("output.o");
+    let object = p.plan.output;
     let deps = p.plan.deps.then(|| p.job.path().join("deps.d"));
     super::serve::compile_and_reply(
         server,
@@ -425,109 +458,5 @@ pub fn serve<W: Write>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn os(v: &[&str]) -> Vec<OsString> {
-        v.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn deps_are_rewrapped_like_gcc() {
-        let server = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /home/someone/projects/demo1/vendor/include/vendor.h \\\n gen/gen.h\n\ngen/gen.h:\n";
-        let want = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /home/someone/projects/demo1/vendor/include/vendor.h gen/gen.h\n\ngen/gen.h:\n";
-        assert_eq!(
-            String::from_utf8_lossy(&reflow_deps(server)),
-            String::from_utf8_lossy(want)
-        );
-        let spaced = b"a\\ b.o: x\\ y.c\n";
-        assert_eq!(reflow_deps(spaced), spaced.to_vec());
-    }
-
-    #[test]
-    fn client_paths_must_be_clean_and_absolute() {
-        for bad in ["rel/x.h", "/a/../etc/passwd", "/..", ""] {
-            assert!(check_client_path(OsStr::new(bad)).is_err(), "{bad}");
-        }
-        assert!(check_client_path(OsStr::new("/home/u/x.h")).is_ok());
-    }
-
-    #[test]
-    fn symlink_targets_stay_inside() {
-        assert_eq!(
-            normalise(Path::new("/a/b"), Path::new("../../../../etc")),
-            PathBuf::from("/etc")
-        );
-        assert_eq!(
-            normalise(Path::new("/a"), Path::new("/x/./y")),
-            PathBuf::from("/x/y")
-        );
-    }
-
-    #[test]
-    fn rewrites_paths_into_the_root() {
-        let root = Path::new("/j/root");
-        let r = rewrite(
-            &os(&[
-                "-I/usr/local/inc",
-                "-Iinclude",
-                "-include",
-                "/p/pre.h",
-                "-MD",
-                "-MF",
-                "obj/x.d",
-                "-c",
-                "src/x.c",
-                "-o",
-                "obj/x.o",
-            ]),
-            root,
-            Path::new("/p"),
-            Path::new("/j"),
-        )
-        .unwrap();
-        let args: Vec<String> = r
-            .args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            args,
-            [
-                "-ffile-prefix-map=/j/root=",
-                "-I/j/root/usr/local/inc",
-                "-Iinclude",
-                "-include",
-                "/j/root/p/pre.h",
-                "-MD",
-                "-MF",
-                "/j/deps.d",
-                "-c",
-                "src/x.c",
-                "-o",
-                "/j/output.o"
-            ]
-        );
-        assert!(r.deps);
-        assert!(r.dirs.contains(&PathBuf::from("/j/root/p/include")));
-    }
-
-    #[test]
-    fn refuses_what_it_cannot_vouch_for() {
-        for bad in [
-            "-c x.c -wrapper /bin/sh",
-            "-c x.c -fplugin=/x.so",
-            "-c x.c -B/x",
-            "-c x.c --sysroot=/x",
-            "-c x.c -Wp,-MD,/etc/x",
-            "-c x.c y.c",
-            "x.c",
-        ] {
-            let v: Vec<OsString> = bad.split(' ').map(OsString::from).collect();
-            assert!(
-                rewrite(&v, Path::new("/r"), Path::new("/p"), Path::new("/j")).is_err(),
-                "{bad}"
-            );
-        }
-    }
-}
+#[path = "mirror_tests.rs"]
+mod tests;

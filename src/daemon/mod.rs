@@ -1,10 +1,14 @@
 //! `distccd`: the compile server.
 //!
 //! Layout: `options` (command line), `access` (`--allow`), `compilers`
-//! (the whitelist), `policy` (which compiler arguments are safe), `run`
-//! (one compiler process), `serve` (one job on one connection), `stats`
-//! (job slots and counters), `listen` (the standalone server's loop),
-//! `daemonize` (detach, pid file, dropping root), `signals` (stopping).
+//! (the whitelist), `policy` (which compiler arguments are safe, from the
+//! flag table in `args`), `run` (one compiler process), `sandbox` (its
+//! Landlock jail), `serve` (one job on one connection), `stream`, `mirror`
+//! and `hashed` (our streamed and exact-mode requests), `store` (exact
+//! mode's content store), `stats` and `machine` (job slots, counters, the
+//! stats page), `listen` (the standalone server's loop), `daemonize`
+//! (detach, pid file, dropping root), `signals` (stopping). Its
+//! environment is `settings::DaemonSettings`, read once.
 
 pub mod access;
 pub mod compilers;
@@ -34,13 +38,13 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::exit::Code;
 use crate::logging;
-use crate::protocol::Limits;
+use crate::protocol::{Limits, DEFAULT_PORT};
+use crate::settings::DaemonSettings;
 use access::Access;
 use daemonize::Ready;
 use options::Options;
 use serve::Server;
 
-pub const DEFAULT_PORT: u16 = 3632;
 pub const DEFAULT_STATS_PORT: u16 = 3633;
 /// How long running jobs may finish after SIGTERM without `--job-lifetime`;
 /// within systemd's default stop timeout, so we clean up before a SIGKILL.
@@ -73,8 +77,9 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     };
     if opts.version {
         println!(
-            "distccd {} (protocols 1 and 2) (default port {DEFAULT_PORT})",
-            env!("CARGO_PKG_VERSION")
+            "distccd {} {}",
+            env!("CARGO_PKG_VERSION"),
+            crate::protocol::version_banner()
         );
         return Ok(0);
     }
@@ -141,7 +146,7 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     };
     let result = standalone(&opts, access, level, listener, stats, detach, &mut ready);
     if let Err(e) = &result {
-        ready.fail(crate::exit::code_of(e));
+        ready.fail(crate::protocol::exit_code(e));
     }
     result
 }
@@ -205,24 +210,21 @@ fn tune_allocator() {
 }
 
 fn build_server(opts: &Options) -> Result<Server> {
+    let settings = DaemonSettings::from_env();
     let self_exe = std::env::current_exe().context("finding our own executable")?;
     let mut dirs = opts.compiler_dir.clone();
     dirs.extend(compilers::default_dirs(&self_exe));
-    let listed = match std::env::var_os("DISTCC_CMDLIST") {
-        Some(f) if !f.is_empty() => compilers::read_cmdlist(&PathBuf::from(&f))
-            .with_context(|| format!("reading DISTCC_CMDLIST {}", f.to_string_lossy()))?,
-        _ => Vec::new(),
+    let listed = match &settings.cmdlist {
+        Some(f) => compilers::read_cmdlist(f)
+            .with_context(|| format!("reading DISTCC_CMDLIST {}", f.display()))?,
+        None => Vec::new(),
     };
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let whitelist = compilers::Whitelist::new(dirs, listed, &path, &self_exe);
+    let whitelist = compilers::Whitelist::new(dirs, listed, &settings.path, &self_exe);
     log::debug!("compiler dirs: {:?}", whitelist.dirs());
     let jobs = opts.jobs.unwrap_or_else(default_jobs).max(1);
-    let io_timeout = opts.io_timeout.unwrap_or_else(|| {
-        std::env::var("DISTCC_IO_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(300)
-    });
+    let io_timeout = opts
+        .io_timeout
+        .map_or(settings.io_timeout, Duration::from_secs);
     let mib = |v: Option<u64>| v.map(|m| m.saturating_mul(1 << 20));
     let mut limits = Limits::default();
     if let Some(b) = mib(opts.max_body) {
@@ -237,15 +239,15 @@ fn build_server(opts: &Options) -> Result<Server> {
             file_size_bytes: mib(opts.limit_fsize),
             address_space_bytes: mib(opts.limit_as),
         },
-        io_timeout: Duration::from_secs(io_timeout.max(1)),
-        tmpdir: std::env::temp_dir(),
-        save_temps: crate::settings::is_set(std::env::var_os("DISTCCD_SAVE_TEMPS").as_deref()),
-        env: run::compiler_env(std::env::vars_os()),
+        io_timeout: io_timeout.max(Duration::from_secs(1)),
+        save_temps: settings.save_temps,
+        env: run::compiler_env(settings.vars.iter().cloned()),
         slots: stats::Semaphore::new(jobs),
         early: stats::Semaphore::new(jobs),
         jobs,
         stats: stats::Stats::new(),
-        store: open_store(opts.store_size.unwrap_or(256)),
+        store: open_store(&settings.tmpdir, opts.store_size.unwrap_or(256)),
+        tmpdir: settings.tmpdir,
         sandbox: !opts.no_sandbox,
         stop: signals::Latch::new()?,
     })
@@ -254,13 +256,13 @@ fn build_server(opts: &Options) -> Result<Server> {
 /// Exact mode's content store, private to this daemon's user under its
 /// temp dir; without one, hashed requests are refused and clients fall
 /// back to plain protocol 3.
-fn open_store(mib: u64) -> Option<store::Store> {
+fn open_store(tmpdir: &Path, mib: u64) -> Option<store::Store> {
     if mib == 0 {
         return None;
     }
     // SAFETY: getuid never fails.
     let uid = unsafe { libc::getuid() };
-    let dir = std::env::temp_dir().join(format!("distccd-store-{uid}"));
+    let dir = tmpdir.join(format!("distccd-store-{uid}"));
     match store::Store::open(&dir, mib.saturating_mul(1 << 20)) {
         Ok(s) => Some(s),
         Err(e) => {

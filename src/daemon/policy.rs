@@ -1,7 +1,7 @@
 //! Which argument lists the daemon compiles. This is the one place the
 //! daemon's argument policy is written down; the data it applies lives in
-//! the flag table (`client::flags::FLAGS`, its class column and
-//! [`Class::server_safe`](crate::client::flags::Class::server_safe)).
+//! the flag table (`args::flags::FLAGS`, its class column and
+//! [`Class::server_safe`](crate::args::flags::Class::server_safe)).
 //!
 //! The rule: a received argv (after the compiler name, which the
 //! whitelist in `compilers` judges) is compiled only if
@@ -37,8 +37,8 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use super::compilers::Refusal;
-use crate::client::flags::{Class, ModeFlag};
-use crate::client::scan::{parse_opt, Lang, Mode};
+use crate::args::flags::{Class, ModeFlag};
+use crate::args::{parse_opt, Lang, Mode};
 use crate::exit::Code;
 
 /// Checks the client's arguments (argv without the compiler name).
@@ -69,6 +69,15 @@ fn check_no_response_file(args: &[OsString]) -> Result<(), Refusal> {
             a.to_string_lossy()
         ))),
         None => Ok(()),
+    }
+}
+
+/// The name a job's output gets in its private dir: fixed, so no name a
+/// client chose is ever created, with the suffix gcc would give it.
+pub fn output_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Object => "output.o",
+        Mode::Assembly => "output.s",
     }
 }
 

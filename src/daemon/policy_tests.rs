@@ -1,7 +1,17 @@
+//! Tests of the daemon's argument policy: what real clients send passes,
+//! each attack is refused, and the input and output are rewritten.
+
 use super::*;
 
 fn args(s: &str) -> Vec<OsString> {
     s.split_whitespace().map(OsString::from).collect()
+}
+
+fn join(v: &[OsString]) -> String {
+    v.iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What real clients send: ours (preprocessed suffix, canonical -c/-o)
@@ -175,4 +185,68 @@ fn input_names_as_typed_are_accepted_and_replaced() {
             "{ok}"
         );
     }
+}
+
+#[test]
+fn server_scan_policy() {
+    let ok = [
+        ("-O2 -c -o /tmp/o.o x.i", 4, Some(3), false, ".i"),
+        ("-c x.cc -o/tmp/o.o", 1, Some(2), true, ".ii"),
+        ("-S foo.mm", 1, None, false, ".mii"),
+        ("-DX -I/inc -g -Wall -c -o o.o x.c", 7, Some(6), false, ".i"),
+        ("-lm -L/lib -c x.c", 3, None, false, ".i"),
+    ];
+    for (line, input, output, joined, suffix) in ok {
+        let sj = server_scan(&args(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(
+            (
+                sj.input_index,
+                sj.output_index,
+                sj.output_joined,
+                sj.temp_suffix
+            ),
+            (input, output, joined, suffix),
+            "{line}"
+        );
+    }
+    for bad in [
+        "-c x.c y.c",
+        "x.c",
+        "-c",
+        "-c x.o",
+        "-E x.c",
+        "-x c -c x.c",
+        "-include /etc/passwd -c x.c",
+        "-Wp,-MD,/etc/x -c x.c",
+        "-MD -MF /tmp/x -c x.c",
+        "-B/evil -c x.c",
+        "-fplugin=/x.so -c x.c",
+        "-specs=/x -c x.c",
+        "-save-temps -c x.c",
+        "-c x.c -o -",
+        "-c - ",
+        "--bogus -c x.c",
+        "-Xclang -load -c x.c",
+        "-march=native -c x.c",
+        "-fprofile-use=/p -c x.c",
+        "-Wl,-q -c x.c",
+        "-Xlinker -q -c x.c",
+        "-c x.h",
+    ] {
+        assert!(server_scan(&args(bad)).is_err(), "{bad} accepted");
+    }
+    let sj = server_scan(&args("-c x.c -ofoo.o")).unwrap();
+    let re = sj.rewrite(
+        &args("-c x.c -ofoo.o"),
+        OsStr::new("/t/in.i"),
+        OsStr::new("/t/out.o"),
+    );
+    assert_eq!(join(&re), "-c /t/in.i -o/t/out.o");
+    let sj = server_scan(&args("-c x.c")).unwrap();
+    let re = sj.rewrite(
+        &args("-c x.c"),
+        OsStr::new("/t/in.i"),
+        OsStr::new("/t/out.o"),
+    );
+    assert_eq!(join(&re), "-c /t/in.i -o /t/out.o");
 }

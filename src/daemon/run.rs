@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::signals::poll_any;
+use crate::sys::poll_any;
 
 /// Operator-set bounds on each compiler.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn status_and_output() {
         let (f, out) = sh("echo hi; exit 3", &RunLimits::default());
-        assert_eq!(f.status, 3 << 8);
+        assert_eq!(f.status, crate::exit::exited(3) as i32);
         assert_eq!(f.ended, Ended::Exited);
         assert_eq!(out, "hi\n");
     }

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -16,12 +16,13 @@ use anyhow::{Context, Result};
 use super::compilers::{Refusal, Whitelist};
 use super::policy;
 use super::run::{self, Ended, RunLimits};
-use super::signals::{self, Latch};
+use super::signals::Latch;
 use super::stats::{Permit, Semaphore, Stats};
-use crate::client::scan::Mode;
-use crate::exit::Code;
-use crate::protocol::{self, Limits, Reply, RequestHead, Version, WireError};
+use crate::args::Lang;
+use crate::exit::{self, Code};
+use crate::protocol::{self, Limits, OutputKind, Reply, RequestHead, Version, WireError};
 use crate::protocol::{hashed, stream};
+use crate::sys;
 
 /// Everything a job needs that does not change between jobs.
 pub struct Server {
@@ -75,7 +76,7 @@ impl<R: Read + AsRawFd> Deadline<R> {
 
 impl<R: Read + AsRawFd> Read for Deadline<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match signals::poll_any(&[self.inner.as_raw_fd(), self.stop], Some(self.until))? {
+        match sys::poll_any(&[self.inner.as_raw_fd(), self.stop], Some(self.until))? {
             Some(0) => self.inner.read(buf),
             // Not `Interrupted`, which `read_exact` would retry forever.
             Some(_) => Err(io::Error::new(
@@ -137,7 +138,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     }
     let compiler = head.argv[0].to_string_lossy().into_owned();
     if head.version == Version::V3 {
-        let files = protocol::read_files(&mut input, head.version, &server.limits)
+        let files = protocol::read_files(&mut input, head.version.codec(), &server.limits)
             .context("reading files")?;
         // `input` stays open: the compile watches it for a hang-up.
         return super::mirror::serve(server, &head, files, &mut output, client_fd);
@@ -157,7 +158,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         protocol::read_body_to(
             &mut input,
             protocol::DOTI,
-            head.version,
+            head.version.codec(),
             &server.limits,
             &mut file,
         )
@@ -175,10 +176,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     };
 
     let input_name = format!("input{}", plan.temp_suffix);
-    let output_name = match plan.mode {
-        Mode::Object => "output.o",
-        Mode::Assembly => "output.s",
-    };
+    let output_name = policy::output_name(plan.mode);
     fs::rename(&received, dir.path().join(&input_name)).context("naming the job's input")?;
     let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
     let cwd = dir.path().to_path_buf();
@@ -346,7 +344,6 @@ pub(super) fn compile_and_reply<W: Write>(
         status: finished.status as u32,
         stderr: unmap(fs::read(&err_path)?),
         stdout: unmap(fs::read(&out_path)?),
-        deps: (head.version == Version::V3).then(Vec::new),
         ..Reply::default()
     };
     let ok = finished.status == 0 && finished.ended == Ended::Exited;
@@ -359,24 +356,23 @@ pub(super) fn compile_and_reply<W: Write>(
             .into())
         }
         Ended::Exited if ok => {
-            reply.object = fs::read(&object).unwrap_or_default();
+            reply.set_output(OutputKind::Object, fs::read(&object).unwrap_or_default());
             if let Some(d) = &deps {
-                reply.deps = Some(super::mirror::reflow_deps(&unmap(
-                    fs::read(d).unwrap_or_default(),
-                )));
+                let d = super::mirror::reflow_deps(&unmap(fs::read(d).unwrap_or_default()));
+                reply.set_output(OutputKind::Deps, d);
             }
         }
         Ended::Exited => {}
         Ended::LifetimeOver => {
             let lifetime = server.run_limits.lifetime.unwrap_or_default().as_secs();
-            reply.status = (Code::Timeout.as_u8() as u32) << 8;
+            reply.status = exit::exited(Code::Timeout.as_u8());
             reply.stderr.extend_from_slice(
                 format!("distccd: compile killed after --job-lifetime of {lifetime} s\n")
                     .as_bytes(),
             );
         }
         Ended::Cancelled => {
-            reply.status = (Code::Busy.as_u8() as u32) << 8;
+            reply.status = exit::exited(Code::Busy.as_u8());
             reply
                 .stderr
                 .extend_from_slice(b"distccd: compile killed: the server is shutting down\n");
@@ -397,7 +393,8 @@ pub(super) fn compile_and_reply<W: Write>(
     } else {
         drop(dir);
     }
-    protocol::write_reply(output, head.version, &reply).context("sending reply")?;
+    protocol::write_reply(output, head.version, head.version.codec(), &reply)
+        .context("sending reply")?;
     output.flush().context("sending reply")?;
     Ok(Outcome {
         compiler,
@@ -414,7 +411,7 @@ fn source_name(argv: &[OsString]) -> String {
         .skip(1)
         .rfind(|(i, a)| {
             !a.to_string_lossy().starts_with('-')
-                && crate::client::scan::Lang::from_path(a).is_some()
+                && Lang::from_path(a).is_some()
                 && argv[i - 1] != "-o"
         })
         .map_or_else(|| "none".into(), |(_, a)| a.to_string_lossy().into_owned())
@@ -423,13 +420,8 @@ fn source_name(argv: &[OsString]) -> String {
 /// A pipe for the compiler's stdin: the read end for the child, the write
 /// end (close-on-exec, so no compiler inherits it) for us.
 fn pipe() -> io::Result<(OwnedFd, File)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh and ours.
-    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
+    let (read, write) = sys::pipe(false)?;
+    Ok((read, File::from(write)))
 }
 
 /// Removes every occurrence of `prefix`: the server's private root in
@@ -461,11 +453,12 @@ pub(super) fn refuse<W: Write>(
     log::warn!("refused {compiler:?}: {}", refusal.message);
     server.stats.refused();
     let reply = Reply {
-        status: (refusal.code.as_u8() as u32) << 8,
+        status: exit::exited(refusal.code.as_u8()),
         stderr: format!("distccd: {}\n", refusal.message).into_bytes(),
         ..Reply::default()
     };
-    protocol::write_reply(output, head.version, &reply).context("sending refusal")?;
+    protocol::write_reply(output, head.version, head.version.codec(), &reply)
+        .context("sending refusal")?;
     output.flush().ok();
     Ok(Outcome {
         compiler,

@@ -7,12 +7,13 @@
 //! thread polling it (request readers, compiler waits) sees it from then on.
 //! What the loop does on each signal lives in `listen`.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+
+use crate::sys;
 
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -66,13 +67,7 @@ pub fn install(wake_fd: RawFd, signals: &[libc::c_int]) {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, which we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error()).context("pipe");
-    }
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    sys::pipe(true).context("pipe")
 }
 
 /// The self-pipe the accept loop sleeps on: signal handlers and finished
@@ -129,7 +124,10 @@ impl Latch {
     }
 
     pub fn is_set(&self) -> bool {
-        matches!(poll_any(&[self.fd()], Some(Instant::now())), Ok(Some(_)))
+        matches!(
+            sys::poll_any(&[self.fd()], Some(Instant::now())),
+            Ok(Some(_))
+        )
     }
 
     /// Readable once set; for polling alongside other fds.
@@ -143,12 +141,9 @@ impl Latch {
     }
 }
 
-pub use crate::poll::poll_any;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn latch_stays_set() {
@@ -157,15 +152,5 @@ mod tests {
         l.set();
         assert!(l.is_set());
         assert!(l.is_set(), "polling does not consume it");
-    }
-
-    #[test]
-    fn poll_any_times_out_and_finds_the_ready_fd() {
-        let (a, b) = (Wake::new().unwrap(), Latch::new().unwrap());
-        let fds = [-1, a.read_fd(), b.fd()];
-        let soon = Instant::now() + Duration::from_millis(20);
-        assert_eq!(poll_any(&fds, Some(soon)).unwrap(), None);
-        b.set();
-        assert_eq!(poll_any(&fds, None).unwrap(), Some(2));
     }
 }

@@ -13,10 +13,9 @@ use anyhow::{Context, Result};
 use super::compilers::Refusal;
 use super::policy;
 use super::serve::{compile_and_reply, refuse, Early, Job, Outcome, Server};
-use crate::client::scan::Mode;
 use crate::exit::Code;
-use crate::poll::poll_events;
 use crate::protocol::{stream, RequestHead};
+use crate::sys::{self, poll_events};
 
 /// The `-x` language gcc needs to read a preprocessed source from stdin,
 /// by the suffix the policy would give its temp file. Assembler (from
@@ -43,14 +42,14 @@ pub fn serve<R: BufRead, W: Write>(
     client_fd: RawFd,
 ) -> Result<Outcome> {
     let compiler = head.argv[0].to_string_lossy().into_owned();
-    let base = head.version;
+    let codec = head.version.codec();
     let limits = server.limits;
     // Our client waits for the go-ahead and reads a refusal instead; a
     // client that streamed anyway has its source read and dropped, so it
     // reads our reason rather than a reset.
     let mut refuse_and_drain = |refusal: Refusal| {
         let outcome = refuse(server, output, head, compiler.clone(), refusal);
-        stream::read_chunks(input, base, &limits, |_| Ok(())).ok();
+        stream::read_chunks(input, codec, &limits, |_| Ok(())).ok();
         outcome
     };
     let plan = match policy::check(&head.argv[1..]) {
@@ -84,10 +83,7 @@ pub fn serve<R: BufRead, W: Write>(
             })
         }
     };
-    let output_name = match plan.mode {
-        Mode::Object => "output.o",
-        Mode::Assembly => "output.s",
-    };
+    let output_name = policy::output_name(plan.mode);
     let cwd = dir.path().to_path_buf();
     let object = dir.path().join(output_name);
     let job = |args, dir| Job {
@@ -115,7 +111,7 @@ pub fn serve<R: BufRead, W: Write>(
                 64 * 1024,
                 File::create(dir.path().join(&input_name)).context("creating the job's input")?,
             );
-            stream::read_chunks(input, base, &limits, |data| file.write_all(data))
+            stream::read_chunks(input, codec, &limits, |data| file.write_all(data))
                 .context("reading the streamed source")?;
             file.flush().context("writing the job's input")?;
         }
@@ -129,7 +125,7 @@ pub fn serve<R: BufRead, W: Write>(
     );
     let mut feed = |pipe: File| -> Result<File> {
         let mut sink = PipeSink::new(pipe, until, stop)?;
-        stream::read_chunks(input, base, &limits, |data| sink.write(data))
+        stream::read_chunks(input, codec, &limits, |data| sink.write(data))
             .context("reading the streamed source")?;
         Ok(sink.pipe)
     };
@@ -158,15 +154,7 @@ struct PipeSink {
 
 impl PipeSink {
     fn new(pipe: File, until: Instant, stop: RawFd) -> io::Result<PipeSink> {
-        // SAFETY: fcntl on our own fd.
-        unsafe {
-            let flags = libc::fcntl(pipe.as_raw_fd(), libc::F_GETFL);
-            if flags < 0
-                || libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-        }
+        sys::set_nonblocking(&pipe)?;
         Ok(PipeSink {
             pipe,
             until,
@@ -213,13 +201,11 @@ impl PipeSink {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::FromRawFd;
     use std::time::Duration;
 
     fn pipe() -> (File, File) {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+        let (r, w) = sys::pipe(false).unwrap();
+        (File::from(r), File::from(w))
     }
 
     #[test]

@@ -90,16 +90,14 @@ fn size() -> (usize, usize) {
 
 /// Waits up to `delay` for a key; true if it was `q` (or the input ended).
 fn quit_key(delay: Duration, stdin_tty: bool) -> bool {
-    let ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
-    let mut pfd = libc::pollfd {
-        fd: io::stdin().as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
+    // Without a terminal to read keys from this is a plain wait; a signal
+    // ends it early either way.
+    let fd = if stdin_tty {
+        io::stdin().as_raw_fd()
+    } else {
+        -1
     };
-    let n = if stdin_tty { 1 } else { 0 };
-    // SAFETY: one valid pollfd (or none); a signal just ends the wait.
-    let r = unsafe { libc::poll(&mut pfd, n, ms) };
-    if r <= 0 || pfd.revents == 0 {
+    if !crate::sys::wait_readable(fd, delay).unwrap_or(false) {
         return false;
     }
     let mut buf = [0u8; 64];
@@ -233,7 +231,7 @@ pub fn render(s: &Snapshot, cols: usize, rows: usize) -> String {
 mod tests {
     use super::super::HostView;
     use super::*;
-    use crate::client::state::{Phase, Running};
+    use crate::state::{Phase, Running};
     use std::time::SystemTime;
 
     fn strip(frame: &str) -> Vec<String> {

@@ -2,10 +2,10 @@
 //! they went.
 //!
 //! It reads what the clients leave in `$DISTCC_DIR/state`: one file per
-//! running job (`client::state`), the history of finished jobs
-//! (`client::history`, counted incrementally by `tally`) and the backoff
-//! records (`client::backoff`); host limits come from the same host list
-//! the client reads (`client::pick::load`). `text` prints plain lines as
+//! running job (`state::running`), the history of finished jobs
+//! (`state::history`, counted incrementally by `tally`) and the backoff
+//! records (`state::backoff`); host limits come from the same host list
+//! the client reads (`hosts::load`). It imports no role. `text` prints plain lines as
 //! the reference does, `live` draws the full-screen view on a terminal,
 //! `summary` answers `--summary`. The monitor never talks to a daemon.
 
@@ -21,10 +21,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context as _, Result};
 
-use crate::client::state::{self, Running};
-use crate::client::{backoff, history, pick};
 use crate::exit::Code;
+use crate::hosts;
 use crate::settings::Settings;
+use crate::state::{self, backoff, history, Running};
 use tally::Tally;
 
 const USAGE: &str = "\
@@ -111,7 +111,7 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         anyhow!(Code::BadArguments).context(e)
     })?;
     let settings = Settings::from_env();
-    let dir = pick::state_dir(&settings);
+    let dir = state::dir(&settings);
     match mode {
         Mode::Help => {
             print!("{USAGE}");
@@ -168,7 +168,7 @@ fn watch_plain(view: &mut View, delay: Option<Duration>) -> Result<()> {
 /// One host as the monitor shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
-    /// The host key (`pick::key`), as in job files.
+    /// The host key (`Host::key`), as in job files.
     pub key: String,
     /// Its job limit from the host list; `None` if it is not listed.
     pub limit: Option<u32>,
@@ -203,9 +203,9 @@ impl View {
         let mut configured: Vec<(String, u32)> = Vec::new();
         // A broken host list is the client's error to report; the monitor
         // still shows the jobs it can see.
-        if let Ok(Some(loaded)) = pick::load(settings) {
+        if let Ok(Some(loaded)) = hosts::load(settings) {
             for h in &loaded.list.hosts {
-                let k = pick::key(h);
+                let k = h.key();
                 match configured.iter_mut().find(|(c, _)| *c == k) {
                     Some((_, limit)) => *limit = (*limit).max(h.limit),
                     None => configured.push((k, h.limit)),
@@ -337,7 +337,7 @@ mod tests {
             "DISTCC_DIR" => Some(top.path().into()),
             _ => None,
         });
-        let dir = pick::state_dir(&settings);
+        let dir = state::dir(&settings);
         let job = state::JobState::in_dir(dir.clone(), false, "x.c".as_ref());
         job.host("a:1", 1);
         job.phase(state::Phase::Compile);

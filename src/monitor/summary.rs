@@ -1,5 +1,5 @@
 //! `distccmon-text --summary`: what went where over a build, from the
-//! history of finished jobs (`client::history`): jobs per host, local
+//! history of finished jobs (`state::history`): jobs per host, local
 //! against remote, why jobs stayed here or fell back, and where the time
 //! went phase by phase, so a slow host or a starved preprocessor shows.
 
@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use crate::client::history::{Outcome, Record};
-use crate::client::state::{Phase, PHASES};
+use crate::state::history::{Outcome, Record};
+use crate::state::{Phase, PHASES};
 
 #[derive(Default)]
 struct HostRow {

@@ -1,7 +1,7 @@
 //! Per-host counts of finished jobs and the recent job rate, kept current
 //! by reading only what was appended to the history since the last look,
 //! so a monitor refreshing every second does not reparse megabytes. The
-//! format is `client::history`'s.
+//! format is `state::history`'s.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::client::history::{self, Outcome, Record};
+use crate::state::history::{self, Outcome, Record};
 
 /// The window of the jobs-per-second rate.
 pub const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -114,7 +114,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::state::PHASES;
+    use crate::state::PHASES;
 
     fn rec(host: &str, outcome: Outcome, tried: &[&str], end: SystemTime) -> Record {
         Record {

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{HostView, Snapshot};
-use crate::client::state::Running;
+use crate::state::Running;
 
 /// The last `width` characters of `s`: for paths, the end says more.
 pub fn tail(s: &str, width: usize) -> &str {
@@ -67,7 +67,7 @@ pub fn plain(snap: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::state::Phase;
+    use crate::state::Phase;
     use std::time::{Duration, SystemTime};
 
     #[test]

@@ -19,10 +19,12 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
-use super::{
-    read_body, read_header, read_raw, read_string, write_body, write_header, write_raw, Limits,
-    Result, Token, Version, WireError, FILE, LINK, NAME, NFIL,
-};
+use super::codec::{read_body, write_body, Codec};
+use super::error::{Result, WireError};
+use super::limits::Limits;
+use super::packet::{read_header, read_raw, read_string, write_header, write_raw};
+use super::request::read_file_count;
+use super::token::{Token, FILE, HEADER_LEN, LINK, NAME, NFIL};
 
 /// The `DIST` value of the extension.
 pub const VERSION: u32 = 0x103;
@@ -70,15 +72,15 @@ pub fn write_manifest<W: Write>(w: &mut W, files: &[HashedFile]) -> io::Result<(
 }
 
 pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFile>> {
-    let n = super::read_file_count(r, limits)?;
+    let n = read_file_count(r, limits)?;
     let mut files = Vec::with_capacity((n as usize).min(1024));
     for _ in 0..n {
         let name = read_string(r, NAME, limits.max_path)?;
-        let mut h = [0u8; super::HEADER_LEN];
+        let mut h = [0u8; HEADER_LEN];
         r.read_exact(&mut h).map_err(|_| WireError::Truncated {
             what: *HASH,
             got: 0,
-            want: super::HEADER_LEN,
+            want: HEADER_LEN,
         })?;
         let token: Token = h[..4].try_into().expect("four bytes");
         let mut chained = io::Cursor::new(h).chain(&mut *r);
@@ -147,15 +149,17 @@ pub fn read_need<R: Read>(r: &mut R, files: &[HashedFile]) -> Result<Vec<u32>> {
     Ok(out)
 }
 
-pub fn write_bodies<W: Write>(w: &mut W, bodies: &[&[u8]]) -> io::Result<()> {
+/// The bodies asked for, in the order asked, compressed by the
+/// connection's codec (protocol 3's LZO with our own peers today).
+pub fn write_bodies<W: Write>(w: &mut W, codec: Codec, bodies: &[&[u8]]) -> io::Result<()> {
     for b in bodies {
-        write_body(w, FILE, Version::V3, b)?;
+        write_body(w, FILE, codec, b)?;
     }
     Ok(())
 }
 
-pub fn read_file_body<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<u8>> {
-    read_body(r, FILE, Version::V3, limits)
+pub fn read_file_body<R: Read>(r: &mut R, codec: Codec, limits: &Limits) -> Result<Vec<u8>> {
+    read_body(r, FILE, codec, limits)
 }
 
 #[cfg(test)]

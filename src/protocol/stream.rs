@@ -22,7 +22,12 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::{header, lzo, read_header, Limits, Result, Token, Version, WireError, HEADER_LEN};
+use super::codec::Codec;
+use super::error::{Result, WireError};
+use super::limits::Limits;
+use super::packet::{header, read_header, read_raw};
+use super::token::{Token, DONE, HEADER_LEN};
+use super::version::Version;
 
 /// `DIST` values of the extension: 0x100 + the protocol whose bodies and
 /// reply it uses.
@@ -54,18 +59,14 @@ pub fn base_of(dist: u32) -> Option<Version> {
     }
 }
 
-/// Appends one chunk of `data` (compressed in protocol 2) to `out`.
-/// Empty data is never a chunk: it would read as the end marker.
-pub fn push_chunk(out: &mut Vec<u8>, base: Version, data: &[u8]) {
+/// Appends one chunk of `data`, compressed by the connection's `codec`
+/// (LZO under 0x102), to `out`. Empty data is never a chunk: it would
+/// read as the end marker.
+pub fn push_chunk(out: &mut Vec<u8>, codec: Codec, data: &[u8]) {
     debug_assert!(!data.is_empty());
-    if base.compressed() {
-        let body = lzo::compress(data);
-        out.extend_from_slice(&header(DOTC, body.len() as u32));
-        out.extend_from_slice(&body);
-    } else {
-        out.extend_from_slice(&header(DOTC, data.len() as u32));
-        out.extend_from_slice(data);
-    }
+    let body = codec.compress(data);
+    out.extend_from_slice(&header(DOTC, body.len() as u32));
+    out.extend_from_slice(&body);
 }
 
 /// The end marker.
@@ -79,7 +80,7 @@ pub fn end() -> [u8; HEADER_LEN] {
 /// total is bounded by `limits.max_body`.
 pub fn read_chunks<R: BufRead>(
     r: &mut R,
-    base: Version,
+    codec: Codec,
     limits: &Limits,
     mut sink: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<u64> {
@@ -101,14 +102,13 @@ pub fn read_chunks<R: BufRead>(
             });
         }
         let room = limits.max_body - total;
-        if base.compressed() {
-            let raw = super::read_raw(r, DOTC, len as usize)?;
+        if !codec.is_raw() {
+            let raw = read_raw(r, DOTC, len as usize)?;
             let bound = (len as u64)
                 .saturating_mul(limits.max_inflation)
                 .min(MAX_CHUNK as u64)
                 .min(room) as usize;
-            let data =
-                lzo::decompress(&raw, bound).map_err(|err| WireError::Lzo { token: *DOTC, err })?;
+            let data = codec.decompress(DOTC, raw, bound)?;
             total += data.len() as u64;
             sink(&data)?;
         } else {
@@ -175,7 +175,7 @@ pub fn read_answer<R: io::Read>(r: &mut R) -> Result<Answer> {
     }
     if &h[..4] == STRM {
         Ok(Answer::Go)
-    } else if &h[..4] == super::DONE {
+    } else if &h[..4] == DONE {
         Ok(Answer::Reply(h))
     } else {
         Err(WireError::BadToken {
@@ -189,19 +189,19 @@ pub fn read_answer<R: io::Read>(r: &mut R) -> Result<Answer> {
 mod tests {
     use super::*;
 
-    fn stream(base: Version, pieces: &[&[u8]]) -> Vec<u8> {
+    fn stream(codec: Codec, pieces: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
         for p in pieces {
-            push_chunk(&mut out, base, p);
+            push_chunk(&mut out, codec, p);
         }
         out.extend_from_slice(&end());
         out
     }
 
-    fn collect(bytes: &[u8], base: Version, limits: &Limits) -> Result<Vec<u8>> {
+    fn collect(bytes: &[u8], codec: Codec, limits: &Limits) -> Result<Vec<u8>> {
         let mut got = Vec::new();
         let mut r = io::BufReader::with_capacity(7, bytes);
-        let n = read_chunks(&mut r, base, limits, |d| {
+        let n = read_chunks(&mut r, codec, limits, |d| {
             got.extend_from_slice(d);
             Ok(())
         })?;
@@ -214,7 +214,7 @@ mod tests {
         let big: Vec<u8> = (0..200_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        for base in [Version::V1, Version::V2] {
+        for base in [Version::V1.codec(), Version::V2.codec()] {
             let bytes = stream(base, &[b"int x;\n", &big, b"\n"]);
             let mut want = b"int x;\n".to_vec();
             want.extend_from_slice(&big);
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error() {
-        for base in [Version::V1, Version::V2] {
+        for base in [Version::V1.codec(), Version::V2.codec()] {
             let bytes = stream(base, &[b"int main(void) { return 0; }\n", b"x"]);
             for cut in 0..bytes.len() {
                 let e = collect(&bytes[..cut], base, &Limits::default()).unwrap_err();
@@ -242,14 +242,14 @@ mod tests {
         let mut bytes = header(DOTC, MAX_CHUNK + 1).to_vec();
         bytes.extend_from_slice(&end());
         assert!(matches!(
-            collect(&bytes, Version::V1, &Limits::default()),
+            collect(&bytes, Codec::Raw, &Limits::default()),
             Err(WireError::TooLarge { .. })
         ));
         let small = Limits {
             max_body: 10,
             ..Limits::default()
         };
-        for base in [Version::V1, Version::V2] {
+        for base in [Version::V1.codec(), Version::V2.codec()] {
             let bytes = stream(base, &[b"0123456", b"789abc"]);
             assert!(collect(&bytes, base, &small).is_err(), "{base:?}");
         }
@@ -261,7 +261,7 @@ mod tests {
         bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
         bytes.extend_from_slice(&end());
         assert!(matches!(
-            collect(&bytes, Version::V2, &Limits::default()),
+            collect(&bytes, Codec::Lzo, &Limits::default()),
             Err(WireError::Lzo { .. })
         ));
     }
@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn answers() {
         assert_eq!(read_answer(&mut &header(STRM, 0)[..]).unwrap(), Answer::Go);
-        let done = header(super::super::DONE, 1);
+        let done = header(DONE, 1);
         assert_eq!(read_answer(&mut &done[..]).unwrap(), Answer::Reply(done));
         assert!(matches!(
             read_answer(&mut &b""[..]),

@@ -1,4 +1,12 @@
+//! Tests of the wire format against the reference's own bytes (the corpus
+//! in tests/corpus) and against hostile input: truncations, bad tokens,
+//! oversized lengths, LZO garbage.
+
 use super::*;
+use crate::exit::Code;
+use crate::lzo;
+use std::ffi::OsString;
+use std::io;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 
@@ -14,7 +22,7 @@ fn decode_request(bytes: &[u8]) -> Result<(RequestHead, Vec<u8>)> {
     let limits = Limits::default();
     let mut r = bytes;
     let head = read_request_head(&mut r, &limits)?;
-    let doti = read_body(&mut r, DOTI, head.version, &limits)?;
+    let doti = read_body(&mut r, DOTI, head.version.codec(), &limits)?;
     if !r.is_empty() {
         return Err(WireError::BadValue {
             token: *DOTI,
@@ -22,6 +30,17 @@ fn decode_request(bytes: &[u8]) -> Result<(RequestHead, Vec<u8>)> {
         });
     }
     Ok((head, doti))
+}
+
+#[test]
+fn version_banner_names_every_version_served() {
+    assert_eq!(
+        version_banner(),
+        "(protocols 1, 2 and 3) (default port 3632)"
+    );
+    for n in 1..=3 {
+        assert_eq!(Version::from_u32(n).map(Version::number), Some(n));
+    }
 }
 
 #[test]
@@ -56,26 +75,33 @@ fn corpus_requests_decode() {
 #[test]
 fn corpus_replies_decode() {
     let limits = Limits::default();
-    let r = read_reply(&mut &corpus("v1-hello-reply.bin")[..], Version::V1, &limits).unwrap();
-    assert_eq!(r.status, 0);
-    assert!(r.object.starts_with(b"\x7fELF"));
-
     let r = read_reply(
-        &mut &corpus("v2-lzo-stdio-reply.bin")[..],
-        Version::V2,
+        &mut &corpus("v1-hello-reply.bin")[..],
+        Version::V1,
+        Version::V1.codec(),
         &limits,
     )
     .unwrap();
     assert_eq!(r.status, 0);
-    assert!(r.object.starts_with(b"\x7fELF"));
+    assert!(r.object().starts_with(b"\x7fELF"));
+
+    let r = read_reply(
+        &mut &corpus("v2-lzo-stdio-reply.bin")[..],
+        Version::V2,
+        Version::V2.codec(),
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(r.status, 0);
+    assert!(r.object().starts_with(b"\x7fELF"));
 
     for (name, v) in [
         ("v1-error-reply.bin", Version::V1),
         ("v2-lzo-error-reply.bin", Version::V2),
     ] {
-        let r = read_reply(&mut &corpus(name)[..], v, &limits).unwrap();
+        let r = read_reply(&mut &corpus(name)[..], v, v.codec(), &limits).unwrap();
         assert_eq!(r.status, 0x100, "{name}");
-        assert!(r.object.is_empty());
+        assert!(r.object().is_empty());
         let msg = String::from_utf8_lossy(&r.stderr);
         assert!(msg.contains("error: expected expression"), "{name}: {msg}");
     }
@@ -87,16 +113,22 @@ fn corpus_replies_reencode_identically_in_v1() {
     // choice is involved.
     for name in ["v1-hello-reply.bin", "v1-error-reply.bin"] {
         let bytes = corpus(name);
-        let r = read_reply(&mut &bytes[..], Version::V1, &Limits::default()).unwrap();
+        let r = read_reply(
+            &mut &bytes[..],
+            Version::V1,
+            Version::V1.codec(),
+            &Limits::default(),
+        )
+        .unwrap();
         let mut out = Vec::new();
-        write_reply(&mut out, Version::V1, &r).unwrap();
+        write_reply(&mut out, Version::V1, Version::V1.codec(), &r).unwrap();
         assert_eq!(out, bytes, "{name}");
     }
     let bytes = corpus("v1-hello-request.bin");
     let (head, doti) = decode_request(&bytes).unwrap();
     let mut out = Vec::new();
     write_request_head(&mut out, &head).unwrap();
-    write_body(&mut out, DOTI, Version::V1, &doti).unwrap();
+    write_body(&mut out, DOTI, Version::V1.codec(), &doti).unwrap();
     assert_eq!(out, bytes);
 }
 
@@ -125,18 +157,18 @@ fn request_round_trips_every_version() {
             },
         ];
         if version == Version::V3 {
-            write_files(&mut buf, version, &files).unwrap();
+            write_files(&mut buf, version.codec(), &files).unwrap();
         } else {
-            write_body(&mut buf, DOTI, version, b"int x;\n").unwrap();
+            write_body(&mut buf, DOTI, version.codec(), b"int x;\n").unwrap();
         }
         let limits = Limits::default();
         let mut r = &buf[..];
         assert_eq!(read_request_head(&mut r, &limits).unwrap(), head);
         if version == Version::V3 {
-            assert_eq!(read_files(&mut r, version, &limits).unwrap(), files);
+            assert_eq!(read_files(&mut r, version.codec(), &limits).unwrap(), files);
         } else {
             assert_eq!(
-                read_body(&mut r, DOTI, version, &limits).unwrap(),
+                read_body(&mut r, DOTI, version.codec(), &limits).unwrap(),
                 b"int x;\n"
             );
         }
@@ -147,16 +179,25 @@ fn request_round_trips_every_version() {
 #[test]
 fn reply_round_trips_every_version() {
     for version in [Version::V1, Version::V2, Version::V3] {
-        let reply = Reply {
+        let mut reply = Reply {
             status: 0x100,
             stderr: b"x.c:1: error\n".to_vec(),
             stdout: Vec::new(),
-            object: vec![7u8; 5000],
-            deps: (version == Version::V3).then(|| b"x.o: x.c\n".to_vec()),
+            outputs: Vec::new(),
         };
+        reply.set_output(OutputKind::Object, vec![7u8; 5000]);
+        if version == Version::V3 {
+            reply.set_output(OutputKind::Deps, b"x.o: x.c\n".to_vec());
+        }
         let mut buf = Vec::new();
-        write_reply(&mut buf, version, &reply).unwrap();
-        let got = read_reply(&mut &buf[..], version, &Limits::for_replies()).unwrap();
+        write_reply(&mut buf, version, version.codec(), &reply).unwrap();
+        let got = read_reply(
+            &mut &buf[..],
+            version,
+            version.codec(),
+            &Limits::for_replies(),
+        )
+        .unwrap();
         assert_eq!(got, reply);
     }
 }
@@ -185,7 +226,12 @@ fn every_truncation_of_a_request_is_an_error() {
 fn every_truncation_of_a_reply_is_an_error() {
     let bytes = corpus("v2-lzo-stdio-reply.bin");
     for cut in 0..bytes.len() {
-        let r = read_reply(&mut &bytes[..cut], Version::V2, &Limits::default());
+        let r = read_reply(
+            &mut &bytes[..cut],
+            Version::V2,
+            Version::V2.codec(),
+            &Limits::default(),
+        );
         assert!(r.is_err(), "cut at {cut}");
     }
 }
@@ -238,7 +284,7 @@ fn oversized_lengths_rejected_before_allocation() {
 
     // A 4 GiB body announced with nothing behind it.
     let buf = header(DOTI, 0xffff_ffff);
-    let err = read_body(&mut &buf[..], DOTI, Version::V1, &limits).unwrap_err();
+    let err = read_body(&mut &buf[..], DOTI, Version::V1.codec(), &limits).unwrap_err();
     assert!(matches!(err, WireError::TooLarge { .. }));
 
     // Within the limit but not sent: a truncation, and no big buffer.
@@ -246,7 +292,7 @@ fn oversized_lengths_rejected_before_allocation() {
         max_body: 1 << 40,
         ..limits
     };
-    let err = read_body(&mut &buf[..], DOTI, Version::V1, &small).unwrap_err();
+    let err = read_body(&mut &buf[..], DOTI, Version::V1.codec(), &small).unwrap_err();
     assert!(matches!(err, WireError::Truncated { got: 0, .. }));
 }
 
@@ -281,7 +327,7 @@ fn lzo_garbage_is_an_error() {
         let mut buf = Vec::new();
         write_raw(&mut buf, DOTI, &body).unwrap();
         // Garbage either fails or decodes within the bound; it never panics.
-        if let Ok(out) = read_body(&mut &buf[..], DOTI, Version::V2, &limits) {
+        if let Ok(out) = read_body(&mut &buf[..], DOTI, Version::V2.codec(), &limits) {
             assert!(out.len() as u64 <= len as u64 * limits.max_inflation);
         }
     }
@@ -294,7 +340,7 @@ fn inflation_is_bounded() {
     assert!(body.len() * 64 < 1 << 20);
     let mut buf = Vec::new();
     write_raw(&mut buf, DOTI, &body).unwrap();
-    let err = read_body(&mut &buf[..], DOTI, Version::V2, &Limits::default()).unwrap_err();
+    let err = read_body(&mut &buf[..], DOTI, Version::V2.codec(), &Limits::default()).unwrap_err();
     assert!(matches!(err, WireError::Lzo { .. }));
 }
 
@@ -303,14 +349,14 @@ fn v3_file_list_limits() {
     let limits = Limits::default();
     let buf = header(NFIL, 100_001);
     assert!(matches!(
-        read_files(&mut &buf[..], Version::V3, &limits),
+        read_files(&mut &buf[..], Version::V3.codec(), &limits),
         Err(WireError::TooLarge { .. })
     ));
     let mut buf = header(NFIL, 1).to_vec();
     write_raw(&mut buf, NAME, b"/x").unwrap();
     write_header(&mut buf, DOTO, 0).unwrap();
     assert!(matches!(
-        read_files(&mut &buf[..], Version::V3, &limits),
+        read_files(&mut &buf[..], Version::V3.codec(), &limits),
         Err(WireError::BadToken { .. })
     ));
 }
@@ -357,15 +403,27 @@ fn v3_inflated_total_is_bounded() {
         })
         .collect();
     let mut buf = Vec::new();
-    write_files(&mut buf, Version::V3, &files).unwrap();
+    write_files(&mut buf, Version::V3.codec(), &files).unwrap();
     assert!(buf.len() < 10_000, "the test needs bodies that compress");
-    assert!(read_files(&mut &buf[..], Version::V3, &limits).is_err());
+    assert!(read_files(&mut &buf[..], Version::V3.codec(), &limits).is_err());
     let roomy = Limits {
         max_body: 300_000,
         ..limits
     };
     assert_eq!(
-        read_files(&mut &buf[..], Version::V3, &roomy).unwrap(),
+        read_files(&mut &buf[..], Version::V3.codec(), &roomy).unwrap(),
         files
     );
+}
+
+#[test]
+fn wire_errors_carry_their_exit_code_through_context() {
+    let closed = anyhow::Error::new(WireError::Closed { expected: *DONE }).context("reading");
+    assert_eq!(exit_code(&closed), Code::Truncated);
+    let bad = read_header(&mut &b"DIXT00000001"[..], DIST).unwrap_err();
+    assert_eq!(exit_code(&anyhow::Error::new(bad)), Code::Protocol);
+    let timeout = WireError::Io(io::Error::from(io::ErrorKind::TimedOut));
+    assert_eq!(exit_code(&anyhow::Error::new(timeout)), Code::Timeout);
+    let explicit = anyhow::anyhow!(Code::Busy).context("x");
+    assert_eq!(exit_code(&explicit), Code::Busy);
 }

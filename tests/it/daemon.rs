@@ -154,7 +154,13 @@ fn request_for(argv: &[&str], source: &str) -> Vec<u8> {
     };
     let mut buf = Vec::new();
     protocol::write_request_head(&mut buf, &head).unwrap();
-    protocol::write_body(&mut buf, protocol::DOTI, Version::V1, source.as_bytes()).unwrap();
+    protocol::write_body(
+        &mut buf,
+        protocol::DOTI,
+        Version::V1.codec(),
+        source.as_bytes(),
+    )
+    .unwrap();
     buf
 }
 
@@ -172,7 +178,13 @@ fn connect(port: u16) -> TcpStream {
 /// Sends a request on `s` and reads the reply.
 fn exchange(mut s: TcpStream, req: &[u8]) -> Result<Reply, String> {
     s.write_all(req).map_err(|e| e.to_string())?;
-    protocol::read_reply(&mut s, Version::V1, &Limits::for_replies()).map_err(|e| e.to_string())
+    protocol::read_reply(
+        &mut s,
+        Version::V1,
+        Version::V1.codec(),
+        &Limits::for_replies(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn compile(port: u16, source: &str) -> Reply {
@@ -181,7 +193,7 @@ fn compile(port: u16, source: &str) -> Reply {
 
 fn assert_compiled(r: &Reply) {
     assert_eq!(r.status, 0, "{}", text(&r.stderr));
-    assert!(r.object.starts_with(b"\x7fELF"), "no object");
+    assert!(r.object().starts_with(b"\x7fELF"), "no object");
 }
 
 /// Polls `cond` until it holds or `limit` passes.
@@ -266,7 +278,13 @@ fn inetd_mode_over_a_socketpair() {
         drop(cmd);
         ours.set_read_timeout(Some(T)).unwrap();
         ours.write_all(&req).unwrap();
-        let reply = protocol::read_reply(&mut ours, Version::V1, &Limits::for_replies()).unwrap();
+        let reply = protocol::read_reply(
+            &mut ours,
+            Version::V1,
+            Version::V1.codec(),
+            &Limits::for_replies(),
+        )
+        .unwrap();
         assert_compiled(&reply);
         let status = wait_bounded(&mut child, T).expect("inetd daemon did not exit");
         let mut log = String::new();
@@ -294,7 +312,13 @@ fn sigterm_in_inetd_mode_kills_the_compiler_and_cleans_up() {
     assert!(wait_for(T, || rig.compiles_started() == 1));
     let started = Instant::now();
     signal(child.id(), libc::SIGTERM);
-    let reply = protocol::read_reply(&mut ours, Version::V1, &Limits::for_replies()).unwrap();
+    let reply = protocol::read_reply(
+        &mut ours,
+        Version::V1,
+        Version::V1.codec(),
+        &Limits::for_replies(),
+    )
+    .unwrap();
     assert_eq!(reply.status, 114 << 8, "{}", text(&reply.stderr));
     assert!(text(&reply.stderr).contains("shutting down"));
     let status = wait_bounded(&mut child, T).expect("inetd daemon did not exit");
@@ -397,7 +421,7 @@ fn job_lifetime_ends_a_runaway_compile_with_a_clear_error() {
         "{}",
         text(&reply.stderr)
     );
-    assert!(reply.object.is_empty());
+    assert!(reply.object().is_empty());
     let page = fetch_stats(stats_port(&d));
     assert_eq!(stat(&page, "jobs_timed_out"), 1, "{page}");
     stop_ok(&mut d);

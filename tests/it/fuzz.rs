@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use distcc::client::flags::{self, Value};
+use distcc::args::flags::{self, Value};
 use distcc::daemon::policy;
 use distcc::protocol::{self, Limits, Version, DOTI};
 
@@ -195,9 +195,9 @@ fn decode(bytes: &[u8]) -> Option<Vec<OsString>> {
         let mut r = bytes;
         let head = protocol::read_request_head(&mut r, &limits).ok()?;
         if head.version == Version::V3 {
-            protocol::read_files(&mut r, head.version, &limits).ok()?;
+            protocol::read_files(&mut r, head.version.codec(), &limits).ok()?;
         } else {
-            protocol::read_body(&mut r, DOTI, head.version, &limits).ok()?;
+            protocol::read_body(&mut r, DOTI, head.version.codec(), &limits).ok()?;
         }
         Some(head.argv)
     });

@@ -70,7 +70,12 @@ fn exchange_with(port: u16, version: Version, bytes: &[u8], half_close: bool) ->
     } else {
         &first[..got]
     };
-    match protocol::read_reply(&mut replayed.chain(&mut s), version, &Limits::for_replies()) {
+    match protocol::read_reply(
+        &mut replayed.chain(&mut s),
+        version,
+        version.codec(),
+        &Limits::for_replies(),
+    ) {
         Ok(r) if r.status & 0xff == 0 && (100..=120).contains(&(r.status >> 8)) => {
             Outcome::Refused {
                 code: r.status >> 8,
@@ -110,7 +115,7 @@ fn judge(expect: Expect, outcome: &Outcome) -> Result<(), String> {
         }
         (Expect::RefusalOrDrop, Outcome::Dropped(_)) => Ok(()),
         (Expect::RefusalOrDrop, Outcome::Refused { .. }) => Ok(()),
-        (Expect::Rewritten, Outcome::Compiled(r)) if r.status == 0 && !r.object.is_empty() => {
+        (Expect::Rewritten, Outcome::Compiled(r)) if r.status == 0 && !r.object().is_empty() => {
             Ok(())
         }
         (_, other) => Err(format!("{other:?}")),
@@ -279,7 +284,7 @@ fn hostile_clients_leave_no_trace_and_the_build_succeeds() {
         SOURCE,
     );
     match exchange_with(port, Version::V2, &ok, false) {
-        Outcome::Compiled(r) if r.status == 0 && r.object.starts_with(b"\x7fELF") => {}
+        Outcome::Compiled(r) if r.status == 0 && r.object().starts_with(b"\x7fELF") => {}
         other => panic!("the daemon no longer serves a normal job: {other:?}"),
     }
     assert!(
@@ -390,7 +395,7 @@ fn a_source_cannot_read_files_outside_its_job() {
     match exchange_with(daemon.port, Version::V1, &req, false) {
         Outcome::Compiled(r) => {
             assert!(
-                !r.object.windows(13).any(|w| w == b"SECRET-7f3a9c"),
+                !r.object().windows(13).any(|w| w == b"SECRET-7f3a9c"),
                 "the object carries the file"
             );
             assert_ne!(r.status, 0, "the assembler was refused the file");

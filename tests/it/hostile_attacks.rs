@@ -47,7 +47,7 @@ fn head(version: Version, argv: &[&str], dist: u32) -> Vec<u8> {
 
 pub fn request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
     let mut buf = head(version, argv, version.number());
-    protocol::write_body(&mut buf, DOTI, version, doti).unwrap();
+    protocol::write_body(&mut buf, DOTI, version.codec(), doti).unwrap();
     buf
 }
 
@@ -58,7 +58,7 @@ pub fn stream_request(version: Version, argv: &[&str], doti: &[u8]) -> Vec<u8> {
     let (a, b) = doti.split_at(doti.len() / 2);
     for piece in [a, b] {
         if !piece.is_empty() {
-            stream::push_chunk(&mut buf, version, piece);
+            stream::push_chunk(&mut buf, version.codec(), piece);
         }
     }
     buf.extend_from_slice(&stream::end());

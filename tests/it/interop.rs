@@ -216,6 +216,12 @@ fn help_and_version() {
         let out = run(c, Duration::from_secs(10));
         assert!(out.status.success(), "{prog} {args:?}");
         assert!(!out.stdout.is_empty(), "{prog} {args:?} printed nothing");
+        if args == ["--version"] {
+            // Both sides serve protocols 1, 2 and 3; say so.
+            let said = text(&out.stdout);
+            assert!(said.contains("(protocols 1, 2 and 3)"), "{prog}: {said}");
+            assert!(said.contains("(default port 3632)"), "{prog}: {said}");
+        }
     }
 }
 

@@ -9,9 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use distcc::client::lock::{
-    acquire, acquire_cpp, acquire_until, cpp_lock_path, cpu_lock_path, host_key, try_acquire,
-    unescape_key, Slot, SlotRequest,
+    acquire, acquire_cpp, acquire_until, cpp_lock_path, cpu_lock_path, try_acquire, Slot,
+    SlotRequest,
 };
+use distcc::state::{host_key, unescape_key};
 
 const NONE_SKIPPED: &dyn Fn(usize) -> bool = &|_| false;
 

@@ -193,7 +193,7 @@ fn a_stalled_stream_holds_no_job_slot_and_is_cut_off_at_the_io_timeout() {
     assert_eq!(&go[..4], stream::STRM);
     // Half a source, then nothing: its compiler was started early.
     let mut chunk = Vec::new();
-    stream::push_chunk(&mut chunk, Version::V1, b"int x = ");
+    stream::push_chunk(&mut chunk, Version::V1.codec(), b"int x = ");
     s.write_all(&chunk).unwrap();
 
     // The one job slot is free for a real job meanwhile, which finds the

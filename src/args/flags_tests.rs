@@ -1,3 +1,6 @@
+//! Tests of the flag table: its order, its lookups, each class and the
+//! path column.
+
 use super::*;
 
 /// One row per behaviour the scanner relies on.
@@ -179,5 +182,85 @@ fn no_duplicate_rows() {
                 a.name
             );
         }
+    }
+}
+
+/// `lookup` relies on it: a binary search needs sorted, unique names.
+#[test]
+fn table_is_sorted_and_free_of_duplicates() {
+    for pair in FLAGS.windows(2) {
+        assert!(
+            pair[0].name.as_bytes() < pair[1].name.as_bytes(),
+            "{:?} must come before {:?}, once",
+            pair[1].name,
+            pair[0].name
+        );
+    }
+    assert_eq!(LONGEST, FLAGS.iter().map(|f| f.name.len()).max().unwrap());
+}
+
+/// The binary searches find what a scan of every row, longest name first,
+/// finds: for every name alone, with arguments glued on, and for words
+/// that are no option.
+#[test]
+fn lookup_agrees_with_a_scan_of_every_row() {
+    fn scan(arg: &str) -> Option<(&'static Flag, Value<'_>)> {
+        let mut best: Option<(&'static Flag, Value<'_>)> = None;
+        for flag in FLAGS {
+            if let Some(value) = matches(flag, arg) {
+                if best.is_none_or(|(b, _)| flag.name.len() > b.name.len()) {
+                    best = Some((flag, value));
+                }
+            }
+        }
+        best
+    }
+    let mut words: Vec<String> = Vec::new();
+    for flag in FLAGS {
+        for tail in ["", "x", "=x", "=/p", "native", "-y", "é"] {
+            words.push(format!("{}{tail}", flag.name));
+        }
+    }
+    words.extend(["", "-", "--", "x.c", "-ö", "é-c", "--frobnicate"].map(String::from));
+    for w in &words {
+        let got = lookup(w).map(|(f, v)| (f.name, v));
+        let want = scan(w).map(|(f, v)| (f.name, v));
+        assert_eq!(got, want, "{w:?}");
+    }
+}
+
+/// The path column: what each kind of path-carrying option is, for every
+/// spelling the table knows.
+#[test]
+fn path_column() {
+    use PathArg::Output as Written;
+    for (arg, want) in [
+        ("-Iinc", Some(SearchDir)),
+        ("--include-directory=inc", Some(SearchDir)),
+        ("-isystem", Some(SearchDir)),
+        ("-iquote", Some(SearchDir)),
+        ("-idirafter", Some(SearchDir)),
+        ("-include", Some(Include)),
+        ("--imacros=m.h", Some(Include)),
+        ("--sysroot=/s", Some(Sysroot)),
+        ("-isysroot", Some(Sysroot)),
+        ("-ffile-prefix-map=/a=b", Some(PrefixMap)),
+        ("-fdebug-prefix-map=/a=b", Some(PrefixMap)),
+        ("-fmacro-prefix-map=/a=b", Some(PrefixMap)),
+        ("-ox.o", Some(Written)),
+        ("--output=x.o", Some(Written)),
+        ("-MF", Some(Written)),
+        ("-Wp,-MD,x.d", Some(CppText)),
+        ("-Xpreprocessor", Some(CppText)),
+        ("-B/opt", Some(Other)),
+        ("-specs=x", Some(Other)),
+        ("-L/lib", Some(Other)),
+        ("-O2", None),
+        ("-DX=/p", None),
+        ("-MT", None),
+        ("-march=native", None),
+    ] {
+        let (flag, _) = lookup(arg).unwrap_or_else(|| panic!("{arg} unknown"));
+        assert_eq!(flag.path, want, "{arg}");
     }
 }

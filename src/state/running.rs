@@ -1,8 +1,9 @@
 //! What each running client is doing, for `distccmon-text`: one small file
 //! per client process, `job_<pid>` in `$DISTCC_DIR/state`, rewritten at
-//! every phase change and removed when the job ends. The finished-job
-//! record is `history`'s; backoff records, in the same directory, are
-//! `backoff`'s.
+//! every phase change and removed when the job ends ([`JobState`] writes
+//! it, [`list`] reads them). The finished-job record is `history`'s;
+//! backoff records, in the same directory, are `backoff`'s; the phases
+//! are `phase`'s.
 //!
 //! The client pays one `pwrite` per phase change (a handful per job),
 //! nothing synced. The file is created once and then overwritten in place
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 
 use super::history::{self, Outcome, Record};
-use crate::exit;
+use super::phase::{Phase, PHASES};
 use crate::settings::Settings;
 
 const PREFIX: &str = "job_";
@@ -36,65 +37,12 @@ const VERSION: &str = "v1";
 const SLACK: usize = 256;
 const HOST_MAX: usize = 200;
 
-/// Where a job is. The first six are the reference's phases, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    /// Waiting for a free slot on any host.
-    Blocked,
-    /// Waiting for the local preprocessor.
-    Preprocess,
-    /// Waiting for the connection to the volunteer.
-    Connect,
-    /// Sending the job.
-    Send,
-    /// Waiting while the volunteer compiles.
-    Compile,
-    /// Reading the results.
-    Receive,
-    /// Compiling here by decision.
-    Local,
-    /// Compiling here because distribution failed.
-    Fallback,
-}
-
-pub const PHASES: usize = 8;
-
-impl Phase {
-    pub const ALL: [Phase; PHASES] = [
-        Phase::Blocked,
-        Phase::Preprocess,
-        Phase::Connect,
-        Phase::Send,
-        Phase::Compile,
-        Phase::Receive,
-        Phase::Local,
-        Phase::Fallback,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Blocked => "Blocked",
-            Phase::Preprocess => "Preprocess",
-            Phase::Connect => "Connect",
-            Phase::Send => "Send",
-            Phase::Compile => "Compile",
-            Phase::Receive => "Receive",
-            Phase::Local => "Local",
-            Phase::Fallback => "Fallback",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
-
 /// A running job as a monitor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Running {
     pub pid: u32,
     pub phase: Phase,
-    /// The host key (`pick::key`), `localhost`, or empty before a pick.
+    /// The host key (`Host::key`), `localhost`, or empty before a pick.
     pub host: String,
     pub slot: u32,
     pub started: SystemTime,
@@ -155,19 +103,6 @@ pub fn job_path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("{PREFIX}{pid}"))
 }
 
-/// Whether process `pid` exists. EPERM means it does, as another user's.
-pub fn alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
 /// Two identical reads that parse: a record not being rewritten meanwhile.
 fn read_stable(path: &Path) -> Option<Running> {
     for _ in 0..3 {
@@ -193,7 +128,7 @@ pub fn list(dir: &Path) -> Vec<Running> {
         let Some(Ok(pid)) = name.strip_prefix(PREFIX).map(str::parse::<u32>) else {
             continue;
         };
-        if !alive(pid) {
+        if !crate::sys::process_exists(pid) {
             fs::remove_file(entry.path()).ok();
             continue;
         }
@@ -208,7 +143,7 @@ pub fn list(dir: &Path) -> Vec<Running> {
 /// The name a monitor shows for a job that has no single source file.
 pub fn source_of(args: &[std::ffi::OsString]) -> String {
     args.iter()
-        .find(|a| super::scan::Lang::from_path(a).is_some())
+        .find(|a| crate::args::Lang::from_path(a).is_some())
         .or_else(|| args.iter().find(|a| !a.to_string_lossy().starts_with('-')))
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -237,7 +172,7 @@ struct Inner {
 impl JobState {
     /// Prepares the record; nothing is written until the first phase.
     pub fn start(settings: &Settings, source: &OsStr) -> JobState {
-        JobState::in_dir(super::pick::state_dir(settings), settings.stats, source)
+        JobState::in_dir(super::paths::dir(settings), settings.stats, source)
     }
 
     pub fn in_dir(dir: PathBuf, stats: bool, source: &OsStr) -> JobState {
@@ -332,7 +267,7 @@ impl JobState {
                     Some(Outcome::Fallback(why)) => format!("{why}; then {e:#}"),
                     _ => format!("{e:#}"),
                 };
-                (exit::code_of(e).as_u8(), Outcome::Failed(why))
+                (crate::protocol::exit_code(e).as_u8(), Outcome::Failed(why))
             }
         };
         if matches!(outcome, Outcome::Failed(_)) && i.job.host.is_empty() {
@@ -434,6 +369,7 @@ impl Drop for JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit;
 
     fn sample() -> Running {
         Running {

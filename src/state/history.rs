@@ -6,7 +6,7 @@
 //! `O_APPEND` and each record is one `write` shorter than `PIPE_BUF`, which
 //! the kernel appends whole. Nothing is synced; a crash may lose the last
 //! lines, which only makes a summary slightly short. The live job files are
-//! `state`'s; this module owns only the finished-job format.
+//! `running`'s; this module owns only the finished-job format.
 //!
 //! The file rotates at [`ROTATE_AT`] bytes to `history.old` (a rename, so
 //! appenders holding the old file just finish their line there); readers
@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::state::{Phase, PHASES};
+use super::phase::{Phase, PHASES};
 
 const FILE: &str = "history";
 const OLD: &str = "history.old";
@@ -77,7 +77,7 @@ impl Outcome {
 pub struct Record {
     pub end: SystemTime,
     pub pid: u32,
-    /// The host key (`pick::key`) that ran it; `localhost` when run here.
+    /// The host key (`Host::key`) that ran it; `localhost` when run here.
     pub host: String,
     pub outcome: Outcome,
     /// The compiler's exit status (or distcc's code for a failure).

@@ -1,4 +1,8 @@
-//! Parser for the `DISTCC_HOSTS` host-list grammar.
+//! The host list: the `DISTCC_HOSTS` grammar and its parser, the parsed
+//! [`HostList`], the key a host's locks and records go by ([`Host::key`]),
+//! and where the list is read from ([`load`]). Shared by the client, which
+//! picks from it, and the monitor, which shows its limits; choosing a host
+//! is the client's (`client::pick`).
 //!
 //! The text is a sequence of words separated by whitespace (including
 //! newlines).  A `#` starts a comment that runs to the end of the line.
@@ -32,10 +36,17 @@
 //!   must be written in brackets.
 
 use std::fmt;
+use std::fs;
 use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
 
-/// Default TCP port of the compile server.
-pub const DEFAULT_PORT: u16 = 3632;
+use anyhow::{anyhow, Result};
+
+use crate::exit::Code;
+use crate::settings::Settings;
+
+use crate::protocol::DEFAULT_PORT;
+
 /// Default job limit of a remote (TCP or ssh) host.
 pub const DEFAULT_REMOTE_LIMIT: u32 = 4;
 /// Default job limit of the `localhost` entry.
@@ -85,6 +96,20 @@ impl Host {
     /// True for the bare `localhost` entry, which runs jobs in place.
     pub fn is_local(&self) -> bool {
         self.transport == Transport::Local
+    }
+
+    /// The name the host's slot locks, backoff record and job records go
+    /// by: its transport alone, so one machine listed with different
+    /// options shares its slots.
+    pub fn key(&self) -> String {
+        match &self.transport {
+            Transport::Tcp { host, port } => format!("{host}:{port}"),
+            Transport::Ssh { user, host, .. } => match user {
+                Some(u) => format!("{u}@{host}"),
+                None => format!("@{host}"),
+            },
+            Transport::Local => "localhost".into(),
+        }
     }
 }
 
@@ -409,6 +434,40 @@ fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
     ))
 }
 
+/// The system-wide host file, read when neither of the user's says.
+const SYSTEM_HOSTS: &str = "/etc/distcc/hosts";
+
+/// A host list and where it came from, for messages.
+pub struct Loaded {
+    pub list: HostList,
+    pub source: String,
+}
+
+/// Reads the host list: `DISTCC_HOSTS`, else `$DISTCC_DIR/hosts`, else
+/// `/etc/distcc/hosts`. `None` when none of them exists; a list that does
+/// not parse fails with exit 106 (bad host specification).
+pub fn load(settings: &Settings) -> Result<Option<Loaded>> {
+    load_from(settings, Path::new(SYSTEM_HOSTS))
+}
+
+fn load_from(settings: &Settings, system: &Path) -> Result<Option<Loaded>> {
+    let (text, source) = match &settings.hosts {
+        Some(t) => (t.clone(), "DISTCC_HOSTS".to_string()),
+        None => {
+            let files = [settings.dir.join("hosts"), PathBuf::from(system)];
+            match files
+                .iter()
+                .find_map(|f| fs::read_to_string(f).ok().map(|t| (t, f)))
+            {
+                Some((t, f)) => (t, f.display().to_string()),
+                None => return Ok(None),
+            }
+        }
+    };
+    let list =
+        parse(&text).map_err(|e| anyhow!(Code::BadHostSpec).context(format!("{source}: {e}")))?;
+    Ok(Some(Loaded { list, source }))
+}
+
 #[cfg(test)]
-#[path = "hosts_tests.rs"]
 mod tests;

@@ -1,4 +1,8 @@
+//! Tests of the host-list grammar, every accepted and rejected form, the
+//! host keys, and where the list is read from.
+
 use super::*;
+use std::ffi::OsString;
 
 fn tcp(host: &str, port: u16, limit: u32) -> Host {
     let host = host.to_string();
@@ -228,4 +232,61 @@ fn globals_comments_and_slots() {
 fn empty_text() {
     assert_eq!(parse("").unwrap(), HostList::default());
     assert_eq!(parse("  # only a comment\n\n").unwrap().total_slots(), 0);
+}
+
+#[test]
+fn keys_name_the_transport_only() {
+    assert_eq!(tcp("a", 3632, 4).key(), "a:3632");
+    assert_eq!(tcp("::1", 4000, 4).key(), "::1:4000");
+    assert_eq!(ssh(Some("u"), "h", Some("/opt/distccd"), 2).key(), "u@h");
+    assert_eq!(ssh(None, "h", None, 2).key(), "@h");
+    let list = parse("a:1/2,lzo a:1/3,cpp localhost").unwrap();
+    assert_eq!(list.hosts[0].key(), list.hosts[1].key());
+    assert_eq!(list.hosts[2].key(), "localhost");
+}
+
+fn settings(hosts: Option<&str>, dir: &Path) -> Settings {
+    let dir = OsString::from(dir);
+    Settings::from_lookup(|name| match name {
+        "DISTCC_HOSTS" => hosts.map(OsString::from),
+        "DISTCC_DIR" => Some(dir.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn variable_then_user_file_then_system_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let system = tmp.path().join("system-hosts");
+    let user = tmp.path().join("user");
+    fs::create_dir(&user).unwrap();
+    assert!(load_from(&settings(None, &user), &system)
+        .unwrap()
+        .is_none());
+
+    fs::write(&system, "s:1\n").unwrap();
+    let l = load_from(&settings(None, &user), &system).unwrap().unwrap();
+    assert_eq!(
+        (l.list.hosts[0].key(), l.source),
+        ("s:1".into(), system.display().to_string())
+    );
+
+    fs::write(user.join("hosts"), "u:2 # mine\n").unwrap();
+    let l = load_from(&settings(None, &user), &system).unwrap().unwrap();
+    assert_eq!(l.list.hosts[0].key(), "u:2");
+
+    let l = load_from(&settings(Some("v:3/7"), &user), &system)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (l.list.hosts[0].key(), l.list.hosts[0].limit),
+        ("v:3".into(), 7)
+    );
+    assert_eq!(l.source, "DISTCC_HOSTS");
+
+    let err = load_from(&settings(Some("a,auth"), &user), &system)
+        .err()
+        .unwrap();
+    assert_eq!(crate::exit::code_of(&err), Code::BadHostSpec);
+    assert!(format!("{err:#}").starts_with("DISTCC_HOSTS: "), "{err:#}");
 }

@@ -1,10 +1,14 @@
-//! Every `DISTCC_*` variable the client reads, read once into [`Settings`]
-//! and passed down, so no module consults the environment behind the
-//! caller's back and tests can build settings without touching it.
+//! Every variable the client (and the monitor, which reads the same
+//! `DISTCC_DIR` and host list) takes from its environment, read once into
+//! [`Settings`] and passed down, so no module consults the environment
+//! behind the caller's back and tests can build settings without touching
+//! it. The daemon's are `settings::daemon`'s.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::parse::{flag, seconds};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,27 +41,13 @@ pub struct Settings {
     pub stats: bool,
     /// `TMPDIR`, default `/tmp`.
     pub tmpdir: PathBuf,
-}
-
-fn flag(value: Option<OsString>, default: bool) -> bool {
-    match value {
-        None => default,
-        Some(v) => {
-            let v = v.to_string_lossy();
-            let v = v.trim();
-            !(v.is_empty()
-                || v == "0"
-                || v.eq_ignore_ascii_case("no")
-                || v.eq_ignore_ascii_case("false"))
-        }
-    }
-}
-
-fn seconds(value: Option<OsString>, default: u64) -> Duration {
-    value
-        .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<u64>().ok()))
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(default))
+    /// `PATH`: where the real compiler is looked for.
+    pub path: OsString,
+    /// `_DISTCC_SAFEGUARD`: set when a compiler we started ran us again.
+    pub safeguard: Option<OsString>,
+    /// `TERM` names a terminal that shows colour and `GCC_COLORS` does not
+    /// turn colour off: then diagnostics may be asked for in colour.
+    pub colour: bool,
 }
 
 impl Settings {
@@ -91,6 +81,12 @@ impl Settings {
             tmpdir: nonempty("TMPDIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/tmp")),
+            path: get("PATH").unwrap_or_default(),
+            safeguard: get(crate::masquerade::SAFEGUARD),
+            colour: get("TERM")
+                .and_then(|t| t.into_string().ok())
+                .is_some_and(|t| !t.is_empty() && t != "dumb")
+                && !get("GCC_COLORS").is_some_and(|v| v.is_empty()),
         }
     }
 
@@ -99,10 +95,6 @@ impl Settings {
     pub fn logging(&self) -> bool {
         self.verbose || self.log.is_some()
     }
-}
-
-pub fn is_set(value: Option<&OsStr>) -> bool {
-    flag(value.map(OsStr::to_os_string), false)
 }
 
 #[cfg(test)]
@@ -126,6 +118,16 @@ mod tests {
         assert_eq!(s.io_timeout, Duration::from_secs(300));
         assert_eq!(s.backoff_period, Duration::from_secs(60));
         assert_eq!(s.hosts, None);
+        assert!(!s.colour && s.safeguard.is_none());
+    }
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_veto() {
+        assert!(settings(&[("TERM", "xterm")]).colour);
+        assert!(!settings(&[("TERM", "dumb")]).colour);
+        assert!(!settings(&[("TERM", "")]).colour);
+        assert!(!settings(&[("TERM", "xterm"), ("GCC_COLORS", "")]).colour);
+        assert!(settings(&[("TERM", "xterm"), ("GCC_COLORS", "error=01;31")]).colour);
     }
 
     #[test]

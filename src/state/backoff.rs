@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use crate::client::lock::{host_key, unescape_key};
+use super::paths::{host_key, unescape_key};
 
 const PREFIX: &str = "backoff_";
 

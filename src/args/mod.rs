@@ -1,0 +1,15 @@
+//! The compiler command line as data, shared by every role: the flag table
+//! (`flags`: arity, joined or separate, class, carries a path), option
+//! parsing (`opt`), source languages and modes (`lang`), and response
+//! files (`respfile`). The client's scanner decides from it what to send
+//! (`client::scan`), the daemon's policy what to accept (`daemon::policy`),
+//! exact mode's mirror what to rewrite (`daemon::mirror`); none of those
+//! decisions live here.
+
+pub mod flags;
+pub mod lang;
+pub mod opt;
+pub mod respfile;
+
+pub use lang::{Lang, Mode};
+pub use opt::{parse_opt, Opt};

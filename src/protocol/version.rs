@@ -1,0 +1,52 @@
+//! The protocol versions distcc speaks (there is no negotiation: the
+//! server answers in the version the client asked for), the port it
+//! listens on, and how `--version` says both.
+
+/// The TCP port distcc servers listen on unless told otherwise (IANA's
+/// registration for distcc).
+pub const DEFAULT_PORT: u16 = 3632;
+
+/// Protocol versions. There is no negotiation: the server answers in the
+/// version the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    /// Preprocessed source, raw bodies.
+    V1 = 1,
+    /// Preprocessed source, LZO1X bodies.
+    V2 = 2,
+    /// Sources and headers instead of preprocessed text ("pump"); LZO
+    /// bodies; the reply adds the dependency file.
+    V3 = 3,
+}
+
+impl Version {
+    /// Every version we speak, client and server alike.
+    pub const ALL: [Version; 3] = [Version::V1, Version::V2, Version::V3];
+
+    pub fn from_u32(n: u32) -> Option<Version> {
+        match n {
+            1 => Some(Version::V1),
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            _ => None,
+        }
+    }
+
+    pub fn number(self) -> u32 {
+        self as u32
+    }
+}
+
+/// What `--version` says about the wire, in the reference's words:
+/// `(protocols 1, 2 and 3) (default port 3632)`.
+pub fn version_banner() -> String {
+    let numbers: Vec<String> = Version::ALL
+        .iter()
+        .map(|v| v.number().to_string())
+        .collect();
+    let (last, rest) = numbers.split_last().expect("at least one version");
+    format!(
+        "(protocols {} and {last}) (default port {DEFAULT_PORT})",
+        rest.join(", ")
+    )
+}

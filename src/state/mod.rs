@@ -1,0 +1,17 @@
+//! What the client processes of one user share on disk, in the state dir
+//! (`$DISTCC_DIR/state`), and the monitor reads: a record per running job
+//! (`running`), the history of finished jobs (`history`), per-host
+//! failure records (`backoff`), and the phases a job goes through
+//! (`phase`); where they live (`paths`). Writers are the client's; readers are the monitor's and the
+//! client's own. Slot locks live beside it but are the client's alone
+//! (`client::lock`).
+
+pub mod backoff;
+pub mod history;
+pub mod paths;
+pub mod phase;
+pub mod running;
+
+pub use paths::{dir, host_key, unescape_key};
+pub use phase::{Phase, PHASES};
+pub use running::{list, source_of, JobState, Running};

@@ -1,0 +1,45 @@
+//! Where the shared records live: the state dir, and the file-name form
+//! of a host key (`Host::key`), which backoff records and extension
+//! markers here, and the client's slot locks beside, are named by (tested
+//! with the locks, in tests/it/lock_slots.rs, and with `backoff`).
+
+use std::path::PathBuf;
+
+use crate::settings::Settings;
+
+/// The state dir of the user whose settings these are.
+pub fn dir(settings: &Settings) -> PathBuf {
+    settings.dir.join("state")
+}
+
+/// Encodes a host's canonical text as a file-name-safe string: bytes outside
+/// `[A-Za-z0-9._-]` become `%XX`, so distinct hosts never share a file.
+pub fn host_key(canonical: &str) -> String {
+    let mut out = String::with_capacity(canonical.len());
+    for &b in canonical.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Inverse of [`host_key`]; `None` if `escaped` is not a valid encoding.
+pub fn unescape_key(escaped: &str) -> Option<String> {
+    let bytes = escaped.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

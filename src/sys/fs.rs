@@ -1,0 +1,38 @@
+//! What a path is: its identity (device and inode) and whether it may be
+//! run.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Device and inode of what `p` finally points to: two names for one file
+/// (a link in a masquerade dir and its target) compare equal.
+pub fn identity(p: &Path) -> Option<(u64, u64)> {
+    fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether `p` is a regular file someone may execute.
+pub fn is_executable(p: &Path) -> bool {
+    fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_follows_links_and_executables_are_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "").unwrap();
+        std::os::unix::fs::symlink(&file, dir.path().join("l")).unwrap();
+        assert_eq!(identity(&file), identity(&dir.path().join("l")));
+        assert!(identity(&dir.path().join("missing")).is_none());
+        assert!(!is_executable(&file));
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(is_executable(&file));
+        assert!(!is_executable(dir.path()), "a directory is not a program");
+    }
+}
