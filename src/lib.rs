@@ -22,6 +22,8 @@
 //! - `args`: the compiler command line as data: the flag table (with a
 //!   path column), option parsing, languages and modes, response files.
 //! - `hosts`: the `DISTCC_HOSTS` grammar, the host list, where it is read.
+//! - `identity`: what a compiler is (version, target, the bytes of its
+//!   programs), cached by file identity; a daemon's choice among compilers.
 //! - `state`: what clients share on disk and the monitor reads: running
 //!   jobs, history, backoff, the state dir.
 //! - `transport`: one type for a byte stream to a volunteer (TCP, ssh).
@@ -36,7 +38,6 @@
 
 // Floor 1.
 pub mod exit;
-pub mod identity;
 pub mod logging;
 pub mod lzo;
 pub mod masquerade;
@@ -47,6 +48,7 @@ pub mod sys;
 // Floor 2.
 pub mod args;
 pub mod hosts;
+pub mod identity;
 pub mod protocol;
 pub mod state;
 pub mod transport;
