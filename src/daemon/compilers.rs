@@ -14,21 +14,9 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::refusal::Refusal;
 use crate::exit::Code;
 use crate::sys::{identity, is_executable};
-
-/// Why a compiler name was refused; the client gets the code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: Code,
-    pub message: String,
-}
-
-impl Refusal {
-    fn new(code: Code, message: String) -> Refusal {
-        Refusal { code, message }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Whitelist {

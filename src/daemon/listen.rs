@@ -1,18 +1,19 @@
 //! The standalone server's loop: bind, accept, hand each connection to a
-//! worker thread, serve the `--stats` page, and stop on a signal. Becoming a
-//! daemon (detach, pid file, dropping root) is `daemonize`; the signal
-//! plumbing is `signals`; one job is `serve`.
+//! worker thread, serve the `--stats` page (`statspage`), and stop on a
+//! signal. Becoming a daemon (detach, pid file, dropping root) is
+//! `daemonize`; the signal plumbing is `signals`; one request is
+//! `request`'s.
 //!
 //! Invariants: at most `max_connections` connections are open at once; past
 //! that we stop accepting and clients wait in the kernel's backlog. Running
-//! compilers are bounded separately by the job semaphore in `serve`.
+//! compilers are bounded separately by the job semaphore in `job`.
 //! SIGTERM/SIGINT stop accepting and let open connections finish within
 //! `drain_timeout`; then the server's stop latch cancels what is left
 //! (compilers are killed, their temp dirs removed) before we return, so the
 //! process never exits with a job's files still on disk. SIGHUP reopens the
 //! log file.
 
-use std::io::{BufWriter, Read, Write};
+use std::io::BufWriter;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,8 +25,10 @@ use flexi_logger::LoggerHandle;
 use socket2::{Domain, Socket, Type};
 
 use super::access::Access;
-use super::serve::{self, Server};
+use super::request;
+use super::server::Server;
 use super::signals::{self, Wake};
+use super::statspage;
 use crate::exit::Code;
 use crate::sys;
 
@@ -103,8 +106,12 @@ pub fn serve_forever(
         match ready {
             Some(1) => accept_one(&listener, &server, &cfg, &open),
             Some(2) => {
-                if let Some(s) = &cfg.stats {
-                    accept_stats(s, &server, &cfg.access, &open);
+                let page = cfg.stats.as_ref();
+                if let Some((stream, peer)) = page.and_then(|s| statspage::accept(s, &cfg.access)) {
+                    let server = server.clone();
+                    spawn(format!("stats {peer}"), &open, move || {
+                        statspage::serve(stream, &server)
+                    });
                 }
             }
             _ => {}
@@ -207,7 +214,7 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
         }
     };
     let writer = BufWriter::with_capacity(64 * 1024, &stream);
-    match serve::serve(server, reader, writer) {
+    match request::serve(server, reader, writer) {
         Ok(o) => log::info!(
             "{peer}: {} {}",
             o.compiler,
@@ -219,7 +226,7 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
         ),
         Err(e) => {
             server.stats.dropped();
-            if serve::is_client_error(&e) {
+            if request::is_client_error(&e) {
                 log::info!("{peer}: {e:#}");
             } else {
                 log::error!("{peer}: {e:#}");
@@ -230,55 +237,6 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
     // stay in the thread's arena for the daemon's lifetime.
     // SAFETY: glibc's malloc_trim only returns free memory to the kernel.
     unsafe { libc::malloc_trim(0) };
-}
-
-/// The status page, on its own thread so a slow reader cannot stall the
-/// accept loop.
-fn accept_stats(
-    listener: &TcpListener,
-    server: &Arc<Server>,
-    access: &Access,
-    open: &Arc<AtomicUsize>,
-) {
-    let Ok((stream, peer)) = listener.accept() else {
-        return;
-    };
-    if !access.allows(peer.ip()) {
-        log::warn!("refused stats request from {peer}: not in --allow");
-        return;
-    }
-    let server = server.clone();
-    spawn(format!("stats {peer}"), open, move || {
-        serve_stats(stream, &server)
-    });
-}
-
-/// Reads the request (any, up to its blank line) before answering: closing
-/// a socket with unread input resets it, and the client may lose the page.
-fn serve_stats(mut s: TcpStream, server: &Server) {
-    let limit = Duration::from_secs(2);
-    s.set_read_timeout(Some(limit)).ok();
-    s.set_write_timeout(Some(limit)).ok();
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while request.len() < 8192 && !ends_request(&request) {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
-    let body = server.stats.render(server.jobs, &server.tmpdir);
-    let _ = write!(
-        s,
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.shutdown(std::net::Shutdown::Write).ok();
-}
-
-fn ends_request(r: &[u8]) -> bool {
-    r.ends_with(b"\r\n\r\n") || r.ends_with(b"\n\n")
 }
 
 /// Parses `--listen` (an IP address, default all IPv4 addresses).

@@ -1,23 +1,10 @@
 //! Tests of exact mode's mirror: client paths stay inside the root, every
-//! path option is rewritten into it, outputs go to the job dir, and the
-//! `.d` file is rewrapped as gcc wraps it.
+//! path option is rewritten into it, outputs go to the job dir.
 
 use super::*;
 
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
-}
-
-#[test]
-fn deps_are_rewrapped_like_gcc() {
-    let server = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /home/someone/projects/demo1/vendor/include/vendor.h \\\n gen/gen.h\n\ngen/gen.h:\n";
-    let want = b"obj/f0.o: src/a/f0.c include/common.h include/../include/detail/more.h \\\n /home/someone/projects/demo1/vendor/include/vendor.h gen/gen.h\n\ngen/gen.h:\n";
-    assert_eq!(
-        String::from_utf8_lossy(&reflow_deps(server)),
-        String::from_utf8_lossy(want)
-    );
-    let spaced = b"a\\ b.o: x\\ y.c\n";
-    assert_eq!(reflow_deps(spaced), spaced.to_vec());
 }
 
 #[test]

@@ -25,9 +25,10 @@ use super::limits::Limits;
 use super::packet::{read_header, read_raw, read_string, write_header, write_raw};
 use super::request::read_file_count;
 use super::token::{Token, FILE, HEADER_LEN, LINK, NAME, NFIL};
+use super::version::Dist;
 
 /// The `DIST` value of the extension.
-pub const VERSION: u32 = 0x103;
+pub const VERSION: u32 = Dist::HASHED;
 
 pub const HASH: &Token = b"HASH";
 pub const NEED: &Token = b"NEED";
@@ -109,7 +110,7 @@ pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFi
     Ok(files)
 }
 
-pub fn write_need<W: Write>(w: &mut W, missing: &[u32]) -> io::Result<()> {
+pub fn write_need<W: Write + ?Sized>(w: &mut W, missing: &[u32]) -> io::Result<()> {
     let n = u32::try_from(missing.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many"))?;
     let mut buf = Vec::with_capacity(12 * (missing.len() + 1));

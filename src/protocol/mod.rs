@@ -29,16 +29,16 @@ pub use codec::{read_body, read_body_to, write_body, Codec};
 pub use error::{exit_code, Result, WireError};
 pub use limits::Limits;
 pub use packet::{header, read_header, read_len, read_raw, read_string, write_header, write_raw};
-pub use reply::{read_reply, write_reply, Output, OutputKind, Reply};
+pub use reply::{read_reply, write_reply, Output, OutputKind, Reply, ReplyForm};
 pub use request::{
-    read_file_count, read_files, read_request_head, write_files, write_request_head,
+    read_file_count, read_files, read_request, read_request_head, write_files, write_request_head,
     write_request_head_as, FileBody, NamedFile, RequestHead,
 };
 pub use token::{
     Token, ARGC, ARGV, CDIR, DIST, DONE, DOTD, DOTI, DOTO, FILE, HEADER_LEN, LINK, NAME, NFIL,
     SERR, SOUT, STAT,
 };
-pub use version::{version_banner, Version, DEFAULT_PORT};
+pub use version::{version_banner, Dist, Version, DEFAULT_PORT};
 
 #[cfg(test)]
 mod tests;

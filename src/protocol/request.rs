@@ -14,7 +14,7 @@ use super::packet::{
     len_u32, parse_hex, read_full, read_header, read_string, write_header, write_raw,
 };
 use super::token::{Token, ARGC, ARGV, CDIR, DIST, FILE, HEADER_LEN, LINK, NAME, NFIL};
-use super::version::Version;
+use super::version::{Dist, Version};
 
 /// What the client sends before the source: version, cwd (v3) and argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +46,32 @@ pub fn write_request_head_as<W: Write>(w: &mut W, head: &RequestHead, dist: u32)
 
 pub fn read_request_head<R: Read>(r: &mut R, limits: &Limits) -> Result<RequestHead> {
     let v = read_header(r, DIST)?;
-    let version = Version::from_u32(v).ok_or_else(|| WireError::BadValue {
+    let version = Version::from_u32(v).ok_or_else(|| unsupported(v))?;
+    read_head_after_dist(r, version, limits)
+}
+
+/// Reads a request head whatever its `DIST` says, our extensions included:
+/// what a server reads first. The head has the layout of [`Dist::base`].
+pub fn read_request<R: Read>(r: &mut R, limits: &Limits) -> Result<(Dist, RequestHead)> {
+    let v = read_header(r, DIST)?;
+    let dist = Dist::from_u32(v).ok_or_else(|| unsupported(v))?;
+    Ok((dist, read_head_after_dist(r, dist.base(), limits)?))
+}
+
+fn unsupported(v: u32) -> WireError {
+    WireError::BadValue {
         token: *DIST,
         why: format!("unsupported protocol version {v}"),
-    })?;
+    }
+}
+
+/// The head after its `DIST`: `CDIR` in protocol 3, then `ARGC` and `ARGV`s,
+/// each argument and their total within the limits.
+fn read_head_after_dist<R: Read>(
+    r: &mut R,
+    version: Version,
+    limits: &Limits,
+) -> Result<RequestHead> {
     let cwd = if version == Version::V3 {
         Some(read_string(r, CDIR, limits.max_path)?)
     } else {

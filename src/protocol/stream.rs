@@ -27,12 +27,12 @@ use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{header, read_header, read_raw};
 use super::token::{Token, DONE, HEADER_LEN};
-use super::version::Version;
+use super::version::{Dist, Version};
 
 /// `DIST` values of the extension: 0x100 + the protocol whose bodies and
 /// reply it uses.
-pub const RAW: u32 = 0x101;
-pub const LZO: u32 = 0x102;
+pub const RAW: u32 = Dist::STREAMED_RAW;
+pub const LZO: u32 = Dist::STREAMED_LZO;
 
 /// The daemon's go-ahead.
 pub const STRM: &Token = b"STRM";
@@ -148,7 +148,7 @@ pub enum Answer {
     Reply([u8; HEADER_LEN]),
 }
 
-pub fn write_go<W: Write>(w: &mut W) -> io::Result<()> {
+pub fn write_go<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
     w.write_all(&header(STRM, 0))?;
     w.flush()
 }

@@ -1,0 +1,99 @@
+//! One connection's request: read its head within the I/O deadline, tell
+//! the dialect from its `DIST` (`plain`, `streamed`, `exact`, `hashed`),
+//! let that dialect turn the rest of the request into a prepared job or a
+//! refusal, and hand the job to `job`, which runs it and replies. The same
+//! code serves TCP connections (`listen`) and inetd's stdin/stdout
+//! (`inetd`).
+
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::deadline::Deadline;
+use super::job::{self, Outcome};
+use super::refusal::Refusal;
+use super::server::Server;
+use super::{exact, hashed, plain, streamed};
+use crate::protocol::{self, Dist, ReplyForm, RequestHead, Version, WireError};
+
+/// How long a refused client may take to finish sending what it had
+/// started to send, which is read and dropped so that it reads our reply
+/// rather than a reset.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves one request read from `input` and answered on `output`.
+pub fn serve<R: Read + AsRawFd, W: Write>(
+    server: &Server,
+    input: R,
+    mut output: W,
+) -> Result<Outcome> {
+    // Watched while the compiler runs: the client hanging up ends the job.
+    let client_fd = input.as_raw_fd();
+    // Buffered: a request is dozens of small tokens, one read each otherwise.
+    let mut input = BufReader::with_capacity(
+        64 * 1024,
+        Deadline::new(input, server.io_timeout, server.stop.fd()),
+    );
+    let (dist, head) =
+        protocol::read_request(&mut input, &server.limits).context("reading request")?;
+    let form = ReplyForm::of(dist.base());
+    let compiler = head.argv[0].to_string_lossy().into_owned();
+    match dispatch(server, dist, head, &mut input, &mut output, client_fd)? {
+        Ok(outcome) => Ok(outcome),
+        Err(refusal) => {
+            let outcome = job::refuse(server, form, &mut output, compiler, refusal);
+            input.get_mut().shorten(Instant::now() + DRAIN);
+            drain(&mut input, server.limits.max_body);
+            outcome
+        }
+    }
+}
+
+/// Lets the request's dialect prepare its job, and runs it; or says why
+/// the request is refused, for the caller to answer once the job's
+/// borrows of the connection have ended.
+fn dispatch<R: Read + AsRawFd, W: Write>(
+    server: &Server,
+    dist: Dist,
+    head: RequestHead,
+    input: &mut BufReader<Deadline<R>>,
+    output: &mut W,
+    client_fd: RawFd,
+) -> Result<Result<Outcome, Refusal>> {
+    let until = input.get_ref().until();
+    let verdict = match dist {
+        Dist::Plain(Version::V3) => exact::prepare(server, head, input)?,
+        Dist::Plain(_) => plain::prepare(server, head, input)?,
+        Dist::Streamed(_) => streamed::prepare(server, head, input, output, until)?,
+        Dist::Hashed => hashed::prepare(server, head, input, output)?,
+    };
+    match verdict {
+        Ok(job) => job::run(server, job, output, client_fd).map(Ok),
+        Err(refusal) => Ok(Err(refusal)),
+    }
+}
+
+/// Reads and drops what the client still sends, up to `limit` bytes, until
+/// it closes or the reader's deadline passes.
+fn drain<R: Read>(input: &mut R, limit: u64) {
+    io::copy(&mut input.take(limit), &mut io::sink()).ok();
+}
+
+/// Whether an error is the client's fault or its disappearance, or our
+/// own orderly stop, rather than a fault of ours: those are logged quietly.
+pub fn is_client_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<WireError>().is_some()
+            || c.downcast_ref::<io::Error>().is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::TimedOut
+                )
+            })
+    })
+}
