@@ -48,19 +48,24 @@ pub fn prepare<'a, R: Read>(
     hashed::write_need(output, &indices)?;
     output.flush().context("asking for files")?;
     let mut total: u64 = 0;
+    let codec = head.version.codec();
     for (i, d) in &missing {
-        let f = &manifest[*i as usize];
-        let body = hashed::read_file_body(input, head.version.codec(), &server.limits)
-            .context("reading a file")?;
-        total += body.len() as u64;
-        if total > server.limits.max_body {
-            anyhow::bail!("files exceed the request limit");
-        }
-        let placed = match store.insert(d, &body)? {
-            Some(path) => mirror.place(&f.name, Source::Stored(&path))?,
+        let name = &manifest[*i as usize].name;
+        // Each body streams into the store, digested on the way; the
+        // bodies together stay within the request limit.
+        let room = server.limits.max_body - total;
+        let fill = |w: &mut dyn Write| -> Result<u64> {
+            let mut w = w;
+            let n =
+                hashed::read_file_body_to(input, codec, room, &mut w).context("reading a file")?;
+            total += n;
+            Ok(n)
+        };
+        let placed = match store.insert_with(d, fill)? {
+            Some(path) => mirror.place(name, Source::Stored(&path))?,
             None => Err(Refusal::new(
                 Code::Protocol,
-                format!("{} does not match its digest", f.name.to_string_lossy()),
+                format!("{} does not match its digest", name.to_string_lossy()),
             )),
         };
         if let Err(r) = placed {

@@ -14,8 +14,7 @@
 //! server's own, as in distcc's pump mode.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -50,7 +49,8 @@ fn check_client_path(name: &OsStr) -> Result<&Path, Refusal> {
 
 /// Where one mirrored file's content comes from.
 pub enum Source<'a> {
-    Data(&'a [u8]),
+    /// Written by the caller into the file created for it.
+    Body(&'a mut dyn FnMut(&mut File) -> Result<()>),
     Link(&'a OsStr),
     /// A verified file of the content store, linked rather than copied.
     Stored(&'a Path),
@@ -114,14 +114,17 @@ impl Mirror {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         let placed = match source {
-            Source::Data(data) => {
+            Source::Body(write) => {
                 // O_NOFOLLOW: never write through a link, even one of ours.
-                OpenOptions::new()
+                let created = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .custom_flags(libc::O_NOFOLLOW)
-                    .open(&dest)
-                    .and_then(|mut f| f.write_all(data))
+                    .open(&dest);
+                match created {
+                    Ok(mut f) => return write(&mut f).map(Ok),
+                    Err(e) => Err(e),
+                }
             }
             Source::Link(target) => {
                 let parent = name.parent().unwrap_or(Path::new("/"));

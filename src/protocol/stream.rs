@@ -22,10 +22,10 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::codec::Codec;
+use super::codec::{copy_body, Codec};
 use super::error::{Result, WireError};
 use super::limits::Limits;
-use super::packet::{header, read_header, read_raw};
+use super::packet::{header, read_header};
 use super::token::{Token, DONE, HEADER_LEN};
 use super::version::{Dist, Version};
 
@@ -76,8 +76,9 @@ pub fn end() -> [u8; HEADER_LEN] {
 
 /// Reads chunks up to the end marker, handing each piece of source to
 /// `sink` as it arrives; returns the source's length. Raw chunks are passed
-/// on straight from the reader's buffer, so no chunk is held whole. The
-/// total is bounded by `limits.max_body`.
+/// on straight from the reader's buffer and compressed ones as they
+/// inflate, so no chunk is held whole. The total is bounded by
+/// `limits.max_body`.
 pub fn read_chunks<R: BufRead>(
     r: &mut R,
     codec: Codec,
@@ -103,14 +104,16 @@ pub fn read_chunks<R: BufRead>(
         }
         let room = limits.max_body - total;
         if !codec.is_raw() {
-            let raw = read_raw(r, DOTC, len as usize)?;
-            let bound = (len as u64)
-                .saturating_mul(limits.max_inflation)
-                .min(MAX_CHUNK as u64)
-                .min(room) as usize;
-            let data = codec.decompress(DOTC, raw, bound)?;
-            total += data.len() as u64;
-            sink(&data)?;
+            // Inflated as it is read, straight into the sink.
+            let bound = (MAX_CHUNK as u64).min(room);
+            total += copy_body(
+                r,
+                DOTC,
+                codec,
+                len as u64,
+                bound,
+                &mut SinkWriter(&mut sink),
+            )?;
         } else {
             if len as u64 > room {
                 return Err(WireError::TooLarge {
@@ -136,6 +139,20 @@ pub fn read_chunks<R: BufRead>(
             }
             total += len as u64;
         }
+    }
+}
+
+/// A chunk sink as a writer, for the inflater.
+struct SinkWriter<'s, F>(&'s mut F);
+
+impl<F: FnMut(&[u8]) -> io::Result<()>> Write for SinkWriter<'_, F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (self.0)(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

