@@ -14,8 +14,9 @@
 //! arguments are safe, from the flag table in `args`); `mirror` and
 //! `mirror_args` (exact mode's file tree and command line), `unmap` (its
 //! way back), `store` (its content store); `deadline` (reading a client
-//! under a deadline); `run` (one compiler process) and `sandbox` (its
-//! Landlock jail); `stats`, `statspage` and `machine` (counters and the
+//! under a deadline); `run` (one compiler process), `leader` (the process
+//! that takes its whole tree down with it) and `sandbox` (its Landlock
+//! jail); `stats`, `statspage` and `machine` (counters and the
 //! stats page); `daemonize` (detach, pid file, dropping root); `signals`
 //! (stopping).
 
@@ -27,6 +28,7 @@ pub mod exact;
 pub mod hashed;
 pub mod inetd;
 pub mod job;
+pub mod leader;
 pub mod listen;
 pub mod machine;
 pub mod mirror;

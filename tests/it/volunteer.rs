@@ -11,11 +11,13 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use distcc::protocol::{self, hashed, stream, Limits, Reply, RequestHead, Version};
 
+use crate::skip_unless;
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(120);
@@ -268,4 +270,109 @@ fn inflating_requests_cost_the_daemon_no_memory() {
     let peak = peak_rss_kib(d.child.id());
     println!("daemon peak RSS with four 600 MiB-inflating requests: {peak} KiB ({took:?})");
     assert!(peak < 64 << 10, "peak RSS {peak} KiB");
+}
+
+/// Processes whose working directory is under `dir`, with their names:
+/// a job's compiler, its cc1 and its assembler all run in the job dir.
+pub fn processes_in(dir: &Path) -> Vec<(u32, String)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let in_dir = fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
+        let zombie = fs::read_to_string(e.path().join("stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
+        if in_dir && !zombie {
+            let name = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            found.push((pid, name.trim().to_string()));
+        }
+    }
+    found
+}
+
+/// Kills whatever a failed test left running in `dir`.
+struct Reaper(PathBuf);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for (pid, _) in processes_in(&self.0) {
+            // SAFETY: signalling a process this test's daemon started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A C++ unit whose constant evaluation runs for minutes: cc1plus is busy
+/// for as long as a test needs.
+const SLOW_CXX: &str = "constexpr unsigned long long spin(unsigned long long n) {\n\
+    unsigned long long s = 0;\n\
+    for (unsigned long long i = 0; i < n; ++i) s += i ^ (s >> 3);\n\
+    return s;\n}\n\
+constexpr unsigned long long slow_marker = spin(200000000000ULL);\n\
+unsigned long long get() { return slow_marker; }\n";
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL of the daemon mid-compile takes its compilers with it: the
+/// driver, cc1plus and the assembler all die, where they used to run on
+/// with no parent and no --job-lifetime.
+#[test]
+fn compilers_die_with_a_killed_daemon() {
+    skip_unless!(have("g++"), "g++ not installed");
+    let v = Volunteer::new();
+    let dtmp = v.tree.path("dtmp");
+    let _reaper = Reaper(dtmp.clone());
+    // The real compilers, found on the daemon's ordinary PATH.
+    let mut d = Daemon::start_with(&v.tree, &["--job-lifetime", "600"], |c| {
+        c.env("TMPDIR", &dtmp);
+    });
+    let head = RequestHead {
+        version: Version::V1,
+        cwd: None,
+        argv: argv(&[
+            "g++",
+            "-std=c++17",
+            "-fconstexpr-loop-limit=2147483647",
+            "-fconstexpr-ops-limit=4294967296000",
+            "-c",
+            "slow.cpp",
+            "-o",
+            "slow.o",
+        ]),
+    };
+    let mut buf = Vec::new();
+    protocol::write_request_head(&mut buf, &head).unwrap();
+    protocol::write_body(&mut buf, protocol::DOTI, Version::V1.codec(), SLOW_CXX.as_bytes())
+        .unwrap();
+    let mut s = connect(d.port);
+    s.write_all(&buf).unwrap();
+    let running = poll_until(T, || {
+        processes_in(&dtmp).iter().any(|(_, name)| name == "cc1plus")
+    });
+    assert!(running, "the compile never started: {}", d.log());
+    let before = processes_in(&dtmp);
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    let killed = Instant::now();
+    let gone = poll_until(Duration::from_secs(30), || processes_in(&dtmp).is_empty());
+    let took = killed.elapsed();
+    println!("job processes {before:?} gone {took:?} after the daemon's SIGKILL");
+    assert!(gone, "still running: {:?}", processes_in(&dtmp));
+    drop(s);
 }
