@@ -26,23 +26,25 @@ pub fn prepare<'a, R: Read>(
     input: &mut R,
     output: &mut dyn Write,
 ) -> Result<Verdict<'a>> {
-    let manifest = hashed::read_manifest(input, &server.limits).context("reading the file list")?;
-    let refuse_before_need = |output: &mut dyn Write, r: Refusal| -> Result<Verdict<'a>> {
-        hashed::write_need(output, &[])?;
-        output.flush()?;
-        Ok(Err(r))
-    };
-    let Some(store) = &server.store else {
-        let r = Refusal::new(Code::Protocol, "this server has no content store");
-        return refuse_before_need(output, r);
-    };
-    let mirror = match mirror::prepare(server, head.cwd.as_deref(), &head.argv)? {
-        Ok(m) => m,
-        Err(r) => return refuse_before_need(output, r),
-    };
-    let missing = match place_known(&mirror, store, &manifest)? {
-        Ok(missing) => missing,
-        Err(r) => return refuse_before_need(output, r),
+    let Known {
+        mirror,
+        manifest,
+        missing,
+        store,
+    } = match before_need(server, &head, input) {
+        Ok(Ok(known)) => known,
+        Ok(Err(r)) => {
+            hashed::write_need(output, &[])?;
+            output.flush()?;
+            return Ok(Err(r));
+        }
+        Err(e) => {
+            // Whatever went wrong, the client waits for NEED: an empty
+            // one, then whatever reply the error makes.
+            hashed::write_need(output, &[]).ok();
+            output.flush().ok();
+            return Err(e);
+        }
     };
     let indices: Vec<u32> = missing.iter().map(|(i, _)| *i).collect();
     hashed::write_need(output, &indices)?;
@@ -79,6 +81,40 @@ pub fn prepare<'a, R: Read>(
         total
     );
     Ok(Ok(mirror.into_job()))
+}
+
+/// What a hashed request is before `NEED`: its file list read, its
+/// arguments checked, the files the store has placed.
+struct Known<'s> {
+    mirror: Mirror,
+    manifest: Vec<HashedFile>,
+    /// The files the store lacks: their indices, for `NEED`, and digests.
+    missing: Vec<(u32, Digest)>,
+    store: &'s Store,
+}
+
+fn before_need<'s, R: Read>(
+    server: &'s Server,
+    head: &RequestHead,
+    input: &mut R,
+) -> Result<Result<Known<'s>, Refusal>> {
+    let manifest = hashed::read_manifest(input, &server.limits).context("reading the file list")?;
+    let Some(store) = &server.store else {
+        let r = Refusal::new(Code::Protocol, "this server has no content store");
+        return Ok(Err(r));
+    };
+    let mirror = match mirror::prepare(server, head.cwd.as_deref(), &head.argv)? {
+        Ok(m) => m,
+        Err(r) => return Ok(Err(r)),
+    };
+    Ok(
+        place_known(&mirror, store, &manifest)?.map(|missing| Known {
+            mirror,
+            manifest,
+            missing,
+            store,
+        }),
+    )
 }
 
 /// Places the links and the files the store has; returns the files it

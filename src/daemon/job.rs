@@ -20,6 +20,7 @@ use super::refusal::Refusal;
 use super::run::{self, Ended, Finished, Running};
 use super::sandbox::Jail;
 use super::server::Server;
+use super::space;
 use super::stats::Permit;
 use super::unmap;
 use crate::args::Lang;
@@ -191,6 +192,9 @@ pub fn run<W: Write>(
         reply: form,
     } = job;
     let captured = Captured::new(dir.path());
+    let mut outputs = vec![object.as_path()];
+    outputs.extend(deps.as_deref());
+    let held = space::Held::new(&outputs).context("creating the job's outputs")?;
     let jail = if server.sandbox {
         Jail::for_job(dir.path(), &program).context("building the sandbox")?
     } else {
@@ -231,6 +235,16 @@ pub fn run<W: Write>(
         Err(r) => return refuse(server, form, output, compiler, r),
     };
     let reply = collect(server, &finished, &captured, &object, deps, unmap)?;
+    let reply = match finished.ended == Ended::Exited && finished.status != 0 {
+        true if space::exhausted(dir.path()) => {
+            let r = space::no_space(&server.tmpdir, "the compile's output did not fit");
+            log::warn!("refused {compiler:?}: {}", r.message);
+            server.stats.refused();
+            refused_after_all(reply, r)
+        }
+        _ => reply,
+    };
+    drop(held);
     let ok = finished.status == 0 && finished.ended == Ended::Exited;
     server
         .stats
@@ -347,6 +361,14 @@ fn lifetime_note(lifetime: Duration) -> String {
         "compile killed after --job-lifetime of {} s",
         lifetime.as_secs()
     )
+}
+
+/// A compile that ran but that the server could not hold: what the
+/// compiler said, then the server's refusal, with its code as the status.
+fn refused_after_all(mut reply: Reply, r: Refusal) -> Reply {
+    ended_by_us(&mut reply, r.code, &r.message);
+    reply.outputs.clear();
+    reply
 }
 
 /// Makes `reply` say the daemon ended the compile, with `code` and why.

@@ -13,7 +13,8 @@
 //! (`--allow`); `compilers` (the whitelist); `policy` (which compiler
 //! arguments are safe, from the flag table in `args`); `mirror` and
 //! `mirror_args` (exact mode's file tree and command line), `unmap` (its
-//! way back), `store` (its content store); `deadline` (reading a client
+//! way back), `store` (its content store); `space` (a full disk, said as
+//! one); `deadline` (reading a client
 //! under a deadline); `run` (one compiler process), `leader` (the process
 //! that takes its whole tree down with it) and `sandbox` (its Landlock
 //! jail); `stats`, `statspage` and `machine` (counters and the
@@ -42,6 +43,7 @@ pub mod run;
 pub mod sandbox;
 pub mod server;
 pub mod signals;
+pub mod space;
 pub mod stats;
 pub mod statspage;
 pub mod store;

@@ -15,8 +15,9 @@ use super::deadline::Deadline;
 use super::job::{self, Outcome};
 use super::refusal::Refusal;
 use super::server::Server;
+use super::space;
 use super::{exact, hashed, plain, streamed};
-use crate::protocol::{self, Dist, ReplyForm, RequestHead, Version, WireError};
+use crate::protocol::{self, Dist, ReplyForm, Version, WireError};
 
 /// How long a refused client may take to finish sending what it had
 /// started to send, which is read and dropped so that it reads our reply
@@ -36,32 +37,63 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
         64 * 1024,
         Deadline::new(input, server.io_timeout, server.stop.fd()),
     );
-    let (dist, head) =
-        protocol::read_request(&mut input, &server.limits).context("reading request")?;
-    let form = ReplyForm::of(dist.base());
-    let compiler = head.argv[0].to_string_lossy().into_owned();
-    match dispatch(server, dist, head, &mut input, &mut output, client_fd)? {
-        Ok(outcome) => Ok(outcome),
-        Err(refusal) => {
-            let outcome = job::refuse(server, form, &mut output, compiler, refusal);
-            input.get_mut().shorten(Instant::now() + DRAIN);
-            drain(&mut input, server.limits.max_body);
-            outcome
-        }
-    }
+    let dist = protocol::read_dist(&mut input).context("reading request")?;
+    let mut compiler = String::from("(unknown)");
+    let served = read_and_run(
+        server,
+        dist,
+        &mut input,
+        &mut output,
+        client_fd,
+        &mut compiler,
+    );
+    let refusal = match served {
+        Ok(Ok(outcome)) => return Ok(outcome),
+        Ok(Err(refusal)) => refusal,
+        Err(e) => match answerable(&e, &server.tmpdir) {
+            Some(refusal) => refusal,
+            None => return Err(e),
+        },
+    };
+    let outcome = job::refuse(
+        server,
+        ReplyForm::of(dist.base()),
+        &mut output,
+        compiler,
+        refusal,
+    );
+    input.get_mut().shorten(Instant::now() + DRAIN);
+    drain(&mut input, server.limits.max_body);
+    outcome
 }
 
-/// Lets the request's dialect prepare its job, and runs it; or says why
-/// the request is refused, for the caller to answer once the job's
-/// borrows of the connection have ended.
-fn dispatch<R: Read + AsRawFd, W: Write>(
+/// The refusal a failed request still gets, when the client can be told:
+/// a request over the limits or malformed (the reason, with the protocol
+/// error code), or files the volunteer has no room for (`space`). A client
+/// that went away or stalled gets none.
+fn answerable(err: &anyhow::Error, tmpdir: &std::path::Path) -> Option<Refusal> {
+    if let Some(r) = space::refusal(err, tmpdir) {
+        return Some(r);
+    }
+    let wire = err.chain().find_map(|c| c.downcast_ref::<WireError>())?;
+    wire.peer_can_be_answered()
+        .then(|| Refusal::new(wire.code(), format!("refused request: {wire}")))
+}
+
+/// Reads the head, lets the request's dialect prepare its job, and runs
+/// it; or says why the request is refused, for the caller to answer once
+/// the job's borrows of the connection have ended. `compiler` is set to
+/// the client's argv[0] once it is known.
+fn read_and_run<R: Read + AsRawFd, W: Write>(
     server: &Server,
     dist: Dist,
-    head: RequestHead,
     input: &mut BufReader<Deadline<R>>,
     output: &mut W,
     client_fd: RawFd,
+    compiler: &mut String,
 ) -> Result<Result<Outcome, Refusal>> {
+    let head = protocol::read_head(input, dist, &server.limits).context("reading request")?;
+    *compiler = head.argv[0].to_string_lossy().into_owned();
     let until = input.get_ref().until();
     let verdict = match dist {
         Dist::Plain(Version::V3) => exact::prepare(server, head, input)?,

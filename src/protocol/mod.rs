@@ -36,7 +36,8 @@ pub use limits::Limits;
 pub use packet::{header, read_header, read_len, read_raw, read_string, write_header, write_raw};
 pub use reply::{read_reply, write_reply, Output, OutputKind, Reply, ReplyForm};
 pub use request::{
-    read_request, read_request_head, write_request_head, write_request_head_as, RequestHead,
+    read_dist, read_head, read_request, read_request_head, write_request_head,
+    write_request_head_as, RequestHead,
 };
 pub use token::{
     Token, ARGC, ARGV, CDIR, DIST, DONE, DOTD, DOTI, DOTO, FILE, HEADER_LEN, LINK, NAME, NFIL,

@@ -49,9 +49,19 @@ pub fn read_request_head<R: Read>(r: &mut R, limits: &Limits) -> Result<RequestH
 /// Reads a request head whatever its `DIST` says, our extensions included:
 /// what a server reads first. The head has the layout of [`Dist::base`].
 pub fn read_request<R: Read>(r: &mut R, limits: &Limits) -> Result<(Dist, RequestHead)> {
+    let dist = read_dist(r)?;
+    Ok((dist, read_head(r, dist, limits)?))
+}
+
+/// Reads `DIST`: once it is known, so is the form of any reply.
+pub fn read_dist<R: Read>(r: &mut R) -> Result<Dist> {
     let v = read_header(r, DIST)?;
-    let dist = Dist::from_u32(v).ok_or_else(|| unsupported(v))?;
-    Ok((dist, read_head_after_dist(r, dist.base(), limits)?))
+    Dist::from_u32(v).ok_or_else(|| unsupported(v))
+}
+
+/// Reads the rest of the head of a request whose `DIST` was `dist`.
+pub fn read_head<R: Read>(r: &mut R, dist: Dist, limits: &Limits) -> Result<RequestHead> {
+    read_head_after_dist(r, dist.base(), limits)
 }
 
 fn unsupported(v: u32) -> WireError {

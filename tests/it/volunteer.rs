@@ -284,8 +284,11 @@ pub fn processes_in(dir: &Path) -> Vec<(u32, String)> {
             continue;
         };
         let in_dir = fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
-        let zombie = fs::read_to_string(e.path().join("stat"))
-            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
+        let zombie = fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        });
         if in_dir && !zombie {
             let name = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
             found.push((pid, name.trim().to_string()));
@@ -358,12 +361,19 @@ fn compilers_die_with_a_killed_daemon() {
     };
     let mut buf = Vec::new();
     protocol::write_request_head(&mut buf, &head).unwrap();
-    protocol::write_body(&mut buf, protocol::DOTI, Version::V1.codec(), SLOW_CXX.as_bytes())
-        .unwrap();
+    protocol::write_body(
+        &mut buf,
+        protocol::DOTI,
+        Version::V1.codec(),
+        SLOW_CXX.as_bytes(),
+    )
+    .unwrap();
     let mut s = connect(d.port);
     s.write_all(&buf).unwrap();
     let running = poll_until(T, || {
-        processes_in(&dtmp).iter().any(|(_, name)| name == "cc1plus")
+        processes_in(&dtmp)
+            .iter()
+            .any(|(_, name)| name == "cc1plus")
     });
     assert!(running, "the compile never started: {}", d.log());
     let before = processes_in(&dtmp);
@@ -375,4 +385,179 @@ fn compilers_die_with_a_killed_daemon() {
     println!("job processes {before:?} gone {took:?} after the daemon's SIGKILL");
     assert!(gone, "still running: {:?}", processes_in(&dtmp));
     drop(s);
+}
+
+/// Makes the tree's `distccd` start in a mount namespace of its own, with
+/// a tmpfs of `size` mounted on `dtmp/` there: the daemon's TMPDIR is
+/// small, and the mount goes with the daemon. Root only.
+fn on_small_tmpfs(tree: &Tree, size: &str) -> bool {
+    // SAFETY: getter.
+    if unsafe { libc::geteuid() } != 0 || !have("unshare") || !have("mount") {
+        return false;
+    }
+    let real = tree.path("real");
+    fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(exe(), real.join("distccd")).unwrap();
+    let wrapper = tree.path("bin/distccd");
+    fs::remove_file(&wrapper).unwrap();
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare -m --propagation private sh -c \
+             'mount -t tmpfs -o size={size},mode=1777 tmpfs \"$1\" && shift && exec \"$@\"' \
+             sh {} {} \"$@\"\n",
+            tree.path("dtmp").display(),
+            real.join("distccd").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    true
+}
+
+/// A full disk on the volunteer is a failure to distribute, said as one:
+/// the daemon answers with distcc's I/O error code and says why, and the
+/// client compiles locally. Before, a job whose object did not fit came
+/// back as status 1 with empty stderr (gcc's message could not be written
+/// either), and the build failed.
+#[test]
+fn a_full_volunteer_disk_ends_in_a_local_compile_with_a_message() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    let dtmp = tree.path("dtmp");
+    fs::create_dir_all(&dtmp).unwrap();
+    skip_unless!(
+        on_small_tmpfs(&tree, "1m"),
+        "needs root, unshare and mount for a tmpfs in a mount namespace"
+    );
+    // 400,000 ints: 2.6 MB preprocessed, a 1.6 MB object; neither fits.
+    let mut src = String::from("const int big[] = {");
+    for i in 0..400_000 {
+        src.push_str(&format!("{i},"));
+    }
+    src.push_str("};\nint get(int i) { return big[i]; }\n");
+    tree.write("big.c", &src);
+    let want = local(&tree, "gcc", &["-c", "big.c", "-o", "want.o"]);
+    assert!(want.status.success());
+    let want = fs::read(tree.work().join("want.o")).unwrap();
+    let d = Daemon::start_with(&tree, &[], |c| {
+        c.env("TMPDIR", &dtmp);
+    });
+    // Streamed, the source goes to the compiler through a pipe and only
+    // the object does not fit; unstreamed, the source does not either.
+    for stream in ["1", "0"] {
+        let mut c = tree.client(&d.host(), &["gcc", "-c", "big.c", "-o", "big.o"]);
+        c.env("DISTCC_STREAM", stream);
+        let out = run(c, T);
+        let err = text(&out.stderr);
+        assert!(
+            out.status.success(),
+            "DISTCC_STREAM={stream}: {err}\n{}",
+            d.log()
+        );
+        assert!(
+            fs::read(tree.work().join("big.o")).unwrap() == want,
+            "DISTCC_STREAM={stream}: not the local object"
+        );
+        assert!(
+            err.contains("exit 107"),
+            "DISTCC_STREAM={stream}: {err}\n{}",
+            d.log()
+        );
+        assert!(
+            err.contains("no space left"),
+            "DISTCC_STREAM={stream}: {err}"
+        );
+        assert!(
+            err.contains("compiling locally"),
+            "DISTCC_STREAM={stream}: {err}"
+        );
+        fs::remove_file(tree.work().join("big.o")).unwrap();
+    }
+    let log = d.log_when(|l| l.matches("no space left").count() >= 2);
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("no space left"))
+        .collect();
+    assert!(said.len() >= 2, "{log}");
+    assert!(said.iter().all(|l| l.contains("(warn)")), "{log}");
+}
+
+/// What a refused request is told: the distcc code in the status and the
+/// reason on stderr.
+fn refusal_of(r: &Reply) -> (u32, String) {
+    assert_eq!(r.status & 0xff, 0, "an exit status, not a signal");
+    (r.status >> 8, text(&r.stderr))
+}
+
+/// A request past a limit gets the reason, in a reply of its own protocol,
+/// before the connection closes; it used to be closed without a word, and
+/// the client saw a reset.
+#[test]
+fn limit_violations_are_answered_with_the_reason() {
+    let v = Volunteer::new();
+    let d = v.daemon(&[]);
+    let send = |bytes: Vec<u8>, version: Version| {
+        let mut s = connect(d.port);
+        // Written from a thread: the daemon answers before it has read
+        // everything, and reads the rest only to let us read the answer.
+        let mut w = s.try_clone().unwrap();
+        let writer = thread::spawn(move || w.write_all(&bytes).is_ok());
+        let reply = read_reply(&mut s, version);
+        writer.join().unwrap();
+        refusal_of(&reply)
+    };
+    let head = |version: Version, argv: Vec<OsString>| {
+        let mut buf = Vec::new();
+        let cwd = (version == Version::V3).then(|| "/p".into());
+        let head = RequestHead { version, cwd, argv };
+        protocol::write_request_head(&mut buf, &head).unwrap();
+        buf
+    };
+    let long_arg = format!("-DX={}", "x".repeat(70 << 10));
+    let many: Vec<OsString> = std::iter::once("gcc".into())
+        .chain((0..40).map(|_| OsString::from(format!("-DY={}", "y".repeat(60 << 10)))))
+        .collect();
+    let mut files = head(Version::V3, argv(&["gcc", "-c", "/p/x.c"]));
+    protocol::write_header(&mut files, protocol::NFIL, 100_001).unwrap();
+    let mut hashed_files = Vec::new();
+    let exact = RequestHead {
+        version: Version::V3,
+        cwd: Some("/p".into()),
+        argv: argv(&["gcc", "-c", "/p/x.c"]),
+    };
+    protocol::write_request_head_as(&mut hashed_files, &exact, hashed::VERSION).unwrap();
+    protocol::write_header(&mut hashed_files, protocol::NFIL, 100_001).unwrap();
+    let cases = [
+        (
+            "an argument over 64 KiB",
+            head(Version::V1, argv(&["gcc", &long_arg])),
+            Version::V1,
+        ),
+        ("arguments over 2 MiB", head(Version::V2, many), Version::V2),
+        ("over 100,000 files", files, Version::V3),
+    ];
+    for (what, bytes, version) in cases {
+        let (code, serr) = send(bytes, version);
+        assert_eq!(code, 109, "{what}: {serr}");
+        assert!(serr.contains("exceeds the limit"), "{what}: {serr}");
+    }
+    // The hashed extension's client waits for NEED first: an empty one.
+    let mut s = connect(d.port);
+    s.write_all(&hashed_files).unwrap();
+    assert_eq!(hashed::read_need(&mut s, &[]).unwrap(), Vec::<u32>::new());
+    let (code, serr) = refusal_of(&read_reply(&mut s, Version::V3));
+    assert_eq!(code, 109, "{serr}");
+    assert!(
+        serr.contains("NFIL of 100001 exceeds the limit of 100000"),
+        "{serr}"
+    );
+    let log = d.log_when(|l| l.matches("exceeds the limit").count() >= 4);
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("exceeds the limit") && l.contains("(warn)"))
+            .count(),
+        4,
+        "{log}"
+    );
 }
