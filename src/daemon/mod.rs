@@ -214,7 +214,7 @@ fn standalone(
     let _pid = opts
         .pid_file
         .as_deref()
-        .map(daemonize::PidFile::create)
+        .map(|p| daemonize::PidFile::create(p, account.as_ref()))
         .transpose()?;
     become_account(account.as_ref(), opts.user.as_deref())?;
     let server = Arc::new(Server::build(opts)?);

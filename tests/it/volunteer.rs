@@ -561,3 +561,35 @@ fn limit_violations_are_answered_with_the_reason() {
         "{log}"
     );
 }
+
+/// SIGTERM removes the pid file, also where only its owner may (a sticky
+/// dir such as /tmp, once the daemon has dropped root), and only while it
+/// still names this daemon.
+#[test]
+fn sigterm_removes_the_pid_file_that_names_us() {
+    // SAFETY: getter.
+    let root = unsafe { libc::geteuid() } == 0;
+    let v = Volunteer::new();
+    let sticky = v.tree.path("run");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let pid_file = sticky.join("distccd.pid");
+    let arg = pid_file.to_str().unwrap();
+    let mut d = v.daemon(&["--pid-file", arg]);
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap().trim(),
+        d.child.id().to_string()
+    );
+    assert!(d.stop().is_some_and(|s| s.success()), "{}", d.log());
+    assert!(
+        !pid_file.exists(),
+        "pid file left (root: {root}): {}",
+        d.log()
+    );
+
+    // Another daemon's pid file by now: left alone.
+    let mut d = v.daemon(&["--pid-file", arg]);
+    fs::write(&pid_file, "1\n").unwrap();
+    assert!(d.stop().is_some_and(|s| s.success()), "{}", d.log());
+    assert_eq!(fs::read_to_string(&pid_file).unwrap(), "1\n");
+}
