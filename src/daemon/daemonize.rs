@@ -153,8 +153,7 @@ impl PidFile {
     /// Whether the file still names this process: another daemon started
     /// with the same pid file since owns it now.
     fn names_us(&self) -> bool {
-        fs::read_to_string(&self.0)
-            .is_ok_and(|text| text.trim() == std::process::id().to_string())
+        fs::read_to_string(&self.0).is_ok_and(|text| text.trim() == std::process::id().to_string())
     }
 }
 

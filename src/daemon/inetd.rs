@@ -33,7 +33,7 @@ pub fn serve(server: &Server, access: &Access) -> Result<u8> {
         .try_clone_to_owned()
         .map(std::fs::File::from)?;
     let output = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let outcome = request::serve(server, input, output)?;
+    let outcome = request::serve(server, input, Vec::new(), output)?;
     log::info!("inetd: {} {:?}", outcome.compiler, outcome.status);
     Ok(0)
 }

@@ -401,6 +401,16 @@ fn pipe() -> io::Result<(OwnedFd, File)> {
     Ok((read, File::from(write)))
 }
 
+/// The reply that says `refusal`: its code as the status, its reason on
+/// stderr, no outputs.
+pub fn refusal_reply(refusal: &Refusal) -> Reply {
+    Reply {
+        status: exit::exited(refusal.code.as_u8()),
+        stderr: format!("distccd: {}\n", refusal.message).into_bytes(),
+        ..Reply::default()
+    }
+}
+
 /// Answers a request that will not run: the refusal's code as the status,
 /// its reason on stderr. Logged at warning: an operator must see why
 /// clients were turned away.
@@ -413,12 +423,8 @@ pub fn refuse<W: Write>(
 ) -> Result<Outcome> {
     log::warn!("refused {compiler:?}: {}", refusal.message);
     server.stats.refused();
-    let reply = Reply {
-        status: exit::exited(refusal.code.as_u8()),
-        stderr: format!("distccd: {}\n", refusal.message).into_bytes(),
-        ..Reply::default()
-    };
-    form.write(output, &reply).context("sending refusal")?;
+    form.write(output, &refusal_reply(&refusal))
+        .context("sending refusal")?;
     output.flush().ok();
     Ok(Outcome {
         compiler,

@@ -37,6 +37,7 @@ pub mod mirror_args;
 pub mod options;
 pub mod plain;
 pub mod policy;
+pub mod reception;
 pub mod refusal;
 pub mod request;
 pub mod run;
@@ -220,11 +221,13 @@ fn standalone(
     let server = Arc::new(Server::build(opts)?);
     ready.notify(opts.log_stderr && opts.log_file.is_none())?;
     let jobs = server.jobs as usize;
+    let max_connections = opts
+        .max_connections
+        .map_or(16 * jobs + 64, |n| n.max(1) as usize);
     let cfg = listen::LoopConfig {
         access,
-        max_connections: opts
-            .max_connections
-            .map_or(8 * jobs + 16, |n| n.max(1) as usize),
+        max_connections,
+        reception: reception_capacity(max_connections),
         inline: opts.no_fork,
         lifetime: opts.lifetime.map(Duration::from_secs),
         stats,
@@ -233,6 +236,14 @@ fn standalone(
     listen::serve_forever(listener, server, cfg, Some(&log))?;
     log::info!("exiting");
     Ok(0)
+}
+
+/// How many connections the reception stage may hold: what the descriptor
+/// limit leaves once each possible worker has room for its job's files
+/// (its socket twice, input, outputs, pipes, the compiler's pidfd).
+fn reception_capacity(max_connections: usize) -> usize {
+    let fds = crate::sys::raise_fd_limit().min(1 << 20) as usize;
+    fds.saturating_sub(64 + 16 * max_connections).max(64)
 }
 
 /// A volunteer runs for months between bursts of jobs: job-sized buffers

@@ -47,8 +47,11 @@ pub struct Options {
     #[argh(option, short = 'j')]
     pub jobs: Option<u32>,
 
-    /// maximum number of connections accepted at once, including those
-    /// waiting for a job slot (default: 8 x jobs + 16)
+    /// maximum number of connections served at once: past their request
+    /// head, sending their source, waiting for a job slot, compiling or
+    /// reading their reply (default: 16 x jobs + 64); connections still
+    /// sending their head wait apart, without a thread, up to what the
+    /// descriptor limit allows
     #[argh(option)]
     pub max_connections: Option<u32>,
 

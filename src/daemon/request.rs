@@ -24,10 +24,12 @@ use crate::protocol::{self, Dist, ReplyForm, Version, WireError};
 /// rather than a reset.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves one request read from `input` and answered on `output`.
+/// Serves one request read from `input`, after the `prefix` of it that
+/// was read already, and answered on `output`.
 pub fn serve<R: Read + AsRawFd, W: Write>(
     server: &Server,
     input: R,
+    prefix: Vec<u8>,
     mut output: W,
 ) -> Result<Outcome> {
     // Watched while the compiler runs: the client hanging up ends the job.
@@ -35,7 +37,7 @@ pub fn serve<R: Read + AsRawFd, W: Write>(
     // Buffered: a request is dozens of small tokens, one read each otherwise.
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Deadline::new(input, server.io_timeout, server.stop.fd()),
+        Deadline::after(prefix, input, server.io_timeout, server.stop.fd()),
     );
     let dist = protocol::read_dist(&mut input).context("reading request")?;
     let mut compiler = String::from("(unknown)");
