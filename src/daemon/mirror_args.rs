@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::policy;
 use super::refusal::Refusal;
-use crate::args::flags::{Class, DepFlag, ModeFlag, PathArg, Shape};
+use crate::args::flags::{self, Class, DepFlag, ModeFlag, PathArg, Shape, Value};
 use crate::args::{parse_opt, Lang, Mode, Opt};
 
 /// `base` joined with `rel`, `..` resolved lexically and clamped at `/`:
@@ -80,6 +80,19 @@ enum Action {
     Value(OsString),
     /// The output's name, filled in once the mode has chosen it.
     Output,
+    /// Left out: inert in a compile, and nothing we would vouch for.
+    Drop,
+}
+
+/// What the next word handed to the preprocessor is, after one of its
+/// options that takes a value: in its own syntax, `-MD FILE` and `-MMD
+/// FILE` name the dependency file (the driver's `-MD` takes none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CppNext {
+    Option,
+    DepsFile,
+    Path(PathArg),
+    Value,
 }
 
 struct Walk<'p> {
@@ -96,6 +109,9 @@ struct Walk<'p> {
     outputs: Vec<(usize, OsString)>,
     /// After `-x LANG`, any name is a source of that language.
     language_given: bool,
+    /// Where the words handed to the preprocessor (`-Wp,`,
+    /// `-Xpreprocessor`) stand.
+    cpp_next: CppNext,
 }
 
 /// How a rewritten value is glued to its option (`-I` `x`, `-Ix`,
@@ -129,6 +145,7 @@ impl<'p> Walk<'p> {
             mode: None,
             outputs: Vec::new(),
             language_given: false,
+            cpp_next: CppNext::Option,
         }
     }
 
@@ -162,11 +179,12 @@ impl<'p> Walk<'p> {
         let opt = parse_opt(args, i)
             .map_err(|e| Refusal::bad_arguments(format!("refused arguments: {e}")))?;
         let action = self.action(&opt)?;
-        if !matches!(action, Action::Keep) && opt.separate {
+        if matches!(action, Action::Value(_) | Action::Output) && opt.separate {
             self.out.push(args[i].clone());
         }
         match action {
             Action::Keep => self.out.extend(args[i..i + opt.span()].iter().cloned()),
+            Action::Drop => {}
             Action::Value(v) => {
                 let mut word = joined_prefix(&opt);
                 word.push(v);
@@ -209,6 +227,10 @@ impl<'p> Walk<'p> {
                 Some(kind @ (PathArg::SearchDir | PathArg::Include)),
             ) => Action::Value(self.search_path(&value, kind)),
             (Class::Safe, Some(PathArg::PrefixMap)) => Action::Value(self.prefix_map(&value)),
+            (Class::CppFiles, Some(PathArg::CppText)) => Action::Value(self.cpp_text(opt, &value)?),
+            // `-Wl,`, `-Xlinker`: no linker runs in a compile (CMake's
+            // checks pass a version script's path with `-c`).
+            (Class::LinkerText, _) => Action::Drop,
             (Class::Safe, Some(PathArg::Sysroot)) => {
                 return Err(Refusal::bad_arguments(format!(
                     "{} is not supported in exact mode",
@@ -263,9 +285,97 @@ impl<'p> Walk<'p> {
         OsString::from_vec(v)
     }
 
+    /// The value of `-Wp,` (comma-separated words) or `-Xpreprocessor` (one
+    /// word), each word rewritten for the mirror as the preprocessor will
+    /// read it. A value may follow its option in the next `-Xpreprocessor`,
+    /// not across a `-Wp,`.
+    fn cpp_text(&mut self, opt: &Opt, value: &OsStr) -> Result<OsString, Refusal> {
+        if opt.flag.name != "-Wp," {
+            return self.cpp_word(value);
+        }
+        let mut words = Vec::new();
+        for w in value.as_bytes().split(|&b| b == b',') {
+            let new = self.cpp_word(OsStr::from_bytes(w))?;
+            if new.as_bytes().contains(&b',') {
+                return Err(Refusal::bad_arguments(format!(
+                    "refused {}: a rewritten path would hold a comma",
+                    opt.text
+                )));
+            }
+            words.push(new.into_vec());
+        }
+        if self.cpp_next != CppNext::Option {
+            return Err(Refusal::bad_arguments(format!(
+                "refused {}: an option lacks its value",
+                opt.text
+            )));
+        }
+        Ok(OsString::from_vec(words.join(&b',')))
+    }
+
+    /// One word handed to the preprocessor, rewritten as the same option
+    /// on the driver's command line would be: search dirs and included
+    /// files into the root, the dependency file into the job dir, and the
+    /// flag table's verdict on anything else.
+    fn cpp_word(&mut self, word: &OsStr) -> Result<OsString, Refusal> {
+        match std::mem::replace(&mut self.cpp_next, CppNext::Option) {
+            CppNext::DepsFile => return Ok(self.deps_file()),
+            CppNext::Path(kind) => return Ok(self.search_path(word, kind)),
+            CppNext::Value => return Ok(word.to_os_string()),
+            CppNext::Option => {}
+        }
+        let text = word.to_string_lossy();
+        let refused =
+            || Refusal::bad_arguments(format!("refused {text} for the preprocessor in exact mode"));
+        let (flag, value) = flags::lookup(&text).ok_or_else(refused)?;
+        let joined = match value {
+            Value::Joined(v) => Some(v),
+            Value::Absent | Value::Next => None,
+        };
+        let next = match (flag.classify(joined), value, flag.path) {
+            (Class::Deps(DepFlag::MD | DepFlag::MMD), Value::Absent, _) => {
+                self.deps = true;
+                CppNext::DepsFile
+            }
+            (Class::Deps(DepFlag::MF), Value::Next, _) => CppNext::DepsFile,
+            (Class::Deps(DepFlag::MF), _, _) => {
+                let mut w = OsString::from("-MF");
+                w.push(self.deps_file());
+                return Ok(w);
+            }
+            (Class::Deps(_), Value::Next, _) => CppNext::Value,
+            (Class::Deps(_), _, _) => CppNext::Option,
+            (
+                Class::Cpp | Class::CppFiles,
+                _,
+                Some(kind @ (PathArg::SearchDir | PathArg::Include)),
+            ) => match joined {
+                None => CppNext::Path(kind),
+                Some(v) => {
+                    let mut w = OsString::from(flag.name);
+                    if flag.shape == Shape::EqOrSeparate {
+                        w.push("=");
+                    }
+                    w.push(self.search_path(OsStr::new(v), kind));
+                    return Ok(w);
+                }
+            },
+            (Class::Cpp | Class::Safe, Value::Next, None) => CppNext::Value,
+            (Class::Cpp | Class::Safe, _, None) => CppNext::Option,
+            _ => return Err(refused()),
+        };
+        self.cpp_next = next;
+        Ok(word.to_os_string())
+    }
+
     /// The argv once every word is taken: a compile of one source, its
     /// output named in the job dir.
     fn finish(mut self) -> Result<Rewritten, Refusal> {
+        if self.cpp_next != CppNext::Option {
+            return Err(Refusal::bad_arguments(
+                "refused -Xpreprocessor: an option for the preprocessor lacks its value",
+            ));
+        }
         let (true, Some(mode)) = (self.input, self.mode) else {
             return Err(Refusal::bad_arguments(
                 "refused: not a compile of one source (-c or -S)",

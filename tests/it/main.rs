@@ -5,6 +5,7 @@ mod util;
 
 mod alloc;
 mod daemon;
+mod dropin;
 mod exact;
 mod fuzz;
 mod hosts;
