@@ -147,7 +147,27 @@ struct Launch<'j> {
     jail: Option<Jail>,
 }
 
-impl Launch<'_> {
+impl<'j> Launch<'j> {
+    fn new(
+        server: &'j Server,
+        program: &'j Path,
+        args: Vec<OsString>,
+        cwd: &'j Path,
+        dir: &Path,
+    ) -> Result<Launch<'j>> {
+        let jail = match server.sandbox {
+            true => Jail::for_job(dir, program).context("building the sandbox")?,
+            false => None,
+        };
+        Ok(Launch {
+            server,
+            program,
+            args,
+            cwd,
+            jail,
+        })
+    }
+
     fn spawn(&self, io: run::Stdio3) -> Result<Running, Refusal> {
         run::spawn(
             self.program,
@@ -195,21 +215,10 @@ pub fn run<W: Write>(
     let mut outputs = vec![object.as_path()];
     outputs.extend(deps.as_deref());
     let held = space::Held::new(&outputs).context("creating the job's outputs")?;
-    let jail = if server.sandbox {
-        Jail::for_job(dir.path(), &program).context("building the sandbox")?
-    } else {
-        None
-    };
     // gcc runs the assembler beside cc1 with -pipe, rather than after it
     // through a temp file: the object is the same, sooner.
     args.insert(0, "-pipe".into());
-    let launch = Launch {
-        server,
-        program: &program,
-        args,
-        cwd: &cwd,
-        jail,
-    };
+    let launch = Launch::new(server, &program, args, &cwd, dir.path())?;
     let start = match start(&launch, &captured, feed, output)? {
         Ok(s) => s,
         Err(r) => return refuse(server, form, output, compiler, r),
@@ -235,15 +244,7 @@ pub fn run<W: Write>(
         Err(r) => return refuse(server, form, output, compiler, r),
     };
     let reply = collect(server, &finished, &captured, &object, deps, unmap)?;
-    let reply = match finished.ended == Ended::Exited && finished.status != 0 {
-        true if space::exhausted(dir.path()) => {
-            let r = space::no_space(&server.tmpdir, "the compile's output did not fit");
-            log::warn!("refused {compiler:?}: {}", r.message);
-            server.stats.refused();
-            refused_after_all(reply, r)
-        }
-        _ => reply,
-    };
+    let reply = unless_out_of_room(server, &compiler, &finished, dir.path(), reply);
     drop(held);
     let ok = finished.status == 0 && finished.ended == Ended::Exited;
     server
@@ -363,9 +364,23 @@ fn lifetime_note(lifetime: Duration) -> String {
     )
 }
 
-/// A compile that ran but that the server could not hold: what the
-/// compiler said, then the server's refusal, with its code as the status.
-fn refused_after_all(mut reply: Reply, r: Refusal) -> Reply {
+/// `reply`, unless the compile failed having filled the job's disk
+/// (`space`): then what the compiler said, followed by the server's
+/// refusal with its code as the status, so the client compiles elsewhere.
+fn unless_out_of_room(
+    server: &Server,
+    compiler: &str,
+    finished: &Finished,
+    dir: &Path,
+    mut reply: Reply,
+) -> Reply {
+    let failed = finished.ended == Ended::Exited && finished.status != 0;
+    if !failed || !space::exhausted(dir) {
+        return reply;
+    }
+    let r = space::no_space(&server.tmpdir, "the compile's output did not fit");
+    log::warn!("refused {compiler:?}: {}", r.message);
+    server.stats.refused();
     ended_by_us(&mut reply, r.code, &r.message);
     reply.outputs.clear();
     reply
