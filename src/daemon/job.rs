@@ -25,7 +25,7 @@ use super::stats::Permit;
 use super::unmap;
 use crate::args::Lang;
 use crate::exit::{self, Code};
-use crate::protocol::{OutputKind, Reply, ReplyForm};
+use crate::protocol::{OutputKind, Reply, ReplyForm, RequestHead};
 use crate::sys;
 
 /// A compile ready to run.
@@ -49,6 +49,33 @@ pub struct Job<'a> {
     pub feed: Feed<'a>,
     /// How the answer goes on the wire.
     pub reply: ReplyForm,
+}
+
+impl Job<'_> {
+    /// A compile of preprocessed source in its own job `dir`, which is also
+    /// where it runs and writes `output_name`: the plain and streamed
+    /// dialects' jobs. Fed from a file until the caller says otherwise.
+    pub fn in_dir(
+        head: &RequestHead,
+        program: PathBuf,
+        args: Vec<OsString>,
+        dir: tempfile::TempDir,
+        output_name: &str,
+    ) -> Self {
+        Job {
+            compiler: head.argv[0].to_string_lossy().into_owned(),
+            source: source_name(&head.argv),
+            program,
+            args,
+            cwd: dir.path().to_path_buf(),
+            object: dir.path().join(output_name),
+            dir,
+            deps: None,
+            unmap: None,
+            feed: Feed::File,
+            reply: ReplyForm::of(head.version),
+        }
+    }
 }
 
 /// A job ready to run, or why it will not: what a dialect makes of a

@@ -1,12 +1,14 @@
 //! `distccd`: the compile server.
 //!
-//! A job's way through it: `listen` accepts a connection (or `inetd` takes
-//! stdin/stdout); `request` reads the request head under its deadline and
-//! picks the dialect by its `DIST`; the dialect (`plain` for protocols 1
-//! and 2, `streamed`, `exact` for protocol 3, `hashed`) reads the rest and
-//! turns it into a prepared `job` (argv, files in place, how the compiler
-//! is fed, the reply's form) or a refusal (`refusal`); `job` runs it and
-//! replies. Nothing below calls back up.
+//! A job's way through it: `listen` accepts a connection into `reception`,
+//! which holds it, without a thread, until its request head is in and its
+//! source has started (or `inetd` takes stdin/stdout); a worker thread
+//! runs `request`, which reads the head under `deadline`'s rules and picks
+//! the dialect by its `DIST`; the dialect (`plain` for protocols 1 and 2,
+//! `streamed`, `exact` for protocol 3, `hashed`) reads the rest and turns
+//! it into a prepared `job` (argv, files in place, how the compiler is
+//! fed, the reply's form) or a `refusal`; `job` runs it and replies.
+//! Nothing below calls back up.
 //!
 //! Beside that path: `options` (command line) and `server` (the state jobs
 //! share, built from options and `settings::DaemonSettings`); `access`
@@ -14,12 +16,10 @@
 //! arguments are safe, from the flag table in `args`); `mirror` and
 //! `mirror_args` (exact mode's file tree and command line), `unmap` (its
 //! way back), `store` (its content store); `space` (a full disk, said as
-//! one); `deadline` (reading a client
-//! under a deadline); `run` (one compiler process), `leader` (the process
-//! that takes its whole tree down with it) and `sandbox` (its Landlock
-//! jail); `stats`, `statspage` and `machine` (counters and the
-//! stats page); `daemonize` (detach, pid file, dropping root); `signals`
-//! (stopping).
+//! one); `run` (one compiler process), `leader` (the process that takes
+//! its whole tree down with it) and `sandbox` (its Landlock jail); `stats`,
+//! `statspage` and `machine` (counters and the stats page); `daemonize`
+//! (detach, pid file, dropping root); `signals` (stopping).
 
 pub mod access;
 pub mod compilers;

@@ -9,10 +9,10 @@ use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result};
 
-use super::job::{self, Feed, Job, Verdict};
+use super::job::{self, Job, Verdict};
 use super::policy;
 use super::server::Server;
-use crate::protocol::{self, ReplyForm, RequestHead};
+use crate::protocol::{self, RequestHead};
 
 /// Reads the source of a protocol 1 or 2 request whose head has been read,
 /// and prepares its compile.
@@ -51,17 +51,5 @@ pub fn prepare<'a, R: Read>(
     let output_name = policy::output_name(plan.mode);
     fs::rename(&received, dir.path().join(&input_name)).context("naming the job's input")?;
     let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
-    Ok(Ok(Job {
-        compiler: head.argv[0].to_string_lossy().into_owned(),
-        source: job::source_name(&head.argv),
-        program,
-        args,
-        cwd: dir.path().to_path_buf(),
-        object: dir.path().join(output_name),
-        dir,
-        deps: None,
-        unmap: None,
-        feed: Feed::File,
-        reply: ReplyForm::of(head.version),
-    }))
+    Ok(Ok(Job::in_dir(&head, program, args, dir, output_name)))
 }

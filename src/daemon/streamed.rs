@@ -16,7 +16,7 @@ use super::policy::{self, ServerJob};
 use super::refusal::Refusal;
 use super::server::Server;
 use crate::exit::Code;
-use crate::protocol::{stream, Codec, Limits, ReplyForm, RequestHead};
+use crate::protocol::{stream, Codec, Limits, RequestHead};
 use crate::sys::{self, poll_events};
 
 /// The `-x` language gcc needs to read a preprocessed source from stdin,
@@ -61,19 +61,7 @@ pub fn prepare<'a, R: BufRead>(
     };
     let output_name = policy::output_name(plan.mode);
     let codec = head.version.codec();
-    let mut job = Job {
-        compiler: head.argv[0].to_string_lossy().into_owned(),
-        source: job::source_name(&head.argv),
-        program,
-        args: Vec::new(),
-        cwd: dir.path().to_path_buf(),
-        object: dir.path().join(output_name),
-        dir,
-        deps: None,
-        unmap: None,
-        feed: Feed::File,
-        reply: ReplyForm::of(head.version),
-    };
+    let mut job = Job::in_dir(&head, program, Vec::new(), dir, output_name);
     // Started early, a compiler holds no job slot while its source comes
     // (a client that stalls must not starve others of slots), so their
     // number is bounded on its own; past it, the source is received into

@@ -54,15 +54,7 @@ impl Epoll {
     /// for ever) for at least one; empty when the time is up. A signal
     /// ends the wait early with nothing ready.
     pub fn wait(&self, until: Option<Instant>, max: usize) -> io::Result<Vec<u64>> {
-        let ms = match until {
-            None => -1,
-            // Rounded up: a deadline never fires early.
-            Some(u) => u
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000)
-                .min(i32::MAX as u128) as i32,
-        };
+        let ms = super::poll::timeout_ms(until);
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; max.max(1)];
         // SAFETY: `events` has room for `events.len()` entries.
         let n = unsafe {

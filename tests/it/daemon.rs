@@ -146,7 +146,8 @@ impl Rig {
     }
 }
 
-fn request_for(argv: &[&str], source: &str) -> Vec<u8> {
+/// A protocol-1 request: `argv`, then `source` as its body.
+pub(crate) fn request_for(argv: &[&str], source: &str) -> Vec<u8> {
     let head = RequestHead {
         version: Version::V1,
         cwd: None,

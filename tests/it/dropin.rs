@@ -7,27 +7,16 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use distcc::protocol::{self, Limits, Reply, RequestHead, Version};
 
+use crate::daemon::request_for;
 use crate::skip_unless;
 use crate::util::*;
+use crate::volunteer::poll_until;
 
 const T: Duration = Duration::from_secs(120);
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn script(path: &std::path::Path, text: &str) {
     fs::write(path, text).unwrap();
@@ -82,7 +71,7 @@ fn the_reference_suites_command_line_starts_serves_and_stops() {
     let compiled = run(c, T);
     // SAFETY: signalling the daemon this test started.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    let gone = wait_until(T, || {
+    let gone = poll_until(T, || {
         !pid_file.exists() && unsafe { libc::kill(pid, 0) } != 0
     });
     assert!(compiled.status.success(), "{}", text(&compiled.stderr));
@@ -143,24 +132,6 @@ fn debians_client_over_ssh_runs_our_inetd_daemon() {
     );
 }
 
-fn request_v1(argv: &[&str], source: &str) -> Vec<u8> {
-    let head = RequestHead {
-        version: Version::V1,
-        cwd: None,
-        argv: argv.iter().map(Into::into).collect(),
-    };
-    let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
-    protocol::write_body(
-        &mut buf,
-        protocol::DOTI,
-        Version::V1.codec(),
-        source.as_bytes(),
-    )
-    .unwrap();
-    buf
-}
-
 fn exchange(port: u16, req: &[u8], version: Version) -> Reply {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
@@ -184,7 +155,7 @@ fn absolute_compiler_names_are_served_when_they_are_allowed_compilers() {
     let alias = alias.join("my-gcc");
     let d = Daemon::start(&tree, &[]);
     let compile = |name: &str| {
-        let req = request_v1(&[name, "-O2", "-c", "t.c", "-o", "t.o"], source);
+        let req = request_for(&[name, "-O2", "-c", "t.c", "-o", "t.o"], source);
         exchange(d.port, &req, Version::V1)
     };
     let want = compile("gcc");
@@ -193,7 +164,7 @@ fn absolute_compiler_names_are_served_when_they_are_allowed_compilers() {
     for name in ["/usr/bin/gcc", "/bin/cc", alias.to_str().unwrap()] {
         let r = exchange(
             d.port,
-            &request_v1(&[name, "-O2", "-c", "t.c", "-o", "t.o"], source),
+            &request_for(&[name, "-O2", "-c", "t.c", "-o", "t.o"], source),
             Version::V1,
         );
         assert_eq!(r.status, 0, "{name}: {}", text(&r.stderr));
@@ -202,7 +173,7 @@ fn absolute_compiler_names_are_served_when_they_are_allowed_compilers() {
     for name in ["/bin/sh", "/usr/bin/env", "/no/such/gcc"] {
         let r = exchange(
             d.port,
-            &request_v1(&[name, "-c", "t.c", "-o", "t.o"], source),
+            &request_for(&[name, "-c", "t.c", "-o", "t.o"], source),
             Version::V1,
         );
         assert!(matches!(r.status >> 8, 101 | 110), "{name}: {}", r.status);

@@ -135,16 +135,20 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
 
 const BIG: u64 = 600 << 20;
 
-/// Protocol 2: one DOTI body of `BIG` zeros.
-fn plain_request(port: u16) -> Reply {
-    let mut s = connect(port);
-    let head = RequestHead {
+/// The head of a protocol-2 request for a big source.
+fn big_head() -> RequestHead {
+    RequestHead {
         version: Version::V2,
         cwd: None,
         argv: argv(&["gcc", "-c", "big.c", "-o", "big.o"]),
-    };
+    }
+}
+
+/// Protocol 2: one DOTI body of `BIG` zeros.
+fn plain_request(port: u16) -> Reply {
+    let mut s = connect(port);
     let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
+    protocol::write_request_head(&mut buf, &big_head()).unwrap();
     protocol::write_raw(&mut buf, protocol::DOTI, &lzo_zeros(BIG)).unwrap();
     s.write_all(&buf).unwrap();
     read_reply(&mut s, Version::V2)
@@ -153,13 +157,8 @@ fn plain_request(port: u16) -> Reply {
 /// Our streamed protocol over 2: `BIG` zeros in 4 MiB chunks.
 fn streamed_request(port: u16) -> Reply {
     let mut s = connect(port);
-    let head = RequestHead {
-        version: Version::V2,
-        cwd: None,
-        argv: argv(&["gcc", "-c", "big.c", "-o", "big.o"]),
-    };
     let mut buf = Vec::new();
-    protocol::write_request_head_as(&mut buf, &head, stream::LZO).unwrap();
+    protocol::write_request_head_as(&mut buf, &big_head(), stream::LZO).unwrap();
     s.write_all(&buf).unwrap();
     assert_eq!(stream::read_answer(&mut s).unwrap(), stream::Answer::Go);
     let chunk = lzo_zeros(stream::MAX_CHUNK as u64);
@@ -320,7 +319,7 @@ constexpr unsigned long long slow_marker = spin(200000000000ULL);\n\
 unsigned long long get() { return slow_marker; }\n";
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
-fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + limit;
     loop {
         if cond() {
@@ -346,10 +345,8 @@ fn compilers_die_with_a_killed_daemon() {
     let mut d = Daemon::start_with(&v.tree, &["--job-lifetime", "600"], |c| {
         c.env("TMPDIR", &dtmp);
     });
-    let head = RequestHead {
-        version: Version::V1,
-        cwd: None,
-        argv: argv(&[
+    let buf = crate::daemon::request_for(
+        &[
             "g++",
             "-std=c++17",
             "-fconstexpr-loop-limit=2147483647",
@@ -358,17 +355,9 @@ fn compilers_die_with_a_killed_daemon() {
             "slow.cpp",
             "-o",
             "slow.o",
-        ]),
-    };
-    let mut buf = Vec::new();
-    protocol::write_request_head(&mut buf, &head).unwrap();
-    protocol::write_body(
-        &mut buf,
-        protocol::DOTI,
-        Version::V1.codec(),
-        SLOW_CXX.as_bytes(),
-    )
-    .unwrap();
+        ],
+        SLOW_CXX,
+    );
     let mut s = connect(d.port);
     s.write_all(&buf).unwrap();
     let running = poll_until(T, || {
