@@ -433,13 +433,11 @@ fn job_lifetime_ends_a_runaway_compile_with_a_clear_error() {
 fn temp_dir_is_empty_after_200_jobs_including_killed_ones() {
     skip_unless!(have("gcc"), "gcc not installed");
     let rig = Rig::new();
-    // A lifetime that the quick jobs meet even on a loaded machine (at 1 s
-    // some did not), and the slow ones (30 s) do not.
     let mut d = rig.daemon(&[
         "--jobs",
         "4",
         "--job-lifetime",
-        "10",
+        "1",
         "--stats",
         "--stats-port",
         "0",
