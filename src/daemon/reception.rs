@@ -41,8 +41,11 @@ use super::server::Server;
 use crate::protocol::{self, Dist, Limits, ReplyForm, WireError};
 use crate::sys::epoll::Epoll;
 
-/// How long a client may take to send its request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to send its request head once it has
+/// started: real clients send it in one piece, in milliseconds; the bound
+/// is loose only so that a loaded client machine is never cut off, and it
+/// costs nothing, since a connection in reception holds no worker.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A head this large that has not yet all arrived is handed to a worker
 /// as it is: it came fast, and the stage holds no more per connection.
 pub const HEAD_BUFFER: usize = 16 * 1024;
