@@ -458,10 +458,8 @@ fn a_full_volunteer_disk_ends_in_a_local_compile_with_a_message() {
             err.contains("no space left"),
             "DISTCC_STREAM={stream}: {err}"
         );
-        assert!(
-            err.contains("compiling locally"),
-            "DISTCC_STREAM={stream}: {err}"
-        );
+        // "compiling locally", or distcc 3.4's "running locally instead".
+        assert!(err.contains("locally"), "DISTCC_STREAM={stream}: {err}");
         fs::remove_file(tree.work().join("big.o")).unwrap();
     }
     let log = d.log_when(|l| l.matches("no space left").count() >= 2);
