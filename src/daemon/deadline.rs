@@ -25,6 +25,12 @@ pub const MIN_RATE: u64 = 1024;
 /// fails once the time spent waiting for the peer exceeds [`GRACE`] plus
 /// a second for every [`MIN_RATE`] bytes received, and gives up when
 /// `stop` (the server's stop latch) becomes readable.
+///
+/// Silence before the first byte, and after [`Deadline::wait_for_source`]
+/// until the next, does not count against the rate: that is a client
+/// preprocessing (distcc 3.4 sends its head, then preprocesses; ours
+/// connects, then preprocesses), bounded by the deadline alone. Over TCP
+/// the reception stage has already waited those out.
 pub struct Deadline<R> {
     inner: R,
     /// Bytes already received, read before `inner`.
@@ -32,9 +38,12 @@ pub struct Deadline<R> {
     at: usize,
     until: Instant,
     stop: RawFd,
-    /// Time spent blocked waiting for the peer, and bytes it sent.
+    /// Time spent blocked waiting for the peer since it started sending,
+    /// and bytes it sent.
     waited: Duration,
     received: u64,
+    /// Whether waits count against the rate: not until data flows.
+    counting: bool,
 }
 
 impl<R: Read + AsRawFd> Deadline<R> {
@@ -52,7 +61,14 @@ impl<R: Read + AsRawFd> Deadline<R> {
             stop,
             waited: Duration::ZERO,
             received: 0,
+            counting: false,
         }
+    }
+
+    /// The client may now be silent, for as long as the deadline allows,
+    /// until it sends again: it is preprocessing what it will send.
+    pub fn wait_for_source(&mut self) {
+        self.counting = false;
     }
 
     /// When the whole request must have arrived.
@@ -83,19 +99,24 @@ impl<R: Read + AsRawFd> Read for Deadline<R> {
                 self.prefix = Vec::new();
                 self.at = 0;
             }
+            self.received += n as u64;
+            self.counting = true;
             return Ok(n);
         }
         let started = Instant::now();
-        let slow = started + self.allowance();
-        let ready = sys::poll_any(
-            &[self.inner.as_raw_fd(), self.stop],
-            Some(self.until.min(slow)),
-        );
-        self.waited += started.elapsed();
+        let cut = match self.counting {
+            true => self.until.min(started + self.allowance()),
+            false => self.until,
+        };
+        let ready = sys::poll_any(&[self.inner.as_raw_fd(), self.stop], Some(cut));
+        if self.counting {
+            self.waited += started.elapsed();
+        }
         match ready? {
             Some(0) => {
                 let n = self.inner.read(buf)?;
                 self.received += n as u64;
+                self.counting |= n > 0;
                 Ok(n)
             }
             // Not `Interrupted`, which `read_exact` would retry forever.
@@ -103,7 +124,7 @@ impl<R: Read + AsRawFd> Read for Deadline<R> {
                 io::ErrorKind::ConnectionAborted,
                 "the daemon is stopping",
             )),
-            None if Instant::now() < self.until => Err(io::Error::new(
+            None if cut < self.until => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
                     "client too slow: {} bytes after waiting {} s for it",
@@ -161,14 +182,20 @@ mod tests {
         let (ours, _theirs) = UnixStream::pair().unwrap();
         let stop = Latch::new().unwrap();
         let mut r = Deadline::new(ours, Duration::from_secs(600), stop.fd());
-        // As if it had waited out its grace already for a handful of bytes.
+        // As if it had sent a handful of bytes and waited out its grace.
         r.waited = GRACE;
         r.received = 10;
+        r.counting = true;
         let started = Instant::now();
         let e = r.read(&mut [0u8; 4]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(e.to_string().contains("too slow"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
+        // While it preprocesses, only the deadline counts.
+        r.wait_for_source();
+        r.shorten(Instant::now() + Duration::from_millis(50));
+        let e = r.read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.to_string(), "I/O timeout");
         // Bytes buy time: 10 KiB earns ten seconds more.
         r.received = 10 * 1024;
         assert!(r.allowance() >= Duration::from_secs(9));

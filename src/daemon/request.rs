@@ -96,6 +96,11 @@ fn read_and_run<R: Read + AsRawFd, W: Write>(
 ) -> Result<Result<Outcome, Refusal>> {
     let head = protocol::read_head(input, dist, &server.limits).context("reading request")?;
     *compiler = head.argv[0].to_string_lossy().into_owned();
+    // Only our streaming client sends on at once (it waits for our answer
+    // while it preprocesses); the others may preprocess now.
+    if !matches!(dist, Dist::Streamed(_)) {
+        input.get_mut().wait_for_source();
+    }
     let until = input.get_ref().until();
     let verdict = match dist {
         Dist::Plain(Version::V3) => exact::prepare(server, head, input)?,
