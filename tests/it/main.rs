@@ -7,8 +7,10 @@ mod alloc;
 mod daemon;
 mod dropin;
 mod exact;
+mod flood;
 mod fuzz;
 mod hosts;
+mod inflate;
 mod install;
 
 mod hostile;
