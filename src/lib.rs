@@ -27,6 +27,7 @@ pub mod poll;
 pub mod protocol;
 pub mod role;
 pub mod settings;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
