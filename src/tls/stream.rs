@@ -86,6 +86,10 @@ pub(crate) fn handshake(
     deadline: Instant,
 ) -> (Received, Result<(), Failure>) {
     let saved = (sock.read_timeout(), sock.write_timeout());
+    // Each flight and each Write call goes out whole, so Nagle's algorithm
+    // could only hold a flight back until the peer's delayed ACK (the
+    // client's Finished, then its request: a 40 ms stall).
+    let _ = sock.set_nodelay(true);
     let mut received = Received::default();
     let result = drive(conn, sock, deadline, &mut received);
     if let (Ok(read), Ok(write)) = saved {
@@ -198,7 +202,11 @@ impl TlsStream {
             self.closed_write = true;
             self.conn.send_close_notify();
             self.flush_tls()?;
-            self.sock.shutdown(Shutdown::Write)?;
+            match self.sock.shutdown(Shutdown::Write) {
+                // The peer has closed already: there is nothing to half-close.
+                Err(e) if e.kind() != io::ErrorKind::NotConnected => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }
