@@ -133,13 +133,7 @@ fn read(path: &Path) -> Result<AuthorizedKeys> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const A: &str = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=";
-    const B: &str = "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
-
-    fn key(b64: &str) -> PublicKey {
-        PublicKey::from_words("distcc-ed25519", b64).unwrap()
-    }
+    use crate::tls::keys::samples::{key, A, B};
 
     #[test]
     fn names_keys_and_skips_comments() {

@@ -268,13 +268,27 @@ fn is_already_exists(e: &anyhow::Error) -> bool {
     io_kind(e) == Some(io::ErrorKind::AlreadyExists)
 }
 
+/// Two fixed public keys for table tests: RFC 8410's example and RFC
+/// 8032's first test vector.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::{PublicKey, KEY_TYPE};
+
+    pub const A: &str = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=";
+    pub const B: &str = "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+    pub fn key(b64: &str) -> PublicKey {
+        PublicKey::from_words(KEY_TYPE, b64).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// RFC 8410 section 10.1's example public key; its fingerprint was
-    /// computed with `openssl pkey -pubin -outform DER | sha256sum`.
-    const RFC8410_SPKI_B64: &str = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=";
+    /// computed with `openssl dgst -sha256 -binary | base64` over the DER.
+    const RFC8410_SPKI_B64: &str = samples::A;
     const RFC8410_FINGERPRINT: &str = "SHA256:oekVYFTgT6yJmunydRMs3Ael28TqLCrTof/G4NJTaB8";
 
     #[test]

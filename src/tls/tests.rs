@@ -535,3 +535,49 @@ fn an_impostor_client_with_an_authorized_public_key_is_refused() {
         }
     });
 }
+
+#[test]
+fn megabytes_flow_both_ways_intact() {
+    let s = Setup::new(true, PinOf::TheDaemon);
+    let big = |seed: u8| -> Vec<u8> { (0..3_000_000u32).map(|i| (i % 253) as u8 ^ seed).collect() };
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let mut stream = s.accept().unwrap().stream;
+            let mut request = Vec::new();
+            stream.read_to_end(&mut request).unwrap();
+            assert!(request == big(3), "request differs");
+            stream.write_all(&big(4)).unwrap();
+            stream.shutdown_write().unwrap();
+        });
+        let mut stream = s.connect().unwrap();
+        stream.write_all(&big(3)).unwrap();
+        stream.shutdown_write().unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        assert!(reply == big(4), "reply differs");
+        server.join().unwrap();
+    });
+}
+
+/// A refused client that streams a large request hits a closed connection
+/// while writing; the error still says why.
+#[test]
+fn a_refused_client_learns_why_even_while_writing() {
+    let s = Setup::new(false, PinOf::TheDaemon);
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| s.accept().map(|a| a.name));
+        let mut stream = s.connect().unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        let err = loop {
+            if let Err(e) = stream.write_all(&chunk) {
+                break e;
+            }
+        };
+        assert!(
+            matches!(TlsError::find(&err), Some(TlsError::KeyRefused { .. })),
+            "{err:?}"
+        );
+        drop(stream);
+        assert!(server.join().unwrap().is_err());
+    });
+}
