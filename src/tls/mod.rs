@@ -42,7 +42,7 @@ mod tests_relay;
 
 pub use authorized::{AuthorizedKeys, AuthorizedKeysFile};
 pub use client::{TlsClient, TrustOutcome};
-pub use error::TlsError;
+pub use error::{TlsError, FINGERPRINT_COMMAND, TRUST_COMMAND};
 pub use files::LineError;
 pub use keys::{Fingerprint, KeyPair, PublicKey, KEY_TYPE};
 pub use known_hosts::{HostPort, KnownHosts, Pin};
