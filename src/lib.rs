@@ -26,6 +26,7 @@
 //!   programs), cached by file identity; a daemon's choice among compilers.
 //! - `state`: what clients share on disk and the monitor reads: running
 //!   jobs, history, backoff, the state dir.
+//! - `tls`: keys, pins and authorized keys, a TLS 1.3 stream (rustls).
 //! - `transport`: one type for a byte stream to a volunteer (TCP, ssh).
 //!
 //! Floor 3, the roles:
@@ -51,6 +52,7 @@ pub mod hosts;
 pub mod identity;
 pub mod protocol;
 pub mod state;
+pub mod tls;
 pub mod transport;
 
 // Floor 3.
