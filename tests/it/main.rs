@@ -1,6 +1,7 @@
 //! Integration tests: real daemons on 127.0.0.1 (port 0), real gcc.
 //! Tests that need gcc or Debian's distcc skip with a message without them.
 
+mod sshd;
 mod util;
 
 mod alloc;
@@ -19,4 +20,5 @@ mod outputs;
 mod packaging;
 mod same;
 mod scan;
+mod ssh;
 mod stream;
