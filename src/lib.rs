@@ -19,6 +19,7 @@
 pub mod client;
 pub mod daemon;
 pub mod exit;
+pub mod includes;
 pub mod logging;
 pub mod lzo;
 pub mod masquerade;
