@@ -480,4 +480,4 @@ pub fn stringify(int: &mut Interner, toks: &[Tok], white: u8) -> Tok {
 
 #[cfg(test)]
 #[path = "expand_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -283,11 +283,9 @@ impl Lx<'_, '_> {
     fn skip_number(&mut self) {
         self.adv();
         while let Some(c) = self.cur() {
-            if matches!(c, b'e' | b'E' | b'p' | b'P') && matches!(self.peek(1), Some(b'+' | b'-')) {
-                self.adv();
-                self.cur();
-                self.adv();
-            } else if c == b'\'' && self.peek(1).is_some_and(is_ident_char) {
+            let sign =
+                matches!(c, b'e' | b'E' | b'p' | b'P') && matches!(self.peek(1), Some(b'+' | b'-'));
+            if sign || (c == b'\'' && self.peek(1).is_some_and(is_ident_char)) {
                 self.adv();
                 self.cur();
                 self.adv();

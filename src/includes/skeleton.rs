@@ -376,7 +376,7 @@ fn pragma(ops: &[Tok], int: &mut Interner) -> Option<(DirKind, u32)> {
         if !lit.starts_with(b"\"") {
             return None;
         }
-        let name = destringize(&lit.to_vec());
+        let name = destringize(lit);
         let s = int.intern(&name);
         let k = if first.sym == sym::PUSH_MACRO {
             DirKind::PushMacro
