@@ -18,4 +18,5 @@ mod monitor;
 mod outputs;
 mod packaging;
 mod same;
+mod scan_corpus;
 mod stream;
