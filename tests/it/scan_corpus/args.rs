@@ -88,8 +88,8 @@ impl Recorded {
                     "assembler-with-cpp" => Some(Lang::AsmCpp),
                     _ => return None,
                 };
-            } else if a.starts_with("--sysroot=") {
-                u.sysroot = Some(PathBuf::from(&a["--sysroot=".len()..]));
+            } else if let Some(root) = a.strip_prefix("--sysroot=") {
+                u.sysroot = Some(PathBuf::from(root));
                 probe_flags.push(a.to_string());
             } else if a.starts_with("-W")
                 || a.starts_with("-g")
@@ -98,8 +98,7 @@ impl Recorded {
             {
                 // Diagnostics and debug info: no effect on what is read.
             } else if a.starts_with('-') {
-                if a.starts_with("-std=") {
-                    let std = &a[5..];
+                if let Some(std) = a.strip_prefix("-std=") {
                     u.trigraphs = std.starts_with('c') || std.starts_with("iso");
                 }
                 if a == "-ansi" || a == "-trigraphs" {
