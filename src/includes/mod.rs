@@ -12,7 +12,7 @@
 //! - `token`: tokens, interned spellings; `lex`: directive lines out of
 //!   a file; `skeleton`: a file's digest and directives; `codec`: bytes;
 //! - `macros`: definitions and the macro table; `expand`: expansion;
-//!   `expr`: `#if` evaluation;
+//!   `expr`: `#if` evaluation, `literal`: the values of its literals;
 //! - `search`: gcc's include chains; `files`: the stat/skeleton cache;
 //!   `fs`: one unit's lookups and records; `walk`: one unit's walk;
 //! - `unit`: what the caller gives and gets; `probe`: the compiler probe.
@@ -23,6 +23,7 @@ pub mod expr;
 pub mod files;
 pub mod fs;
 pub mod lex;
+pub mod literal;
 pub mod macros;
 pub mod probe;
 pub mod search;
