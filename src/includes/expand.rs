@@ -10,6 +10,7 @@
 //! (`expr`) reads the operand of `defined` raw, even when `defined` came
 //! out of an expansion.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use super::lex::lex_line;
@@ -38,8 +39,9 @@ pub struct Dyn<'a> {
     pub base_file: &'a [u8],
 }
 
-struct Ctx {
-    toks: Vec<Tok>,
+struct Ctx<'a> {
+    /// The directive's own tokens are borrowed; expansions are owned.
+    toks: Cow<'a, [Tok]>,
     pos: usize,
     mac: Option<Sym>,
 }
@@ -48,14 +50,14 @@ pub struct Expander<'a> {
     macros: &'a Macros,
     pub int: &'a mut Interner,
     dynv: &'a Dyn<'a>,
-    ctxs: Vec<Ctx>,
+    ctxs: Vec<Ctx<'a>>,
     /// Contexts below this index are invisible (argument pre-expansion).
     floor: usize,
 }
 
 impl<'a> Expander<'a> {
     pub fn new(
-        line: &[Tok],
+        line: &'a [Tok],
         macros: &'a Macros,
         int: &'a mut Interner,
         dynv: &'a Dyn<'a>,
@@ -65,7 +67,7 @@ impl<'a> Expander<'a> {
             int,
             dynv,
             ctxs: vec![Ctx {
-                toks: line.to_vec(),
+                toks: Cow::Borrowed(line),
                 pos: 0,
                 mac: None,
             }],
@@ -147,7 +149,7 @@ impl<'a> Expander<'a> {
                 f.flags = (f.flags & !PREV_WHITE) | (t.flags & PREV_WHITE);
             }
             self.ctxs.push(Ctx {
-                toks: body,
+                toks: Cow::Owned(body),
                 pos: 0,
                 mac: Some(t.sym),
             });
@@ -221,7 +223,7 @@ impl<'a> Expander<'a> {
     fn expand_arg(&mut self, toks: &[Tok]) -> Res<Vec<Tok>> {
         let saved = self.floor;
         self.ctxs.push(Ctx {
-            toks: toks.to_vec(),
+            toks: Cow::Owned(toks.to_vec()),
             pos: 0,
             mac: None,
         });

@@ -46,6 +46,7 @@ pub fn lex(src: &[u8], int: &mut Interner) -> Lexed {
         b: src,
         i: 0,
         line: 1,
+        counted: 0,
         out: Lexed::default(),
         scratch: Vec::new(),
         int,
@@ -62,6 +63,7 @@ pub fn lex_line(src: &[u8], int: &mut Interner, out: &mut Vec<Tok>) {
         b: src,
         i: 0,
         line: 1,
+        counted: 0,
         out: Lexed::default(),
         scratch: Vec::new(),
         int,
@@ -84,7 +86,10 @@ fn has_trigraph(b: &[u8]) -> bool {
 struct Lx<'a, 'i> {
     b: &'a [u8],
     i: usize,
+    /// The line number at byte `counted`: lines are counted only when a
+    /// directive needs its number, so the skipping loops stay tight.
     line: u32,
+    counted: usize,
     out: Lexed,
     scratch: Vec<u8>,
     int: &'i mut Interner,
@@ -121,7 +126,6 @@ impl Lx<'_, '_> {
                 let n = self.splice_at(self.i);
                 if n > 0 {
                     self.i += n;
-                    self.line += 1;
                     continue;
                 }
             }
@@ -150,6 +154,17 @@ impl Lx<'_, '_> {
         }
     }
 
+    fn line_here(&mut self) -> u32 {
+        let end = self.i.min(self.b.len());
+        let n = self.b[self.counted..end]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count();
+        self.line += n as u32;
+        self.counted = end;
+        self.line
+    }
+
     /// Consumes the character `cur()` returned.
     #[inline]
     fn adv(&mut self) {
@@ -164,7 +179,6 @@ impl Lx<'_, '_> {
             match c {
                 b'\n' => {
                     self.adv();
-                    self.line += 1;
                     bol = true;
                 }
                 b' ' | b'\t' | 0x0b | 0x0c | b'\r' => self.adv(),
@@ -216,22 +230,14 @@ impl Lx<'_, '_> {
     }
 
     fn skip_block_comment(&mut self) {
-        while self.i < self.b.len() {
-            match self.b[self.i] {
-                b'\n' => {
-                    self.line += 1;
-                    self.i += 1;
-                }
-                b'*' => {
-                    self.i += 1;
-                    if self.cur() == Some(b'/') {
-                        self.adv();
-                        return;
-                    }
-                }
-                _ => self.i += 1,
+        while let Some(p) = self.b[self.i..].iter().position(|&c| c == b'*') {
+            self.i += p + 1;
+            if self.cur() == Some(b'/') {
+                self.adv();
+                return;
             }
         }
+        self.i = self.b.len();
     }
 
     /// Skips to the newline ending a `//` comment (a splice continues it).
@@ -243,7 +249,6 @@ impl Lx<'_, '_> {
                     let n = self.splice_at(self.i);
                     if n > 0 {
                         self.i += n;
-                        self.line += 1;
                     } else {
                         self.i += 1;
                     }
@@ -268,7 +273,6 @@ impl Lx<'_, '_> {
                     let n = self.splice_at(self.i);
                     if n > 0 {
                         self.i += n;
-                        self.line += 1;
                     } else if self.b.get(self.i + 1) == Some(&b'\n') {
                         self.i += 1;
                     } else {
@@ -361,7 +365,6 @@ impl Lx<'_, '_> {
             }
         };
         let body = &self.b[open..end];
-        self.line += body.iter().filter(|&&c| c == b'\n').count() as u32;
         if let Some(s) = spell.as_mut() {
             s.extend_from_slice(body);
         }
@@ -371,8 +374,8 @@ impl Lx<'_, '_> {
     /// `_Pragma ( "string" )` in text, on one line: recorded as the
     /// directive `#pragma <destringized string>`.
     fn text_pragma(&mut self) {
-        let (save_i, save_line) = (self.i, self.line);
-        let line = self.line;
+        let save_i = self.i;
+        let line = self.line_here();
         let open = self.dir_token(false);
         let s = self.dir_token(false);
         let close = self.dir_token(false);
@@ -381,7 +384,6 @@ impl Lx<'_, '_> {
             && matches!(close, Some(t) if t.sym == sym::RPAREN);
         if !ok {
             self.i = save_i;
-            self.line = save_line;
             return;
         }
         let text = destringize(self.int.get(s.unwrap().sym));
@@ -402,7 +404,7 @@ impl Lx<'_, '_> {
     // ---- directive lines ----------------------------------------------
 
     fn directive(&mut self) {
-        let line = self.line;
+        let line = self.line_here();
         let start = self.out.toks.len() as u32;
         self.directive_tokens(true);
         self.out.lines.push(RawLine {
@@ -560,7 +562,7 @@ impl Lx<'_, '_> {
 
     /// `<...>` when a `>` follows on the same logical line.
     fn header_name(&mut self, s: &mut Vec<u8>) -> Option<Kind> {
-        let (save_i, save_line) = (self.i, self.line);
+        let save_i = self.i;
         s.push(b'<');
         self.adv();
         while let Some(c) = self.cur() {
@@ -575,7 +577,6 @@ impl Lx<'_, '_> {
         }
         s.clear();
         self.i = save_i;
-        self.line = save_line;
         None
     }
 }

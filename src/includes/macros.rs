@@ -71,6 +71,10 @@ impl Macros {
         self.map.len()
     }
 
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

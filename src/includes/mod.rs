@@ -95,6 +95,9 @@ impl Base {
             })
         };
         let clang = cc.family == Family::Clang;
+        // Clones keep this capacity: a unit's own macros then rarely
+        // make the table grow.
+        m.reserve(4096);
         Base {
             macros: m,
             opts: expr::Options {
@@ -143,11 +146,7 @@ impl Scanner {
         let src = unit.source.as_os_str().as_encoded_bytes().to_vec();
         let mut probes = Vec::new();
         let chains = if unit.lang == Some(Lang::Preprocessed) {
-            Chains {
-                dirs: Vec::new(),
-                bracket: 0,
-                ignore_own_dir: false,
-            }
+            Chains::default()
         } else {
             Chains::build(unit, &base.dirs, &mut probes)
         };
@@ -206,6 +205,11 @@ impl Scanner {
     /// Files read and skeletons built so far (cold work done).
     pub fn files_read(&self) -> u64 {
         self.files.reads
+    }
+
+    /// `stat` calls made so far.
+    pub fn stats(&self) -> u64 {
+        self.files.stats
     }
 }
 

@@ -39,7 +39,7 @@ pub enum How<'a> {
     Cmdline,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Chains {
     /// Quote dirs, then bracket dirs (from `bracket` on).
     pub dirs: Vec<Vec<u8>>,

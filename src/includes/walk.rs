@@ -134,8 +134,8 @@ impl<'a> Walk<'a> {
                 TopHow::Preinclude => How::Angled,
             };
             match self.fs.find(&t.name, how, ProbeKind::Candidate, self.int)? {
-                Some((node, path, found)) => {
-                    self.fs.record_read(&path, &node);
+                Some((node, id, path, found)) => {
+                    self.fs.record_read(id, &path, &node);
                     self.enter(node, path, found, false)?;
                     self.drain()?;
                 }
@@ -389,8 +389,8 @@ impl<'a> Walk<'a> {
         let own = dir_of(&self.stack.last().unwrap().path).to_vec();
         let how = self.how(angled, d.kind == DirKind::IncludeNext, &own);
         match self.fs.find(&name, how, ProbeKind::Candidate, self.int)? {
-            Some((node, path, found)) => {
-                self.fs.record_read(&path, &node);
+            Some((node, id, path, found)) => {
+                self.fs.record_read(id, &path, &node);
                 self.enter(node, path, found, d.kind == DirKind::Import)
             }
             None => {

@@ -422,3 +422,57 @@ fn skeletons_survive_export_and_import() {
     assert_eq!(fresh.files_read(), 0, "every skeleton came from the import");
     assert_eq!(again.files, first.files);
 }
+
+#[test]
+fn missing_paths_are_rechecked_through_their_dir() {
+    let t = Tree::new(&[("m.c", "#include <x.h>\n"), ("b/x.h", "")]);
+    std::fs::create_dir(t.tmp.path().join("a")).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let set_old = || {
+        std::fs::File::open(t.tmp.path().join("a"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap()
+    };
+    set_old();
+    let u = unit_of(t.tmp.path(), &["-Ia", "-Ib", "m.c"]);
+    let mut s = Scanner::new();
+    let found = |r: &ScanResult| {
+        r.files
+            .iter()
+            .find(|f| f.path.ends_with("x.h"))
+            .unwrap()
+            .path
+            .clone()
+    };
+    assert_eq!(
+        found(&s.scan(&u, compiler(Lang::C)).unwrap()),
+        Path::new("b/x.h")
+    );
+    let before = s.stats();
+    assert_eq!(
+        found(&s.scan(&u, compiler(Lang::C)).unwrap()),
+        Path::new("b/x.h")
+    );
+    let warm = s.stats() - before;
+    // A new entry changes the dir's stamp: the absence is not trusted.
+    t.file("a/x.h", "");
+    assert_eq!(
+        found(&s.scan(&u, compiler(Lang::C)).unwrap()),
+        Path::new("a/x.h")
+    );
+    std::fs::remove_file(t.tmp.path().join("a/x.h")).unwrap();
+    set_old();
+    assert_eq!(
+        found(&s.scan(&u, compiler(Lang::C)).unwrap()),
+        Path::new("b/x.h")
+    );
+    // Warm, a/x.h costs no stat of its own: only dirs and files are asked.
+    let before = s.stats();
+    s.scan(&u, compiler(Lang::C)).unwrap();
+    assert!(
+        s.stats() - before <= warm,
+        "{} > {warm}",
+        s.stats() - before
+    );
+}
