@@ -31,11 +31,14 @@ pub struct Fs<'a> {
     scratch: Vec<u8>,
     /// Searches done in this unit: a header included from many files
     /// is searched once. Keyed by a hash; the key itself is compared.
-    memo: FxMap<u64, Vec<(Vec<u8>, Vec<u8>, u8, u32, Option<Found>)>>,
+    memo: FxMap<u64, Vec<Memo>>,
 }
 
 /// The file, its path's id, the path, and where it was found.
 type Found = (Rc<Node>, u32, Vec<u8>, FoundIn);
+
+/// A search done: name, own dir, how (tag, dir index), and its answer.
+type Memo = (Vec<u8>, Vec<u8>, u8, u32, Option<Found>);
 
 impl<'a> Fs<'a> {
     pub fn new(

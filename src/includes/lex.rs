@@ -42,15 +42,7 @@ pub struct Lexed {
 }
 
 pub fn lex(src: &[u8], int: &mut Interner) -> Lexed {
-    let mut lx = Lx {
-        b: src,
-        i: 0,
-        line: 1,
-        counted: 0,
-        out: Lexed::default(),
-        scratch: Vec::new(),
-        int,
-    };
+    let mut lx = Lx::new(src, int);
     lx.text();
     lx.out.trigraphs = has_trigraph(src);
     lx.out
@@ -59,15 +51,7 @@ pub fn lex(src: &[u8], int: &mut Interner) -> Lexed {
 /// Lexes one line's worth of bytes as directive tokens (used for `-D`
 /// values and destringized `_Pragma` operands).
 pub fn lex_line(src: &[u8], int: &mut Interner, out: &mut Vec<Tok>) {
-    let mut lx = Lx {
-        b: src,
-        i: 0,
-        line: 1,
-        counted: 0,
-        out: Lexed::default(),
-        scratch: Vec::new(),
-        int,
-    };
+    let mut lx = Lx::new(src, int);
     lx.directive_tokens(false);
     out.extend_from_slice(&lx.out.toks);
 }
@@ -99,7 +83,19 @@ fn is_blank(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | 0x0b | 0x0c | b'\r')
 }
 
-impl Lx<'_, '_> {
+impl<'a, 'i> Lx<'a, 'i> {
+    fn new(b: &'a [u8], int: &'i mut Interner) -> Lx<'a, 'i> {
+        Lx {
+            b,
+            i: 0,
+            line: 1,
+            counted: 0,
+            out: Lexed::default(),
+            scratch: Vec::new(),
+            int,
+        }
+    }
+
     /// Length of the splice starting at `i`, 0 if there is none.
     fn splice_at(&self, i: usize) -> usize {
         let b = self.b;
