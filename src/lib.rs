@@ -17,6 +17,8 @@
 //! - `logging`: where our own messages go (never stdout).
 //!
 //! Floor 2, shared by every role:
+//! - `includes`: the include scanner: which files a unit reads, from
+//!   cached directive skeletons, without running the preprocessor.
 //! - `protocol`: the wire format over Read/Write (a Codec per connection,
 //!   a reply with named outputs, our `stream` and `hashed` extensions).
 //! - `args`: the compiler command line as data: the flag table (with a
@@ -50,6 +52,7 @@ pub mod sys;
 pub mod args;
 pub mod hosts;
 pub mod identity;
+pub mod includes;
 pub mod protocol;
 pub mod state;
 pub mod tls;

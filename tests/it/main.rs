@@ -20,5 +20,6 @@ mod outputs;
 mod packaging;
 mod same;
 mod scan;
+mod scan_corpus;
 mod ssh;
 mod stream;
