@@ -400,6 +400,9 @@ LR() { median largerss "$1"; }
 LD() { median largedrss "$1"; }
 CPP_E=$(L cppE)
 
+# Sections that other scripts write between their own markers
+# ("<!-- NAME: begin" ... "<!-- NAME: end -->") are kept, after this report.
+KEPT=$(awk '/^<!-- [a-z-]+: begin/ { keep = 1 } keep { print } /^<!-- [a-z-]+: end/ { keep = 0 }' "$OUT" 2>/dev/null || true)
 {
     echo "# Benchmark results"
     echo
@@ -497,5 +500,6 @@ CPP_E=$(L cppE)
     echo "counted for neither. A reset sets the peak to the current RSS, so memory a"
     echo "daemon kept from earlier jobs shows as the floor of every later peak."
 } >"$OUT"
+if [[ -n $KEPT ]]; then printf '\n%s\n' "$KEPT" >>"$OUT"; fi
 log "wrote $OUT"
 cat "$OUT"

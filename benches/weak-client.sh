@@ -1,0 +1,651 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016 # awk expressions are single-quoted on purpose
+# Benchmark: a simulated farm with a weak client. One machine cannot show a
+# farm, so the client side (make, the shell, distcc and everything they
+# start) is confined by a cgroup to a fraction of a CPU, while two loopback
+# daemons per implementation use the rest of the machine. Writes its own
+# section of benches/RESULTS.md (between the weak-client markers).
+#
+# What it measures, per project and configuration, in alternating order:
+#   - wall time of `make -jJ` of a real project;
+#   - the client cgroup's total CPU (make, shell, links, distcc, its
+#     preprocessor);
+#   - distcc's own client CPU apart from make, the shell and linking: CC and
+#     CXX are a wrapper that moves each compiler invocation into its own
+#     accounting cgroup before it execs the client, so the sum over the
+#     compile jobs' groups is the client's cost, its local preprocessor
+#     included; invocations without -c (links, probes) are summed apart;
+#   - the same per-job accounting for an unconfined local gcc build, so the
+#     client's CPU can be given as a share of the local compile CPU;
+#   - the daemons' CPU (their own cgroup) and any other CPU used on the
+#     machine meanwhile (from /proc/stat), with the load average before and
+#     after each build: other users of the machine show there;
+#   - that every build's objects are byte-identical to the local build's.
+#
+# Projects (real sources from Debian's archive, fetched at run time):
+#   zstd  `programs/zstd` of the `libzstd` source package: 43 C units and a
+#         stdin probe compiled with -c, default flags (-O3, no -g);
+#   re2   the `re2` source package (20220601): `make` builds 22 C++ units
+#         twice (static and -fPIC for the shared library), 44 jobs, default
+#         flags -O3 -g. Picked because its own Makefile is plain make, it
+#         has no dependency beyond the C++ library, and its units are
+#         typical C++ (standard headers dominate the preprocessing). Its
+#         Unicode tables are generated before timing, as Debian does
+#         (REBUILD_TABLES=1, with the `unicode-data` package).
+#
+# Set-up (changes to the system, all idempotent): if apt has no deb-src
+# entry for the release's main component, one is added in its own file,
+# /etc/apt/sources.list.d/distcc-bench-src.sources, copied from the
+# machine's own `deb` entry, followed by `apt-get update`; the packages
+# `distcc`, `time`, `unicode-data`, `dpkg-dev` and `binutils` are installed
+# if missing. Cgroups: the script creates its own groups (names ending in
+# its PID) and removes them on exit; it writes no other cgroup setting.
+#
+# Knobs (environment):
+#   RUNS=3          rounds (medians are reported); QUICK=1: RUNS=1
+#   CLIENT_CPU=0.1  the client's CPU limit, in CPUs
+#   J=...           make -j (default 2 x cores + 2); each daemon takes J/2
+#   PROJECTS="zstd re2"   which projects
+#   ONLY="..."      which configurations (names from CONFIGS below)
+#   WRAP_N=200      invocations used to measure the wrapper's own cost
+#   QUIET=0.3       before each build, wait until the machine's busy CPU is
+#                   below this many CPUs (at most QUIET_WAIT=120 s); off
+#                   by default
+#   OUT=...         the results file (default benches/RESULTS.md)
+#   NOTE=...        a sentence added to the report
+#   KEEP=1          keep the scratch dir
+#
+# Needs: root, cgroup v1 with the cpu and cpuacct controllers (separate or
+# co-mounted), or cgroup v2 with the cpu controller enabled at the root;
+# cargo, gcc, g++, make, apt-get.
+
+set -euo pipefail
+
+# --- configurations -------------------------------------------------------------
+#
+# One line per configuration of a distributed build:
+#   name|client|host options|fidelity|label|environment
+# client: `ref` (Debian's /usr/bin/distcc against /usr/bin/distccd) or `ours`;
+# host options: appended to each host of DISTCC_HOSTS (",lzo", ",cpp,lzo");
+# fidelity: `exact` objects must equal the local ones byte for byte;
+#   `classic` too, except that where the local objects carry debug info they
+#   are compared after `objcopy --strip-debug` (the preprocessed unit is
+#   compiled in the daemon's directory, so DW_AT_comp_dir differs by design);
+# environment: extra VAR=value words for the client, space-separated.
+# The local gcc build is always measured, as the reference.
+CONFIGS=(
+    "ref|ref||classic|distcc 3.4|"
+    "ours|ours||classic|ours, classic|"
+    "lzo|ours|,lzo|classic|ours, classic ,lzo|"
+    "exact|ours|,cpp,lzo|exact|ours, exact ,cpp,lzo|"
+)
+
+# Projects: the make command (run in a fresh copy of the sources under
+# $WORK/tree), the make variable naming the compiler, and the compiler.
+project_make() {
+    case $1 in
+    zstd) echo "make -C $WORK/tree/zstd/programs -j$J zstd" ;;
+    re2) echo "make -C $WORK/tree/re2 -j$J" ;;
+    esac
+}
+project_compiler_var() { case $1 in zstd) echo CC ;; re2) echo CXX ;; esac; }
+project_compiler() { case $1 in zstd) echo gcc ;; re2) echo g++ ;; esac; }
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+COMMAND_LINE="$(for v in RUNS QUICK CLIENT_CPU J PROJECTS ONLY WRAP_N QUIET QUIET_WAIT; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)benches/weak-client.sh"
+CORES=$(nproc)
+[[ ${QUICK:-0} == 1 ]] && RUNS=${RUNS:-1}
+RUNS=${RUNS:-3}
+CLIENT_CPU=${CLIENT_CPU:-0.1}
+J=${J:-$((2 * CORES + 2))}
+PER_HOST=$(((J + 1) / 2))
+PROJECTS=${PROJECTS:-zstd re2}
+WRAP_N=${WRAP_N:-200}
+OUT=${OUT:-$ROOT/benches/RESULTS.md}
+REF_CLIENT=/usr/bin/distcc
+REF_DAEMON=/usr/bin/distccd
+
+die() { echo "weak-client: $*" >&2; exit 2; }
+log() { printf '[weak %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+[[ $(id -u) == 0 ]] || die "must run as root (it creates cgroups)"
+for tool in cargo gcc g++ make apt-get; do
+    command -v "$tool" >/dev/null || die "missing $tool"
+done
+
+# Selected configurations, parsed into parallel arrays.
+CFG_NAMES=() CFG_CLIENT=() CFG_OPTS=() CFG_FID=() CFG_LABEL=() CFG_ENV=()
+for line in "${CONFIGS[@]}"; do
+    IFS='|' read -r name client opts fid label env <<<"$line"
+    if [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]]; then continue; fi
+    CFG_NAMES+=("$name") CFG_CLIENT+=("$client") CFG_OPTS+=("$opts")
+    CFG_FID+=("$fid") CFG_LABEL+=("$label") CFG_ENV+=("$env")
+done
+((${#CFG_NAMES[@]} > 0)) || die "ONLY=$ONLY selects no configuration"
+cfg_index() {
+    local i
+    for i in "${!CFG_NAMES[@]}"; do [[ ${CFG_NAMES[$i]} == "$1" ]] && { echo "$i"; return; }; done
+    return 1
+}
+
+# --- cgroups ----------------------------------------------------------------------
+
+# CPU_H: the hierarchy with the cpu controller (quota); ACCT_H: the one
+# with CPU accounting. The same directory on cgroup v2 or where cpu and
+# cpuacct are co-mounted; then accounting groups nest inside the quota
+# group, as a process has one place in a hierarchy.
+if [[ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us && -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]]; then
+    CG=v1
+    CPU_H=$(realpath /sys/fs/cgroup/cpu)
+    ACCT_H=$(realpath /sys/fs/cgroup/cpuacct)
+elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    CG=v2
+    CPU_H=/sys/fs/cgroup
+    ACCT_H=$CPU_H
+    grep -qw cpu "$CPU_H/cgroup.subtree_control" ||
+        die "cgroup v2 without the cpu controller enabled at the root (cgroup.subtree_control); this script does not change that"
+else
+    die "no cgroup v1 cpu+cpuacct hierarchies and no cgroup v2 at /sys/fs/cgroup"
+fi
+
+# CPU time of a cgroup and its descendants, in ns.
+usage_ns() {
+    if [[ $CG == v1 ]]; then cat "$1/cpuacct.usage"; else awk '$1 == "usage_usec" { printf "%.0f\n", $2 * 1000 }' "$1/cpu.stat"; fi
+}
+
+GNAME=distcc-weak-$$
+OUR_GROUPS=()
+# Creates group $1 in hierarchy $2 unless it exists (co-mounted case).
+make_group() {
+    local d=$2/$1
+    [[ -d $d ]] && return 0
+    mkdir "$d"
+    OUR_GROUPS+=("$d")
+}
+make_group "$GNAME-client" "$CPU_H"
+make_group "$GNAME-client" "$ACCT_H"
+make_group "$GNAME-local" "$ACCT_H"
+make_group "$GNAME-daemons" "$ACCT_H"
+if [[ $CG == v1 ]]; then
+    PERIOD=$(cat "$CPU_H/$GNAME-client/cpu.cfs_period_us")
+    QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
+    echo "$QUOTA" >"$CPU_H/$GNAME-client/cpu.cfs_quota_us"
+    # The most weight a group can have: whatever else runs on the machine,
+    # the client gets its quota when it wants it, as its own CPU would.
+    echo 262144 >"$CPU_H/$GNAME-client/cpu.shares"
+else
+    PERIOD=100000
+    QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
+    echo "$QUOTA $PERIOD" >"$CPU_H/$GNAME-client/cpu.max"
+    echo 10000 >"$CPU_H/$GNAME-client/cpu.weight"
+fi
+
+# Removes a group and everything under it; a process still in it (one that
+# outlived its build, such as a client's helper) goes back to the root.
+remove_group() {
+    local d p root
+    [[ -d $1 ]] || return 0
+    case $1 in "$CPU_H"/*) root=$CPU_H ;; *) root=$ACCT_H ;; esac
+    while read -r d; do
+        while read -r p; do
+            echo "$p" >"$root/cgroup.procs" 2>/dev/null || true
+        done <"$d/cgroup.procs"
+        rmdir "$d" 2>/dev/null || log "could not remove cgroup $d"
+    done < <(find "$1" -depth -type d)
+}
+
+# --- scratch dir, daemons and cleanup ------------------------------------------------
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/distcc-weak.XXXXXX")
+chmod 755 "$WORK"
+DAEMON_PIDS=()
+cleanup() {
+    local p i
+    for p in "${DAEMON_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${DAEMON_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    for ((i = ${#OUR_GROUPS[@]} - 1; i >= 0; i--)); do remove_group "${OUR_GROUPS[$i]}"; done
+    if [[ ${KEEP:-0} == 1 ]]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$WORK"/{data,log,src,tree,bin,sums,state}
+chmod 777 "$WORK/log"
+
+# --- set-up: packages and sources ---------------------------------------------------
+
+# shellcheck source=/dev/null
+. /etc/os-release
+SUITE=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
+SRC_LIST=/etc/apt/sources.list.d/distcc-bench-src.sources
+have_deb_src() {
+    grep -rqsE "^deb-src .* $SUITE .*main" /etc/apt/sources.list /etc/apt/sources.list.d/*.list && return 0
+    # deb822 stanzas: Types with deb-src, the suite and main in the same stanza.
+    awk -v suite="$SUITE" 'BEGIN { RS = ""; found = 1 }
+        /(^|\n)Types:[^\n]*deb-src/ && $0 ~ ("(^|\n)Suites:[^\n]*[ ]" suite "([ ]|\n|$)") && /(^|\n)Components:[^\n]*main/ { found = 0 }
+        END { exit found }' /etc/apt/sources.list.d/*.sources 2>/dev/null
+}
+if ! have_deb_src; then
+    log "adding a deb-src entry for $SUITE main in $SRC_LIST"
+    # The machine's own deb stanza for the suite, with deb-src for its type.
+    stanza=$(awk -v suite="$SUITE" 'BEGIN { RS = "" }
+        /(^|\n)Types:[^\n]*deb/ && $0 ~ ("(^|\n)Suites:[^\n]*[ ]" suite "([ ]|\n|$)") { print; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    if [[ -n $stanza ]]; then
+        grep -E '^(URIs|Signed-By):' <<<"$stanza" | {
+            echo "Types: deb-src"
+            echo "Suites: $SUITE"
+            echo "Components: main"
+            cat
+        } >"$SRC_LIST"
+    else
+        uri=$(awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+        [[ -n $uri ]] || die "no deb entry for $SUITE to copy into a deb-src entry"
+        printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\n' "$uri" "$SUITE" >"$SRC_LIST"
+    fi
+    apt-get update -qq
+fi
+missing=()
+[[ -x $REF_CLIENT && -x $REF_DAEMON ]] || missing+=(distcc)
+[[ -d /usr/share/unicode ]] || missing+=(unicode-data)
+command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
+command -v objcopy >/dev/null || missing+=(binutils)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+log "fetching sources: apt-get source zstd re2"
+(cd "$WORK/src" && apt-get source --download-only -qq zstd re2 >"$WORK/log/apt.log" 2>&1) ||
+    { cat "$WORK/log/apt.log" >&2; die "apt-get source failed"; }
+SRC_VERSIONS=""
+for dsc in "$WORK"/src/*.dsc; do
+    pkg=$(basename "$dsc" .dsc)
+    case $pkg in libzstd_*) dir=zstd ;; re2_*) dir=re2 ;; *) continue ;; esac
+    (cd "$WORK/src" && dpkg-source -x "$dsc" "$dir" >/dev/null 2>&1) || die "dpkg-source -x $dsc failed"
+    SRC_VERSIONS+="${SRC_VERSIONS:+, }${pkg/_/ }"
+done
+(cd "$WORK/src/re2" && make -s REBUILD_TABLES=1 re2/perl_groups.cc re2/unicode_casefold.cc re2/unicode_groups.cc)
+chmod -R a+rX "$WORK/src"
+
+# --- our binary and the wrapper -------------------------------------------------------
+
+log "building ours (cargo build --release)"
+(cd "$ROOT" && cargo build --release --quiet)
+OURS=$ROOT/target/release/distcc
+ln -s "$OURS" "$WORK/bin/distccd"
+COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=
+if [[ -n $(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null) ]]; then DIRTY=" (with uncommitted changes)"; fi
+
+# The accounting wrapper (acct-exec.c beside this script): CC="$WRAP client
+# gcc" moves each invocation into $DWB_JOBS/c.PID (a compile) or l.PID
+# (anything else) of the accounting hierarchy before it execs the client. On
+# a co-mounted or v2 hierarchy $DWB_JOBS is below the quota group, so the job
+# stays confined. Static where the C library allows: a cheaper exec.
+WRAP=$WORK/bin/acct-exec
+gcc -O2 -static -o "$WRAP" "$ROOT/benches/acct-exec.c" 2>/dev/null ||
+    gcc -O2 -o "$WRAP" "$ROOT/benches/acct-exec.c"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# Waits (bounded) until something listens on 127.0.0.1:$1, without connecting.
+wait_listening() {
+    local hex i
+    hex=$(printf ':%04X ' "$1")
+    for ((i = 0; i < 100; i++)); do
+        grep -q "0100007F${hex}[0-9A-F:]* 0A " /proc/net/tcp && return 0
+        sleep 0.05
+    done
+    die "nothing listens on port $1"
+}
+# `sh -c "$ENTER" sh GROUP... -- COMMAND...` runs COMMAND inside the cgroups.
+# shellcheck disable=SC2016 # expanded by that sh
+ENTER='while [ "$1" != -- ]; do echo $$ >"$1/cgroup.procs"; shift; done; shift; exec "$@"'
+
+DGROUP=$ACCT_H/$GNAME-daemons
+REF_PORTS=() OURS_PORTS=()
+for k in 1 2; do
+    port=$(free_port)
+    sh -c "$ENTER" sh "$DGROUP" -- "$REF_DAEMON" --daemon --no-detach --listen 127.0.0.1 --port "$port" \
+        --allow 127.0.0.1 --jobs "$PER_HOST" --log-file "$WORK/log/ref$k.log" &
+    DAEMON_PIDS+=($!)
+    wait_listening "$port"
+    REF_PORTS+=("$port")
+    : >"$WORK/log/ours$k.log"
+    sh -c "$ENTER" sh "$DGROUP" -- "$WORK/bin/distccd" --daemon --no-detach --listen 127.0.0.1 --port 0 \
+        --jobs "$PER_HOST" --log-stderr 2>"$WORK/log/ours$k.log" &
+    DAEMON_PIDS+=($!)
+    port=
+    for ((i = 0; i < 100; i++)); do
+        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/log/ours$k.log" | head -1)
+        [[ -n $port ]] && break
+        sleep 0.05
+    done
+    [[ -n $port ]] || { cat "$WORK/log/ours$k.log" >&2; die "our daemon did not start"; }
+    OURS_PORTS+=("$port")
+done
+log "daemons: reference on ${REF_PORTS[*]}, ours on ${OURS_PORTS[*]}"
+
+# --- one build ---------------------------------------------------------------------------
+
+# Busy CPU time of the whole machine so far, in ns (all but idle and iowait).
+machine_busy_ns() {
+    awk '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / '"$(getconf CLK_TCK)"' }' /proc/stat
+}
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# With QUIET=C, waits (at most QUIET_WAIT seconds) until the machine's busy
+# CPU over 3 s is below C CPUs: others' builds then overlap fewer of ours.
+wait_quiet() {
+    [[ -n ${QUIET:-} ]] || return 0
+    local deadline=$((SECONDS + ${QUIET_WAIT:-120})) a b
+    while ((SECONDS < deadline)); do
+        a=$(machine_busy_ns)
+        sleep 3
+        b=$(machine_busy_ns)
+        awk -v d=$((b - a)) -v q="$QUIET" 'BEGIN { exit !(d / 3e9 < q) }' && return 0
+    done
+    log "machine still busy after ${QUIET_WAIT:-120} s; measuring anyway"
+}
+sum_jobs() { # prefix: prints "COUNT NS" over $b/prefix.* groups
+    local n=0 s=0 d
+    for d in "$1"/"$2".*; do
+        [[ -d $d ]] || continue
+        n=$((n + 1)) s=$((s + $(usage_ns "$d")))
+    done
+    echo "$n $s"
+}
+# Checksums of a build's objects, paths relative to the tree (zstd's object
+# dir is named after a hash of $(CC), so it is normalised). With "strip",
+# of the objects after objcopy --strip-debug.
+object_sums() {
+    local tree=$1 mode=$2 f tmp
+    tmp=$WORK/strip.o
+    (cd "$tree" && find . -name '*.o' | sort) | while read -r f; do
+        if [[ $mode == strip ]]; then
+            objcopy --strip-debug "$tree/$f" "$tmp"
+            printf '%s %s\n' "$(sha256sum <"$tmp" | cut -d' ' -f1)" "$f"
+        else
+            printf '%s %s\n' "$(sha256sum <"$tree/$f" | cut -d' ' -f1)" "$f"
+        fi
+    done | sed 's|/conf_[0-9a-f]*/|/conf/|'
+}
+BUILD_SEQ=0
+# Builds project $1 in configuration $2 (round $3) from a fresh copy of
+# the sources, and appends one line to $WORK/data/builds.tsv.
+run_build() {
+    local proj=$1 cfg=$2 round=$3 i prefix groups b env_words=() tree
+    local t0 t1 busy0 busy1 d0 d1 l0 l1 total nc sc nl sl
+    tree=$WORK/tree/$proj
+    rm -rf "$tree"
+    cp -a "$WORK/src/$proj" "$tree"
+    BUILD_SEQ=$((BUILD_SEQ + 1))
+    if [[ $cfg == local ]]; then
+        b=$ACCT_H/$GNAME-local/b$BUILD_SEQ
+        mkdir "$b"
+        groups=("$b")
+        prefix=$WRAP
+        env_words=(-u DISTCC_HOSTS)
+    else
+        i=$(cfg_index "$cfg")
+        b=$ACCT_H/$GNAME-client/b$BUILD_SEQ
+        mkdir "$b"
+        if [[ $CPU_H == "$ACCT_H" ]]; then groups=("$b"); else groups=("$CPU_H/$GNAME-client" "$b"); fi
+        local opts=${CFG_OPTS[$i]} ports hosts=""
+        if [[ ${CFG_CLIENT[$i]} == ref ]]; then
+            prefix="$WRAP $REF_CLIENT" ports=("${REF_PORTS[@]}")
+        else
+            prefix="$WRAP $OURS" ports=("${OURS_PORTS[@]}")
+        fi
+        for p in "${ports[@]}"; do hosts+="${hosts:+ }127.0.0.1:$p/$PER_HOST$opts"; done
+        mkdir -p "$WORK/state/$cfg"
+        # shellcheck disable=SC2206 # the environment column is a word list
+        env_words=(DISTCC_DIR="$WORK/state/$cfg" DISTCC_HOSTS="$hosts" DISTCC_FALLBACK=0 ${CFG_ENV[$i]})
+    fi
+    local mk
+    read -ra mk <<<"$(project_make "$proj")"
+    wait_quiet
+    l0=$(load1)
+    log "round $round/$RUNS: $proj, $cfg (load $l0)"
+    busy0=$(machine_busy_ns) d0=$(usage_ns "$DGROUP") t0=$(date +%s%N)
+    if ! env "${env_words[@]}" DWB_JOBS="$b" sh -c "$ENTER" sh "${groups[@]}" -- \
+        "${mk[@]}" "$(project_compiler_var "$proj")=$prefix $(project_compiler "$proj")" \
+        >"$WORK/log/$proj.$cfg.log" 2>&1; then
+        tail -30 "$WORK/log/$proj.$cfg.log" >&2
+        die "build failed: $proj $cfg"
+    fi
+    t1=$(date +%s%N) d1=$(usage_ns "$DGROUP") busy1=$(machine_busy_ns)
+    l1=$(load1)
+    total=$(usage_ns "$b")
+    read -r nc sc < <(sum_jobs "$b" c)
+    read -r nl sl < <(sum_jobs "$b" l)
+    remove_group "$b"
+    printf '%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n' "$proj" "$cfg" "$round" \
+        $(((t1 - t0) / 1000000)) "$total" "$sc" "$nc" "$sl" "$nl" $((d1 - d0)) \
+        $((busy1 - busy0 - total - (d1 - d0))) "$l0" "$l1" >>"$WORK/data/builds.tsv"
+    if [[ $cfg == local ]]; then
+        if objdump -h "$(find "$tree" -name '*.o' | head -1)" | grep -q '\.debug_info'; then
+            echo 1 >"$WORK/data/$proj.debug"
+        else
+            echo 0 >"$WORK/data/$proj.debug"
+        fi
+    fi
+    object_sums "$tree" plain >"$WORK/sums/$proj.$cfg.$round.plain"
+    if [[ $cfg == local ]] || [[ ${CFG_FID[$(cfg_index "$cfg")]} == classic ]]; then
+        object_sums "$tree" strip >"$WORK/sums/$proj.$cfg.$round.strip"
+    fi
+}
+
+# --- the wrapper's own cost -----------------------------------------------------------------
+
+# WRAP_N invocations of /bin/true in an unconfined group: bare, through the
+# wrapper, and through the wrapper stopping right after its move. The
+# second less the first is what the wrapper adds to the client group (its
+# own exec and the move: make-and-shell time, as it happens before the
+# move); the third's job groups hold what it leaves inside a job (the end
+# of the write and the exit), to compare with the client's CPU per job.
+wrap_cost() { # name env-words prefix: prints "TOTAL_NS JOBS_NS JOBS"
+    local b n s total
+    b=$ACCT_H/$GNAME-local/wrap$1
+    mkdir "$b"
+    # shellcheck disable=SC2086 # $2 and $3 are word lists
+    env DWB_JOBS="$b" $2 sh -c "$ENTER" sh "$b" -- sh -c \
+        'i=0; while [ $i -lt '"$WRAP_N"' ]; do '"$3"' /bin/true -c x.c; i=$((i + 1)); done'
+    total=$(usage_ns "$b")
+    read -r n s < <(sum_jobs "$b" c)
+    remove_group "$b"
+    echo "$total $s $n"
+}
+read -r BARE_NS _ _ < <(wrap_cost bare "" "")
+read -r WRAPPED_NS _ WRAP_JOBS_N < <(wrap_cost wrapped "" "$WRAP")
+read -r _ TAIL_NS _ < <(wrap_cost tail DWB_MEASURE=1 "$WRAP")
+[[ $WRAP_JOBS_N == "$WRAP_N" ]] || die "wrapper check: $WRAP_JOBS_N job groups for $WRAP_N invocations"
+WRAP_ADDS_US=$(((WRAPPED_NS - BARE_NS) / WRAP_N / 1000))
+WRAP_IN_JOB_US=$((TAIL_NS / WRAP_N / 1000))
+log "wrapper: adds ${WRAP_ADDS_US} us per invocation, ${WRAP_IN_JOB_US} us of it in the job group"
+
+# --- the rounds -------------------------------------------------------------------------------
+
+rotate() { # rotates "$@" by $ROUND, so no configuration always goes first
+    local k=$((ROUND % $#)) a=("$@")
+    echo "${a[@]:k}" "${a[@]:0:k}"
+}
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TIME=$(date +%s)
+for ((ROUND = 0; ROUND < RUNS; ROUND++)); do
+    for proj in $PROJECTS; do
+        for cfg in $(rotate local "${CFG_NAMES[@]}"); do
+            run_build "$proj" "$cfg" $((ROUND + 1))
+        done
+    done
+done
+END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(($(date +%s) - START_TIME))
+
+# --- same objects as local ------------------------------------------------------------------
+
+# Prints "SAME/TOTAL" for sums $2 against $1, with the first differing
+# objects' names when some differ (and then sets MISMATCH).
+MISMATCH=0
+compare_sums() {
+    local total same
+    total=$(wc -l <"$1")
+    same=$(comm -12 <(sort "$1") <(sort "$2") | wc -l)
+    if [[ $same == "$total" && $(wc -l <"$2") == "$total" ]]; then
+        echo "$same/$total"
+    else
+        echo "$same/$total (differ: $(comm -13 <(sort "$1") <(sort "$2") | awk '{ print $2 }' | head -3 | paste -sd' '))"
+        MISMATCH=1
+    fi
+}
+# For each project and configuration: every round against local round 1;
+# the worst round is reported, with how it was compared.
+declare -A SAME
+for proj in $PROJECTS; do
+    debug=$(cat "$WORK/data/$proj.debug")
+    for cfg in local "${CFG_NAMES[@]}"; do
+        kind=plain how="byte-identical"
+        if [[ $cfg != local && $debug == 1 && ${CFG_FID[$(cfg_index "$cfg")]} == classic ]]; then
+            kind=strip how="after strip-debug"
+        fi
+        worst=
+        for ((r = 1; r <= RUNS; r++)); do
+            got=$(compare_sums "$WORK/sums/$proj.local.1.$kind" "$WORK/sums/$proj.$cfg.$r.$kind")
+            if [[ -z $worst || $got == *differ* ]]; then worst=$got; fi
+        done
+        SAME[$proj.$cfg]="$worst $how"
+    done
+done
+
+# --- report ------------------------------------------------------------------------------------
+
+DATA=$WORK/data/builds.tsv
+# Columns of builds.tsv: 1 project, 2 configuration, 3 round, 4 wall ms,
+# 5 client group ns, 6 compile jobs ns, 7 compile jobs, 8 other
+# invocations ns, 9 other invocations, 10 daemons ns, 11 everything else on
+# the machine ns, 12 load before, 13 load after.
+# med PROJECT CFG AWK-EXPR: the median over rounds of AWK-EXPR.
+med() {
+    awk -F'\t' -v p="$1" -v c="$2" '$1 == p && $2 == c { print '"$3"' }' "$DATA" | sort -g |
+        awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# samples PROJECT CFG AWK-EXPR DECIMALS: the rounds' values in order.
+samples() {
+    awk -F'\t' -v p="$1" -v c="$2" -v d="$4" '$1 == p && $2 == c { printf "%s%.*f", s, d, '"$3"'; s = " " }' "$DATA"
+}
+f() { awk -v x="$1" -v d="$2" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%.*f", d, x }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f", a / b; else print "-" }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "nan") printf "%.1f%%", 100 * a / b; else print "-" }'; }
+
+WALL='$4 / 1000'
+PERJOB='$6 / $7 / 1e6'
+MAKESH='($5 - $6 - $8) / 1e9'
+OTHERS='$11 / 1e9 / ($4 / 1000)'
+HAS_REF=0
+cfg_index ref >/dev/null && HAS_REF=1
+label_of() { if [[ $1 == local ]]; then echo "local gcc, unconfined"; else echo "${CFG_LABEL[$(cfg_index "$1")]}"; fi; }
+
+SECTION=$WORK/section.md
+{
+    echo "<!-- weak-client: begin (written by benches/weak-client.sh; other scripts keep it) -->"
+    echo "## Weak client: make and distcc confined to $CLIENT_CPU CPU"
+    echo
+    echo "Produced by \`$COMMAND_LINE\` (see README, \"Benchmarks\")."
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); $RUNS round(s), $((ELAPSED / 60)) min"
+    echo "- machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM, kernel $(uname -r), cgroup $CG"
+    echo "- load average at the start: $START_LOAD; at the end: $END_LOAD"
+    echo "- $(gcc --version | head -1); reference: $($REF_CLIENT --version | head -1)"
+    echo "- ours: $COMMIT$DIRTY (release build)"
+    echo "- sources: Debian $SUITE source packages $SRC_VERSIONS"
+    echo "- knobs: CLIENT_CPU=$CLIENT_CPU (cfs quota $QUOTA us per $PERIOD us), J=$J (make -j), two daemons per implementation with --jobs $PER_HOST and host limit /$PER_HOST, RUNS=$RUNS"
+    [[ -n ${NOTE:-} ]] && echo "- note: $NOTE"
+    echo
+    echo "make, the shell, the distcc client and all they start run in a cpu cgroup"
+    echo "limited to $CLIENT_CPU CPU; the daemons (and the compilers they start) run"
+    echo "outside it on the rest of the machine. CC/CXX is a wrapper that moves each"
+    echo "compiler invocation into its own cpuacct group before it execs the client:"
+    echo "\"client CPU per job\" is the sum over the compile jobs' groups (the client and"
+    echo "its local preprocessor, \`gcc -E\` or \`gcc -M\`) over the number of jobs;"
+    echo "invocations without \`-c\` (links, the Makefiles' probes) are summed apart; make"
+    echo "and the shell are the rest of the client group. The local build runs unconfined"
+    echo "with the same wrapper: its per-job sum is the compile CPU of the same units."
+    echo "The wrapper (\`benches/acct-exec.c\`) adds $WRAP_ADDS_US us of CPU per invocation, counted with"
+    echo "make and the shell, as it runs before its move; what it leaves inside a job"
+    echo "group (the end of its move) is at most $WRAP_IN_JOB_US us per job (a move and an exit,"
+    echo "measured), not subtracted."
+    echo "The client group has the most CPU weight a group can have, so others' load"
+    echo "on the machine does not take its quota; the daemons have no such priority."
+    echo "Each build starts from a fresh copy of the sources; each configuration keeps"
+    echo "its own DISTCC_DIR across rounds."
+    echo "\"Others' CPU\" is the machine's busy time during the build less the client"
+    echo "group and the daemons, in CPUs: other users of the machine. Medians of the rounds."
+    for proj in $PROJECTS; do
+        nj=$(med "$proj" local '$7')
+        lj=$(med "$proj" local "$PERJOB")
+        lc=$(med "$proj" local '$6')
+        echo
+        case $proj in
+        zstd) echo "### zstd \`programs/zstd\`: $nj compile jobs (C, -O3), make -j$J" ;;
+        re2) echo "### re2: $nj compile jobs (C++, -O3 -g; 22 units, static and -fPIC), make -j$J" ;;
+        *) echo "### $proj: $nj compile jobs, make -j$J" ;;
+        esac
+        echo
+        echo "| configuration | wall s | wall / 3.4 | client CPU ms/job | / 3.4 | share of local compile CPU | links, probes s | make, shell s | client group s | daemons s | others' CPU | objects as local |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        rw=$(med "$proj" ref "$WALL") rj=$(med "$proj" ref "$PERJOB")
+        for cfg in local "${CFG_NAMES[@]}"; do
+            w=$(med "$proj" "$cfg" "$WALL") pj=$(med "$proj" "$cfg" "$PERJOB")
+            if [[ $cfg == local ]]; then
+                rws="" rjs="" share="(gcc: $(f "$lc" 0 | awk '{ printf "%.1f", $1 / 1e9 }') s)"
+            else
+                rws=$(ratio "$w" "$rw") rjs=$(ratio "$pj" "$rj") share=$(pct "$(med "$proj" "$cfg" '$6')" "$lc")
+            fi
+            ((HAS_REF)) || rws="" rjs=""
+            echo "| $(label_of "$cfg") | $(f "$w" 1) | $rws | $(f "$pj" 1) | $rjs | $share | $(f "$(med "$proj" "$cfg" '$8 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" "$MAKESH")" 2) | $(f "$(med "$proj" "$cfg" '$5 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" '$10 / 1e9')" 1) | $(f "$(med "$proj" "$cfg" "$OTHERS")" 2) | ${SAME[$proj.$cfg]} |"
+        done
+        echo
+        echo "The local row's \"client CPU ms/job\" is gcc's own compile CPU per job ($(f "$lj" 0) ms)."
+        if ((HAS_REF)); then
+            for cfg in "${CFG_NAMES[@]}"; do
+                [[ $cfg == ref || ${CFG_CLIENT[$(cfg_index "$cfg")]} != ours ]] && continue
+                echo "${CFG_LABEL[$(cfg_index "$cfg")]} against distcc 3.4: client CPU $(ratio "$(med "$proj" "$cfg" "$PERJOB")" "$rj")x (target <= 0.25x),"
+                echo "wall $(ratio "$(med "$proj" "$cfg" "$WALL")" "$rw")x (target <= 0.6x), share of local compile CPU $(pct "$(med "$proj" "$cfg" '$6')" "$lc") (target <= 1%; distcc 3.4: $(pct "$(med "$proj" ref '$6')" "$lc"))."
+            done
+        fi
+        echo
+        echo "Rounds, in order: wall s; client ms/job; others' CPU (CPUs); load average"
+        echo "before and after the build."
+        echo
+        echo "| configuration | wall s | client ms/job | others' CPU | load |"
+        echo "|---|---|---|---|---|"
+        for cfg in local "${CFG_NAMES[@]}"; do
+            echo "| $(label_of "$cfg") | $(samples "$proj" "$cfg" "$WALL" 1) | $(samples "$proj" "$cfg" "$PERJOB" 1) | $(samples "$proj" "$cfg" "$OTHERS" 2) | $(awk -F'\t' -v p="$proj" -v c="$cfg" '$1 == p && $2 == c { printf "%s%s-%s", s, $12, $13; s = ", " }' "$DATA") |"
+        done
+    done
+    echo
+    echo "What this set-up cannot show: the daemons share the machine's two cores"
+    echo "with each other and with the client, so the volunteers' compile time is that"
+    echo "of one small machine, not a farm (a config whose wall time approaches the"
+    echo "daemons' CPU / $((CORES)) is bound by them, not by the client); loopback has no network"
+    echo "latency or bandwidth limit; the quota throttles the client in 100 ms periods,"
+    echo "which is not the same as a slow CPU. A client-side helper process that outlives"
+    echo "the build would be counted only up to the build's end."
+    echo "<!-- weak-client: end -->"
+} >"$SECTION"
+
+# Replaces the section in $OUT, or appends it; the rest of the file is kept.
+if [[ -f $OUT ]] && grep -q '^<!-- weak-client: begin' "$OUT"; then
+    awk -v sec="$SECTION" '
+        /^<!-- weak-client: begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
+        /^<!-- weak-client: end/ { skip = 0; next }
+        !skip' "$OUT" >"$WORK/out.md"
+else
+    { [[ -f $OUT ]] && cat "$OUT" && echo; cat "$SECTION"; } >"$WORK/out.md"
+fi
+cp "$WORK/out.md" "$OUT"
+log "wrote $OUT"
+cat "$SECTION"
+if ((MISMATCH)); then
+    log "some objects differ from the local build's: see the table"
+    exit 1
+fi
