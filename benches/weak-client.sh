@@ -37,9 +37,11 @@
 # entry for the release's main component, one is added in its own file,
 # /etc/apt/sources.list.d/distcc-bench-src.sources, copied from the
 # machine's own `deb` entry, followed by `apt-get update`; the packages
-# `distcc`, `time`, `unicode-data`, `dpkg-dev` and `binutils` are installed
-# if missing. Cgroups: the script creates its own groups (names ending in
-# its PID) and removes them on exit; it writes no other cgroup setting.
+# `distcc`, `unicode-data`, `dpkg-dev` and `binutils` are installed if
+# missing. Cgroups: the script creates its own groups (names ending in its
+# PID), sets the client group's quota and weight, and removes them all on
+# exit (a process left in one goes back to the root); it changes no
+# setting of any other group.
 #
 # Knobs (environment):
 #   RUNS=3          rounds (medians are reported); QUICK=1: RUNS=1
@@ -153,8 +155,34 @@ usage_ns() {
     if [[ $CG == v1 ]]; then cat "$1/cpuacct.usage"; else awk '$1 == "usage_usec" { printf "%.0f\n", $2 * 1000 }' "$1/cpu.stat"; fi
 }
 
+# Removes a group and everything under it; a process still in it (one that
+# outlived its build, such as a client's helper) goes back to the root.
+remove_group() {
+    local d p root
+    [[ -d $1 ]] || return 0
+    case $1 in "$CPU_H"/*) root=$CPU_H ;; *) root=$ACCT_H ;; esac
+    while read -r d; do
+        while read -r p; do
+            echo "$p" >"$root/cgroup.procs" 2>/dev/null || true
+        done <"$d/cgroup.procs"
+        rmdir "$d" 2>/dev/null || log "could not remove cgroup $d"
+    done < <(find "$1" -depth -type d)
+}
+
+# Everything the script starts or creates goes when it ends, however it ends.
 GNAME=distcc-weak-$$
-OUR_GROUPS=()
+OUR_GROUPS=() DAEMON_PIDS=() WORK=
+cleanup() {
+    local p i
+    for p in "${DAEMON_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${DAEMON_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    for ((i = ${#OUR_GROUPS[@]} - 1; i >= 0; i--)); do remove_group "${OUR_GROUPS[$i]}"; done
+    [[ -n $WORK ]] || return 0
+    if [[ ${KEEP:-0} == 1 ]]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 # Creates group $1 in hierarchy $2 unless it exists (co-mounted case).
 make_group() {
     local d=$2/$1
@@ -180,34 +208,10 @@ else
     echo 10000 >"$CPU_H/$GNAME-client/cpu.weight"
 fi
 
-# Removes a group and everything under it; a process still in it (one that
-# outlived its build, such as a client's helper) goes back to the root.
-remove_group() {
-    local d p root
-    [[ -d $1 ]] || return 0
-    case $1 in "$CPU_H"/*) root=$CPU_H ;; *) root=$ACCT_H ;; esac
-    while read -r d; do
-        while read -r p; do
-            echo "$p" >"$root/cgroup.procs" 2>/dev/null || true
-        done <"$d/cgroup.procs"
-        rmdir "$d" 2>/dev/null || log "could not remove cgroup $d"
-    done < <(find "$1" -depth -type d)
-}
-
 # --- scratch dir, daemons and cleanup ------------------------------------------------
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/distcc-weak.XXXXXX")
 chmod 755 "$WORK"
-DAEMON_PIDS=()
-cleanup() {
-    local p i
-    for p in "${DAEMON_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${DAEMON_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    for ((i = ${#OUR_GROUPS[@]} - 1; i >= 0; i--)); do remove_group "${OUR_GROUPS[$i]}"; done
-    if [[ ${KEEP:-0} == 1 ]]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 mkdir -p "$WORK"/{data,log,src,tree,bin,sums,state}
 chmod 777 "$WORK/log"
 
@@ -590,18 +594,18 @@ SECTION=$WORK/section.md
         *) echo "### $proj: $nj compile jobs, make -j$J" ;;
         esac
         echo
-        echo "| configuration | wall s | wall / 3.4 | client CPU ms/job | / 3.4 | share of local compile CPU | links, probes s | make, shell s | client group s | daemons s | others' CPU | objects as local |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        echo "| configuration | wall s | wall / 3.4 | client CPU ms/job | / 3.4 | client CPU s, all jobs | share of local compile CPU | links, probes s | make, shell s | client group s | daemons s | others' CPU | objects as local |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         rw=$(med "$proj" ref "$WALL") rj=$(med "$proj" ref "$PERJOB")
         for cfg in local "${CFG_NAMES[@]}"; do
             w=$(med "$proj" "$cfg" "$WALL") pj=$(med "$proj" "$cfg" "$PERJOB")
             if [[ $cfg == local ]]; then
-                rws="" rjs="" share="(gcc: $(f "$lc" 0 | awk '{ printf "%.1f", $1 / 1e9 }') s)"
+                rws="" rjs="" share="(the reference)"
             else
                 rws=$(ratio "$w" "$rw") rjs=$(ratio "$pj" "$rj") share=$(pct "$(med "$proj" "$cfg" '$6')" "$lc")
             fi
             ((HAS_REF)) || rws="" rjs=""
-            echo "| $(label_of "$cfg") | $(f "$w" 1) | $rws | $(f "$pj" 1) | $rjs | $share | $(f "$(med "$proj" "$cfg" '$8 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" "$MAKESH")" 2) | $(f "$(med "$proj" "$cfg" '$5 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" '$10 / 1e9')" 1) | $(f "$(med "$proj" "$cfg" "$OTHERS")" 2) | ${SAME[$proj.$cfg]} |"
+            echo "| $(label_of "$cfg") | $(f "$w" 1) | $rws | $(f "$pj" 1) | $rjs | $(f "$(med "$proj" "$cfg" '$6 / 1e9')" 2) | $share | $(f "$(med "$proj" "$cfg" '$8 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" "$MAKESH")" 2) | $(f "$(med "$proj" "$cfg" '$5 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" '$10 / 1e9')" 1) | $(f "$(med "$proj" "$cfg" "$OTHERS")" 2) | ${SAME[$proj.$cfg]} |"
         done
         echo
         echo "The local row's \"client CPU ms/job\" is gcc's own compile CPU per job ($(f "$lj" 0) ms)."
