@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016 # awk expressions are single-quoted on purpose
+# awk expressions are single-quoted on purpose; $(cpu_group ...) is unquoted on purpose.
+# shellcheck disable=SC2016,SC2046,SC2207
 # Benchmark: a simulated farm with a weak client. One machine cannot show a
 # farm, so the client side (make, the shell, distcc and everything they
 # start) is confined by a cgroup to a fraction of a CPU, while two loopback
@@ -39,7 +40,7 @@
 # machine's own `deb` entry, followed by `apt-get update`; the packages
 # `distcc`, `unicode-data`, `dpkg-dev` and `binutils` are installed if
 # missing. Cgroups: the script creates its own groups (names ending in its
-# PID), sets the client group's quota and weight, and removes them all on
+# PID), sets their quota and weights, and removes them all on
 # exit (a process left in one goes back to the root); it changes no
 # setting of any other group.
 #
@@ -53,6 +54,9 @@
 #   QUIET=0.3       before each build, wait until the machine's busy CPU is
 #                   below this many CPUs (at most QUIET_WAIT=120 s); off
 #                   by default
+#   PRIORITY=1      the daemons and the local build also get the top CPU
+#                   weight, so others' work on a shared machine slows them
+#                   little (0: they compete as any process)
 #   OUT=...         the results file (default benches/RESULTS.md)
 #   NOTE=...        a sentence added to the report
 #   KEEP=1          keep the scratch dir
@@ -94,7 +98,7 @@ project_compiler_var() { case $1 in zstd) echo CC ;; re2) echo CXX ;; esac; }
 project_compiler() { case $1 in zstd) echo gcc ;; re2) echo g++ ;; esac; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-COMMAND_LINE="$(for v in RUNS QUICK CLIENT_CPU J PROJECTS ONLY WRAP_N QUIET QUIET_WAIT; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)benches/weak-client.sh"
+COMMAND_LINE="$(for v in RUNS QUICK CLIENT_CPU J PROJECTS ONLY WRAP_N QUIET QUIET_WAIT PRIORITY; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)benches/weak-client.sh"
 CORES=$(nproc)
 [[ ${QUICK:-0} == 1 ]] && RUNS=${RUNS:-1}
 RUNS=${RUNS:-3}
@@ -103,6 +107,7 @@ J=${J:-$((2 * CORES + 2))}
 PER_HOST=$(((J + 1) / 2))
 PROJECTS=${PROJECTS:-zstd re2}
 WRAP_N=${WRAP_N:-200}
+PRIORITY=${PRIORITY:-1}
 OUT=${OUT:-$ROOT/benches/RESULTS.md}
 REF_CLIENT=/usr/bin/distcc
 REF_DAEMON=/usr/bin/distccd
@@ -192,8 +197,14 @@ make_group() {
 }
 make_group "$GNAME-client" "$CPU_H"
 make_group "$GNAME-client" "$ACCT_H"
-make_group "$GNAME-local" "$ACCT_H"
-make_group "$GNAME-daemons" "$ACCT_H"
+for g in local daemons; do
+    make_group "$GNAME-$g" "$CPU_H"
+    make_group "$GNAME-$g" "$ACCT_H"
+done
+# cpu_group NAME: the quota/weight group a process of group NAME must enter
+# besides its accounting group (none where they are the same hierarchy).
+# Its output, a path without spaces or nothing, is used unquoted on purpose.
+cpu_group() { if [[ $CPU_H != "$ACCT_H" ]]; then echo "$CPU_H/$GNAME-$1"; fi; }
 if [[ $CG == v1 ]]; then
     PERIOD=$(cat "$CPU_H/$GNAME-client/cpu.cfs_period_us")
     QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
@@ -201,11 +212,19 @@ if [[ $CG == v1 ]]; then
     # The most weight a group can have: whatever else runs on the machine,
     # the client gets its quota when it wants it, as its own CPU would.
     echo 262144 >"$CPU_H/$GNAME-client/cpu.shares"
+    if [[ $PRIORITY == 1 ]]; then
+        echo 262144 >"$CPU_H/$GNAME-daemons/cpu.shares"
+        echo 262144 >"$CPU_H/$GNAME-local/cpu.shares"
+    fi
 else
     PERIOD=100000
     QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
     echo "$QUOTA $PERIOD" >"$CPU_H/$GNAME-client/cpu.max"
     echo 10000 >"$CPU_H/$GNAME-client/cpu.weight"
+    if [[ $PRIORITY == 1 ]]; then
+        echo 10000 >"$CPU_H/$GNAME-daemons/cpu.weight"
+        echo 10000 >"$CPU_H/$GNAME-local/cpu.weight"
+    fi
 fi
 
 # --- scratch dir, daemons and cleanup ------------------------------------------------
@@ -310,13 +329,13 @@ DGROUP=$ACCT_H/$GNAME-daemons
 REF_PORTS=() OURS_PORTS=()
 for k in 1 2; do
     port=$(free_port)
-    sh -c "$ENTER" sh "$DGROUP" -- "$REF_DAEMON" --daemon --no-detach --listen 127.0.0.1 --port "$port" \
+    sh -c "$ENTER" sh $(cpu_group daemons) "$DGROUP" -- "$REF_DAEMON" --daemon --no-detach --listen 127.0.0.1 --port "$port" \
         --allow 127.0.0.1 --jobs "$PER_HOST" --log-file "$WORK/log/ref$k.log" &
     DAEMON_PIDS+=($!)
     wait_listening "$port"
     REF_PORTS+=("$port")
     : >"$WORK/log/ours$k.log"
-    sh -c "$ENTER" sh "$DGROUP" -- "$WORK/bin/distccd" --daemon --no-detach --listen 127.0.0.1 --port 0 \
+    sh -c "$ENTER" sh $(cpu_group daemons) "$DGROUP" -- "$WORK/bin/distccd" --daemon --no-detach --listen 127.0.0.1 --port 0 \
         --jobs "$PER_HOST" --log-stderr 2>"$WORK/log/ours$k.log" &
     DAEMON_PIDS+=($!)
     port=
@@ -386,14 +405,14 @@ run_build() {
     if [[ $cfg == local ]]; then
         b=$ACCT_H/$GNAME-local/b$BUILD_SEQ
         mkdir "$b"
-        groups=("$b")
+        groups=($(cpu_group local) "$b")
         prefix=$WRAP
         env_words=(-u DISTCC_HOSTS)
     else
         i=$(cfg_index "$cfg")
         b=$ACCT_H/$GNAME-client/b$BUILD_SEQ
         mkdir "$b"
-        if [[ $CPU_H == "$ACCT_H" ]]; then groups=("$b"); else groups=("$CPU_H/$GNAME-client" "$b"); fi
+        groups=($(cpu_group client) "$b")
         local opts=${CFG_OPTS[$i]} ports hosts=""
         if [[ ${CFG_CLIENT[$i]} == ref ]]; then
             prefix="$WRAP $REF_CLIENT" ports=("${REF_PORTS[@]}")
@@ -578,7 +597,12 @@ SECTION=$WORK/section.md
     echo "group (the end of its move) is at most $WRAP_IN_JOB_US us per job (a move and an exit,"
     echo "measured), not subtracted."
     echo "The client group has the most CPU weight a group can have, so others' load"
-    echo "on the machine does not take its quota; the daemons have no such priority."
+    if [[ $PRIORITY == 1 ]]; then
+        echo "on the machine does not take its quota; the daemons and the local build"
+        echo "have it too (PRIORITY=1), so others' work slows them little."
+    else
+        echo "on the machine does not take its quota; the daemons have no such priority."
+    fi
     echo "Each build starts from a fresh copy of the sources; each configuration keeps"
     echo "its own DISTCC_DIR across rounds."
     echo "\"Others' CPU\" is the machine's busy time during the build less the client"
