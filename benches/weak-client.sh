@@ -205,27 +205,24 @@ done
 # besides its accounting group (none where they are the same hierarchy).
 # Its output, a path without spaces or nothing, is used unquoted on purpose.
 cpu_group() { if [[ $CPU_H != "$ACCT_H" ]]; then echo "$CPU_H/$GNAME-$1"; fi; }
+# The quota: CLIENT_CPU per period. The most weight a group can have for
+# the client: whatever else runs on the machine, it gets its quota when it
+# wants it, as its own CPU would; with PRIORITY=1 for the daemons and the
+# local build too.
 if [[ $CG == v1 ]]; then
-    PERIOD=$(cat "$CPU_H/$GNAME-client/cpu.cfs_period_us")
-    QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
-    echo "$QUOTA" >"$CPU_H/$GNAME-client/cpu.cfs_quota_us"
-    # The most weight a group can have: whatever else runs on the machine,
-    # the client gets its quota when it wants it, as its own CPU would.
-    echo 262144 >"$CPU_H/$GNAME-client/cpu.shares"
-    if [[ $PRIORITY == 1 ]]; then
-        echo 262144 >"$CPU_H/$GNAME-daemons/cpu.shares"
-        echo 262144 >"$CPU_H/$GNAME-local/cpu.shares"
-    fi
+    PERIOD=$(cat "$CPU_H/$GNAME-client/cpu.cfs_period_us") WEIGHT_FILE=cpu.shares TOP_WEIGHT=262144
 else
-    PERIOD=100000
-    QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
-    echo "$QUOTA $PERIOD" >"$CPU_H/$GNAME-client/cpu.max"
-    echo 10000 >"$CPU_H/$GNAME-client/cpu.weight"
-    if [[ $PRIORITY == 1 ]]; then
-        echo 10000 >"$CPU_H/$GNAME-daemons/cpu.weight"
-        echo 10000 >"$CPU_H/$GNAME-local/cpu.weight"
-    fi
+    PERIOD=100000 WEIGHT_FILE=cpu.weight TOP_WEIGHT=10000
 fi
+QUOTA=$(awk -v c="$CLIENT_CPU" -v p="$PERIOD" 'BEGIN { printf "%d", c * p }')
+if [[ $CG == v1 ]]; then
+    echo "$QUOTA" >"$CPU_H/$GNAME-client/cpu.cfs_quota_us"
+else
+    echo "$QUOTA $PERIOD" >"$CPU_H/$GNAME-client/cpu.max"
+fi
+for g in client $([[ $PRIORITY == 1 ]] && echo local daemons); do
+    echo "$TOP_WEIGHT" >"$CPU_H/$GNAME-$g/$WEIGHT_FILE"
+done
 
 # --- scratch dir, daemons and cleanup ------------------------------------------------
 
@@ -308,19 +305,9 @@ WRAP=$WORK/bin/acct-exec
 gcc -O2 -static -o "$WRAP" "$ROOT/benches/acct-exec.c" 2>/dev/null ||
     gcc -O2 -o "$WRAP" "$ROOT/benches/acct-exec.c"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# Waits (bounded) until something listens on 127.0.0.1:$1, without connecting.
-wait_listening() {
-    local hex i
-    hex=$(printf ':%04X ' "$1")
-    for ((i = 0; i < 100; i++)); do
-        grep -q "0100007F${hex}[0-9A-F:]* 0A " /proc/net/tcp && return 0
-        sleep 0.05
-    done
-    die "nothing listens on port $1"
-}
+# free_port, wait_listening, ours_port.
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 # `sh -c "$ENTER" sh GROUP... -- COMMAND...` runs COMMAND inside the cgroups.
 # shellcheck disable=SC2016 # expanded by that sh
 ENTER='while [ "$1" != -- ]; do echo $$ >"$1/cgroup.procs"; shift; done; shift; exec "$@"'
@@ -332,19 +319,13 @@ for k in 1 2; do
     sh -c "$ENTER" sh $(cpu_group daemons) "$DGROUP" -- "$REF_DAEMON" --daemon --no-detach --listen 127.0.0.1 --port "$port" \
         --allow 127.0.0.1 --jobs "$PER_HOST" --log-file "$WORK/log/ref$k.log" &
     DAEMON_PIDS+=($!)
-    wait_listening "$port"
+    wait_listening "$port" || die "the reference daemon did not start"
     REF_PORTS+=("$port")
     : >"$WORK/log/ours$k.log"
     sh -c "$ENTER" sh $(cpu_group daemons) "$DGROUP" -- "$WORK/bin/distccd" --daemon --no-detach --listen 127.0.0.1 --port 0 \
         --jobs "$PER_HOST" --log-stderr 2>"$WORK/log/ours$k.log" &
     DAEMON_PIDS+=($!)
-    port=
-    for ((i = 0; i < 100; i++)); do
-        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/log/ours$k.log" | head -1)
-        [[ -n $port ]] && break
-        sleep 0.05
-    done
-    [[ -n $port ]] || { cat "$WORK/log/ours$k.log" >&2; die "our daemon did not start"; }
+    port=$(ours_port "$WORK/log/ours$k.log") || die "our daemon did not start"
     OURS_PORTS+=("$port")
 done
 log "daemons: reference on ${REF_PORTS[*]}, ours on ${OURS_PORTS[*]}"
@@ -607,6 +588,9 @@ SECTION=$WORK/section.md
     echo "its own DISTCC_DIR across rounds."
     echo "\"Others' CPU\" is the machine's busy time during the build less the client"
     echo "group and the daemons, in CPUs: other users of the machine. Medians of the rounds."
+    echo "A build's wall time is at least the larger of \"client-bound\" (the client group's"
+    echo "CPU / $CLIENT_CPU) and \"daemon-bound\" (the daemons' CPU / $CORES cores), plus what"
+    echo "cannot overlap: the Makefiles' serial probes, the last jobs' compiles, the link."
     for proj in $PROJECTS; do
         nj=$(med "$proj" local '$7')
         lj=$(med "$proj" local "$PERJOB")
@@ -618,8 +602,8 @@ SECTION=$WORK/section.md
         *) echo "### $proj: $nj compile jobs, make -j$J" ;;
         esac
         echo
-        echo "| configuration | wall s | wall / 3.4 | client CPU ms/job | / 3.4 | client CPU s, all jobs | share of local compile CPU | links, probes s | make, shell s | client group s | daemons s | others' CPU | objects as local |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        echo "| configuration | wall s | wall / 3.4 | client CPU ms/job | / 3.4 | client CPU s, all jobs | share of local compile CPU | links, probes s | make, shell s | client group s | client-bound s | daemons s | daemon-bound s | others' CPU | objects as local |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         rw=$(med "$proj" ref "$WALL") rj=$(med "$proj" ref "$PERJOB")
         for cfg in local "${CFG_NAMES[@]}"; do
             w=$(med "$proj" "$cfg" "$WALL") pj=$(med "$proj" "$cfg" "$PERJOB")
@@ -629,10 +613,14 @@ SECTION=$WORK/section.md
                 rws=$(ratio "$w" "$rw") rjs=$(ratio "$pj" "$rj") share=$(pct "$(med "$proj" "$cfg" '$6')" "$lc")
             fi
             ((HAS_REF)) || rws="" rjs=""
-            echo "| $(label_of "$cfg") | $(f "$w" 1) | $rws | $(f "$pj" 1) | $rjs | $(f "$(med "$proj" "$cfg" '$6 / 1e9')" 2) | $share | $(f "$(med "$proj" "$cfg" '$8 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" "$MAKESH")" 2) | $(f "$(med "$proj" "$cfg" '$5 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" '$10 / 1e9')" 1) | $(f "$(med "$proj" "$cfg" "$OTHERS")" 2) | ${SAME[$proj.$cfg]} |"
+            cb=
+            [[ $cfg == local ]] || cb=$(f "$(med "$proj" "$cfg" '$5 / 1e9 / '"$CLIENT_CPU")" 1)
+            echo "| $(label_of "$cfg") | $(f "$w" 1) | $rws | $(f "$pj" 1) | $rjs | $(f "$(med "$proj" "$cfg" '$6 / 1e9')" 2) | $share | $(f "$(med "$proj" "$cfg" '$8 / 1e9')" 2) | $(f "$(med "$proj" "$cfg" "$MAKESH")" 2) | $(f "$(med "$proj" "$cfg" '$5 / 1e9')" 2) | $cb | $(f "$(med "$proj" "$cfg" '$10 / 1e9')" 1) | $(f "$(med "$proj" "$cfg" '$10 / 1e9 / '"$CORES")" 1) | $(f "$(med "$proj" "$cfg" "$OTHERS")" 2) | ${SAME[$proj.$cfg]} |"
         done
         echo
         echo "The local row's \"client CPU ms/job\" is gcc's own compile CPU per job ($(f "$lj" 0) ms)."
+        floor=$(awk -v c="$lc" -v n="$CORES" 'BEGIN { print c / 1e9 / n }')
+        echo "Whatever the client, the daemons need the local compile CPU / $CORES cores, $(f "$floor" 1) s here$( ((HAS_REF)) && echo ", $(ratio "$floor" "$rw")x distcc 3.4's wall")."
         if ((HAS_REF)); then
             for cfg in "${CFG_NAMES[@]}"; do
                 [[ $cfg == ref || ${CFG_CLIENT[$(cfg_index "$cfg")]} != ours ]] && continue
