@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the benchmark scripts (sourced, not run).
 
 # Prints a free TCP port on 127.0.0.1 (a random guess without python3).
