@@ -1,8 +1,9 @@
 //! `install.sh` and the masquerade dir it creates: an install into a temp
 //! prefix used the way users use it (that dir first on PATH, `CC=distcc`,
 //! ccache in front, an autoconf/libtool project), and the recursion set-ups
-//! that must fail fast. The packages built from `packaging/` are tested in
-//! `packaging.rs`.
+//! that must fail fast. Where the script writes, what it says first and
+//! what `--uninstall` leaves are tested in `install/paths.rs`; the packages
+//! built from `packaging/` in `packaging.rs`.
 //!
 //! Compiles are proven remote by the daemon's log and, where the client
 //! needs no linker, by client compilers that may only preprocess.
@@ -183,10 +184,11 @@ fn install_links_compilers_refreshes_and_uninstalls() {
     assert!(after.iter().any(|l| l == "clang-99"), "{after:?}");
     assert!(!after.iter().any(|l| l == "gcc-99"), "{after:?}");
 
+    // Everything but the file that is not ours, and the dirs that hold it.
     install(&tree, &["--uninstall"], Some(&path));
     assert_eq!(names(&masq(&tree)), ["mine"]);
-    assert!(names(&prefix.join("bin")).is_empty());
-    assert!(!prefix.join("sbin/update-distcc-symlinks").exists());
+    assert_eq!(names(&prefix), ["lib"]);
+    assert_eq!(names(&prefix.join("lib")), ["distcc"]);
 }
 
 #[test]
@@ -470,3 +472,5 @@ fn install_demo_compiles_on_a_loopback_daemon() {
         text(&out.stdout)
     );
 }
+
+mod paths;
