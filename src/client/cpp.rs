@@ -8,8 +8,8 @@ use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Result};
 
+use super::job::Job;
 use super::local;
-use super::scan::Job;
 use crate::exit::Code;
 use crate::masquerade::Compiler;
 

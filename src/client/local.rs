@@ -4,6 +4,7 @@
 //! compiler's.
 
 use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Context, Result};
@@ -41,4 +42,11 @@ pub fn run(compiler: &Compiler, args: &[OsString]) -> Result<ExitStatus> {
         })
         .context("compiling locally")?;
     Ok(status)
+}
+
+/// Runs `compiler args` here and returns its exit status as a shell
+/// reports it.
+pub fn run_status(compiler: &Compiler, args: &[OsString]) -> Result<u8> {
+    let status = run(compiler, args)?;
+    Ok(crate::exit::of_wait_status(status.into_raw()))
 }
