@@ -35,13 +35,25 @@ pub fn write_all(conn: &mut Connection, buf: &[u8], cork: bool) -> io::Result<()
     r
 }
 
-/// Waits for the server's reply to a sent request and reads it; the
-/// monitor sees the compile and the receiving apart.
+/// Waits for the server's reply to a sent request and reads it, the two
+/// together within `DISTCC_IO_TIMEOUT`; the monitor sees the compile and
+/// the receiving apart.
 pub fn await_reply(ctx: &Context, mut conn: Connection, version: Version) -> Result<Reply, Failed> {
+    let mid_job = Failed::by(Blame::MidJob);
     ctx.state.phase(Phase::Compile);
-    conn.wait_readable(ctx.settings.io_timeout);
+    conn.set_time_limit(Some(ctx.settings.io_timeout));
+    conn.wait_readable()
+        .context("waiting for the compile")
+        .map_err(mid_job)?;
     ctx.state.phase(Phase::Receive);
-    receive_after(&mut conn, version, &[]).map_err(Failed::by(Blame::MidJob))
+    receive_after(&mut conn, version, &[]).map_err(mid_job)
+}
+
+/// Starts the send phase: what follows is written (and, for our extensions,
+/// answered) within `DISTCC_IO_TIMEOUT`.
+pub fn start_send(ctx: &Context, conn: &mut Connection) {
+    ctx.state.phase(Phase::Send);
+    conn.set_time_limit(Some(ctx.settings.io_timeout));
 }
 
 /// Reads the server's reply, the first `already` bytes of which were read.

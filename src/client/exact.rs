@@ -18,14 +18,13 @@ use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
 use crate::hosts::Host;
 use crate::protocol::{self, NamedFile, RequestHead, Version};
-use crate::state::Phase;
 use crate::transport::Connection;
 
 /// One protocol 3 request to `host` with the files `listed`.
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
-    ctx.state.phase(Phase::Send);
+    connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let sent_bytes = send_files(
         &mut conn,

@@ -16,29 +16,29 @@ use super::context::Context;
 use super::exact::{log_done, log_sent};
 use super::job::Job;
 use super::listing::Listed;
-use super::outcome::{Answer, Failed};
+use super::outcome::{Answer, Blame, Failed};
 use super::pick;
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, Entry, HashedFile};
-use crate::protocol::{self, FileBody, NamedFile, RequestHead, Version};
-use crate::state::Phase;
+use crate::protocol::{self, FileBody, NamedFile, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
-    ctx.state.phase(Phase::Send);
+    connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let sent_bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files) {
         Ok(n) => n,
-        Err(e) => {
+        Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
             // protocol 3 to this host from now on.
             log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
             pick::mark_unspoken(host, ctx.settings, pick::Extension::Hashed);
             return Ok(Answer::Unspoken);
         }
+        Err(e) => return Err(Failed::by(Blame::MidJob)(e)),
     };
     log_sent(host, &argv, listed, sent_bytes);
     let sent = started.elapsed();
@@ -96,4 +96,24 @@ fn send(
     connection::write_all(conn, &buf, false).context("sending files")?;
     sent += buf.len();
     Ok(sent)
+}
+
+/// Whether the daemon hung up on the request, as one that does not know
+/// the extension does; a timeout or any other failure is the job's.
+fn closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        if let Some(w) = c.downcast_ref::<WireError>() {
+            return matches!(w, WireError::Closed { .. } | WireError::Truncated { .. })
+                || matches!(w, WireError::Io(io) if hung_up(io));
+        }
+        c.downcast_ref::<std::io::Error>().is_some_and(hung_up)
+    })
+}
+
+fn hung_up(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted
+    )
 }

@@ -47,7 +47,7 @@ pub fn run(
         version.number(),
         argv
     );
-    ctx.state.phase(Phase::Send);
+    connection::start_send(ctx, &mut conn);
     let sent_bytes = send(&mut conn, version, &argv, &source, ctx.settings.tcp_cork)
         .map_err(Failed::by(Blame::MidJob))?;
     log::debug!("sent {sent_bytes} bytes on the wire");

@@ -6,8 +6,9 @@
 //! streaming ([`Answer::Unspoken`], then `plain`), or the fallback
 //! continues as the unstreamed path would.
 
+use std::io::{self, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 
@@ -22,7 +23,7 @@ use crate::exit::{self, Code};
 use crate::hosts::Host;
 use crate::protocol::{self, stream, RequestHead, Version, WireError};
 use crate::state::Phase;
-use crate::transport::Connection;
+use crate::transport::{self, Connection};
 
 /// Whether to stream this job's source to `host` while preprocessing:
 /// C-family sources, to hosts not known to lack the extension.
@@ -76,6 +77,7 @@ pub fn run(
         Streamed::Answered(reply) => return Ok(Answer::Reply(reply)),
         Streamed::Unsupported => return Ok(Answer::Unspoken),
     };
+    conn.set_time_limit(Some(ctx.settings.io_timeout));
     connection::write_all(&mut conn, &stream::end(), false)
         .context("ending the source")
         .map_err(Failed::by(Blame::MidJob))?;
@@ -113,18 +115,19 @@ fn stream_to(
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.server_args());
     log::debug!("streaming to {host} (protocol {}): {argv:?}", base.number());
+    let limit = ctx.settings.io_timeout;
+    conn.set_time_limit(Some(limit));
     send_head(&mut conn, base, argv).map_err(mid_job)?;
     ctx.state.phase(Phase::Preprocess);
-    let until = Instant::now() + ctx.settings.io_timeout;
     let answered = tee
-        .await_readable(conn.poll_fd(), until)
+        .await_readable(conn.poll_fd(), Instant::now() + limit)
         .context("reading the preprocessor")
         .map_err(Failed::by(Blame::Local))?;
     if !answered {
-        return Err(mid_job(
-            anyhow!(Code::Timeout).context("no answer from the server"),
-        ));
+        let timed_out = anyhow::Error::new(transport::timed_out(limit));
+        return Err(mid_job(timed_out.context("no answer from the server")));
     }
+    conn.set_time_limit(Some(limit));
     match stream::read_answer(&mut conn) {
         Ok(stream::Answer::Go) => {}
         Ok(stream::Answer::Reply(first)) => {
@@ -140,8 +143,12 @@ fn stream_to(
         Err(e) => return Err(mid_job(anyhow!(e.code()).context(e.to_string()))),
     }
     ctx.state.phase(Phase::Send);
+    let mut per_chunk = PerChunk {
+        conn: &mut conn,
+        limit,
+    };
     let wire = tee
-        .send(&mut conn, base.codec())
+        .send(&mut per_chunk, base.codec())
         .context("streaming the source")
         .map_err(mid_job)?;
     log::debug!("streamed {wire} bytes on the wire");
@@ -163,6 +170,29 @@ fn send_head(
     let mut buf = Vec::with_capacity(512);
     protocol::write_request_head_as(&mut buf, &head, stream::version_for(base))?;
     connection::write_all(conn, &buf, false).context("sending the job")
+}
+
+/// Gives each chunk of a streamed source the whole `DISTCC_IO_TIMEOUT`:
+/// the sending lasts as long as the preprocessor, whose pace is not the
+/// volunteer's doing, but no chunk waits on the network longer than that.
+struct PerChunk<'a> {
+    conn: &'a mut Connection,
+    limit: Duration,
+}
+
+impl Write for PerChunk<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.conn.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.conn.set_time_limit(Some(self.limit));
+        self.conn.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.flush()
+    }
 }
 
 fn is_reset(e: &WireError) -> bool {

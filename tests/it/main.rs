@@ -6,6 +6,7 @@ mod util;
 mod alloc;
 mod daemon;
 mod exact;
+mod faults;
 mod fuzz;
 mod hosts;
 mod install;
