@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 
+use super::cleanup;
 use super::context::Context;
 use super::cpp;
 use super::job::Job;
@@ -81,15 +82,14 @@ fn collect(
     cache: &Path,
 ) -> Result<Result<Vec<NamedFile>, ExitStatus>> {
     let list = scratch.join("deps.list");
-    let status = local::command(compiler)
-        .args(job.listing_args(list.as_os_str()))
+    let mut cmd = local::command(compiler);
+    cmd.args(job.listing_args(list.as_os_str()))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| {
-            anyhow!(Code::CompilerMissing)
-                .context(format!("cannot run {}: {e}", compiler.path.display()))
-        })?;
+        .stdout(Stdio::null());
+    let status = cleanup::status(&mut cmd).map_err(|e| {
+        anyhow!(Code::CompilerMissing)
+            .context(format!("cannot run {}: {e}", compiler.path.display()))
+    })?;
     if !status.success() {
         return Ok(Err(status));
     }

@@ -9,6 +9,7 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Context, Result};
 
+use super::cleanup;
 use crate::exit::Code;
 use crate::masquerade::{Compiler, SAFEGUARD};
 
@@ -30,8 +31,7 @@ pub fn run(compiler: &Compiler, args: &[OsString]) -> Result<ExitStatus> {
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
-    let status = cmd
-        .status()
+    let status = cleanup::status(&mut cmd)
         .map_err(|e| {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
                 Code::CompilerMissing

@@ -18,12 +18,14 @@
 //! - `reply` accepts a reply: a distcc code is a failure to distribute,
 //!   anything else the compiler's result, whose files `output` writes.
 //!
+//! `cleanup` removes what a signal would leave (temp files, children).
 //! `context` is what every step reads; `outcome` keeps the three outcomes
 //! apart in the types: the compiler ran (its status is passed through),
 //! the job runs locally by decision (a reason, not an error), and distcc
 //! failed (fall back, or exit with distcc's code).
 
 pub mod attempt;
+pub mod cleanup;
 pub mod cli;
 pub mod connection;
 pub mod context;
@@ -51,7 +53,7 @@ use anyhow::{Context as _, Result};
 
 use crate::masquerade;
 use crate::settings::Settings;
-use crate::state::JobState;
+use crate::state::{self, JobState};
 use cli::Request;
 use context::Context;
 use decide::Decision;
@@ -81,6 +83,8 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
     )?;
     log::debug!("compiler {:?} is {}", name, compiler.path.display());
 
+    cleanup::install(&state::dir(&settings));
+    let _finish = Finish;
     match decide::decide(&args) {
         Decision::Local { reason, source } => {
             log::info!("running locally: {reason}");
@@ -89,6 +93,7 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
             job_state.finish(local::run_status(&compiler, &args))
         }
         Decision::Remote(job) => {
+            cleanup::sweep_dead(&state::dir(&settings));
             let job_state = JobState::start(&settings, &job.input);
             let ctx = Context {
                 settings: &settings,
@@ -100,5 +105,14 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
             let result = distribute::run(&ctx, &job);
             job_state.finish(result)
         }
+    }
+}
+
+/// Ends the job's cleanup record however `main` returns.
+struct Finish;
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        cleanup::finish();
     }
 }

@@ -14,6 +14,7 @@ mod install;
 mod hostile;
 mod hostile_attacks;
 mod interop;
+mod interrupted;
 mod lock_slots;
 mod monitor;
 mod outputs;
