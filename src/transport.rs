@@ -64,7 +64,10 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
                     .checked_duration_since(Instant::now())
                     .filter(|l| !l.is_zero())
                 else {
-                    last = Some(format!("{addr}: {}", timed_out(settings.connect_timeout)));
+                    last = Some(format!(
+                        "{addr} failed: {}",
+                        timed_out(settings.connect_timeout)
+                    ));
                     break;
                 };
                 match TcpStream::connect_timeout(&addr, left) {
@@ -74,12 +77,12 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
                         conn.set_time_limit(Some(settings.io_timeout));
                         return Ok(conn);
                     }
-                    Err(e) => last = Some(format!("{addr}: {e}")),
+                    Err(e) => last = Some(format!("{addr} failed: {}", sys::strerror(&e))),
                 }
             }
             Err(anyhow!(Code::ConnectFailed).context(format!(
-                "cannot connect to {}",
-                last.unwrap_or_else(|| format!("{name}: no address"))
+                "connect to {}",
+                last.unwrap_or_else(|| format!("{name} failed: no address"))
             )))
         }
         Transport::Ssh {
@@ -98,8 +101,9 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
                 .stderr(Stdio::inherit());
             let mut conn = Connection::pipe(cmd).map_err(|e| {
                 anyhow!(Code::ConnectFailed).context(format!(
-                    "cannot run {}: {e}",
-                    settings.ssh.to_string_lossy()
+                    "failed to exec {}: {}",
+                    settings.ssh.to_string_lossy(),
+                    sys::strerror(&e)
                 ))
             })?;
             conn.set_time_limit(Some(settings.io_timeout));

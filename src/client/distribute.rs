@@ -3,6 +3,13 @@
 //! and on a failure decide between another host, the fallback here, or
 //! distcc's own exit code (`DISTCC_FALLBACK=0`). A `localhost` entry runs
 //! the job here as a host of its own.
+//!
+//! Why a job ran where it did is always said: each attempt that fails, a
+//! host skipped in backoff (with the failure that put it there), and the
+//! fallback with its reason, which the history records word for word for
+//! `distccmon-text --summary`.
+
+use std::time::SystemTime;
 
 use anyhow::{anyhow, Result};
 
@@ -14,21 +21,21 @@ use super::lock;
 use super::outcome::{Blame, Compiled};
 use super::pick;
 use crate::exit::Code;
-use crate::hosts::{self, HostList};
-use crate::state::Phase;
+use crate::hosts::{self, HostList, Loaded};
+use crate::state::{self, backoff, Phase};
+
+/// Why distribution failed: the last host tried, if any, and its error.
+struct Failure {
+    host: Option<String>,
+    err: anyhow::Error,
+}
 
 /// Compiles `job` on the hosts, or here when distribution fails.
 pub fn run(ctx: &Context, job: &Job) -> Result<u8> {
     let loaded = match hosts::load(ctx.settings) {
         Ok(Some(l)) if !l.list.hosts.is_empty() => l,
-        Ok(_) => {
-            return fallback(
-                ctx,
-                anyhow!(Code::NoHosts)
-                    .context("no hosts configured (set DISTCC_HOSTS or write ~/.distcc/hosts)"),
-            )
-        }
-        Err(e) => return fallback(ctx, e),
+        Ok(loaded) => return fallback(ctx, job, None, no_hosts(loaded.as_ref())),
+        Err(e) => return fallback(ctx, job, None, e),
     };
     log::debug!("hosts from {}", loaded.source);
     let mut sources = Sources::default();
@@ -36,7 +43,7 @@ pub fn run(ctx: &Context, job: &Job) -> Result<u8> {
     keep_temps(ctx, sources);
     match result? {
         Ok(Compiled(code)) => Ok(code),
-        Err(last_err) => {
+        Err(Failure { host, err }) => {
             // Only a compile that will run here waits for a local slot.
             let _local_slot = match loaded.list.local_slots.filter(|_| ctx.settings.fallback) {
                 Some(n) => {
@@ -48,9 +55,22 @@ pub fn run(ctx: &Context, job: &Job) -> Result<u8> {
                 }
                 None => None,
             };
-            fallback(ctx, last_err)
+            fallback(ctx, job, host, err)
         }
     }
+}
+
+/// A host list with no hosts, in distcc 3.4's words, naming where it was
+/// looked for.
+fn no_hosts(loaded: Option<&Loaded>) -> anyhow::Error {
+    let why = match loaded {
+        Some(l) if l.source == "DISTCC_HOSTS" => {
+            "$DISTCC_HOSTS contained no hosts; can't distribute work".to_string()
+        }
+        Some(l) => format!("{} contained no hosts; can't distribute work", l.source),
+        None => "no hostlist is set; can't distribute work".to_string(),
+    };
+    anyhow!(Code::NoHosts).context(why)
 }
 
 /// Tries the hosts until one compiles the job. Unreachable hosts are
@@ -62,10 +82,10 @@ fn hosts_in_turn(
     job: &Job,
     list: &HostList,
     sources: &mut Sources,
-) -> Result<Result<Compiled, anyhow::Error>> {
+) -> Result<Result<Compiled, Failure>> {
     let hosts = pick::ordered(list);
     let mut tried: Vec<usize> = Vec::new();
-    let mut last_err = None;
+    let mut last = None;
     let mut retried = false;
     while tried.len() < hosts.len() {
         ctx.state.phase(Phase::Blocked);
@@ -92,13 +112,17 @@ fn hosts_in_turn(
             }
             Err(f) => {
                 ctx.state.host_failed();
+                let why = describe(&f.err);
                 if f.backs_off() {
-                    pick::mark_failed(host, ctx.settings, &format!("{:#}", f.err));
+                    pick::mark_failed(host, ctx.settings, &why);
                 }
-                let err = f.err.context(host.to_string());
-                log::warn!("{err:#}");
-                last_err = Some(err);
-                match f.blame {
+                log::info!("{} on {}: {why}", job.input.to_string_lossy(), host.key());
+                let blame = f.blame;
+                last = Some(Failure {
+                    host: Some(host.key()),
+                    err: f.err,
+                });
+                match blame {
                     Blame::Local => break,
                     Blame::Unreachable => {}
                     Blame::MidJob | Blame::Refused if retried => break,
@@ -107,9 +131,39 @@ fn hosts_in_turn(
             }
         }
     }
-    Ok(Err(last_err.unwrap_or_else(|| {
-        anyhow!(Code::Busy).context("every host is backed off after recent failures")
+    Ok(Err(last.unwrap_or_else(|| Failure {
+        host: None,
+        err: all_backed_off(ctx, &hosts),
     })))
+}
+
+/// Every host is in backoff: say for what, as the records have it.
+fn all_backed_off(ctx: &Context, hosts: &[hosts::Host]) -> anyhow::Error {
+    let keys: Vec<String> = hosts.iter().map(hosts::Host::key).collect();
+    let now = SystemTime::now();
+    let reasons: Vec<String> = backoff::list(&state::dir(ctx.settings))
+        .into_iter()
+        .filter(|(key, _, _)| keys.contains(key))
+        .map(|(key, since, why)| {
+            let ago = now.duration_since(since).unwrap_or_default().as_secs();
+            format!("{key} failed {ago} s ago: {why}")
+        })
+        .collect();
+    let mut text = "every host is backed off after recent failures".to_string();
+    if !reasons.is_empty() {
+        text = format!("{text} ({})", reasons.join("; "));
+    }
+    anyhow!(Code::NoHosts).context(text)
+}
+
+/// An error's chain as a reason, without distcc's code at its root (the
+/// exit status says that).
+pub fn describe(err: &anyhow::Error) -> String {
+    err.chain()
+        .filter(|c| c.downcast_ref::<Code>().is_none())
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// `DISTCC_SAVE_TEMPS`: keeps the preprocessed source and says where.
@@ -122,14 +176,24 @@ fn keep_temps(ctx: &Context, sources: Sources) {
     }
 }
 
-/// Distribution failed: compile here, with one line saying so, unless
-/// `DISTCC_FALLBACK=0`.
-fn fallback(ctx: &Context, err: anyhow::Error) -> Result<u8> {
+/// Distribution failed: compile here, with one line saying why (on stderr,
+/// or in `DISTCC_LOG`), unless `DISTCC_FALLBACK=0`.
+fn fallback(ctx: &Context, job: &Job, host: Option<String>, err: anyhow::Error) -> Result<u8> {
+    let src = job.input.to_string_lossy();
+    let to = host
+        .as_ref()
+        .map(|h| format!(" to {h}"))
+        .unwrap_or_default();
     if !ctx.settings.fallback {
-        return Err(err.context("distribution failed and DISTCC_FALLBACK=0"));
+        return Err(err.context(format!(
+            "failed to distribute {src}{to} and fallbacks are disabled"
+        )));
     }
-    eprintln!("distcc: warning: {err:#}; compiling locally");
-    ctx.state.fallback(&format!("{err:#}"));
+    let why = describe(&err);
+    log::warn!("failed to distribute {src}{to}, running locally instead: {why}");
+    // The history keeps the reason in the same words; the hosts that
+    // failed are in its record already.
+    ctx.state.fallback(&why);
     local::run_status(ctx.compiler, ctx.args)
 }
 

@@ -38,7 +38,8 @@ pub fn run(compiler: &Compiler, args: &[OsString]) -> Result<ExitStatus> {
             } else {
                 Code::Generic
             };
-            anyhow!(code).context(format!("cannot run {}: {e}", compiler.path.display()))
+            let why = crate::sys::strerror(&e);
+            anyhow!(code).context(format!("failed to exec {}: {why}", compiler.path.display()))
         })
         .context("compiling locally")?;
     Ok(status)

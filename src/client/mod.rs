@@ -63,11 +63,7 @@ use decide::Decision;
 pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -> Result<u8> {
     let settings = Settings::from_env();
     masquerade::check_safeguard(settings.safeguard.as_deref())?;
-    let _log = if settings.logging() {
-        crate::logging::client(settings.log.as_deref()).ok()
-    } else {
-        None
-    };
+    crate::logging::client(settings.log.as_deref(), settings.verbose);
     let (name, args) = match cli::parse(masquerade_name, args, &settings)? {
         Request::Compile { name, args } => (name, args),
         Request::Answered(code) => return Ok(code),

@@ -40,12 +40,23 @@ pub fn accept(job: &Job, mut reply: Reply, deps_returned: bool) -> Attempt {
     Ok(Compiled(exit::of_wait_status(status)))
 }
 
-/// The server refused or could not run the compiler: nothing compiled, so
-/// this is a distribution failure, not the job's.
+/// The server refused or could not run the compiler (any of distcc's
+/// codes: a policy, a missing compiler, a full disk): nothing compiled, so
+/// this is a failure to distribute, not the job's. The server's message is
+/// the reason, and its code is ours if there is no fallback.
 fn refusal(code: u8, reply: &Reply) -> Failed {
     let msg = String::from_utf8_lossy(&reply.stderr).trim().to_string();
+    let msg = if msg.is_empty() {
+        "(no message)".to_string()
+    } else {
+        msg
+    };
+    let err = match Code::from_u8(code) {
+        Some(c) => anyhow!(c),
+        None => anyhow!("exit {code}"),
+    };
     Failed {
-        err: anyhow!("server failed with exit {code}: {msg}"),
+        err: err.context(format!("server failed with exit {code}: {msg}")),
         blame: if code == Code::Timeout.as_u8() {
             Blame::MidJob
         } else {

@@ -16,6 +16,7 @@ mod hostile_attacks;
 mod interop;
 mod interrupted;
 mod lock_slots;
+mod messages;
 mod monitor;
 mod outputs;
 mod packaging;
