@@ -21,6 +21,14 @@ pub(super) enum Role {
     /// Dependency-file options: the local preprocessor's, or the server's
     /// in exact mode; never part of a file listing.
     Deps,
+    /// A dependency file asked of the preprocessor itself (`-Wp,-MD,file`,
+    /// `-Xpreprocessor -MD -Xpreprocessor file`): the local preprocessor's;
+    /// exact mode sends driver options that write the same file instead.
+    CppDeps,
+    /// Only the linker reads it (`-Wl,`, `-l`): inert in a compile. The
+    /// local preprocessor gets it as it always did; exact mode leaves it
+    /// out, since a server refuses what it cannot vouch for.
+    Link,
     /// Neither: re-emitted in canonical form (`-c`, `-S`, `-o`).
     Drop,
     Input,
@@ -35,8 +43,11 @@ pub(super) struct Deps {
     pub(super) mf: Option<OsString>,
     /// Any `-MT`/`-MQ`: then gcc adds no default target.
     pub(super) has_target: bool,
-    /// File named by `-Wp,-MD,file` / `-Wp,-MMD,file`.
+    /// File named by `-Wp,-MD,file` / `-Wp,-MMD,file` (or the same through
+    /// `-Xpreprocessor`).
     pub(super) wp_file: Option<OsString>,
+    /// That file is `-MMD`'s (system headers left out).
+    pub(super) wp_mmd: bool,
 }
 
 /// A distributable compile.
@@ -109,7 +120,7 @@ impl Job {
             .args
             .iter()
             .zip(&self.roles)
-            .filter(|(_, role)| !matches!(role, Role::Drop | Role::Deps))
+            .filter(|(_, role)| !matches!(role, Role::Drop | Role::Deps | Role::CppDeps))
             .map(|(arg, _)| arg.clone())
             .collect();
         out.extend(["-M".into(), "-MF".into(), list.to_os_string()]);
@@ -120,15 +131,39 @@ impl Job {
     /// dependency options, which the server needs to write the `.d` file
     /// gcc would write here.
     pub fn exact_args(&self) -> Vec<OsString> {
-        let mut out = self.args.clone();
+        let mut out: Vec<OsString> = self
+            .args
+            .iter()
+            .zip(&self.roles)
+            .filter(|(_, role)| !matches!(role, Role::CppDeps | Role::Link))
+            .map(|(arg, _)| arg.clone())
+            .collect();
         out.extend(self.pinned_deps());
+        out.extend(self.cpp_deps_as_driver());
         out
     }
 
-    /// Whether exact mode can carry this job: text passed to the
-    /// preprocessor (`-Wp,`) hides files the server would have to write.
+    /// `-Wp,-MD,file` as driver options that write the same file: the
+    /// preprocessor itself names its target after the input (basename,
+    /// last suffix replaced by `.o`), quoted as `-MQ` quotes.
+    fn cpp_deps_as_driver(&self) -> Vec<OsString> {
+        match (&self.deps.wp_file, self.deps.driver) {
+            (Some(file), false) => vec![
+                if self.deps.wp_mmd { "-MMD" } else { "-MD" }.into(),
+                "-MF".into(),
+                file.clone(),
+                "-MQ".into(),
+                self.input_target(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether exact mode can carry this job: other text passed to the
+    /// preprocessor (`-Wp,`, `-Xpreprocessor`) may name files the server
+    /// would have to read or write, hidden from us.
     pub fn exact_ok(&self) -> bool {
-        self.deps.wp_file.is_none() && !self.cpp_text
+        !self.cpp_text
     }
 
     /// Arguments the server compiles with: only options the compiler
@@ -193,6 +228,12 @@ impl Job {
         if self.explicit_output {
             return self.output.clone();
         }
+        self.input_target()
+    }
+
+    /// The preprocessor's own default target: the input's basename with
+    /// its last suffix replaced by `.o`.
+    fn input_target(&self) -> OsString {
         let base = basename(self.input.as_bytes());
         let stem = base
             .iter()

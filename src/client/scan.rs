@@ -76,6 +76,9 @@ struct Parser<'a> {
     output: Option<OsString>,
     deps: Deps,
     cpp_text: bool,
+    /// `-Xpreprocessor -MD` (or `-MMD`, when `true`) waiting for the next
+    /// `-Xpreprocessor` to name its file.
+    xpre_dep: Option<bool>,
     /// Indexes of option values given as words of their own, which a
     /// distcc 3.4 daemon could mistake for files.
     forwarded_values: Vec<usize>,
@@ -105,6 +108,7 @@ impl<'a> Parser<'a> {
             output: None,
             deps: Deps::default(),
             cpp_text: false,
+            xpre_dep: None,
             forwarded_values: Vec::new(),
         }
     }
@@ -164,7 +168,8 @@ impl<'a> Parser<'a> {
                 Role::Deps
             }
             Class::CppFiles => self.cpp_files(opt)?,
-            Class::Cpp | Class::Link | Class::LinkerText => Role::CppOnly,
+            Class::Cpp => Role::CppOnly,
+            Class::Link | Class::LinkerText => Role::Link,
             Class::Safe | Class::Check(_) => {
                 if opt.separate {
                     self.forwarded_values.push(i + 1);
@@ -184,27 +189,52 @@ impl<'a> Parser<'a> {
         Ok(Role::Drop)
     }
 
-    /// Options that hand files to the preprocessor; `-Wp,` may carry a
-    /// dependency file of its own.
+    /// Options that hand files to the preprocessor. A dependency file asked
+    /// of the preprocessor itself (the Linux kernel passes `-Wp,-MMD,file`
+    /// to every compile) is understood; other text is opaque, and keeps
+    /// exact mode away.
     fn cpp_files(&mut self, opt: &Opt) -> Result<Role, String> {
-        self.cpp_text |= opt.flag.path == Some(PathArg::CppText);
         let value = opt.value.map(OsStr::as_bytes).unwrap_or_default();
         if opt.flag.name == "-Wp," {
             let items: Vec<&[u8]> = value.split(|&b| b == b',').collect();
             for pair in items.windows(2) {
                 if pair[0] == b"-MD" || pair[0] == b"-MMD" {
-                    self.deps.wp_file = Some(OsStr::from_bytes(pair[1]).to_os_string());
+                    self.cpp_dep_file(pair[1], pair[0] == b"-MMD");
                 }
             }
-        } else if opt.flag.name == "-Xpreprocessor" && value.starts_with(b"-M") {
-            return Err("dependency options passed through -Xpreprocessor".into());
+            if let [b"-MD" | b"-MMD", _] = items[..] {
+                return Ok(Role::CppDeps);
+            }
+        } else if opt.flag.name == "-Xpreprocessor" {
+            if let Some(mmd) = self.xpre_dep.take() {
+                // The preprocessor takes the next word it is given as the
+                // file, whatever it looks like.
+                self.cpp_dep_file(value, mmd);
+                return Ok(Role::CppDeps);
+            }
+            if value == b"-MD" || value == b"-MMD" {
+                self.xpre_dep = Some(value == b"-MMD");
+                return Ok(Role::CppDeps);
+            }
+            if value.starts_with(b"-M") {
+                return Err("dependency options passed through -Xpreprocessor".into());
+            }
         }
+        self.cpp_text |= opt.flag.path == Some(PathArg::CppText);
         Ok(Role::CppOnly)
+    }
+
+    fn cpp_dep_file(&mut self, file: &[u8], mmd: bool) {
+        self.deps.wp_file = Some(OsStr::from_bytes(file).to_os_string());
+        self.deps.wp_mmd = mmd;
     }
 
     /// The checks that need the whole command line.
     fn finish(self) -> Result<Found, String> {
         let (input_index, x_kind) = self.input.ok_or("no input file")?;
+        if self.xpre_dep.is_some() {
+            return Err("-Xpreprocessor -MD without a file to write".into());
+        }
         let mode = match (self.compile, self.assemble) {
             (false, false) => return Err("linking (no -c or -S)".into()),
             (_, true) => Mode::Assembly,
