@@ -39,6 +39,15 @@ fn looks_like_file_to_distcc(word: &[u8]) -> bool {
     source || word.ends_with(b".o")
 }
 
+/// autoconf's probes, `conftest.c` and the like: distcc 3.4 compiles them
+/// here (`dcc_source_needs_local`, by the input's basename), since a
+/// probe is tiny and configure runs hundreds of them one after another,
+/// each waiting for the last.
+fn is_autoconf_probe(input: &[u8]) -> bool {
+    let base = basename(input);
+    base.starts_with(b"conftest.") || base.starts_with(b"tmp.conftest.")
+}
+
 /// Classifies a command line (without the compiler name), expanding
 /// `@file` arguments first.
 pub fn scan(args: &[OsString]) -> Scan {
@@ -274,6 +283,9 @@ impl Found {
 
     fn into_job(self, args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
         let input = args[self.input_index].clone();
+        if is_autoconf_probe(input.as_bytes()) {
+            return Err("autoconf test (conftest.*), compiled here as distcc 3.4 does".into());
+        }
         let lang = self.lang(&input)?;
         let mode = self.mode;
         if lang.is_asm() && mode == Mode::Assembly {

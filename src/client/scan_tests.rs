@@ -66,6 +66,36 @@ fn dep_file_names() {
     }
 }
 
+/// distcc 3.4 decides by the input's basename, after finding a compile.
+#[test]
+fn autoconf_probes_are_compiled_here_as_distcc_34_decides() {
+    for line in [
+        "-c conftest.c",
+        "-c -o conftest.o conftest.c",
+        "-O2 -c sub/dir/conftest.cpp",
+        "-c tmp.conftest.c",
+        "-c conftest.foo.c",
+    ] {
+        let Scan::Local(why) = scan(&argv(line)) else {
+            panic!("{line} is distributed")
+        };
+        assert!(why.contains("autoconf"), "{line}: {why}");
+    }
+    for line in [
+        "-c myconftest.c",
+        "-c conftest/x.c",
+        "-c conftestx.c",
+        "-c x.c -o conftest.o",
+    ] {
+        assert!(matches!(scan(&argv(line)), Scan::Remote(_)), "{line}");
+    }
+    // Linking one is local anyway, for its own reason.
+    let Scan::Local(why) = scan(&argv("conftest.c -o conftest")) else {
+        panic!()
+    };
+    assert!(why.contains("linking"), "{why}");
+}
+
 #[test]
 fn non_utf8_and_response_files() {
     let name = OsString::from_vec(b"caf\xe9.c".to_vec());
