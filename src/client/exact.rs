@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     let argv = ctx.server_argv(job.exact_args());
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
-    let sent_bytes = send_files(
+    let bytes = send_files(
         &mut conn,
         &listed.cwd,
         &argv,
@@ -34,16 +34,50 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         ctx.settings.tcp_cork,
     )
     .map_err(Failed::by(Blame::MidJob))?;
-    log_sent(host, &argv, listed, sent_bytes);
-    let sent = started.elapsed();
-    let reply = connection::await_reply(ctx, conn, Version::V3)?;
-    log_done(
-        job,
-        host,
-        listed,
-        sent,
-        started.elapsed() - sent,
-        reply.status,
+    let sent = Sent {
+        conn,
+        argv,
+        started,
+        bytes,
+    };
+    reply_to(ctx, job, host, listed, sent)
+}
+
+/// A request of either exact dialect, sent.
+pub struct Sent {
+    pub conn: Connection,
+    pub argv: Vec<OsString>,
+    /// When the sending started.
+    pub started: Instant,
+    /// Bytes put on the wire.
+    pub bytes: usize,
+}
+
+/// The rest of an exact job once its request is sent, for both exact
+/// dialects: what went out and where the time went, in the same words,
+/// and the reply.
+pub fn reply_to(
+    ctx: &Context,
+    job: &Job,
+    host: &Host,
+    listed: &Listed,
+    sent: Sent,
+) -> Result<Answer, Failed> {
+    log::debug!(
+        "sent to {host} (exact): {:?}, {} files, {} bytes on the wire",
+        sent.argv,
+        listed.files.len(),
+        sent.bytes
+    );
+    let send_time = sent.started.elapsed();
+    let reply = connection::await_reply(ctx, sent.conn, Version::V3)?;
+    log::info!(
+        "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
+        job.input.to_string_lossy(),
+        listed.took.as_millis(),
+        send_time.as_millis(),
+        (sent.started.elapsed() - send_time).as_millis(),
+        reply.status
     );
     Ok(Answer::Reply(reply))
 }
@@ -67,31 +101,4 @@ fn send_files(
     protocol::write_files(&mut buf, Version::V3.codec(), files)?;
     connection::write_all(conn, &buf, cork).context("sending the job")?;
     Ok(buf.len())
-}
-
-/// What went out, in the words both exact dialects log.
-pub fn log_sent(host: &Host, argv: &[OsString], listed: &Listed, bytes: usize) {
-    log::debug!(
-        "sent to {host} (exact): {argv:?}, {} files, {bytes} bytes on the wire",
-        listed.files.len()
-    );
-}
-
-/// Where the time of an exact job went, in the words both exact dialects
-/// log.
-pub fn log_done(
-    job: &Job,
-    host: &Host,
-    listed: &Listed,
-    send: std::time::Duration,
-    compile: std::time::Duration,
-    status: u32,
-) {
-    log::info!(
-        "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {status}",
-        job.input.to_string_lossy(),
-        listed.took.as_millis(),
-        send.as_millis(),
-        compile.as_millis(),
-    );
 }

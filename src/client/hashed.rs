@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 
 use super::connection;
 use super::context::Context;
-use super::exact::{log_done, log_sent};
+use super::exact::{self, Sent};
 use super::job::Job;
 use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     let argv = ctx.server_argv(job.exact_args());
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
-    let sent_bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files) {
+    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files) {
         Ok(n) => n,
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
@@ -40,18 +40,13 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         }
         Err(e) => return Err(Failed::by(Blame::MidJob)(e)),
     };
-    log_sent(host, &argv, listed, sent_bytes);
-    let sent = started.elapsed();
-    let reply = connection::await_reply(ctx, conn, Version::V3)?;
-    log_done(
-        job,
-        host,
-        listed,
-        sent,
-        started.elapsed() - sent,
-        reply.status,
-    );
-    Ok(Answer::Reply(reply))
+    let sent = Sent {
+        conn,
+        argv,
+        started,
+        bytes,
+    };
+    exact::reply_to(ctx, job, host, listed, sent)
 }
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks.
