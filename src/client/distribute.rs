@@ -84,6 +84,11 @@ fn hosts_in_turn(
     sources: &mut Sources,
 ) -> Result<Result<Compiled, Failure>> {
     let hosts = pick::ordered(list);
+    if log::log_enabled!(log::Level::Info) {
+        for (key, ago, why) in backed_off(ctx, &hosts) {
+            log::info!("{key} is backed off ({ago} s ago: {why}); skipping it");
+        }
+    }
     let mut tried: Vec<usize> = Vec::new();
     let mut last = None;
     let mut retried = false;
@@ -137,17 +142,29 @@ fn hosts_in_turn(
     })))
 }
 
-/// Every host is in backoff: say for what, as the records have it.
-fn all_backed_off(ctx: &Context, hosts: &[hosts::Host]) -> anyhow::Error {
+/// The hosts of `hosts` in backoff now: key, seconds since the failure,
+/// and the failure, as the records have them.
+fn backed_off(ctx: &Context, hosts: &[hosts::Host]) -> Vec<(String, u64, String)> {
     let keys: Vec<String> = hosts.iter().map(hosts::Host::key).collect();
     let now = SystemTime::now();
-    let reasons: Vec<String> = backoff::list(&state::dir(ctx.settings))
+    backoff::list(&state::dir(ctx.settings))
         .into_iter()
-        .filter(|(key, _, _)| keys.contains(key))
+        .filter(|(key, since, _)| {
+            keys.contains(key)
+                && now.duration_since(*since).unwrap_or_default() < ctx.settings.backoff_period
+        })
         .map(|(key, since, why)| {
             let ago = now.duration_since(since).unwrap_or_default().as_secs();
-            format!("{key} failed {ago} s ago: {why}")
+            (key, ago, why)
         })
+        .collect()
+}
+
+/// Every host is in backoff: say for what.
+fn all_backed_off(ctx: &Context, hosts: &[hosts::Host]) -> anyhow::Error {
+    let reasons: Vec<String> = backed_off(ctx, hosts)
+        .into_iter()
+        .map(|(key, ago, why)| format!("{key} failed {ago} s ago: {why}"))
         .collect();
     let mut text = "every host is backed off after recent failures".to_string();
     if !reasons.is_empty() {
