@@ -22,10 +22,10 @@ Usage:
 Environment:
    DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo] ... (see the manual)
    DISTCC_VERBOSE=1       explain each decision on stderr
-   DISTCC_LOG=FILE        write those messages to FILE instead
+   DISTCC_LOG=FILE        write distcc's messages to FILE instead of stderr
    DISTCC_DIR             locks and state (default ~/.distcc)
    DISTCC_FALLBACK=0      fail instead of compiling locally when distribution fails
-   DISTCC_IO_TIMEOUT      seconds for a remote compile (default 300)
+   DISTCC_IO_TIMEOUT      seconds each phase of a remote job may take (default 300)
    DISTCC_BACKOFF_PERIOD  seconds a failed host is skipped (default 60)
    DISTCC_SAVE_TEMPS=1    keep the preprocessed file and say where
    DISTCC_STATS=1         say where each job went and its time per phase
