@@ -160,11 +160,12 @@ fn backed_off(ctx: &Context, hosts: &[hosts::Host]) -> Vec<(String, u64, String)
         .collect()
 }
 
-/// Every host is in backoff: say for what.
+/// Every host is in backoff: say for what. The words leave out when, so
+/// the summary counts the jobs a failure kept here together.
 fn all_backed_off(ctx: &Context, hosts: &[hosts::Host]) -> anyhow::Error {
     let reasons: Vec<String> = backed_off(ctx, hosts)
         .into_iter()
-        .map(|(key, ago, why)| format!("{key} failed {ago} s ago: {why}"))
+        .map(|(key, _, why)| format!("{key}: {why}"))
         .collect();
     let mut text = "every host is backed off after recent failures".to_string();
     if !reasons.is_empty() {
