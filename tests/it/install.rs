@@ -447,8 +447,9 @@ fn autoconf_libtool_project_with_cc_distcc() {
     };
     step("autoreconf", &["-fi"], false);
     step("./configure", &[], true);
-    let configured = wait_jobs(&daemon, 1);
-    assert!(configured >= 1, "configure sent no job: {}", daemon.log());
+    // configure's probes (conftest.c) run here, as distcc 3.4 runs them.
+    let configured = daemon.log().matches(" status 0").count();
+    assert_eq!(configured, 0, "configure sent jobs: {}", daemon.log());
     step("make", &["-j4"], false);
     // greet.c (as a PIC libtool object) and hello.c.
     assert!(
