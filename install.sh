@@ -2,8 +2,16 @@
 # Install (or uninstall) the distcc multicall binary, its daemon/monitor
 # names and the compiler masquerade directory.
 #
+# Every path it writes is announced before anything is built or written.
+# As root the default prefix is /usr/local, which comes before /usr on every
+# user's PATH: an install there that would hide another distcc (a
+# distribution's /usr/bin/distcc) is refused unless --prefix is given.
+#
 # Re-running is safe: the binary is replaced atomically and the masquerade
 # links are refreshed (new compilers added, vanished ones dropped).
+# --uninstall removes the files and links an install put there and the
+# directories it created (listed in PREFIX/share/distcc/created-dirs), each
+# only once nothing else is left in it.
 
 set -euo pipefail
 
@@ -14,7 +22,9 @@ usage() {
 Usage: $prog [options]
 
 Options:
-  --prefix DIR    installation prefix (default: ~/.local, or /usr/local as root)
+  --prefix DIR    installation prefix (default: ~/.local, or /usr/local as
+                  root; as root, an install that would hide another distcc
+                  on the default PATH needs --prefix given explicitly)
   --destdir DIR   stage every written path under DIR (for packaging);
                   symlinks stay relative to PREFIX
   --binary PATH   install this prebuilt binary instead of building
@@ -33,6 +43,8 @@ Installs:
   PREFIX/lib/distcc/bin/NAME             masquerade links, one per compiler
   PREFIX/sbin/update-distcc-symlinks     refreshes those links
   PREFIX/share/distcc/compilers          compiler names it links
+  PREFIX/share/distcc/created-dirs       directories it created, for
+                                         --uninstall (not with --destdir)
 EOF
 }
 
@@ -50,6 +62,7 @@ if ((EUID == 0)); then
 else
     prefix=${HOME:?HOME is not set}/.local
 fi
+prefix_given=0
 destdir=
 binary=
 build=1
@@ -59,8 +72,8 @@ demo=0
 
 while (($#)); do
     case $1 in
-        --prefix) (($# >= 2)) || die "--prefix needs an argument"; prefix=$2; shift ;;
-        --prefix=*) prefix=${1#*=} ;;
+        --prefix) (($# >= 2)) || die "--prefix needs an argument"; prefix=$2; prefix_given=1; shift ;;
+        --prefix=*) prefix=${1#*=}; prefix_given=1 ;;
         --destdir) (($# >= 2)) || die "--destdir needs an argument"; destdir=$2; shift ;;
         --destdir=*) destdir=${1#*=} ;;
         --binary) (($# >= 2)) || die "--binary needs an argument"; binary=$2; shift ;;
@@ -82,13 +95,124 @@ done
 while [[ $prefix == */ && $prefix != / ]]; do prefix=${prefix%/}; done
 while [[ $destdir == */ ]]; do destdir=${destdir%/}; done
 [[ $prefix == / ]] && prefix=
+# The record of created directories is one path a line.
+[[ $prefix$destdir != *$'\n'* ]] || die "a newline in --prefix or --destdir is not supported"
 
 bindir=$prefix/bin
 sbindir=$prefix/sbin
 datadir=$prefix/share/distcc
 masq_dir=$prefix/lib/distcc/bin
+record=$datadir/created-dirs
 
 [[ -x $updater ]] || die "missing $updater"
+
+# Every path this script writes, said before it writes (or builds) any.
+say_where() {
+    local how=
+    if ((!prefix_given && EUID == 0)); then
+        how=" (the default as root; --prefix DIR to choose)"
+    elif ((!prefix_given)); then
+        how=" (the default; --prefix DIR to choose)"
+    fi
+    if [[ -n $destdir ]]; then
+        printf '%s: %s distcc for %s, staged under %s:\n' "$prog" "$1" "${prefix:-/}" "$destdir"
+    else
+        printf '%s: %s distcc in %s%s:\n' "$prog" "$1" "${prefix:-/}" "$how"
+    fi
+    printf '  %-18s %s\n' \
+        "binary" "$destdir$bindir/distcc" \
+        "daemon, monitor" "$destdir$bindir/distccd, $destdir$bindir/distccmon-text (links to distcc)" \
+        "masquerade dir" "$destdir$masq_dir/ (a link to distcc per compiler)" \
+        "link updater" "$destdir$sbindir/update-distcc-symlinks" \
+        "compiler names" "$destdir$datadir/compilers"
+    if [[ -z $destdir ]]; then
+        printf '  %-18s %s\n' "uninstall record" "$record (the directories it created)"
+    fi
+}
+
+# The standard system PATH, the start of every user's PATH, whatever this
+# shell's own PATH holds (sudo, cron and scripts often trim it).
+system_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# Fills `hidden` with the executables named like ours that our copies would
+# hide (later on PATH or the system PATH than where ours go), and `hiding`
+# with those that would hide ours (earlier). Ours, or the same file under
+# another name (a merged /usr), do not count.
+find_conflicts() {
+    local -a all dirs=()
+    local d seen=: entry dir name other pos i known
+    hidden=()
+    hiding=()
+    IFS=: read -r -a all <<<"${PATH:-}:$system_path"
+    for d in "${all[@]}"; do
+        [[ $d == /* ]] || continue
+        while [[ $d == */ && $d != / ]]; do d=${d%/}; done
+        [[ $seen == *":$d:"* ]] && continue
+        seen+=$d:
+        dirs+=("$d")
+    done
+    for entry in "$bindir/distcc" "$bindir/distccd" "$bindir/distccmon-text" \
+        "$sbindir/update-distcc-symlinks"; do
+        dir=${entry%/*} name=${entry##*/}
+        pos=-1
+        for i in "${!dirs[@]}"; do
+            if [[ ${dirs[i]} == "$dir" ]] || [[ -d $dir && ${dirs[i]} -ef $dir ]]; then
+                pos=$i
+                break
+            fi
+        done
+        ((pos >= 0)) || continue
+        for i in "${!dirs[@]}"; do
+            ((i != pos)) || continue
+            other=${dirs[i]}/$name
+            [[ -f $other && -x $other ]] || continue
+            [[ $other -ef $entry ]] && continue
+            for known in "${hidden[@]}" "${hiding[@]}"; do
+                [[ $other -ef $known ]] && continue 2
+            done
+            if ((i > pos)); then
+                hidden+=("$other")
+            else
+                hiding+=("$other")
+            fi
+        done
+    done
+}
+
+# Says what the install would shadow, before anything is written. As root
+# with the default prefix that is a change for every user that nobody asked
+# for, so it is refused; an explicit --prefix is the request.
+check_shadowing() {
+    local f
+    find_conflicts
+    if ((${#hidden[@]})); then
+        if ((EUID == 0 && !prefix_given)); then
+            {
+                printf '%s: refusing to install into %s as root without --prefix:\n' "$prog" "${prefix:-/}"
+                printf '%s: %s comes first on every user'\''s PATH, so for every user\n' "$prog" "$bindir"
+                printf '%s: these would no longer run by their plain names:\n' "$prog"
+                printf '    %s\n' "${hidden[@]}"
+                printf '%s: to replace them for every user anyway, say so: --prefix %s\n' "$prog" "${prefix:-/}"
+                printf '%s: to install beside them instead: --prefix /opt/distcc\n' "$prog"
+                printf '%s: (then put /opt/distcc/bin first on PATH where it is wanted)\n' "$prog"
+            } >&2
+            exit 1
+        fi
+        if ((EUID == 0)) && [[ :$system_path: == *":$bindir:"* ]]; then
+            printf '%s: WARNING: for every user, these will no longer run by their plain names:\n' "$prog" >&2
+        else
+            printf '%s: note: on this PATH, these will no longer run by their plain names:\n' "$prog" >&2
+        fi
+        for f in "${hidden[@]}"; do
+            printf '    %s\n' "$f" >&2
+        done
+    fi
+    if ((${#hiding[@]})); then
+        printf '%s: note: these come first on PATH and run instead of the installed ones:\n' "$prog" >&2
+        printf '    %s\n' "${hiding[@]}" >&2
+    fi
+    return 0
+}
 
 # Only a symlink carrying exactly the value we write is ours to replace or
 # remove; anything else at that name belongs to someone else.
@@ -96,24 +220,60 @@ our_link() {
     [[ -L $1 && $(readlink -- "$1") == "$2" ]]
 }
 
-if ((uninstall)); then
-    "$updater" --remove --quiet --root "$destdir" \
+# The directories that creating $1 makes (it and missing parents), as
+# paths on the target system.
+missing_dirs() {
+    local d=$1
+    while [[ -n $d && ! -d $destdir$d ]]; do
+        printf '%s\n' "$d"
+        d=${d%/*}
+    done
+}
+
+uninstall() {
+    local -a dirs kept=()
+    local d f name
+    say_where removing
+    if [[ -f $destdir$record && ! -L $destdir$record ]]; then
+        mapfile -t dirs <"$destdir$record"
+    else
+        # An install by an older script, or a staged one: only distcc's own
+        # directories are known to be ours.
+        dirs=("$masq_dir" "$prefix/lib/distcc" "$datadir")
+    fi
+    "$updater" --remove --keep-dir --quiet --root "$destdir" \
         --dir "$masq_dir" --binary "$bindir/distcc"
-    rmdir -- "$destdir$prefix/lib/distcc" 2>/dev/null || true
     for name in distccd distccmon-text; do
         if our_link "$destdir$bindir/$name" distcc; then
             rm -f -- "$destdir$bindir/$name"
         fi
     done
-    for f in "$bindir/distcc" "$sbindir/update-distcc-symlinks" "$datadir/compilers"; do
+    for f in "$bindir/distcc" "$sbindir/update-distcc-symlinks" "$datadir/compilers" "$record"; do
         if [[ -f $destdir$f && ! -L $destdir$f ]]; then
             rm -f -- "$destdir$f"
         fi
     done
-    rmdir -- "$destdir$datadir" 2>/dev/null || true
+    # Longest first: a directory's children go before it. Only an empty
+    # one is removed, and only inside the prefix.
+    while IFS= read -r d; do
+        [[ $d == "$prefix"/* || ($d == "$prefix" && -n $prefix) ]] || continue
+        [[ -d $destdir$d && ! -L $destdir$d ]] || continue
+        rmdir -- "$destdir$d" 2>/dev/null || kept+=("$d")
+    done < <(printf '%s\n' "${dirs[@]}" | awk 'NF { print length($0) "\t" $0 }' | LC_ALL=C sort -rn | cut -f2-)
+    for d in "${kept[@]}"; do
+        printf '%s: kept %s: it holds other files\n' "$prog" "$d"
+    done
     printf '%s: removed distcc from %s\n' "$prog" "$destdir${prefix:-/}"
+}
+
+if ((uninstall)); then
+    uninstall
     exit 0
 fi
+
+say_where installing
+# A staged install is for another system, whose PATH is not this one's.
+[[ -n $destdir ]] || check_shadowing
 
 if [[ -z $binary ]]; then
     if ((build)); then
@@ -124,8 +284,36 @@ if [[ -z $binary ]]; then
 fi
 [[ -f $binary && -x $binary ]] || die "no executable binary at $binary"
 
+# The directories this install creates, added to those earlier installs
+# created (a re-install finds them present), for --uninstall. A staged
+# install is owned by the package manager instead.
+created=()
+if [[ -z $destdir ]]; then
+    for d in "$bindir" "$sbindir" "$datadir" "$masq_dir"; do
+        while IFS= read -r line; do
+            created+=("$line")
+        done < <(missing_dirs "$d")
+    done
+    if [[ -f $record && ! -L $record ]]; then
+        while IFS= read -r line; do
+            [[ $line == /* && -d $line ]] && created+=("$line")
+        done <"$record"
+    fi
+fi
+
 umask 022
 install -d -m 0755 -- "$destdir$bindir" "$destdir$sbindir" "$destdir$datadir" "$destdir$masq_dir"
+
+if [[ -z $destdir ]]; then
+    tmp=$(mktemp -- "$datadir/.created-dirs.XXXXXX")
+    trap 'rm -f -- "$tmp"' EXIT
+    if ((${#created[@]})); then
+        printf '%s\n' "${created[@]}" | LC_ALL=C sort -u >"$tmp"
+    fi
+    chmod 0644 -- "$tmp"
+    mv -f -- "$tmp" "$record"
+    trap - EXIT
+fi
 
 # Copy to a temporary name in the same directory, then rename over the old
 # binary: running daemons and compiles keep their old inode instead of
@@ -154,8 +342,18 @@ if ((links)); then
         --dir "$masq_dir" --binary "$bindir/distcc"
 fi
 
+on_path=0
+IFS=: read -r -a path_dirs <<<"${PATH:-}"
+for d in "${path_dirs[@]}"; do
+    [[ $d == "$bindir" ]] && on_path=1
+done
+
+printf '%s: installed distcc into %s\n' "$prog" "${destdir}${prefix:-/}"
+if [[ -z $destdir ]] && ((!on_path)); then
+    printf '%s: %s is not on PATH; add it to run distcc by name:\n\n' "$prog" "$bindir"
+    printf "    export PATH=\"%s:\$PATH\"\n\n" "$bindir"
+fi
 cat <<EOF
-$prog: installed distcc into ${destdir}${prefix:-/}
 To compile through distcc by plain compiler names, put the masquerade
 directory first on PATH:
 
@@ -165,6 +363,11 @@ After installing or removing compilers, refresh the links with:
 
     $sbindir/update-distcc-symlinks
 EOF
+if ((prefix_given)); then
+    printf '\nTo remove it again: %s --uninstall --prefix %q\n' "$0" "${prefix:-/}"
+else
+    printf '\nTo remove it again: %s --uninstall\n' "$0"
+fi
 
 stop_demo() {
     if [[ -n ${demo_pid:-} ]]; then

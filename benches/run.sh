@@ -148,26 +148,9 @@ chmod -R a+rX "$TREE"
 
 # --- daemons -----------------------------------------------------------------
 
-free_port() {
-    if command -v python3 >/dev/null; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-    else
-        echo $((20000 + RANDOM % 40000))
-    fi
-}
-
-# Waits (bounded) until something listens on 127.0.0.1:$1, without
-# connecting (a connection would be a job to the daemon).
-wait_listening() {
-    local hex i
-    hex=$(printf ':%04X ' "$1")
-    for ((i = 0; i < 100; i++)); do
-        grep -q "0100007F${hex}[0-9A-F:]* 0A " /proc/net/tcp && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
-}
+# free_port, wait_listening, ours_port.
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 REF_PORT=$(free_port)
 log "starting the reference distccd on 127.0.0.1:$REF_PORT"
@@ -182,13 +165,7 @@ log "starting our distccd"
     --jobs "$DJOBS" --log-stderr 2>"$WORK/log/ours.log" &
 OURS_PID=$!
 DAEMON_PIDS+=("$OURS_PID")
-OURS_PORT=
-for ((i = 0; i < 100; i++)); do
-    OURS_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/log/ours.log" | head -1)
-    [[ -n $OURS_PORT ]] && break
-    sleep 0.05
-done
-[[ -n $OURS_PORT ]] || { cat "$WORK/log/ours.log" >&2; exit 2; }
+OURS_PORT=$(ours_port "$WORK/log/ours.log") || exit 2
 
 # A daemon's own processes: the main one and those of its children still
 # running the daemon's program (not the compilers they start).
@@ -400,6 +377,9 @@ LR() { median largerss "$1"; }
 LD() { median largedrss "$1"; }
 CPP_E=$(L cppE)
 
+# Sections that other scripts write between their own markers
+# ("<!-- NAME: begin" ... "<!-- NAME: end -->") are kept, after this report.
+KEPT=$(awk '/^<!-- [a-z-]+: begin/ { keep = 1 } keep { print } /^<!-- [a-z-]+: end/ { keep = 0 }' "$OUT" 2>/dev/null || true)
 {
     echo "# Benchmark results"
     echo
@@ -497,5 +477,6 @@ CPP_E=$(L cppE)
     echo "counted for neither. A reset sets the peak to the current RSS, so memory a"
     echo "daemon kept from earlier jobs shows as the floor of every later peak."
 } >"$OUT"
+if [[ -n $KEPT ]]; then printf '\n%s\n' "$KEPT" >>"$OUT"; fi
 log "wrote $OUT"
 cat "$OUT"

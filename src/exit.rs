@@ -48,7 +48,36 @@ impl Code {
     /// Whether an exit code is in distcc's own range: a remote status with
     /// one means the daemon did not compile (compilers do not use them).
     pub fn is_distcc(code: u8) -> bool {
-        (Code::Generic as u8..=Code::LocalCppFailed as u8).contains(&code)
+        Code::from_u8(code).is_some()
+    }
+
+    /// The code an exit status in distcc's range stands for.
+    pub fn from_u8(code: u8) -> Option<Code> {
+        use Code::*;
+        const ALL: [Code; 21] = [
+            Generic,
+            BadArguments,
+            BindFailed,
+            ConnectFailed,
+            CompilerCrashed,
+            OutOfMemory,
+            BadHostSpec,
+            IoError,
+            Truncated,
+            Protocol,
+            CompilerMissing,
+            Recursion,
+            SetuidFailed,
+            AccessDenied,
+            Busy,
+            NoSuchFile,
+            NoHosts,
+            Gone,
+            Timeout,
+            AuthFailed,
+            LocalCppFailed,
+        ];
+        ALL.into_iter().find(|c| c.as_u8() == code)
     }
 
     fn describe(self) -> &'static str {
@@ -183,6 +212,9 @@ mod tests {
         }
         assert_eq!(exit_code(9), None);
         assert!(Code::is_distcc(100) && Code::is_distcc(120));
+        for code in 100..=120 {
+            assert_eq!(Code::from_u8(code).map(Code::as_u8), Some(code));
+        }
         assert!(!Code::is_distcc(99) && !Code::is_distcc(121) && !Code::is_distcc(1));
     }
 

@@ -17,6 +17,8 @@
 //! - `logging`: where our own messages go (never stdout).
 //!
 //! Floor 2, shared by every role:
+//! - `includes`: the include scanner: which files a unit reads, from
+//!   cached directive skeletons, without running the preprocessor.
 //! - `protocol`: the wire format over Read/Write (a Codec per connection,
 //!   a reply with named outputs, our `stream` and `hashed` extensions).
 //! - `args`: the compiler command line as data: the flag table (with a
@@ -26,6 +28,7 @@
 //!   programs), cached by file identity; a daemon's choice among compilers.
 //! - `state`: what clients share on disk and the monitor reads: running
 //!   jobs, history, backoff, the state dir.
+//! - `tls`: keys, pins and authorized keys, a TLS 1.3 stream (rustls).
 //! - `transport`: one type for a byte stream to a volunteer (TCP, ssh).
 //!
 //! Floor 3, the roles:
@@ -49,8 +52,10 @@ pub mod sys;
 pub mod args;
 pub mod hosts;
 pub mod identity;
+pub mod includes;
 pub mod protocol;
 pub mod state;
+pub mod tls;
 pub mod transport;
 
 // Floor 3.

@@ -1,9 +1,13 @@
 //! Where distcc's own words go: never stdout, which belongs to the compiler.
 //!
-//! The client sets up logging only when `DISTCC_VERBOSE` or `DISTCC_LOG`
-//! asks for it, so a quiet compile pays nothing. The daemon logs to a file
-//! (reopened on SIGHUP for logrotate), to stderr, or to syslog when it has
-//! no terminal.
+//! The client's ([`client`]) follow distcc 3.4: warnings and errors go to
+//! stderr; `DISTCC_LOG` sends them, and the job's story at debug level, to
+//! that file instead (stderr stays the compiler's, which keeps autoconf
+//! happy); a log file that cannot be opened is said once, on stderr, and
+//! the client carries on there; `DISTCC_VERBOSE` adds the story. The
+//! client's logger is a few lines over one open file, so a job pays one
+//! open at most. The daemon logs to a file (reopened on SIGHUP for
+//! logrotate), to stderr, or to syslog when it has no terminal.
 
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -23,10 +27,6 @@ fn line(w: &mut dyn Write, now: &mut DeferredNow, record: &Record, prog: &str) -
         record.level().as_str().to_ascii_lowercase(),
         record.args()
     )
-}
-
-fn client_line(w: &mut dyn Write, now: &mut DeferredNow, record: &Record) -> io::Result<()> {
-    line(w, now, record, "distcc")
 }
 
 fn daemon_line(w: &mut dyn Write, now: &mut DeferredNow, record: &Record) -> io::Result<()> {
@@ -55,9 +55,98 @@ fn start(
         .context("starting the logger")
 }
 
-/// Client logging: everything at debug level, to `log` or stderr.
-pub fn client(log: Option<&Path>) -> Result<LoggerHandle> {
-    start(Logger::with(LevelFilter::Debug), log, client_line)
+/// Installs the client's logger: to the file `log` (`DISTCC_LOG`) if it
+/// opens, else stderr; at debug level with a file or `verbose`, else
+/// warnings and errors only.
+pub fn client(log: Option<&Path>, verbose: bool) {
+    let mut failed = None;
+    let file = log.and_then(|path| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| failed = Some(format!("failed to open logfile {}: {e}", path.display())))
+            .ok()
+    });
+    let level = if verbose || file.is_some() {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Warn
+    };
+    if log::set_boxed_logger(Box::new(ClientLog { file })).is_ok() {
+        log::set_max_level(level);
+    }
+    if let Some(why) = failed {
+        log::error!("{why}");
+    }
+}
+
+/// The client's logger: one line per message, each written whole with one
+/// `write` (clients of a `make -j` share the file, opened for appending).
+struct ClientLog {
+    file: Option<std::fs::File>,
+}
+
+impl log::Log for ClientLog {
+    fn enabled(&self, meta: &log::Metadata) -> bool {
+        meta.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let text = client_text(record, self.file.is_some());
+        match &self.file {
+            Some(f) => (&*f).write_all(text.as_bytes()).ok(),
+            None => io::stderr().write_all(text.as_bytes()).ok(),
+        };
+    }
+
+    fn flush(&self) {}
+}
+
+/// `distcc[PID] Warning: ...` as distcc 3.4 writes it (`ERROR:` for errors,
+/// `(info)` and `(debug)` below), the local time first in a file.
+fn client_text(record: &Record, timestamped: bool) -> String {
+    let level = match record.level() {
+        log::Level::Error => "ERROR:",
+        log::Level::Warn => "Warning:",
+        log::Level::Info => "(info)",
+        _ => "(debug)",
+    };
+    let when = if timestamped {
+        format!("{} ", local_time(std::time::SystemTime::now()))
+    } else {
+        String::new()
+    };
+    format!(
+        "{when}distcc[{}] {level} {}\n",
+        std::process::id(),
+        record.args()
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in local time.
+fn local_time(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as libc::time_t;
+    // SAFETY: localtime_r fills our own struct from our own time value.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        since.subsec_millis()
+    )
 }
 
 /// Where the daemon's log goes.
@@ -135,6 +224,31 @@ impl LogWriter for Syslog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_lines_name_the_level_as_distcc_does() {
+        let line = |level, timestamped| {
+            client_text(
+                &Record::builder()
+                    .level(level)
+                    .args(format_args!("x happened"))
+                    .build(),
+                timestamped,
+            )
+        };
+        let pid = std::process::id();
+        assert_eq!(
+            line(log::Level::Warn, false),
+            format!("distcc[{pid}] Warning: x happened\n")
+        );
+        assert_eq!(
+            line(log::Level::Error, false),
+            format!("distcc[{pid}] ERROR: x happened\n")
+        );
+        let timed = line(log::Level::Debug, true);
+        assert!(timed.ends_with(&format!(" distcc[{pid}] (debug) x happened\n")));
+        assert_eq!(timed.find(" distcc["), Some(23), "{timed}");
+    }
 
     #[test]
     fn levels() {

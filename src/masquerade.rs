@@ -102,7 +102,7 @@ pub fn find_compiler(
     }
     if skipped.is_empty() {
         return Err(anyhow!(Code::CompilerMissing).context(format!(
-            "cannot find the real compiler {:?} on PATH",
+            "failed to exec {}: No such file or directory (not found on PATH)",
             name.to_string_lossy()
         )));
     }

@@ -1,8 +1,12 @@
 //! One byte stream to a volunteer, whatever carries it: a TCP connection,
 //! or the pipes of `ssh HOST distccd --inetd` (a host written `@HOST`).
-//! A [`Connection`] reads and writes, shuts its write side, has I/O
-//! timeouts, names the fd to poll on for the server's answer, and sends a
-//! file the cheapest way it can (sendfile(2) on TCP). What is said over it
+//! A [`Connection`] reads and writes, shuts its write side, names the fd
+//! to poll on for the server's answer, and sends a file the cheapest way it
+//! can (sendfile(2) on TCP). Its time limit is a deadline, not a per-call
+//! timeout: every read and write after [`Connection::set_time_limit`]
+//! shares what is left of the limit, so a peer that trickles bytes or a
+//! wait followed by a read cannot stretch it, and the error says how long
+//! it was. What is said over it
 //! is `protocol`'s; which host to connect to is the client's
 //! (`client::pick`); a new transport (TLS, say) is a new arm of `Link`
 //! here and a new `hosts::Transport`.
@@ -12,19 +16,22 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
 use crate::exit::Code;
 use crate::hosts::{Host, Transport};
 use crate::settings::Settings;
+use crate::sys;
 
 /// A connection to one volunteer. Writes go out unbuffered (callers build
 /// whole packets); dropping it closes it, and ends an ssh that is still
 /// running.
 pub struct Connection {
     link: Link,
+    /// When reads and writes give up, and the limit that set it.
+    deadline: Option<(Instant, Duration)>,
 }
 
 enum Link {
@@ -49,21 +56,33 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
                     anyhow!(Code::ConnectFailed).context(format!("cannot resolve {name}: {e}"))
                 })?
                 .collect();
+            // One budget for every address the name has.
+            let until = Instant::now() + settings.connect_timeout;
             let mut last = None;
             for addr in addrs {
-                match TcpStream::connect_timeout(&addr, settings.connect_timeout) {
+                let Some(left) = until
+                    .checked_duration_since(Instant::now())
+                    .filter(|l| !l.is_zero())
+                else {
+                    last = Some(format!(
+                        "{addr} failed: {}",
+                        timed_out(settings.connect_timeout)
+                    ));
+                    break;
+                };
+                match TcpStream::connect_timeout(&addr, left) {
                     Ok(s) => {
                         s.set_nodelay(true).ok();
-                        let conn = Connection::tcp(s);
-                        conn.set_io_timeout(Some(settings.io_timeout)).ok();
+                        let mut conn = Connection::tcp(s);
+                        conn.set_time_limit(Some(settings.io_timeout));
                         return Ok(conn);
                     }
-                    Err(e) => last = Some(format!("{addr}: {e}")),
+                    Err(e) => last = Some(format!("{addr} failed: {}", sys::strerror(&e))),
                 }
             }
             Err(anyhow!(Code::ConnectFailed).context(format!(
-                "cannot connect to {}",
-                last.unwrap_or_else(|| format!("{name}: no address"))
+                "connect to {}",
+                last.unwrap_or_else(|| format!("{name} failed: no address"))
             )))
         }
         Transport::Ssh {
@@ -80,36 +99,50 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
                 .arg(command.as_deref().unwrap_or("distccd"))
                 .arg("--inetd")
                 .stderr(Stdio::inherit());
-            Connection::pipe(cmd).map_err(|e| {
+            let mut conn = Connection::pipe(cmd).map_err(|e| {
                 anyhow!(Code::ConnectFailed).context(format!(
-                    "cannot run {}: {e}",
-                    settings.ssh.to_string_lossy()
+                    "failed to exec {}: {}",
+                    settings.ssh.to_string_lossy(),
+                    sys::strerror(&e)
                 ))
-            })
+            })?;
+            conn.set_time_limit(Some(settings.io_timeout));
+            Ok(conn)
         }
         Transport::Local => Err(anyhow!("localhost is not a remote host")),
     }
 }
 
 impl Connection {
-    /// A connected TCP stream.
+    /// A connected TCP stream. It is made non-blocking: a blocking socket's
+    /// own timeouts bound each call, not a transfer (sendfile(2) makes
+    /// progress now and then and restarts its timeout each time), so
+    /// every wait here is a poll(2) against the deadline.
     pub fn tcp(stream: TcpStream) -> Connection {
+        stream.set_nonblocking(true).ok();
         Connection {
             link: Link::Tcp(stream),
+            deadline: None,
         }
     }
 
-    /// Starts `cmd` and talks to it over its stdin and stdout.
+    /// Starts `cmd` and talks to it over its stdin and stdout. Our ends
+    /// of the pipes do not block, so a time limit bounds every transfer.
     pub fn pipe(mut cmd: Command) -> io::Result<Connection> {
         let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
+        sys::set_nonblocking(&stdout)?;
+        if let Some(w) = &stdin {
+            sys::set_nonblocking(w)?;
+        }
         Ok(Connection {
             link: Link::Pipe {
                 child,
                 stdin,
                 stdout,
             },
+            deadline: None,
         })
     }
 
@@ -121,22 +154,40 @@ impl Connection {
         }
     }
 
-    /// Waits until the server starts answering, or `limit` passes (or a
-    /// signal arrives): a hint, so errors are left to the read that follows.
-    pub fn wait_readable(&self, limit: Duration) {
-        crate::sys::wait_readable(self.poll_fd(), limit).ok();
+    /// From now, reads and writes fail with `TimedOut` once `limit` has
+    /// passed, all of them together; `None` lets them wait for ever.
+    pub fn set_time_limit(&mut self, limit: Option<Duration>) {
+        self.deadline = limit.map(|l| (Instant::now() + l, l));
     }
 
-    /// Bounds each read and write on TCP; a pipe has no such bound, and
-    /// callers that must not wait forever poll [`Connection::poll_fd`].
-    pub fn set_io_timeout(&self, limit: Option<Duration>) -> io::Result<()> {
-        match &self.link {
-            Link::Tcp(s) => {
-                s.set_read_timeout(limit)?;
-                s.set_write_timeout(limit)
-            }
-            Link::Pipe { .. } => Ok(()),
+    /// What is left of the time limit; an error once it has passed.
+    fn left(&self) -> io::Result<Option<Duration>> {
+        match self.deadline {
+            None => Ok(None),
+            Some((at, limit)) => match at.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(Some(left)),
+                _ => Err(timed_out(limit)),
+            },
         }
+    }
+
+    /// Waits until `fd` is ready for `events` within the time limit.
+    fn ready(&self, fd: RawFd, events: i16) -> io::Result<()> {
+        self.left()?;
+        let until = self.deadline.map(|(at, _)| at);
+        match sys::poll_events(&[(fd, events)], until)? {
+            Some(_) => Ok(()),
+            None => Err(self
+                .left()
+                .err()
+                .unwrap_or_else(|| timed_out(Duration::ZERO))),
+        }
+    }
+
+    /// Waits until the server starts answering (or hangs up), within the
+    /// time limit.
+    pub fn wait_readable(&self) -> io::Result<()> {
+        self.ready(self.poll_fd(), libc::POLLIN)
     }
 
     /// Tells the server nothing more will come, leaving the read side open
@@ -175,64 +226,115 @@ impl Connection {
     /// moves them from the page cache to the socket without passing
     /// through our memory; on a pipe by copying.
     pub fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<()> {
-        match &mut self.link {
-            Link::Tcp(s) => send_file(s, file, len),
-            Link::Pipe { .. } => {
-                let n = io::copy(&mut Read::by_ref(file).take(len), self)?;
-                if n != len {
-                    return Err(shrank());
+        let mut off: libc::off_t = 0;
+        while (off as u64) < len {
+            self.left()?;
+            let r = match &self.link {
+                Link::Tcp(sock) => send_file_once(sock, file, &mut off, len),
+                Link::Pipe { .. } => {
+                    let n = io::copy(&mut Read::by_ref(file).take(len), self)?;
+                    return if n == len { Ok(()) } else { Err(shrank()) };
                 }
-                Ok(())
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.ready(self.poll_fd(), libc::POLLOUT)?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => r?,
             }
         }
+        Ok(())
     }
+}
+
+/// The error of a passed time limit, saying how long the limit was.
+pub fn timed_out(limit: Duration) -> io::Error {
+    let text = if limit.subsec_millis() == 0 {
+        format!("timed out after {} s", limit.as_secs())
+    } else {
+        format!("timed out after {:.1} s", limit.as_secs_f64())
+    };
+    io::Error::new(io::ErrorKind::TimedOut, text)
 }
 
 fn shrank() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank while sending")
 }
 
-fn send_file(sock: &TcpStream, file: &File, len: u64) -> io::Result<()> {
-    let mut off: libc::off_t = 0;
-    while (off as u64) < len {
-        let want = (len - off as u64).min(1 << 30) as usize;
-        // SAFETY: valid fds; the kernel advances `off`.
-        let n = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, want) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(shrank());
-        }
+/// One sendfile(2) call, advancing `off`.
+fn send_file_once(
+    sock: &TcpStream,
+    file: &File,
+    off: &mut libc::off_t,
+    len: u64,
+) -> io::Result<()> {
+    let want = (len - *off as u64).min(1 << 30) as usize;
+    // SAFETY: valid fds; the kernel advances `off`.
+    let n = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), off, want) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n == 0 {
+        return Err(shrank());
     }
     Ok(())
 }
 
+impl Connection {
+    /// The fd a transfer in direction `events` (`POLLIN`, `POLLOUT`) waits
+    /// on; `None` for the write side of a pipe already shut.
+    fn fd_for(&self, events: i16) -> Option<RawFd> {
+        match &self.link {
+            Link::Tcp(s) => Some(s.as_raw_fd()),
+            Link::Pipe { stdout, .. } if events == libc::POLLIN => Some(stdout.as_raw_fd()),
+            Link::Pipe { stdin, .. } => stdin.as_ref().map(AsRawFd::as_raw_fd),
+        }
+    }
+
+    /// Runs one non-blocking transfer until it moves bytes, waiting for
+    /// the fd within the time limit whenever it would block.
+    fn transfer(
+        &mut self,
+        events: i16,
+        mut once: impl FnMut(&mut Link) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        loop {
+            self.left()?;
+            match once(&mut self.link) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let fd = self.fd_for(events).ok_or_else(closed_stdin)?;
+                    self.ready(fd, events)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+fn closed_stdin() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "ssh stdin closed")
+}
+
 impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.link {
+        self.transfer(libc::POLLIN, |link| match link {
             Link::Tcp(s) => s.read(buf),
             Link::Pipe { stdout, .. } => stdout.read(buf),
-        }
+        })
     }
 }
 
 impl Write for Connection {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.link {
+        self.transfer(libc::POLLOUT, |link| match link {
             Link::Tcp(s) => s.write(buf),
             Link::Pipe { stdin, .. } => match stdin {
                 Some(w) => w.write(buf),
-                None => Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "ssh stdin closed",
-                )),
+                None => Err(closed_stdin()),
             },
-        }
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -273,7 +375,8 @@ mod tests {
         conn.cork(false);
         conn.shutdown_write().unwrap();
         assert!(conn.write_all(b"late").is_err(), "the write side is shut");
-        conn.wait_readable(Duration::from_secs(60));
+        conn.set_time_limit(Some(Duration::from_secs(60)));
+        conn.wait_readable().unwrap();
         let mut got = Vec::new();
         conn.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"hello world");
@@ -287,9 +390,9 @@ mod tests {
 
     #[test]
     fn a_pipe_to_a_child() {
-        let conn = Connection::pipe(Command::new("cat")).unwrap();
+        let mut conn = Connection::pipe(Command::new("cat")).unwrap();
         assert!(conn.poll_fd() >= 0);
-        conn.set_io_timeout(Some(Duration::from_secs(1))).unwrap();
+        conn.set_time_limit(Some(Duration::from_secs(60)));
         echo_through(conn);
     }
 
@@ -304,8 +407,64 @@ mod tests {
             s.write_all(&all).unwrap();
         });
         let conn = Connection::tcp(TcpStream::connect(addr).unwrap());
-        conn.set_io_timeout(Some(Duration::from_secs(60))).unwrap();
         echo_through(conn);
         echo.join().unwrap();
+    }
+
+    /// A peer that sends a byte now and then: a per-call timeout would
+    /// never fire, a deadline does, and says after how long.
+    fn trickle_is_cut_at_the_limit(mut conn: Connection, stop: impl FnOnce()) {
+        let limit = Duration::from_millis(300);
+        conn.set_time_limit(Some(limit));
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        let e = conn.read_to_end(&mut got).unwrap_err();
+        let took = started.elapsed();
+        stop();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "timed out after 0.3 s");
+        assert!(!got.is_empty(), "bytes came before the limit");
+        assert!(took >= limit, "{took:?}");
+        // The peer goes on for 20 s: far beyond this bound.
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        // A limit that has passed fails waits and reads alike, at once.
+        conn.set_time_limit(Some(Duration::ZERO));
+        assert_eq!(
+            conn.wait_readable().unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
+        let e = conn.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(e.to_string(), "timed out after 0 s");
+        assert_eq!(
+            timed_out(Duration::from_secs(20)).to_string(),
+            "timed out after 20 s"
+        );
+    }
+
+    #[test]
+    fn a_time_limit_is_a_deadline_over_tcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            for _ in 0..400 {
+                if s.write_all(b"x").is_err() || rx.try_recv().is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let conn = Connection::tcp(TcpStream::connect(addr).unwrap());
+        trickle_is_cut_at_the_limit(conn, || tx.send(()).unwrap());
+        peer.join().unwrap();
+    }
+
+    #[test]
+    fn a_time_limit_is_a_deadline_over_a_pipe() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "for i in $(seq 400); do printf x; sleep 0.05; done"]);
+        let conn = Connection::pipe(cmd).unwrap();
+        trickle_is_cut_at_the_limit(conn, || {});
     }
 }

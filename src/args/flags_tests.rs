@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// One row per behaviour the scanner relies on.
+/// One row per behaviour the scanner relies on. Long only because the
+/// table is: the checking is the loop at the end.
 #[test]
 fn categories() {
     let l = |r: &'static str| Local(r);

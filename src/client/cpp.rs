@@ -8,13 +8,15 @@ use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Result};
 
+use super::cleanup::{self, Temp};
+use super::job::Job;
 use super::local;
-use super::scan::Job;
 use crate::exit::Code;
 use crate::masquerade::Compiler;
 
 /// Where the preprocessed text goes: a private temp dir, removed on drop
-/// unless `DISTCC_SAVE_TEMPS` keeps it.
+/// unless `DISTCC_SAVE_TEMPS` keeps it, and by `cleanup` if a signal ends
+/// the client first.
 pub struct Temps {
     dir: tempfile::TempDir,
     pub preprocessed: PathBuf,
@@ -22,8 +24,9 @@ pub struct Temps {
 
 impl Temps {
     pub fn new(tmpdir: &Path, job: &Job) -> Result<Temps> {
+        let _hold = cleanup::place(tmpdir, Temp::Tmpdir);
         let dir = tempfile::Builder::new()
-            .prefix("distcc_")
+            .prefix(&Temp::Tmpdir.prefix())
             .tempdir_in(tmpdir)
             .map_err(|e| {
                 anyhow!(Code::IoError).context(format!("temp dir in {}: {e}", tmpdir.display()))
@@ -54,7 +57,11 @@ impl Temps {
 
     /// Keeps the files for inspection and returns where they are.
     pub fn keep(self) -> PathBuf {
-        self.dir.keep()
+        let kept = self.dir.keep();
+        if let Some(tmpdir) = kept.parent() {
+            cleanup::forget(tmpdir, Temp::Tmpdir);
+        }
+        kept
     }
 }
 
@@ -80,21 +87,22 @@ impl Preprocessor {
 
     fn spawn(compiler: &Compiler, args: &[OsString], stdout: Stdio) -> Result<Preprocessor> {
         log::debug!("preprocessing: {} {:?}", compiler.path.display(), args);
-        let child = local::command(compiler)
-            .args(args)
+        let mut cmd = local::command(compiler);
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| {
-                anyhow!(Code::CompilerMissing)
-                    .context(format!("cannot run {}: {e}", compiler.path.display()))
-            })?;
+            .stderr(Stdio::inherit());
+        let child = cleanup::spawn(&mut cmd).map_err(|e| {
+            anyhow!(Code::CompilerMissing)
+                .context(format!("cannot run {}: {e}", compiler.path.display()))
+        })?;
         Ok(Preprocessor { child })
     }
 
     pub fn wait(mut self) -> Result<ExitStatus> {
-        Ok(self.child.wait()?)
+        let status = self.child.wait();
+        cleanup::reaped(&self.child);
+        Ok(status?)
     }
 }
 
@@ -105,5 +113,6 @@ impl Drop for Preprocessor {
             self.child.kill().ok();
             self.child.wait().ok();
         }
+        cleanup::reaped(&self.child);
     }
 }

@@ -4,10 +4,12 @@
 //! compiler's.
 
 use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Context, Result};
 
+use super::cleanup;
 use crate::exit::Code;
 use crate::masquerade::{Compiler, SAFEGUARD};
 
@@ -29,16 +31,23 @@ pub fn run(compiler: &Compiler, args: &[OsString]) -> Result<ExitStatus> {
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
-    let status = cmd
-        .status()
+    let status = cleanup::status(&mut cmd)
         .map_err(|e| {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
                 Code::CompilerMissing
             } else {
                 Code::Generic
             };
-            anyhow!(code).context(format!("cannot run {}: {e}", compiler.path.display()))
+            let why = crate::sys::strerror(&e);
+            anyhow!(code).context(format!("failed to exec {}: {why}", compiler.path.display()))
         })
         .context("compiling locally")?;
     Ok(status)
+}
+
+/// Runs `compiler args` here and returns its exit status as a shell
+/// reports it.
+pub fn run_status(compiler: &Compiler, args: &[OsString]) -> Result<u8> {
+    let status = run(compiler, args)?;
+    Ok(crate::exit::of_wait_status(status.into_raw()))
 }

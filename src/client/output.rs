@@ -3,7 +3,8 @@
 //!
 //! A regular file, or a name that does not exist yet, is replaced whole: a
 //! temp file beside it, then a rename, so a killed client never leaves a
-//! truncated object. Anything else is written the way gcc writes it, by
+//! truncated object; the temp file's name carries our pid, and `cleanup`
+//! removes it if a signal ends the client first. Anything else is written the way gcc writes it, by
 //! opening the name: a symlink is written through to its target, and a
 //! device or FIFO (`-o /dev/null` in configure probes, as root) is opened
 //! and written, never replaced.
@@ -15,11 +16,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 
+use super::cleanup::{self, Temp};
 use crate::exit::Code;
-
-/// The prefix of our temp files beside an output, so what a SIGKILL leaves
-/// can be recognised and swept.
-pub const TEMP_PREFIX: &str = ".distcc-";
 
 /// Symlink hops followed before giving up, as the kernel's ELOOP limit.
 const MAX_LINK_HOPS: usize = 40;
@@ -74,12 +72,14 @@ fn replace(path: &Path, data: &[u8], mode: Option<u32>) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    let hold = cleanup::place(dir, Temp::Output);
     let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+        .prefix(&Temp::Output.prefix())
         .tempfile_in(dir)
         .map_err(|e| {
             anyhow!(Code::IoError).context(format!("cannot write in {}: {e}", dir.display()))
         })?;
+    drop(hold);
     tmp.write_all(data)
         .map_err(|e| io_error(path, "writing", e))?;
     let mode = mode.unwrap_or_else(|| 0o666 & !current_umask()) & 0o7777;

@@ -1,17 +1,18 @@
 //! Decides whether a compiler invocation can be distributed and, if so,
-//! how to split it into a local preprocessing step and a remote compile.
-//! The command-line model it decides from (flag table, languages, option
-//! parsing, response files) is `args`'; the decision, [`Scan`] and
-//! [`Job`], is the client's own.
+//! what each word of it is for ([`Role`]): the verdict is [`Scan`], and a
+//! distributable compile is a [`Job`] (`job`, which builds the argvs of
+//! each half from those roles). The command-line model it decides from
+//! (flag table, languages, option parsing, response files) is `args`'.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use super::job::{Deps, Job, Role};
 use crate::args::flags::{Class, DepFlag, ModeFlag, PathArg};
 use crate::args::lang::{
     basename, driver_suffix, kind_of_suffix, kind_of_x, strip_driver_suffix, with_suffix, Kind,
 };
-use crate::args::{parse_opt, respfile, Lang, Mode};
+use crate::args::{parse_opt, respfile, Lang, Mode, Opt};
 
 /// The verdict on one command line.
 #[derive(Debug)]
@@ -19,34 +20,6 @@ pub enum Scan {
     Remote(Job),
     /// Run the original command here; the text says why.
     Local(String),
-}
-
-/// Where each word of the argv goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    /// Local preprocessor and server.
-    Both,
-    /// Local preprocessor only.
-    CppOnly,
-    /// Dependency-file options: the local preprocessor's, or the server's
-    /// in exact mode; never part of a file listing.
-    Deps,
-    /// Neither: re-emitted in canonical form (`-c`, `-S`, `-o`).
-    Drop,
-    Input,
-}
-
-/// Dependency options seen on the command line.
-#[derive(Clone, Debug, Default)]
-struct Deps {
-    /// `-MD` or `-MMD` given to the driver.
-    driver: bool,
-    /// Last `-MF` (gcc uses the last one).
-    mf: Option<OsString>,
-    /// Any `-MT`/`-MQ`: then gcc adds no default target.
-    has_target: bool,
-    /// File named by `-Wp,-MD,file` / `-Wp,-MMD,file`.
-    wp_file: Option<OsString>,
 }
 
 /// Knobs for the client-side decision.
@@ -57,169 +30,6 @@ pub struct Policy {
     pub remote_assemble: bool,
 }
 
-/// A distributable compile.
-#[derive(Clone, Debug)]
-pub struct Job {
-    /// The source as typed.
-    pub input: OsString,
-    /// The `-o` value, or gcc's default (input basename, `.o`/`.s`, in cwd).
-    pub output: OsString,
-    pub mode: Mode,
-    pub lang: Lang,
-    /// The argv after `@file` expansion.
-    args: Vec<OsString>,
-    roles: Vec<Role>,
-    explicit_output: bool,
-    deps: Deps,
-    /// Some option hands text to the preprocessor (`PathArg::CppText`).
-    cpp_text: bool,
-}
-
-impl Job {
-    /// The argv after `@file` expansion.
-    pub fn args(&self) -> &[OsString] {
-        &self.args
-    }
-
-    /// Whether the input must be preprocessed here; if not, the input file
-    /// itself is what the server compiles.
-    pub fn needs_cpp(&self) -> bool {
-        self.lang.needs_cpp()
-    }
-
-    /// Arguments for the local preprocessor: writes the preprocessed text
-    /// to `pre_out` and the dependency file exactly as the full compile
-    /// would. Under `-E` gcc derives the `.d` name from `-o` and the target
-    /// from the input name, so both are pinned explicitly here.
-    pub fn cpp_args(&self, pre_out: &OsStr) -> Vec<OsString> {
-        let mut out: Vec<OsString> = self
-            .args
-            .iter()
-            .zip(&self.roles)
-            .filter(|(_, role)| **role != Role::Drop)
-            .map(|(arg, _)| arg.clone())
-            .collect();
-        out.extend(["-E".into(), "-o".into(), pre_out.to_os_string()]);
-        // gcc itself passes `-MQ <output>`, so `$` is doubled the same way.
-        out.extend(self.pinned_deps());
-        out
-    }
-
-    /// The dependency options that pin gcc's defaults (file and target),
-    /// which change when the output or the mode is not the user's own.
-    fn pinned_deps(&self) -> Vec<OsString> {
-        let mut out = Vec::new();
-        if self.deps.driver {
-            if let Some(dep) = self.dep_file() {
-                out.extend(["-MF".into(), dep]);
-            }
-            if !self.deps.has_target {
-                out.extend(["-MQ".into(), self.dep_target()]);
-            }
-        }
-        out
-    }
-
-    /// Arguments that make the local preprocessor list, into `list`, every
-    /// file the compile reads (`-M`): exact mode ships those files.
-    pub fn listing_args(&self, list: &OsStr) -> Vec<OsString> {
-        let mut out: Vec<OsString> = self
-            .args
-            .iter()
-            .zip(&self.roles)
-            .filter(|(_, role)| !matches!(role, Role::Drop | Role::Deps))
-            .map(|(arg, _)| arg.clone())
-            .collect();
-        out.extend(["-M".into(), "-MF".into(), list.to_os_string()]);
-        out
-    }
-
-    /// Exact mode: the user's command line, unchanged but for pinned
-    /// dependency options, which the server needs to write the `.d` file
-    /// gcc would write here.
-    pub fn exact_args(&self) -> Vec<OsString> {
-        let mut out = self.args.clone();
-        out.extend(self.pinned_deps());
-        out
-    }
-
-    /// Whether exact mode can carry this job: text passed to the
-    /// preprocessor (`-Wp,`) hides files the server would have to write.
-    pub fn exact_ok(&self) -> bool {
-        self.deps.wp_file.is_none() && !self.cpp_text
-    }
-
-    /// Arguments the server compiles with: only options the compiler
-    /// proper needs, canonical `-c`/`-S` and `-o`, and the input renamed
-    /// to the preprocessed suffix so no `-x` is needed.
-    pub fn server_args(&self) -> Vec<OsString> {
-        let mut out: Vec<OsString> = self
-            .args
-            .iter()
-            .zip(&self.roles)
-            .filter(|(_, role)| **role == Role::Both)
-            .map(|(arg, _)| arg.clone())
-            .collect();
-        out.push(match self.mode {
-            Mode::Object => "-c".into(),
-            Mode::Assembly => "-S".into(),
-        });
-        out.extend(["-o".into(), self.output.clone()]);
-        // The server only needs the suffix; its policy refuses input names
-        // that are absolute or climb with "..", so the directory stays here.
-        // A name that would read as an option or a response file keeps a
-        // "./" in front.
-        let base = basename(self.input.as_bytes());
-        let mut stem = Vec::from(strip_driver_suffix(base));
-        if matches!(base.first(), Some(b'-' | b'@')) {
-            stem.splice(0..0, *b"./");
-        }
-        out.push(with_suffix(&stem, self.lang.preprocessed_suffix()));
-        out
-    }
-
-    /// The dependency file gcc would write, if any. Already-preprocessed
-    /// input skips the preprocessor, and with it the `.d` file.
-    pub fn dep_file(&self) -> Option<OsString> {
-        if !self.lang.needs_cpp() {
-            return None;
-        }
-        if !self.deps.driver {
-            return self.deps.wp_file.clone();
-        }
-        if let Some(mf) = &self.deps.mf {
-            return Some(mf.clone());
-        }
-        Some(if self.explicit_output {
-            // gcc's `%.d%*`: the last dot after the last slash, even a leading one.
-            let out = self.output.as_bytes();
-            let base = out.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
-            let stem = match out[base..].iter().rposition(|&b| b == b'.') {
-                Some(dot) => &out[..base + dot],
-                None => out,
-            };
-            with_suffix(stem, "d")
-        } else {
-            with_suffix(strip_driver_suffix(basename(self.input.as_bytes())), "d")
-        })
-    }
-
-    /// The target gcc names in the dependency file when none is given:
-    /// the `-o` value, else the preprocessor's own default (input basename
-    /// with its last suffix replaced by `.o`, even under `-S`).
-    fn dep_target(&self) -> OsString {
-        if self.explicit_output {
-            return self.output.clone();
-        }
-        let base = basename(self.input.as_bytes());
-        let stem = base
-            .iter()
-            .rposition(|&b| b == b'.')
-            .map_or(base, |dot| &base[..dot]);
-        with_suffix(stem, "o")
-    }
-}
-
 /// What a stock distcc 3.4 daemon takes for an input (or, with `.o`, an
 /// output) when it sees a bare word; used to keep such words out of the
 /// forwarded option values.
@@ -227,6 +37,15 @@ fn looks_like_file_to_distcc(word: &[u8]) -> bool {
     let source = driver_suffix(word)
         .is_some_and(|s| matches!(kind_of_suffix(s), Kind::Source(_)) || s == b"s" || s == b"S");
     source || word.ends_with(b".o")
+}
+
+/// autoconf's probes, `conftest.c` and the like: distcc 3.4 compiles them
+/// here (`dcc_source_needs_local`, by the input's basename), since a
+/// probe is tiny and configure runs hundreds of them one after another,
+/// each waiting for the last.
+fn is_autoconf_probe(input: &[u8]) -> bool {
+    let base = basename(input);
+    base.starts_with(b"conftest.") || base.starts_with(b"tmp.conftest.")
 }
 
 /// Classifies a command line (without the compiler name), expanding
@@ -244,158 +63,271 @@ pub fn scan_with(args: &[OsString], policy: &Policy) -> Scan {
 }
 
 fn parse(args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
-    let mut roles = vec![Role::Both; args.len()];
-    let mut input: Option<(usize, Option<Kind>)> = None;
-    let mut x: Option<Kind> = None;
-    let (mut compile, mut assemble) = (false, false);
-    let mut output: Option<OsString> = None;
-    let mut deps = Deps::default();
-    let mut cpp_text = false;
-    let mut forwarded_values = Vec::new();
+    let mut p = Parser::new(&args);
     let mut i = 0;
     while i < args.len() {
-        let word = args[i].as_bytes();
+        i += p.word(i)?;
+    }
+    let found = p.finish()?;
+    found.into_job(args, policy)
+}
+
+/// The walk over the argv: what each word is, and what the words say
+/// together so far.
+struct Parser<'a> {
+    args: &'a [OsString],
+    roles: Vec<Role>,
+    /// The input's index, and the `-x` language in force before it.
+    input: Option<(usize, Option<Kind>)>,
+    x: Option<Kind>,
+    compile: bool,
+    assemble: bool,
+    output: Option<OsString>,
+    deps: Deps,
+    cpp_text: bool,
+    /// `-Xpreprocessor -MD` (or `-MMD`, when `true`) waiting for the next
+    /// `-Xpreprocessor` to name its file.
+    xpre_dep: Option<bool>,
+    /// Indexes of option values given as words of their own, which a
+    /// distcc 3.4 daemon could mistake for files.
+    forwarded_values: Vec<usize>,
+}
+
+/// What the walk found, before the checks that need all of it.
+struct Found {
+    roles: Vec<Role>,
+    input_index: usize,
+    x_kind: Option<Kind>,
+    mode: Mode,
+    output: Option<OsString>,
+    deps: Deps,
+    cpp_text: bool,
+    forwarded_values: Vec<usize>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(args: &'a [OsString]) -> Parser<'a> {
+        Parser {
+            args,
+            roles: vec![Role::Both; args.len()],
+            input: None,
+            x: None,
+            compile: false,
+            assemble: false,
+            output: None,
+            deps: Deps::default(),
+            cpp_text: false,
+            xpre_dep: None,
+            forwarded_values: Vec::new(),
+        }
+    }
+
+    /// Classifies the word at `i` (with its argument); returns how many
+    /// words that took.
+    fn word(&mut self, i: usize) -> Result<usize, String> {
+        let word = self.args[i].as_bytes();
         if word == b"-" {
             return Err("reads the source from standard input".into());
         }
-        if word.first() != Some(&b'-') {
-            if word.first() == Some(&b'@') {
-                return Err(format!(
-                    "unreadable response file {}",
-                    args[i].to_string_lossy()
-                ));
-            }
-            if input.is_some() {
-                return Err("several input files".into());
-            }
-            input = Some((i, x));
-            roles[i] = Role::Input;
-            i += 1;
-            continue;
+        if word.first() == Some(&b'-') {
+            return self.option(i);
         }
-        let opt = parse_opt(&args, i)?;
+        if word.first() == Some(&b'@') {
+            return Err(format!(
+                "unreadable response file {}",
+                self.args[i].to_string_lossy()
+            ));
+        }
+        if self.input.is_some() {
+            return Err("several input files".into());
+        }
+        self.input = Some((i, self.x));
+        self.roles[i] = Role::Input;
+        Ok(1)
+    }
+
+    fn option(&mut self, i: usize) -> Result<usize, String> {
+        let opt = parse_opt(self.args, i)?;
+        let role = self.role_of(&opt, i)?;
+        self.roles[i..i + opt.span()].fill(role);
+        Ok(opt.span())
+    }
+
+    /// Where an option goes, noting what it says about the job.
+    fn role_of(&mut self, opt: &Opt, i: usize) -> Result<Role, String> {
         let value = opt.value.map(OsStr::as_bytes);
-        let role = match opt.class() {
+        Ok(match opt.class() {
             Class::Local(why) | Class::Inexact(why) => return Err(format!("{}: {why}", opt.text)),
-            Class::Mode(ModeFlag::Compile) => {
-                compile = true;
-                Role::Drop
-            }
-            Class::Mode(ModeFlag::Assemble) => {
-                assemble = true;
-                Role::Drop
-            }
-            Class::Mode(ModeFlag::Preprocess) => return Err("preprocessing only (-E)".into()),
-            Class::Mode(ModeFlag::DepsOnly) => {
-                return Err(format!("{}: dependency generation only", opt.text))
-            }
+            Class::Mode(mode) => self.mode(mode, opt)?,
             Class::Output => {
-                output = opt.value.map(OsStr::to_os_string);
+                self.output = opt.value.map(OsStr::to_os_string);
                 Role::Drop
             }
             Class::Lang => {
-                x = kind_of_x(value.unwrap_or_default());
+                self.x = kind_of_x(value.unwrap_or_default());
                 Role::CppOnly
             }
             Class::Deps(dep) => {
                 match dep {
-                    DepFlag::MD | DepFlag::MMD => deps.driver = true,
-                    DepFlag::MF => deps.mf = opt.value.map(OsStr::to_os_string),
-                    DepFlag::MT | DepFlag::MQ => deps.has_target = true,
+                    DepFlag::MD | DepFlag::MMD => self.deps.driver = true,
+                    DepFlag::MF => self.deps.mf = opt.value.map(OsStr::to_os_string),
+                    DepFlag::MT | DepFlag::MQ => self.deps.has_target = true,
                     DepFlag::MP | DepFlag::MG => {}
                 }
                 Role::Deps
             }
-            Class::CppFiles => {
-                cpp_text |= opt.flag.path == Some(PathArg::CppText);
-                let value = value.unwrap_or_default();
-                if opt.flag.name == "-Wp," {
-                    let items: Vec<&[u8]> = value.split(|&b| b == b',').collect();
-                    for pair in items.windows(2) {
-                        if pair[0] == b"-MD" || pair[0] == b"-MMD" {
-                            deps.wp_file = Some(OsStr::from_bytes(pair[1]).to_os_string());
-                        }
-                    }
-                } else if opt.flag.name == "-Xpreprocessor" && value.starts_with(b"-M") {
-                    return Err("dependency options passed through -Xpreprocessor".into());
-                }
-                Role::CppOnly
-            }
-            Class::Cpp | Class::Link | Class::LinkerText => Role::CppOnly,
+            Class::CppFiles => self.cpp_files(opt)?,
+            Class::Cpp => Role::CppOnly,
+            Class::Link | Class::LinkerText => Role::Link,
             Class::Safe | Class::Check(_) => {
                 if opt.separate {
-                    forwarded_values.push(i + 1);
+                    self.forwarded_values.push(i + 1);
                 }
                 Role::Both
             }
-        };
-        roles[i..i + opt.span()].fill(role);
-        i += opt.span();
+        })
     }
 
-    let (input_index, x_kind) = input.ok_or("no input file")?;
-    if !compile && !assemble {
-        return Err("linking (no -c or -S)".into());
-    }
-    let input = args[input_index].clone();
-    let kind = x_kind
-        .unwrap_or_else(|| driver_suffix(input.as_bytes()).map_or(Kind::Other, kind_of_suffix));
-    let lang = match kind {
-        Kind::Source(lang) => lang,
-        Kind::Header => return Err("precompiled header generation".into()),
-        Kind::Other if x_kind.is_some() => {
-            return Err("language not supported for distribution".into())
+    fn mode(&mut self, mode: ModeFlag, opt: &Opt) -> Result<Role, String> {
+        match mode {
+            ModeFlag::Compile => self.compile = true,
+            ModeFlag::Assemble => self.assemble = true,
+            ModeFlag::Preprocess => return Err("preprocessing only (-E)".into()),
+            ModeFlag::DepsOnly => return Err(format!("{}: dependency generation only", opt.text)),
         }
-        Kind::Other => {
-            return Err(format!(
+        Ok(Role::Drop)
+    }
+
+    /// Options that hand files to the preprocessor. A dependency file asked
+    /// of the preprocessor itself (the Linux kernel passes `-Wp,-MMD,file`
+    /// to every compile) is understood; other text is opaque, and keeps
+    /// exact mode away.
+    fn cpp_files(&mut self, opt: &Opt) -> Result<Role, String> {
+        let value = opt.value.map(OsStr::as_bytes).unwrap_or_default();
+        if opt.flag.name == "-Wp," {
+            let items: Vec<&[u8]> = value.split(|&b| b == b',').collect();
+            for pair in items.windows(2) {
+                if pair[0] == b"-MD" || pair[0] == b"-MMD" {
+                    self.cpp_dep_file(pair[1], pair[0] == b"-MMD");
+                }
+            }
+            if let [b"-MD" | b"-MMD", _] = items[..] {
+                return Ok(Role::CppDeps);
+            }
+        } else if opt.flag.name == "-Xpreprocessor" {
+            if let Some(mmd) = self.xpre_dep.take() {
+                // The preprocessor takes the next word it is given as the
+                // file, whatever it looks like.
+                self.cpp_dep_file(value, mmd);
+                return Ok(Role::CppDeps);
+            }
+            if value == b"-MD" || value == b"-MMD" {
+                self.xpre_dep = Some(value == b"-MMD");
+                return Ok(Role::CppDeps);
+            }
+            if value.starts_with(b"-M") {
+                return Err("dependency options passed through -Xpreprocessor".into());
+            }
+        }
+        self.cpp_text |= opt.flag.path == Some(PathArg::CppText);
+        Ok(Role::CppOnly)
+    }
+
+    fn cpp_dep_file(&mut self, file: &[u8], mmd: bool) {
+        self.deps.wp_file = Some(OsStr::from_bytes(file).to_os_string());
+        self.deps.wp_mmd = mmd;
+    }
+
+    /// The checks that need the whole command line.
+    fn finish(self) -> Result<Found, String> {
+        let (input_index, x_kind) = self.input.ok_or("no input file")?;
+        if self.xpre_dep.is_some() {
+            return Err("-Xpreprocessor -MD without a file to write".into());
+        }
+        let mode = match (self.compile, self.assemble) {
+            (false, false) => return Err("linking (no -c or -S)".into()),
+            (_, true) => Mode::Assembly,
+            (true, false) => Mode::Object,
+        };
+        Ok(Found {
+            roles: self.roles,
+            input_index,
+            x_kind,
+            mode,
+            output: self.output,
+            deps: self.deps,
+            cpp_text: self.cpp_text,
+            forwarded_values: self.forwarded_values,
+        })
+    }
+}
+
+impl Found {
+    /// The source's language, from `-x` or its suffix.
+    fn lang(&self, input: &OsStr) -> Result<Lang, String> {
+        let kind = self
+            .x_kind
+            .unwrap_or_else(|| driver_suffix(input.as_bytes()).map_or(Kind::Other, kind_of_suffix));
+        match kind {
+            Kind::Source(lang) => Ok(lang),
+            Kind::Header => Err("precompiled header generation".into()),
+            Kind::Other if self.x_kind.is_some() => {
+                Err("language not supported for distribution".into())
+            }
+            Kind::Other => Err(format!(
                 "{} is not a compilable source",
                 input.to_string_lossy()
-            ))
+            )),
         }
-    };
-    let mode = if assemble {
-        Mode::Assembly
-    } else {
-        Mode::Object
-    };
-    if lang.is_asm() && mode == Mode::Assembly {
-        return Err("-S on assembler source".into());
     }
-    if lang.is_asm() && !policy.remote_assemble {
-        return Err("assembler source (distcc 3.4 servers do not assemble)".into());
+
+    fn into_job(self, args: Vec<OsString>, policy: &Policy) -> Result<Job, String> {
+        let input = args[self.input_index].clone();
+        if is_autoconf_probe(input.as_bytes()) {
+            return Err("autoconf test (conftest.*), compiled here as distcc 3.4 does".into());
+        }
+        let lang = self.lang(&input)?;
+        let mode = self.mode;
+        if lang.is_asm() && mode == Mode::Assembly {
+            return Err("-S on assembler source".into());
+        }
+        if lang.is_asm() && !policy.remote_assemble {
+            return Err("assembler source (distcc 3.4 servers do not assemble)".into());
+        }
+        if self.deps.driver && self.deps.wp_file.is_some() {
+            return Err("both -MD/-MMD and -Wp,-MD".into());
+        }
+        if let Some(&k) = self
+            .forwarded_values
+            .iter()
+            .find(|&&k| looks_like_file_to_distcc(args[k].as_bytes()))
+        {
+            return Err(format!(
+                "option argument {} would look like a file to the server",
+                args[k].to_string_lossy()
+            ));
+        }
+        let explicit_output = self.output.is_some();
+        let output = match self.output {
+            Some(o) if o == "-" => return Err("writes the output to standard output".into()),
+            Some(o) => o,
+            None => with_suffix(
+                strip_driver_suffix(basename(input.as_bytes())),
+                mode.suffix(),
+            ),
+        };
+        Ok(Job {
+            input,
+            output,
+            mode,
+            lang,
+            args,
+            roles: self.roles,
+            explicit_output,
+            deps: self.deps,
+            cpp_text: self.cpp_text,
+        })
     }
-    if deps.driver && deps.wp_file.is_some() {
-        return Err("both -MD/-MMD and -Wp,-MD".into());
-    }
-    if let Some(&k) = forwarded_values
-        .iter()
-        .find(|&&k| looks_like_file_to_distcc(args[k].as_bytes()))
-    {
-        return Err(format!(
-            "option argument {} would look like a file to the server",
-            args[k].to_string_lossy()
-        ));
-    }
-    let explicit_output = output.is_some();
-    let output = match output {
-        Some(o) if o == "-" => return Err("writes the output to standard output".into()),
-        Some(o) => o,
-        None => with_suffix(
-            strip_driver_suffix(basename(input.as_bytes())),
-            mode.suffix(),
-        ),
-    };
-    Ok(Job {
-        input,
-        output,
-        mode,
-        lang,
-        args,
-        roles,
-        explicit_output,
-        deps,
-        cpp_text,
-    })
 }
 
 #[cfg(test)]

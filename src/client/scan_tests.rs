@@ -66,6 +66,36 @@ fn dep_file_names() {
     }
 }
 
+/// distcc 3.4 decides by the input's basename, after finding a compile.
+#[test]
+fn autoconf_probes_are_compiled_here_as_distcc_34_decides() {
+    for line in [
+        "-c conftest.c",
+        "-c -o conftest.o conftest.c",
+        "-O2 -c sub/dir/conftest.cpp",
+        "-c tmp.conftest.c",
+        "-c conftest.foo.c",
+    ] {
+        let Scan::Local(why) = scan(&argv(line)) else {
+            panic!("{line} is distributed")
+        };
+        assert!(why.contains("autoconf"), "{line}: {why}");
+    }
+    for line in [
+        "-c myconftest.c",
+        "-c conftest/x.c",
+        "-c conftestx.c",
+        "-c x.c -o conftest.o",
+    ] {
+        assert!(matches!(scan(&argv(line)), Scan::Remote(_)), "{line}");
+    }
+    // Linking one is local anyway, for its own reason.
+    let Scan::Local(why) = scan(&argv("conftest.c -o conftest")) else {
+        panic!()
+    };
+    assert!(why.contains("linking"), "{why}");
+}
+
 #[test]
 fn non_utf8_and_response_files() {
     let name = OsString::from_vec(b"caf\xe9.c".to_vec());
@@ -150,46 +180,50 @@ fn run(compiler: &str, dir: &Path, args: &[OsString]) {
     assert!(st.success(), "{compiler} {} failed", join(args));
 }
 
+/// Compilers and command lines whose dependency files must come out of a
+/// split compile as gcc writes them.
+const DEP_CASES: &[(&str, &[&str])] = &[
+    ("gcc", &["-MD", "-c", "x.c"]),
+    ("gcc", &["-MD", "-c", "src/x.c", "-o", "obj/x.o"]),
+    (
+        "gcc",
+        &[
+            "-MMD", "-MF", "deps/x.d", "-MT", "foo", "-c", "x.c", "-o", "y.o",
+        ],
+    ),
+    ("gcc", &["-MD", "-MQ", "$weird", "-c", "x.c"]),
+    ("gcc", &["-MD", "-MT", "$weird", "-MQ", "a b", "-c", "x.c"]),
+    ("gcc", &["-MD", "-MP", "-c", "x.c"]),
+    ("gcc", &["-MD", "-S", "src/x.c", "-o", "obj/x.s"]),
+    ("gcc", &["-MD", "-S", "src/x.c"]),
+    ("gcc", &["-MMD", "-c", "src/x.c", "-o", "obj/x.foo.o"]),
+    ("gcc", &["-MD", "-c", "x.c", "-o", "obj/.x"]),
+    ("gcc", &["-MD", "-c", "x.c", "-o", "obj.dir/x"]),
+    ("gcc", &["-MD", "-c", "x.c", "-o", "obj/$x.o"]),
+    ("gcc", &["-MMD", "-c", "x.c", "-o", "obj/a b.o"]),
+    ("gcc", &["-MD", "-c", "$x.c"]),
+    ("gcc", &["-MD", "-MMD", "-c", "x.c"]),
+    (
+        "gcc",
+        &["-Wp,-MD,obj/w.d", "-c", "src/x.c", "-o", "obj/x.o"],
+    ),
+    ("gcc", &["-MD", "-MFobj/j.d", "-MTjt", "-c", "x.c"]),
+    (
+        "gcc",
+        &["-MD", "-x", "c", "-Isrc", "-c", "src/x.c", "-o", "obj/x.o"],
+    ),
+    (
+        "gcc",
+        &[
+            "-MD", "-MF", "obj/1.d", "-MF", "obj/2.d", "-c", "x.c", "-o", "obj/x.o",
+        ],
+    ),
+    ("g++", &["-MD", "-MP", "-c", "x.cc", "-o", "obj/x.o"]),
+];
+
 #[test]
 fn dependency_files_match_gcc() {
-    let cases: &[(&str, &[&str])] = &[
-        ("gcc", &["-MD", "-c", "x.c"]),
-        ("gcc", &["-MD", "-c", "src/x.c", "-o", "obj/x.o"]),
-        (
-            "gcc",
-            &[
-                "-MMD", "-MF", "deps/x.d", "-MT", "foo", "-c", "x.c", "-o", "y.o",
-            ],
-        ),
-        ("gcc", &["-MD", "-MQ", "$weird", "-c", "x.c"]),
-        ("gcc", &["-MD", "-MT", "$weird", "-MQ", "a b", "-c", "x.c"]),
-        ("gcc", &["-MD", "-MP", "-c", "x.c"]),
-        ("gcc", &["-MD", "-S", "src/x.c", "-o", "obj/x.s"]),
-        ("gcc", &["-MD", "-S", "src/x.c"]),
-        ("gcc", &["-MMD", "-c", "src/x.c", "-o", "obj/x.foo.o"]),
-        ("gcc", &["-MD", "-c", "x.c", "-o", "obj/.x"]),
-        ("gcc", &["-MD", "-c", "x.c", "-o", "obj.dir/x"]),
-        ("gcc", &["-MD", "-c", "x.c", "-o", "obj/$x.o"]),
-        ("gcc", &["-MMD", "-c", "x.c", "-o", "obj/a b.o"]),
-        ("gcc", &["-MD", "-c", "$x.c"]),
-        ("gcc", &["-MD", "-MMD", "-c", "x.c"]),
-        (
-            "gcc",
-            &["-Wp,-MD,obj/w.d", "-c", "src/x.c", "-o", "obj/x.o"],
-        ),
-        ("gcc", &["-MD", "-MFobj/j.d", "-MTjt", "-c", "x.c"]),
-        (
-            "gcc",
-            &["-MD", "-x", "c", "-Isrc", "-c", "src/x.c", "-o", "obj/x.o"],
-        ),
-        (
-            "gcc",
-            &[
-                "-MD", "-MF", "obj/1.d", "-MF", "obj/2.d", "-c", "x.c", "-o", "obj/x.o",
-            ],
-        ),
-        ("g++", &["-MD", "-MP", "-c", "x.cc", "-o", "obj/x.o"]),
-    ];
+    let cases = DEP_CASES;
     let base = std::env::temp_dir().join(format!("scan-deps-{}", std::process::id()));
     for (n, (compiler, args)) in cases.iter().enumerate() {
         if !have(compiler) {

@@ -30,7 +30,7 @@ use tally::Tally;
 const USAGE: &str = "\
 Usage:
    distccmon-text [--plain] [DELAY]
-   distccmon-text --summary [--since SECONDS] [--reset]
+   distccmon-text --summary [--since[=]SECONDS] [--reset]
    distccmon-text --help | --version
 
    Shows the distcc jobs running for this user ($DISTCC_DIR, default
@@ -88,6 +88,8 @@ fn parse(args: &[OsString]) -> Result<Mode, String> {
                 let v = it.next().ok_or("--since needs a number of seconds")?;
                 since = Some(seconds(&v)?);
             }
+            // popt's other spelling, which distcc's tools accept everywhere.
+            s if s.starts_with("--since=") => since = Some(seconds(&s["--since=".len()..])?),
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
             s if delay.is_none() => delay = Some(seconds(s)?).filter(|d| !d.is_zero()),
             s => return Err(format!("unexpected argument {s:?}")),
@@ -311,6 +313,13 @@ mod tests {
                     reset: true,
                 },
             ),
+            (
+                &["--since=1.5", "--summary"],
+                Mode::Summary {
+                    since: Some(Duration::from_secs_f64(1.5)),
+                    reset: false,
+                },
+            ),
         ];
         for (a, want) in cases {
             assert_eq!(parse(&args(a)).as_ref(), Ok(want), "{a:?}");
@@ -322,6 +331,8 @@ mod tests {
             &["--since", "5"],
             &["--summary", "3"],
             &["--summary", "--since"],
+            &["--summary", "--since="],
+            &["--summary", "--since=x"],
             &["--bogus"],
             &["nan"],
         ] {

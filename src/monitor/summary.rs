@@ -25,6 +25,15 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
         out.push_str("no finished jobs in the history\n");
         return out;
     }
+    totals(&mut out, records, now);
+    hosts(&mut out, records);
+    reasons(&mut out, records);
+    phases(&mut out, records);
+    out
+}
+
+/// The first two lines: how many jobs, since when, and how they ended.
+fn totals(out: &mut String, records: &[Record], now: SystemTime) {
     let first = records.iter().map(|r| r.end).min().unwrap_or(now);
     let span = now.duration_since(first).unwrap_or_default();
     let count = |f: &dyn Fn(&Outcome) -> bool| records.iter().filter(|r| f(&r.outcome)).count();
@@ -48,7 +57,11 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
         count(&|o| matches!(o, Outcome::Failed(_))),
     )
     .ok();
+}
 
+/// One row per host: jobs it ended, compile errors, attempts that failed
+/// there, average time.
+fn hosts(out: &mut String, records: &[Record]) {
     let mut hosts: BTreeMap<&str, HostRow> = BTreeMap::new();
     for r in records {
         if !matches!(r.outcome, Outcome::Failed(_)) {
@@ -76,7 +89,10 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
         )
         .ok();
     }
+}
 
+/// Why jobs stayed here, fell back or failed, most frequent first.
+fn reasons(out: &mut String, records: &[Record]) {
     for (title, pick) in [
         (
             "local because",
@@ -102,7 +118,10 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
             writeln!(out, "         ... and {} other reasons", why.len() - 10).ok();
         }
     }
+}
 
+/// Where the time went, phase by phase.
+fn phases(out: &mut String, records: &[Record]) {
     let mut totals = [Duration::ZERO; PHASES];
     let mut jobs = [0u64; PHASES];
     for r in records {
@@ -138,7 +157,6 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
         )
         .ok();
     }
-    out
 }
 
 #[cfg(test)]

@@ -18,13 +18,14 @@ pub struct Settings {
     pub dir: PathBuf,
     /// `DISTCC_VERBOSE=1`.
     pub verbose: bool,
-    /// `DISTCC_LOG`: where verbose messages go instead of stderr.
+    /// `DISTCC_LOG`: where distcc's own messages go instead of stderr.
     pub log: Option<PathBuf>,
     /// `DISTCC_FALLBACK`, default on: compile locally when distribution fails.
     pub fallback: bool,
     /// `DISTCC_SAVE_TEMPS=1`: keep the preprocessed file and say where.
     pub save_temps: bool,
-    /// `DISTCC_IO_TIMEOUT`, default 300 s: the whole remote compile.
+    /// `DISTCC_IO_TIMEOUT`, default 300 s: the whole budget of each phase
+    /// with a volunteer (sending; the compile with its reply).
     pub io_timeout: Duration,
     /// `DISTCC_CONNECT_TIMEOUT`, default 4 s, as the reference.
     pub connect_timeout: Duration,

@@ -241,3 +241,96 @@ fn reference_daemon_serves_plain_protocol_3() {
         "the client remembers the reference speaks plain protocol 3"
     );
 }
+
+/// `-Wp,-MD,file` (the Linux kernel's `-Wp,-MMD`) and `-Xpreprocessor -MD
+/// -Xpreprocessor file` go in exact mode and give gcc's own `.d` file; a
+/// compile carrying linker options (CMake's checks pass `-Wl,...`) does
+/// too, since they are inert in a compile.
+#[test]
+fn linker_options_and_preprocessor_dependency_files_stay_in_exact_mode() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("src/x.c", "#include \"h.h\"\nint x(void) { return H; }\n");
+    tree.write("src/h.h", "#define H 42\n");
+    fs::create_dir_all(tree.work().join("obj")).unwrap();
+    let daemon = Daemon::start(&tree, &[]);
+    let log = tree.path("state/client.log");
+    let cases: &[&[&str]] = &[
+        &[
+            "-g",
+            "-O2",
+            "-Wp,-MD,obj/x.d",
+            "-c",
+            "src/x.c",
+            "-o",
+            "obj/x.o",
+        ],
+        &[
+            "-g",
+            "-Wp,-MMD,obj/.x.o.d",
+            "-c",
+            "src/x.c",
+            "-o",
+            "obj/x.o",
+        ],
+        &[
+            "-g",
+            "-Xpreprocessor",
+            "-MD",
+            "-Xpreprocessor",
+            "obj/x.d",
+            "-c",
+            "src/x.c",
+            "-o",
+            "obj/x.o",
+        ],
+        &[
+            "-g",
+            "-Wl,--version-script,/abs/path.map",
+            "-lm",
+            "-c",
+            "src/x.c",
+            "-o",
+            "obj/x.o",
+        ],
+    ];
+    for args in cases {
+        // The compile as gcc does it here, then through distcc.
+        let mut want = Vec::new();
+        for (round, path) in [("local", None), ("exact", Some(tree.cpponly_path()))] {
+            for f in ["obj/x.o", "obj/x.d", "obj/.x.o.d"] {
+                fs::remove_file(tree.work().join(f)).ok();
+            }
+            let out = match path {
+                None => local(&tree, "gcc", args),
+                Some(p) => {
+                    fs::remove_file(&log).ok();
+                    let mut full = vec!["gcc"];
+                    full.extend_from_slice(args);
+                    let mut cmd = tree.client(&format!("{},cpp", daemon.host()), &full);
+                    cmd.env("PATH", p)
+                        .env("DISTCC_FALLBACK", "0")
+                        .env("DISTCC_LOG", &log);
+                    run(cmd, Duration::from_secs(120))
+                }
+            };
+            assert!(
+                out.status.success(),
+                "{round} {args:?}: {}",
+                text(&out.stderr)
+            );
+            let files: Vec<(String, Vec<u8>)> = dir_contents(&tree.work().join("obj"));
+            if round == "local" {
+                want = files;
+            } else {
+                assert!(want == files, "{args:?}: outputs differ from gcc's");
+                let logged = fs::read_to_string(&log).unwrap();
+                assert!(
+                    logged.contains("(exact)"),
+                    "{args:?} went in exact mode: {logged}"
+                );
+            }
+        }
+        assert!(!want.is_empty());
+    }
+}

@@ -183,7 +183,7 @@ fn parallel_build_survives_a_killed_volunteer() {
         );
         total += started;
     }
-    let fallbacks = text(&out.stderr).matches("compiling locally").count();
+    let fallbacks = text(&out.stderr).matches("running locally instead").count();
     println!("{total} remote compiles, {fallbacks} local fallbacks for {FILES} files");
     assert!(
         total + fallbacks >= FILES,

@@ -1,8 +1,9 @@
 //! `install.sh` and the masquerade dir it creates: an install into a temp
 //! prefix used the way users use it (that dir first on PATH, `CC=distcc`,
 //! ccache in front, an autoconf/libtool project), and the recursion set-ups
-//! that must fail fast. The packages built from `packaging/` are tested in
-//! `packaging.rs`.
+//! that must fail fast. Where the script writes, what it says first and
+//! what `--uninstall` leaves are tested in `install/paths.rs`; the packages
+//! built from `packaging/` in `packaging.rs`.
 //!
 //! Compiles are proven remote by the daemon's log and, where the client
 //! needs no linker, by client compilers that may only preprocess.
@@ -12,7 +13,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::skip_unless;
 use crate::util::{exe, have, run, text, which, Daemon, Tree, COMPILERS};
@@ -183,10 +184,11 @@ fn install_links_compilers_refreshes_and_uninstalls() {
     assert!(after.iter().any(|l| l == "clang-99"), "{after:?}");
     assert!(!after.iter().any(|l| l == "gcc-99"), "{after:?}");
 
+    // Everything but the file that is not ours, and the dirs that hold it.
     install(&tree, &["--uninstall"], Some(&path));
     assert_eq!(names(&masq(&tree)), ["mine"]);
-    assert!(names(&prefix.join("bin")).is_empty());
-    assert!(!prefix.join("sbin/update-distcc-symlinks").exists());
+    assert_eq!(names(&prefix), ["lib"]);
+    assert_eq!(names(&prefix.join("lib")), ["distcc"]);
 }
 
 #[test]
@@ -235,18 +237,13 @@ fn masquerade_gcc_and_make_compile_remotely() {
     assert_eq!(text(&prog.stdout).trim(), (97 + 98 + 99 + 100).to_string());
 }
 
-/// Runs `program args` with `path` and asserts exit 111 within a second
-/// and a message containing each of `names`.
+/// Runs `program args` with `path` and asserts exit 111 and a message
+/// containing each of `names`. A loop that went undetected would never
+/// end, and `run`'s bound fails it.
 fn assert_recursion(tree: &Tree, path: &OsString, program: &str, args: &[&str], names: &[&Path]) {
-    let started = Instant::now();
-    let out = run(
-        command(tree, "localhost", path, program, args),
-        Duration::from_secs(20),
-    );
-    let took = started.elapsed();
+    let out = run(command(tree, "localhost", path, program, args), LIMIT);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(111), "{program} {args:?}: {err}");
-    assert!(took < Duration::from_secs(1), "took {took:?}: {err}");
     for n in names {
         assert!(
             err.contains(&n.display().to_string()),
@@ -256,7 +253,7 @@ fn assert_recursion(tree: &Tree, path: &OsString, program: &str, args: &[&str], 
 }
 
 #[test]
-fn recursion_setups_exit_111_within_a_second() {
+fn recursion_setups_exit_111_at_once() {
     let tree = Tree::new();
     install(&tree, &[], None);
     let m = masq(&tree);
@@ -272,12 +269,21 @@ fn recursion_setups_exit_111_within_a_second() {
     let twice = std::env::join_paths([&m, &m]).unwrap();
     assert_recursion(&tree, &twice, "gcc", &args, &[&m.join("gcc")]);
 
-    // A later `gcc` that is a script calling `distcc gcc` again.
+    // A later `gcc` that is a script calling `distcc gcc` again: caught
+    // the first time it calls back, so it runs once.
     let later = tree.path("later");
     fs::create_dir(&later).unwrap();
-    executable(&later.join("gcc"), "#!/bin/sh\nexec distcc gcc \"$@\"\n");
+    let runs = tree.path("later-runs");
+    executable(
+        &later.join("gcc"),
+        &format!(
+            "#!/bin/sh\necho run >> '{}'\nexec distcc gcc \"$@\"\n",
+            runs.display()
+        ),
+    );
     let path = path_with(&[m.clone(), later.clone(), tree.path("prefix/bin")]);
     assert_recursion(&tree, &path, "gcc", &args, &[&later.join("gcc")]);
+    assert_eq!(fs::read_to_string(&runs).unwrap(), "run\n");
 
     // CC=distcc where the only `cc` is a link to distcc.
     let ccdir = tree.path("ccdir");
@@ -441,8 +447,9 @@ fn autoconf_libtool_project_with_cc_distcc() {
     };
     step("autoreconf", &["-fi"], false);
     step("./configure", &[], true);
-    let configured = wait_jobs(&daemon, 1);
-    assert!(configured >= 1, "configure sent no job: {}", daemon.log());
+    // configure's probes (conftest.c) run here, as distcc 3.4 runs them.
+    let configured = daemon.log().matches(" status 0").count();
+    assert_eq!(configured, 0, "configure sent jobs: {}", daemon.log());
     step("make", &["-j4"], false);
     // greet.c (as a PIC libtool object) and hello.c.
     assert!(
@@ -466,3 +473,5 @@ fn install_demo_compiles_on_a_loopback_daemon() {
         text(&out.stdout)
     );
 }
+
+mod paths;

@@ -263,6 +263,13 @@ impl Daemon {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
         adjust(&mut cmd);
+        Daemon::spawn(cmd)
+    }
+
+    /// Starts a daemon from a prepared command (its stderr is taken over
+    /// here), and waits for it to say where it listens.
+    pub fn spawn(mut cmd: Command) -> Daemon {
+        cmd.stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start distccd");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));

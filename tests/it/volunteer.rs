@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use distcc::protocol::{self, hashed, stream, Limits, Reply, RequestHead, Version};
+use distcc::protocol::{self, hashed, Limits, Reply, RequestHead, Version};
 
 use crate::skip_unless;
 use crate::util::*;

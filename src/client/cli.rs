@@ -1,0 +1,141 @@
+//! distcc's own command line, before any compiler's: `--help`,
+//! `--version`, `--show-hosts`, `-j`, and telling `distcc gcc ...` (a
+//! compiler named) from `distcc -c x.c` (none: `cc`). Everything after the
+//! compiler's name is the compiler's and never parsed here.
+
+use std::ffi::{OsStr, OsString};
+
+use anyhow::{anyhow, Result};
+
+use crate::exit::Code;
+use crate::hosts;
+use crate::settings::Settings;
+
+const USAGE: &str = "\
+Usage:
+   distcc [COMPILER] [compile options] -o OBJECT -c SOURCE
+   distcc [--help | --version | --show-hosts | -j]
+
+   COMPILER defaults to cc. Jobs that compile one source to an object go to
+   the hosts in $DISTCC_HOSTS; everything else runs here.
+
+Environment:
+   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo] ... (see the manual)
+   DISTCC_VERBOSE=1       explain each decision on stderr
+   DISTCC_LOG=FILE        write distcc's messages to FILE instead of stderr
+   DISTCC_DIR             locks and state (default ~/.distcc)
+   DISTCC_FALLBACK=0      fail instead of compiling locally when distribution fails
+   DISTCC_IO_TIMEOUT      seconds each phase of a remote job may take (default 300)
+   DISTCC_BACKOFF_PERIOD  seconds a failed host is skipped (default 60)
+   DISTCC_SAVE_TEMPS=1    keep the preprocessed file and say where
+   DISTCC_STATS=1         say where each job went and its time per phase
+";
+
+/// What the command line asks of distcc.
+pub enum Request {
+    /// Run the compiler `name` with `args`.
+    Compile { name: OsString, args: Vec<OsString> },
+    /// One of distcc's own options was answered; exit with this status.
+    Answered(u8),
+}
+
+/// Reads distcc's own options. `masquerade`: we were invoked under a
+/// compiler's name, so every argument is the compiler's.
+pub fn parse(
+    masquerade: Option<&str>,
+    args: Vec<OsString>,
+    settings: &Settings,
+) -> Result<Request> {
+    if let Some(name) = masquerade {
+        return Ok(Request::Compile {
+            name: name.into(),
+            args,
+        });
+    }
+    let compile = |name: OsString, args: Vec<OsString>| Ok(Request::Compile { name, args });
+    match args.first().and_then(|a| a.to_str()) {
+        None if args.is_empty() => {
+            eprint!("{USAGE}");
+            Err(anyhow!(Code::BadArguments).context("no compiler command given"))
+        }
+        Some("--help") => {
+            print!("{USAGE}");
+            Ok(Request::Answered(0))
+        }
+        Some("--version") => {
+            print!("{}", version());
+            Ok(Request::Answered(0))
+        }
+        Some("--show-hosts") => show_hosts(settings).map(Request::Answered),
+        Some("-j") => show_jobs(settings).map(Request::Answered),
+        _ if names_compiler(&args[0]) => compile(args[0].clone(), args[1..].to_vec()),
+        _ => compile("cc".into(), args),
+    }
+}
+
+/// `--version` in distcc 3.4's form, which scripts (and 3.4's own test
+/// suite) read: the name, version and platform, then the protocols and
+/// port indented on the second line; more lines may follow.
+fn version() -> String {
+    format!(
+        "distcc {} {}-{}\n  {}\n  distcc in Rust: distcc 3.4's protocols, and for its own \
+         daemons streamed sources and exact mode (,cpp hosts)\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        crate::protocol::version_banner()
+    )
+}
+
+/// `distcc gcc ...` names its compiler; `distcc -c x.c` and `distcc x.c`
+/// do not (then it is `cc`), as in the reference.
+fn names_compiler(first: &OsStr) -> bool {
+    let s = first.to_string_lossy();
+    !(s.starts_with('-')
+        || crate::args::Lang::from_path(first).is_some()
+        || [".o", ".a", ".so", ".h", ".hpp"]
+            .iter()
+            .any(|e| s.ends_with(e)))
+}
+
+fn show_hosts(settings: &Settings) -> Result<u8> {
+    match hosts::load(settings)? {
+        None => {
+            Err(anyhow!(Code::NoHosts)
+                .context("no hosts: set DISTCC_HOSTS or write ~/.distcc/hosts"))
+        }
+        Some(l) => {
+            for h in &l.list.hosts {
+                println!("{h}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn show_jobs(settings: &Settings) -> Result<u8> {
+    let n = hosts::load(settings)?.map_or(0, |l| l.list.total_slots());
+    println!("{}", n.max(1));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_has_distcc_34s_two_line_form() {
+        let v = version();
+        let lines: Vec<&str> = v.lines().collect();
+        assert!(lines.len() >= 3, "3.4's suite splits off two lines: {v}");
+        let first: Vec<&str> = lines[0].split(' ').collect();
+        assert_eq!(first.len(), 3, "{v}");
+        assert_eq!(first[0], "distcc");
+        assert_eq!(first[1], env!("CARGO_PKG_VERSION"));
+        assert!(first[2]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+        assert!(lines[1].starts_with("  (protocols 1, 2 and 3) "), "{v}");
+        assert!(lines[1].ends_with(" (default port 3632)"), "{v}");
+    }
+}

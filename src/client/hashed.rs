@@ -1,0 +1,114 @@
+//! Dialect: our hashed extension of exact mode (`protocol::hashed`), to
+//! our own daemons. The request names the unit's files by digest first;
+//! the daemon answers which bodies it lacks, and only those follow, so a
+//! warm daemon receives a few hundred bytes per job. A daemon that closes
+//! on the extension (distcc 3.4) is remembered and asked in plain
+//! protocol 3 (`exact`) from then on.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+
+use super::connection;
+use super::context::Context;
+use super::exact::{self, Sent};
+use super::job::Job;
+use super::listing::Listed;
+use super::outcome::{Answer, Blame, Failed};
+use super::pick;
+use crate::hosts::Host;
+use crate::protocol::hashed::{self, Entry, HashedFile};
+use crate::protocol::{self, FileBody, NamedFile, RequestHead, Version, WireError};
+use crate::transport::Connection;
+
+/// One hashed request to `host` with the files `listed`.
+pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
+    let mut conn = connection::open(ctx, host)?;
+    let argv = ctx.server_argv(job.exact_args());
+    connection::start_send(ctx, &mut conn);
+    let started = Instant::now();
+    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files) {
+        Ok(n) => n,
+        Err(e) if closed(&e) => {
+            // The reference daemon closes on our extension: plain
+            // protocol 3 to this host from now on.
+            log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
+            pick::mark_unspoken(host, ctx.settings, pick::Extension::Hashed);
+            return Ok(Answer::Unspoken);
+        }
+        Err(e) => return Err(Failed::by(Blame::MidJob)(e)),
+    };
+    let sent = Sent {
+        conn,
+        argv,
+        started,
+        bytes,
+    };
+    exact::reply_to(ctx, job, host, listed, sent)
+}
+
+/// Sends `files`: digests first, then only the bodies the daemon lacks.
+/// Returns the bytes sent.
+fn send(
+    conn: &mut Connection,
+    cwd: &Path,
+    argv: &[OsString],
+    files: &[NamedFile],
+) -> Result<usize> {
+    let manifest: Vec<HashedFile> = files
+        .iter()
+        .map(|f| HashedFile {
+            name: f.name.clone(),
+            entry: match &f.body {
+                FileBody::File(data) => Entry::Hashed(hashed::digest(data)),
+                FileBody::Link(t) => Entry::Link(t.clone()),
+            },
+        })
+        .collect();
+    let head = RequestHead {
+        version: Version::V3,
+        cwd: Some(cwd.as_os_str().to_os_string()),
+        argv: argv.to_vec(),
+    };
+    let mut buf = Vec::with_capacity(16 * 1024);
+    protocol::write_request_head_as(&mut buf, &head, hashed::VERSION)?;
+    hashed::write_manifest(&mut buf, &manifest)?;
+    connection::write_all(conn, &buf, false).context("sending the file list")?;
+    let mut sent = buf.len();
+    let need =
+        hashed::read_need(conn, &manifest).context("reading which files the server lacks")?;
+    let bodies: Vec<&[u8]> = need
+        .iter()
+        .filter_map(|&i| match &files[i as usize].body {
+            FileBody::File(data) => Some(&data[..]),
+            FileBody::Link(_) => None,
+        })
+        .collect();
+    buf.clear();
+    hashed::write_bodies(&mut buf, Version::V3.codec(), &bodies)?;
+    connection::write_all(conn, &buf, false).context("sending files")?;
+    sent += buf.len();
+    Ok(sent)
+}
+
+/// Whether the daemon hung up on the request, as one that does not know
+/// the extension does; a timeout or any other failure is the job's.
+fn closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        if let Some(w) = c.downcast_ref::<WireError>() {
+            return matches!(w, WireError::Closed { .. } | WireError::Truncated { .. })
+                || matches!(w, WireError::Io(io) if hung_up(io));
+        }
+        c.downcast_ref::<std::io::Error>().is_some_and(hung_up)
+    })
+}
+
+fn hung_up(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted
+    )
+}

@@ -1,0 +1,108 @@
+//! The probe: parsing of a compiler's outputs, the byte encoding, and
+//! real runs of gcc and clang where they are installed.
+
+use super::*;
+
+const STDERR: &str = "Using built-in specs.\n\
+#include \"...\" search starts here:\n\
+#include <...> search starts here:\n \
+/usr/lib/gcc/x86_64-linux-gnu/12/include\n \
+/usr/local/include\n \
+/usr/include\n\
+End of search list.\n";
+
+#[test]
+fn parses_macros_dirs_specials_and_preincludes() {
+    let out =
+        format!("#define __GNUC__ 12\n#define {MARK}0 1\n#define __STDC__ 1\n#define {MARK}21 1\n");
+    let deps = b"probe.o: /tmp/x/probe.h /usr/include/stdc-predef.h\n";
+    let i = parse(
+        out.as_bytes(),
+        STDERR.as_bytes(),
+        deps,
+        Path::new("/tmp/x/probe.h"),
+        Lang::C,
+    );
+    assert_eq!(i.family, Family::Gcc);
+    assert_eq!(i.predefined, b"#define __GNUC__ 12\n#define __STDC__ 1\n");
+    assert_eq!(i.specials, vec!["__has_include", "__FILE__"]);
+    assert_eq!(i.dirs.len(), 3);
+    assert_eq!(i.dirs[2], Path::new("/usr/include"));
+    assert_eq!(i.preincludes, vec![b"stdc-predef.h".to_vec()]);
+    let back = CompilerInfo::decode(&i.encode()).unwrap();
+    assert_eq!(back, i);
+    assert!(CompilerInfo::decode(&i.encode()[1..]).is_none());
+}
+
+#[test]
+fn flags_that_reach_the_probe() {
+    for f in [
+        "-std=c++17",
+        "-m32",
+        "-fPIC",
+        "-O2",
+        "--sysroot=/x",
+        "-nostdinc",
+        "-undef",
+        "-ansi",
+        "-pthread",
+        "-target",
+    ] {
+        assert!(affects_probe(f), "{f}");
+    }
+    for f in ["-I.", "-DX", "-c", "-o", "-Wall", "-g", "-MD", "-include"] {
+        assert!(!affects_probe(f), "{f}");
+    }
+}
+
+fn real(compiler: &str, flags: &[&str], lang: Lang) -> Option<CompilerInfo> {
+    let flags: Vec<OsString> = flags.iter().map(OsString::from).collect();
+    match probe(Path::new(compiler), &flags, lang) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            eprintln!("SKIPPED: {compiler}: {e:#}");
+            None
+        }
+    }
+}
+
+#[test]
+fn real_gcc() {
+    let Some(c) = real("gcc", &[], Lang::C) else {
+        return;
+    };
+    assert_eq!(c.family, Family::Gcc);
+    assert!(c.specials.iter().any(|s| s == "__has_include"));
+    assert!(!c.dirs.is_empty());
+    assert!(!String::from_utf8_lossy(&c.predefined).contains("__cplusplus"));
+    let cxx = real("gcc", &["-std=gnu++17"], Lang::Cxx).unwrap();
+    assert!(String::from_utf8_lossy(&cxx.predefined).contains("#define __cplusplus 201703L"));
+    assert!(cxx.dirs.len() > c.dirs.len(), "C++ adds its library dirs");
+    let o2 = real("gcc", &["-O2"], Lang::C).unwrap();
+    assert!(String::from_utf8_lossy(&o2.predefined).contains("#define __OPTIMIZE__ 1"));
+    assert_ne!(o2.id, c.id);
+    let none = real("gcc", &["-nostdinc"], Lang::C).unwrap();
+    assert!(none.dirs.is_empty());
+    assert!(none.preincludes.is_empty());
+}
+
+#[test]
+fn real_clang() {
+    let Some(c) = real("clang", &[], Lang::C) else {
+        return;
+    };
+    assert_eq!(c.family, Family::Clang);
+    assert!(c.specials.iter().any(|s| s == "__has_feature"));
+    assert!(!c.dirs.is_empty());
+}
+
+#[test]
+fn cache_asks_once() {
+    let mut cache = ProbeCache::default();
+    let Ok(a) = cache.get(Path::new("gcc"), &[], Lang::C) else {
+        eprintln!("SKIPPED: no gcc");
+        return;
+    };
+    let b = cache.get(Path::new("gcc"), &[], Lang::C).unwrap();
+    assert!(Rc::ptr_eq(&a, &b));
+}

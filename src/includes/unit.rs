@@ -1,0 +1,130 @@
+//! What the caller tells the scanner about one compile (`Unit`, filled
+//! from the shared argument model; argv is not parsed here) and what it
+//! gets back (`ScanResult`, or `ScanError` when only the compiler can
+//! tell, and the caller falls back to asking it).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lang {
+    C,
+    Cxx,
+    /// `.S`, `-x assembler-with-cpp`: preprocessed with C's lexer.
+    AsmCpp,
+    /// `.i`, `.ii`, `-x cpp-output`: read as it is, nothing to scan.
+    Preprocessed,
+}
+
+/// An include-dir option, in command-line order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DirOpt {
+    /// `-I dir`
+    I(PathBuf),
+    /// `-iquote dir`
+    Quote(PathBuf),
+    /// `-isystem dir`
+    System(PathBuf),
+    /// `-idirafter dir`
+    After(PathBuf),
+    /// `-I-`: the `-I` dirs before it become quote dirs (and earlier
+    /// `-iquote` dirs are dropped, as gcc does), and a file's own dir is
+    /// no longer searched for `#include "..."`.
+    Split,
+}
+
+/// `-D` and `-U`, in command-line order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MacroOpt {
+    /// `-D name`, `-D name=value`, `-D 'name(args)=body'`.
+    Define(String),
+    /// `-U name`
+    Undef(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Unit {
+    pub lang: Option<Lang>,
+    /// The compiler's working directory; relative paths are from here.
+    pub cwd: PathBuf,
+    /// The source file as written on the command line.
+    pub source: PathBuf,
+    pub dirs: Vec<DirOpt>,
+    pub macros: Vec<MacroOpt>,
+    /// `-imacros` files, in order (processed before `-include` files).
+    pub imacros: Vec<PathBuf>,
+    /// `-include` files, in order.
+    pub includes: Vec<PathBuf>,
+    /// `--sysroot`/`-isysroot`: the meaning of a leading `=` in a dir.
+    pub sysroot: Option<PathBuf>,
+    /// `-trigraphs` or a strict `-std=c..`: a file with a trigraph then
+    /// makes the scan give up rather than guess.
+    pub trigraphs: bool,
+    /// The environment's `CPATH` (like `-I` after all of them).
+    pub env_cpath: Option<OsString>,
+    /// `C_INCLUDE_PATH` or `CPLUS_INCLUDE_PATH`, whichever the language
+    /// reads (like `-isystem` after all of them).
+    pub env_lang_path: Option<OsString>,
+}
+
+/// One file the preprocessor reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRead {
+    /// As the compiler opens it (relative to `Unit::cwd` if relative).
+    pub path: PathBuf,
+    /// The same file with symlinks, `.` and `..` resolved.
+    pub canonical: PathBuf,
+    pub digest: [u8; 32],
+    pub size: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// An include dir given or defaulted; a missing one is dropped.
+    Dir,
+    /// A place a searched header was looked for.
+    Candidate,
+    /// A `__has_include` lookup.
+    HasInclude,
+    /// `#pragma GCC dependency`.
+    Dependency,
+}
+
+/// A question the preprocessor asked the file system. The answers that
+/// found nothing leave no trace in a dependency list, yet decide the
+/// output; a volunteer must answer them the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub path: PathBuf,
+    pub kind: ProbeKind,
+    /// A directory for `Dir`, a file that is not a directory otherwise.
+    pub exists: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ScanResult {
+    /// Every file read, first-opened first (the source itself first).
+    pub files: Vec<FileRead>,
+    pub probes: Vec<Probe>,
+    /// Things worth a line in `DISTCC_VERBOSE`: `#error` reached,
+    /// directives the compiler will reject.
+    pub notes: Vec<String>,
+    /// Set when the compile will stop at a missing header: what the
+    /// compiler reads up to there is all there is to send.
+    pub fatal: Option<String>,
+    /// Conditions the scan could not decide (it took both branches).
+    pub undecided: u32,
+}
+
+/// Only the compiler can say which files this unit reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanError(pub String);
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "cannot scan: {}", self.0)
+    }
+}
+
+impl std::error::Error for ScanError {}
