@@ -14,21 +14,9 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::refusal::Refusal;
 use crate::exit::Code;
 use crate::sys::{identity, is_executable};
-
-/// Why a compiler name was refused; the client gets the code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: Code,
-    pub message: String,
-}
-
-impl Refusal {
-    fn new(code: Code, message: String) -> Refusal {
-        Refusal { code, message }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Whitelist {
@@ -176,27 +164,57 @@ impl Whitelist {
         ))
     }
 
+    /// An absolute compiler name. distcc 3.4 strips `/usr/bin/` and
+    /// `/bin/` and looks up what is left, so clients send `/usr/bin/gcc`
+    /// for "gcc" as this daemon resolves it; we do the same. Any other
+    /// absolute name is served only if it is, file for file, a compiler
+    /// some allowed name resolves to, and then that compiler runs: never a
+    /// path of the client's choosing.
     fn resolve_absolute(&self, path: &Path) -> Result<PathBuf, Refusal> {
-        let refuse = || {
+        let shown = path.display();
+        let stripped = ["/usr/bin", "/bin"]
+            .iter()
+            .filter_map(|dir| path.strip_prefix(dir).ok())
+            .find(|rest| rest.components().count() == 1);
+        if let Some(name) = stripped {
+            if let Ok(program) = self.resolve_name(name.as_os_str()) {
+                return Ok(program);
+            }
+        }
+        let target = fs::canonicalize(path).map_err(|e| {
+            Refusal::new(
+                Code::CompilerMissing,
+                format!("compiler path {shown} does not exist on this server: {e}"),
+            )
+        })?;
+        let same = |program: &PathBuf| fs::canonicalize(program).is_ok_and(|c| c == target);
+        let allowed = self.allowed().into_iter().find_map(|name| {
+            let program = self.resolve_name(&name).ok()?;
+            same(&program).then_some(program)
+        });
+        allowed.ok_or_else(|| {
             Refusal::new(
                 Code::BadArguments,
                 format!(
-                    "compiler path {} is not an allowed compiler",
-                    path.display()
+                    "compiler path {shown} is not an allowed compiler: it is none of the \
+                     compilers linked in a masquerade dir ({}) or listed in DISTCC_CMDLIST",
+                    self.dirs_text()
                 ),
             )
-        };
-        let name = path.file_name().ok_or_else(refuse)?;
-        let resolved = self.resolve_name(name).map_err(|_| refuse())?;
-        let same = match (fs::canonicalize(path), fs::canonicalize(&resolved)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if same {
-            Ok(resolved)
-        } else {
-            Err(refuse())
-        }
+        })
+    }
+
+    /// Every name a client may give as its compiler.
+    fn allowed(&self) -> Vec<OsString> {
+        let mut names = allowed_names(self);
+        names.extend(
+            self.listed
+                .iter()
+                .filter_map(|l| l.file_name().map(OsStr::to_os_string)),
+        );
+        names.sort();
+        names.dedup();
+        names
     }
 
     fn dirs_text(&self) -> String {
@@ -282,10 +300,38 @@ mod tests {
         let real = s.tmp.path().join("real/gcc");
         assert_eq!(s.w.resolve(real.as_os_str()).unwrap(), real);
         let other = s.tmp.path().join("real/sh");
-        assert_eq!(
-            s.w.resolve(other.as_os_str()).unwrap_err().code,
-            Code::BadArguments
+        let r = s.w.resolve(other.as_os_str()).unwrap_err();
+        assert_eq!(r.code, Code::BadArguments);
+        assert!(
+            r.message.contains("not an allowed compiler"),
+            "{}",
+            r.message
         );
+    }
+
+    #[test]
+    fn absolute_names_that_are_an_allowed_compiler_run_that_compiler() {
+        let s = setup(vec![]);
+        let t = s.tmp.path();
+        // Another name for the allowed gcc, of a name no dir links.
+        symlink(t.join("real/gcc"), t.join("other/my-gcc")).unwrap();
+        assert_eq!(
+            s.w.resolve(t.join("other/my-gcc").as_os_str()).unwrap(),
+            t.join("real/gcc")
+        );
+        // distcc 3.4 strips /usr/bin/ and /bin/: the name is looked up.
+        assert_eq!(
+            s.w.resolve("/usr/bin/gcc".as_ref()).unwrap(),
+            t.join("real/gcc")
+        );
+        assert_eq!(
+            s.w.resolve("/bin/gcc".as_ref()).unwrap(),
+            t.join("real/gcc")
+        );
+        let r = s.w.resolve("/usr/bin/sh".as_ref()).unwrap_err();
+        assert_eq!(r.code, Code::BadArguments, "{}", r.message);
+        let r = s.w.resolve("/no/such/gcc".as_ref()).unwrap_err();
+        assert_eq!(r.code, Code::CompilerMissing, "{}", r.message);
     }
 
     #[test]

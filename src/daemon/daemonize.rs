@@ -112,18 +112,20 @@ impl Ready {
     }
 }
 
-/// The pid file, written once listening and removed when dropped.
+/// The pid file, written once listening and removed when dropped (a clean
+/// exit), if it still names us.
 ///
 /// It is written before root is dropped, so it may live in a root-owned
-/// dir such as /run; removing it there then fails, as for most daemons,
-/// and the service manager cleans up.
+/// dir such as /run, and given to the account the daemon becomes, so it
+/// can remove it from a sticky dir such as /tmp. From a dir only root may
+/// write, removing it fails, as for most daemons, and we say so.
 pub struct PidFile(PathBuf);
 
 impl PidFile {
     /// Writes via an exclusively created temp file and a rename: a root
     /// daemon must not follow a link planted in a shared dir, and readers
     /// never see a half-written pid.
-    pub fn create(path: &Path) -> Result<PidFile> {
+    pub fn create(path: &Path, owner: Option<&Account>) -> Result<PidFile> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -135,18 +137,37 @@ impl PidFile {
             writeln!(tmp, "{}", std::process::id())?;
             tmp.as_file()
                 .set_permissions(fs::Permissions::from_mode(0o644))?;
+            if let Some(a) = owner {
+                // SAFETY: fchown on a descriptor we own.
+                if unsafe { libc::fchown(tmp.as_file().as_raw_fd(), a.uid, a.gid) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             tmp.persist(path).map_err(|e| e.error)?;
             Ok(())
         };
         write().with_context(|| format!("writing pid file {}", path.display()))?;
         Ok(PidFile(path.to_path_buf()))
     }
+
+    /// Whether the file still names this process: another daemon started
+    /// with the same pid file since owns it now.
+    fn names_us(&self) -> bool {
+        fs::read_to_string(&self.0).is_ok_and(|text| text.trim() == std::process::id().to_string())
+    }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
+        if !self.names_us() {
+            log::info!("pid file {} no longer names us: left", self.0.display());
+            return;
+        }
         if let Err(e) = fs::remove_file(&self.0) {
-            log::debug!("cannot remove pid file {}: {e}", self.0.display());
+            log::warn!(
+                "cannot remove pid file {}: {e} (put it in a dir the daemon's user may write)",
+                self.0.display()
+            );
         }
     }
 }
@@ -264,12 +285,22 @@ mod tests {
     fn pid_file_is_written_and_removed() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.pid");
-        let f = PidFile::create(&p).unwrap();
+        let f = PidFile::create(&p, None).unwrap();
         let text = fs::read_to_string(&p).unwrap();
         assert_eq!(text.trim(), std::process::id().to_string());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
         drop(f);
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_pid_file_that_names_another_process_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.pid");
+        let f = PidFile::create(&p, None).unwrap();
+        fs::write(&p, "1\n").unwrap();
+        drop(f);
+        assert_eq!(fs::read_to_string(&p).unwrap(), "1\n");
     }
 
     #[test]
@@ -279,7 +310,7 @@ mod tests {
         fs::write(&victim, "keep").unwrap();
         let p = dir.path().join("d.pid");
         std::os::unix::fs::symlink(&victim, dir.path().join("d.tmp")).unwrap();
-        let _f = PidFile::create(&p).unwrap();
+        let _f = PidFile::create(&p, None).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
     }
 

@@ -1,97 +1,77 @@
-//! Serving our exact-mode extension (`protocol::hashed`): files the
-//! content store has are linked into the job at once, the rest are asked
-//! for, checked against their digests, stored, and placed. The compile and
-//! the reply are exact mode's (`mirror`).
+//! Our exact-mode extension (`protocol::hashed`): the client lists its
+//! files by digest; those the content store has are linked into the mirror
+//! at once, the rest are asked for (`NEED`), checked against their digests,
+//! stored, and placed. The compile and the reply are exact mode's.
 
-use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::RawFd;
 
 use anyhow::{Context, Result};
 
-use super::compilers::Refusal;
-use super::mirror::{self, Source};
-use super::serve::{Outcome, Server};
+use super::job::Verdict;
+use super::mirror::{self, Mirror, Source};
+use super::refusal::Refusal;
+use super::server::Server;
+use super::store::Store;
 use crate::exit::Code;
-use crate::protocol::hashed::{self, Entry};
-use crate::protocol::{RequestHead, Version};
+use crate::protocol::hashed::{self, Digest, Entry, HashedFile};
+use crate::protocol::RequestHead;
 
-pub fn serve<R: Read, W: Write>(
-    server: &Server,
-    cwd: Option<OsString>,
-    argv: Vec<OsString>,
+/// Reads the file list of a hashed request whose head has been read, asks
+/// for the files the store lacks, places every file, and prepares the
+/// compile. The client waits for `NEED` before anything else, so a refusal
+/// before it is preceded by an empty one.
+pub fn prepare<'a, R: Read>(
+    server: &'a Server,
+    head: RequestHead,
     input: &mut R,
-    output: &mut W,
-    client_fd: RawFd,
-) -> Result<Outcome> {
-    let manifest = hashed::read_manifest(input, &server.limits).context("reading the file list")?;
-    // The reply is a protocol-3 reply.
-    let head = RequestHead {
-        version: Version::V3,
-        cwd,
-        argv,
-    };
-    let compiler = head.argv[0].to_string_lossy().into_owned();
-    let store = match &server.store {
-        Some(s) => s,
-        None => {
-            let r = Refusal {
-                code: Code::Protocol,
-                message: "this server has no content store".into(),
-            };
-            return super::serve::refuse(server, output, &head, compiler, r);
-        }
-    };
-    let prepared = match mirror::prepare(server, head.cwd.as_deref(), &head.argv)? {
-        Ok(p) => p,
-        Err(r) => {
-            // The client waits for NEED before anything else.
+    output: &mut dyn Write,
+) -> Result<Verdict<'a>> {
+    let Known {
+        mirror,
+        manifest,
+        missing,
+        store,
+    } = match before_need(server, &head, input) {
+        Ok(Ok(known)) => known,
+        Ok(Err(r)) => {
             hashed::write_need(output, &[])?;
             output.flush()?;
-            return super::serve::refuse(server, output, &head, compiler, r);
+            return Ok(Err(r));
+        }
+        Err(e) => {
+            // Whatever went wrong, the client waits for NEED: an empty
+            // one, then whatever reply the error makes.
+            hashed::write_need(output, &[]).ok();
+            output.flush().ok();
+            return Err(e);
         }
     };
-    let mut missing = Vec::new();
-    for (i, f) in manifest.iter().enumerate() {
-        let placed = match &f.entry {
-            Entry::Link(target) => mirror::place(&prepared.root, &f.name, Source::Link(target))?,
-            Entry::Hashed(d) => match store.get(d) {
-                Some(path) => mirror::place(&prepared.root, &f.name, Source::Stored(&path))?,
-                None => {
-                    missing.push(i as u32);
-                    Ok(())
-                }
-            },
-        };
-        if let Err(r) = placed {
-            hashed::write_need(output, &[])?;
-            output.flush()?;
-            return super::serve::refuse(server, output, &head, compiler, r);
-        }
-    }
-    hashed::write_need(output, &missing)?;
+    let indices: Vec<u32> = missing.iter().map(|(i, _)| *i).collect();
+    hashed::write_need(output, &indices)?;
     output.flush().context("asking for files")?;
     let mut total: u64 = 0;
-    for &i in &missing {
-        let f = &manifest[i as usize];
-        let body = hashed::read_file_body(input, head.version.codec(), &server.limits)
-            .context("reading a file")?;
-        total += body.len() as u64;
-        if total > server.limits.max_body {
-            anyhow::bail!("files exceed the request limit");
-        }
-        let Entry::Hashed(d) = &f.entry else {
-            unreachable!("NEED lists hashed entries only")
+    let codec = head.version.codec();
+    for (i, d) in &missing {
+        let name = &manifest[*i as usize].name;
+        // Each body streams into the store, digested on the way; the
+        // bodies together stay within the request limit.
+        let room = server.limits.max_body - total;
+        let fill = |w: &mut dyn Write| -> Result<u64> {
+            let mut w = w;
+            let n =
+                hashed::read_file_body_to(input, codec, room, &mut w).context("reading a file")?;
+            total += n;
+            Ok(n)
         };
-        let placed = match store.insert(d, &body)? {
-            Some(path) => mirror::place(&prepared.root, &f.name, Source::Stored(&path))?,
-            None => Err(Refusal {
-                code: Code::Protocol,
-                message: format!("{} does not match its digest", f.name.to_string_lossy()),
-            }),
+        let placed = match store.insert_with(d, fill)? {
+            Some(path) => mirror.place(name, Source::Stored(&path))?,
+            None => Err(Refusal::new(
+                Code::Protocol,
+                format!("{} does not match its digest", name.to_string_lossy()),
+            )),
         };
         if let Err(r) = placed {
-            return super::serve::refuse(server, output, &head, compiler, r);
+            return Ok(Err(r));
         }
     }
     log::debug!(
@@ -100,5 +80,65 @@ pub fn serve<R: Read, W: Write>(
         missing.len(),
         total
     );
-    mirror::compile(server, &head, prepared, output, client_fd)
+    Ok(Ok(mirror.into_job()))
+}
+
+/// What a hashed request is before `NEED`: its file list read, its
+/// arguments checked, the files the store has placed.
+struct Known<'s> {
+    mirror: Mirror,
+    manifest: Vec<HashedFile>,
+    /// The files the store lacks: their indices, for `NEED`, and digests.
+    missing: Vec<(u32, Digest)>,
+    store: &'s Store,
+}
+
+fn before_need<'s, R: Read>(
+    server: &'s Server,
+    head: &RequestHead,
+    input: &mut R,
+) -> Result<Result<Known<'s>, Refusal>> {
+    let manifest = hashed::read_manifest(input, &server.limits).context("reading the file list")?;
+    let Some(store) = &server.store else {
+        let r = Refusal::new(Code::Protocol, "this server has no content store");
+        return Ok(Err(r));
+    };
+    let mirror = match mirror::prepare(server, head.cwd.as_deref(), &head.argv)? {
+        Ok(m) => m,
+        Err(r) => return Ok(Err(r)),
+    };
+    Ok(
+        place_known(&mirror, store, &manifest)?.map(|missing| Known {
+            mirror,
+            manifest,
+            missing,
+            store,
+        }),
+    )
+}
+
+/// Places the links and the files the store has; returns the files it
+/// lacks (their indices, for `NEED`, and digests).
+fn place_known(
+    mirror: &Mirror,
+    store: &Store,
+    manifest: &[HashedFile],
+) -> Result<Result<Vec<(u32, Digest)>, Refusal>> {
+    let mut missing = Vec::new();
+    for (i, f) in manifest.iter().enumerate() {
+        let placed = match &f.entry {
+            Entry::Link(target) => mirror.place(&f.name, Source::Link(target))?,
+            Entry::Hashed(d) => match store.get(d) {
+                Some(path) => mirror.place(&f.name, Source::Stored(&path))?,
+                None => {
+                    missing.push((i as u32, *d));
+                    Ok(())
+                }
+            },
+        };
+        if let Err(r) = placed {
+            return Ok(Err(r));
+        }
+    }
+    Ok(Ok(missing))
 }

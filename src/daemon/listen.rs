@@ -1,20 +1,21 @@
-//! The standalone server's loop: bind, accept, hand each connection to a
-//! worker thread, serve the `--stats` page, and stop on a signal. Becoming a
-//! daemon (detach, pid file, dropping root) is `daemonize`; the signal
-//! plumbing is `signals`; one job is `serve`.
+//! The standalone server's loop: bind, accept into the reception stage
+//! (`reception`), hand each connection whose request is progressing to a
+//! worker thread (`request` serves it), serve the `--stats` page
+//! (`statspage`), and stop on a signal. Becoming a daemon (detach, pid
+//! file, dropping root) is `daemonize`; the signal plumbing is `signals`.
 //!
-//! Invariants: at most `max_connections` connections are open at once; past
-//! that we stop accepting and clients wait in the kernel's backlog. Running
-//! compilers are bounded separately by the job semaphore in `serve`.
-//! SIGTERM/SIGINT stop accepting and let open connections finish within
+//! Invariants: at most `max_connections` connections have a worker at
+//! once; past that, ready ones wait in the reception stage, first come
+//! first served, and idle ones never hold a worker at all. Running
+//! compilers are bounded separately by the job semaphore in `job`.
+//! SIGTERM/SIGINT stop accepting and let workers finish within
 //! `drain_timeout`; then the server's stop latch cancels what is left
 //! (compilers are killed, their temp dirs removed) before we return, so the
-//! process never exits with a job's files still on disk. SIGHUP reopens the
-//! log file.
+//! process never exits with a job's files still on disk. Connections still
+//! in reception are closed. SIGHUP reopens the log file.
 
-use std::io::{BufWriter, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::io::{self, BufWriter};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,8 +25,11 @@ use flexi_logger::LoggerHandle;
 use socket2::{Domain, Socket, Type};
 
 use super::access::Access;
-use super::serve::{self, Server};
+use super::reception::{Arrival, Reception};
+use super::request;
+use super::server::Server;
 use super::signals::{self, Wake};
+use super::statspage;
 use crate::exit::Code;
 use crate::sys;
 
@@ -47,6 +51,8 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub struct LoopConfig {
     pub access: Access,
     pub max_connections: usize,
+    /// Connections the reception stage holds before they earn a worker.
+    pub reception: usize,
     /// Serve each connection on the loop's own thread (`--no-fork`).
     pub inline: bool,
     /// Exit after this long (`--lifetime`).
@@ -55,6 +61,11 @@ pub struct LoopConfig {
     /// How long running jobs may take to finish after SIGTERM.
     pub drain_timeout: Duration,
 }
+
+/// Tokens of the loop's own descriptors in the reception stage's set.
+const WAKE: u64 = 0;
+const LISTENER: u64 = 1;
+const STATS: u64 = 2;
 
 /// Accepts and serves until a signal or the lifetime says stop.
 pub fn serve_forever(
@@ -75,8 +86,13 @@ pub fn serve_forever(
         listener.local_addr()?,
         cfg.access.describe()
     );
+    listener.set_nonblocking(true)?;
+    let mut reception = Reception::new(&server, cfg.reception)?;
+    reception.watch(&wake.read_fd(), WAKE)?;
+    reception.watch(&listener, LISTENER)?;
     if let Some(s) = &cfg.stats {
         log::info!("stats on {}", s.local_addr()?);
+        reception.watch(s, STATS)?;
     }
     loop {
         if signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -90,29 +106,56 @@ pub fn serve_forever(
                 }
             }
         }
-        // -1 makes poll skip the listener while we are full.
-        let accepting = open.load(Ordering::SeqCst) < cfg.max_connections;
-        let fds = [
-            wake.read_fd(),
-            if accepting { listener.as_raw_fd() } else { -1 },
-            // The page stays reachable when full: that is when it matters.
-            cfg.stats.as_ref().map_or(-1, |s| s.as_raw_fd()),
-        ];
-        let ready = sys::poll_any(&fds, deadline)?;
+        start_workers(&mut reception, &server, &cfg, &open);
+        let ready = reception.wait(deadline)?;
         wake.drain();
-        match ready {
-            Some(1) => accept_one(&listener, &server, &cfg, &open),
-            Some(2) => {
-                if let Some(s) = &cfg.stats {
-                    accept_stats(s, &server, &cfg.access, &open);
+        for token in ready {
+            match token {
+                WAKE => {}
+                LISTENER => accept_all(&listener, &mut reception, &server, &cfg),
+                // The page stays reachable when full: that is when it matters.
+                STATS => {
+                    let page = cfg.stats.as_ref();
+                    if let Some((stream, peer)) =
+                        page.and_then(|s| statspage::accept(s, &cfg.access))
+                    {
+                        let server = server.clone();
+                        spawn(format!("stats {peer}"), &open, move || {
+                            statspage::serve(stream, &server)
+                        });
+                    }
                 }
+                conn => reception.on_readable(conn, &server),
             }
-            _ => {}
         }
+        reception.expire(&server);
     }
     drop(listener);
+    drop(reception);
     drain(&wake, &open, cfg.drain_timeout, &server);
     Ok(())
+}
+
+/// Hands connections whose requests are progressing to workers, as many
+/// as `--max-connections` allows.
+fn start_workers(
+    reception: &mut Reception,
+    server: &Arc<Server>,
+    cfg: &LoopConfig,
+    open: &Arc<AtomicUsize>,
+) {
+    while reception.has_ready() && open.load(Ordering::SeqCst) < cfg.max_connections {
+        let Some(arrival) = reception.take_ready() else {
+            return;
+        };
+        if cfg.inline {
+            handle(server, arrival);
+            continue;
+        }
+        let name = format!("job {}", arrival.peer);
+        let server = server.clone();
+        spawn(name, open, move || handle(&server, arrival));
+    }
 }
 
 /// Waits for open connections to finish; past `timeout`, cancels them and
@@ -140,33 +183,35 @@ fn drain(wake: &Wake, open: &AtomicUsize, timeout: Duration, server: &Server) {
     }
 }
 
-fn accept_one(
+/// Accepts what the listener has queued into the reception stage.
+fn accept_all(
     listener: &TcpListener,
-    server: &Arc<Server>,
+    reception: &mut Reception,
+    server: &Server,
     cfg: &LoopConfig,
-    open: &Arc<AtomicUsize>,
 ) {
-    let (stream, peer) = match listener.accept() {
-        Ok(c) => c,
-        Err(e) => {
-            log::warn!("accept failed: {e}");
-            return;
+    // Bounded, so a flood of connections does not starve the others.
+    for _ in 0..256 {
+        let (stream, peer) = match listener.accept() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                return;
+            }
+        };
+        if !cfg.access.allows(peer.ip()) {
+            log::warn!("refused connection from {peer}: not in --allow");
+            server.stats.refused();
+            continue;
         }
-    };
-    if !cfg.access.allows(peer.ip()) {
-        log::warn!("refused connection from {peer}: not in --allow");
-        server.stats.refused();
-        return;
+        server.stats.accepted();
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::warn!("{peer}: {e}");
+            continue;
+        }
+        reception.admit(stream, peer, server);
     }
-    server.stats.accepted();
-    if cfg.inline {
-        handle(server, stream, peer);
-        return;
-    }
-    spawn(format!("job {peer}"), open, {
-        let server = server.clone();
-        move || handle(&server, stream, peer)
-    });
 }
 
 /// Runs `work` on its own thread, counted as an open connection.
@@ -196,7 +241,12 @@ impl Drop for OpenGuard {
     }
 }
 
-fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
+fn handle(server: &Server, arrival: Arrival) {
+    let Arrival {
+        stream,
+        peer,
+        prefix,
+    } = arrival;
     stream.set_nodelay(true).ok();
     stream.set_write_timeout(Some(server.io_timeout)).ok();
     let reader = match stream.try_clone() {
@@ -207,7 +257,7 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
         }
     };
     let writer = BufWriter::with_capacity(64 * 1024, &stream);
-    match serve::serve(server, reader, writer) {
+    match request::serve(server, reader, prefix, writer) {
         Ok(o) => log::info!(
             "{peer}: {} {}",
             o.compiler,
@@ -219,7 +269,7 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
         ),
         Err(e) => {
             server.stats.dropped();
-            if serve::is_client_error(&e) {
+            if request::is_client_error(&e) {
                 log::info!("{peer}: {e:#}");
             } else {
                 log::error!("{peer}: {e:#}");
@@ -230,55 +280,6 @@ fn handle(server: &Server, stream: TcpStream, peer: SocketAddr) {
     // stay in the thread's arena for the daemon's lifetime.
     // SAFETY: glibc's malloc_trim only returns free memory to the kernel.
     unsafe { libc::malloc_trim(0) };
-}
-
-/// The status page, on its own thread so a slow reader cannot stall the
-/// accept loop.
-fn accept_stats(
-    listener: &TcpListener,
-    server: &Arc<Server>,
-    access: &Access,
-    open: &Arc<AtomicUsize>,
-) {
-    let Ok((stream, peer)) = listener.accept() else {
-        return;
-    };
-    if !access.allows(peer.ip()) {
-        log::warn!("refused stats request from {peer}: not in --allow");
-        return;
-    }
-    let server = server.clone();
-    spawn(format!("stats {peer}"), open, move || {
-        serve_stats(stream, &server)
-    });
-}
-
-/// Reads the request (any, up to its blank line) before answering: closing
-/// a socket with unread input resets it, and the client may lose the page.
-fn serve_stats(mut s: TcpStream, server: &Server) {
-    let limit = Duration::from_secs(2);
-    s.set_read_timeout(Some(limit)).ok();
-    s.set_write_timeout(Some(limit)).ok();
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while request.len() < 8192 && !ends_request(&request) {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
-    let body = server.stats.render(server.jobs, &server.tmpdir);
-    let _ = write!(
-        s,
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.shutdown(std::net::Shutdown::Write).ok();
-}
-
-fn ends_request(r: &[u8]) -> bool {
-    r.ends_with(b"\r\n\r\n") || r.ends_with(b"\n\n")
 }
 
 /// Parses `--listen` (an IP address, default all IPv4 addresses).

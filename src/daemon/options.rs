@@ -1,5 +1,10 @@
 //! `distccd`'s own command line (argh), parsed with `from_args` so tests
 //! need no process. The compiler's argv never meets this parser.
+//!
+//! distcc 3.4 parses with popt, which takes `--opt=value` and `-jN` as
+//! well as `--opt value` and `-j N`, and init scripts, unit files and
+//! distcc's own test suite use both; argh takes only the separate forms,
+//! so the joined ones are split first ([`popt_forms`]).
 
 use std::path::PathBuf;
 
@@ -47,8 +52,11 @@ pub struct Options {
     #[argh(option, short = 'j')]
     pub jobs: Option<u32>,
 
-    /// maximum number of connections accepted at once, including those
-    /// waiting for a job slot (default: 8 x jobs + 16)
+    /// maximum number of connections served at once: past their request
+    /// head, sending their source, waiting for a job slot, compiling or
+    /// reading their reply (default: 16 x jobs + 64); connections still
+    /// sending their head wait apart, without a thread, up to what the
+    /// descriptor limit allows
     #[argh(option)]
     pub max_connections: Option<u32>,
 
@@ -148,10 +156,59 @@ pub struct Options {
     #[argh(option)]
     pub store_size: Option<u64>,
 
-    /// reference distcc's opt-out of the compiler whitelist: refused here,
-    /// since it lets any client run any program
+    /// accepted for compatibility with distcc 3.4, whose opt-out of its
+    /// compiler whitelist it is; here only allowed compilers run, always
     #[argh(switch)]
     pub enable_tcp_insecure: bool,
+}
+
+/// Long options that take a value, as argh names them (a test checks the
+/// list against the parser's own usage line).
+const LONG_WITH_VALUE: &[&str] = &[
+    "--allow",
+    "--compiler-dir",
+    "--io-timeout",
+    "--job-lifetime",
+    "--jobs",
+    "--lifetime",
+    "--limit-as",
+    "--limit-cpu",
+    "--limit-fsize",
+    "--listen",
+    "--log-file",
+    "--log-level",
+    "--max-body",
+    "--max-connections",
+    "--nice",
+    "--pid-file",
+    "--port",
+    "--stats-port",
+    "--store-size",
+    "--user",
+];
+
+/// Short options that take a value.
+const SHORT_WITH_VALUE: &[&str] = &["-N", "-P", "-a", "-j", "-p"];
+
+/// `args` with popt's joined forms split as argh expects them:
+/// `--port=3632` becomes `--port 3632`, `-j4` becomes `-j 4`. Anything
+/// else, including `--switch=x`, is left for argh to judge.
+pub fn popt_forms<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(args.len() + 4);
+    for &a in args {
+        if let Some((name, value)) = a.split_once('=') {
+            if LONG_WITH_VALUE.contains(&name) {
+                out.extend([name, value]);
+                continue;
+            }
+        }
+        let short = a.get(..2).filter(|s| SHORT_WITH_VALUE.contains(s));
+        match short {
+            Some(flag) if a.len() > 2 => out.extend([flag, &a[2..]]),
+            _ => out.push(a),
+        }
+    }
+    out
 }
 
 impl Options {
@@ -161,7 +218,7 @@ impl Options {
         if args.contains(&"--help") {
             return Options::from_args(&["distccd"], &["--help"]);
         }
-        Options::from_args(&["distccd"], args)
+        Options::from_args(&["distccd"], &popt_forms(args))
     }
 }
 
@@ -209,6 +266,103 @@ mod tests {
         assert!(Options::parse(&["--port", "x"]).is_err());
         assert!(Options::parse(&["--bogus"]).is_err());
         assert!(Options::parse(&["--port", "70000"]).is_err());
+    }
+
+    /// distcc's own test suite starts the daemon with this line.
+    #[test]
+    fn the_reference_suites_command_line() {
+        let o = Options::parse(&[
+            "--verbose",
+            "--lifetime=60",
+            "--daemon",
+            "--log-file",
+            "/tmp/l",
+            "--pid-file",
+            "/tmp/p",
+            "--port",
+            "4000",
+            "--allow",
+            "127.0.0.1",
+            "--enable-tcp-insecure",
+        ])
+        .unwrap();
+        assert!(o.verbose && o.daemon && o.enable_tcp_insecure);
+        assert_eq!((o.lifetime, o.port), (Some(60), Some(4000)));
+    }
+
+    /// Every option that takes a value, in each of popt's forms, parses as
+    /// it does in argh's.
+    #[test]
+    fn every_value_option_in_both_forms() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("--allow", Some("-a"), "10.0.0.0/8"),
+            ("--compiler-dir", None, "/opt/masq"),
+            ("--io-timeout", None, "30"),
+            ("--job-lifetime", None, "60"),
+            ("--jobs", Some("-j"), "4"),
+            ("--lifetime", None, "60"),
+            ("--limit-as", None, "2048"),
+            ("--limit-cpu", None, "100"),
+            ("--limit-fsize", None, "512"),
+            ("--listen", None, "127.0.0.1"),
+            ("--log-file", None, "/var/log/d.log"),
+            ("--log-level", None, "info"),
+            ("--max-body", None, "100"),
+            ("--max-connections", None, "20"),
+            ("--nice", Some("-N"), "10"),
+            ("--pid-file", Some("-P"), "/run/d.pid"),
+            ("--port", Some("-p"), "3632"),
+            ("--stats-port", None, "3633"),
+            ("--store-size", None, "64"),
+            ("--user", None, "distcc"),
+        ];
+        let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+        assert_eq!(names, LONG_WITH_VALUE, "every value option is covered");
+        for &(long, short, value) in cases {
+            let want = Options::parse(&[long, value]).unwrap();
+            assert_ne!(want, Options::default(), "{long}");
+            let joined = format!("{long}={value}");
+            assert_eq!(
+                Options::parse(&[joined.as_str()]).unwrap(),
+                want,
+                "{joined}"
+            );
+            if let Some(short) = short {
+                assert_eq!(Options::parse(&[short, value]).unwrap(), want, "{short}");
+                let glued = format!("{short}{value}");
+                assert_eq!(Options::parse(&[glued.as_str()]).unwrap(), want, "{glued}");
+            }
+        }
+        assert!(Options::parse(&["--daemon=yes"]).is_err());
+        // A value that holds an =, as --log-file=a=b does, keeps it.
+        let o = Options::parse(&["--log-file=/tmp/a=b"]).unwrap();
+        assert_eq!(o.log_file, Some(PathBuf::from("/tmp/a=b")));
+    }
+
+    /// The lists of options that take a value are the parser's own.
+    #[test]
+    fn value_options_are_those_the_parser_knows() {
+        let help = Options::parse(&["--help"]).unwrap_err().output;
+        let usage = help.lines().next().unwrap();
+        let mut long = Vec::new();
+        let mut short = Vec::new();
+        for item in usage.split('[').skip(1) {
+            let mut words = item.trim_end_matches([']', ' ']).split(' ');
+            let (Some(name), Some(_value)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if name.starts_with("--") {
+                long.push(name.to_string());
+            } else {
+                short.push(name.to_string());
+                let at = help.find(&format!("  {name}, --")).unwrap() + name.len() + 4;
+                long.push(help[at..].split_whitespace().next().unwrap().to_string());
+            }
+        }
+        long.sort();
+        short.sort();
+        assert_eq!(long, LONG_WITH_VALUE);
+        assert_eq!(short, SHORT_WITH_VALUE);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //!   never opened;
 //! - no word starts with `@`, wherever it stands.
 //!
-//! Everything else is refused with [`Code::BadArguments`] (exit 101) and
+//! Everything else is refused with [`Code::BadArguments`](crate::exit::Code) (exit 101) and
 //! the reason in the reply's stderr: programs and specs (`-wrapper`, `-B`,
 //! `-specs=`, `-fplugin*`, `-Xclang`), files read or written beside the
 //! job (`-Wa,-a...`, `-Wl,`, `-aux-info`, `-fdump-*`, `-save-temps`,
@@ -36,10 +36,9 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use super::compilers::Refusal;
+use super::refusal::Refusal;
 use crate::args::flags::{Class, ModeFlag};
 use crate::args::{parse_opt, Lang, Mode};
-use crate::exit::Code;
 
 /// Checks the client's arguments (argv without the compiler name).
 pub fn check(args: &[OsString]) -> Result<ServerJob, Refusal> {
@@ -49,10 +48,7 @@ pub fn check(args: &[OsString]) -> Result<ServerJob, Refusal> {
 }
 
 fn refusal(message: String) -> Refusal {
-    Refusal {
-        code: Code::BadArguments,
-        message,
-    }
+    Refusal::bad_arguments(message)
 }
 
 /// gcc and clang replace every word that starts with `@` by the contents

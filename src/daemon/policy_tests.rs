@@ -2,6 +2,7 @@
 //! each attack is refused, and the input and output are rewritten.
 
 use super::*;
+use crate::exit::Code;
 
 fn args(s: &str) -> Vec<OsString> {
     s.split_whitespace().map(OsString::from).collect()
@@ -41,8 +42,9 @@ fn ordinary_compiles_pass() {
     }
 }
 
-/// One row per attack: each names a program, a plugin, a spec, a file to
-/// read or write, or a second output or input.
+/// One row per attack (a table, as long as the attacks are many): each
+/// names a program, a plugin, a spec, a file to read or write, or a second
+/// output or input.
 #[test]
 fn hostile_arguments_are_refused() {
     for bad in [

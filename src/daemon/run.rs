@@ -1,8 +1,10 @@
-//! Running one compiler: a clean environment, its own process group,
-//! rlimits, stdin from /dev/null, and a lifetime after which the whole group
-//! is killed (as it is when the daemon's stop latch is set, or when the
-//! client hangs up: nobody would read the result). What to run and with which arguments is decided before this
-//! (`compilers`, `policy`); this module only runs it safely.
+//! Running one compiler: a clean environment, its own process group under
+//! a leader process (`leader`) that takes the whole group down with the
+//! job or with the daemon, rlimits, stdin from /dev/null or a pipe, and a
+//! lifetime after which the whole group is killed (as it is when the
+//! daemon's stop latch is set, or when the client hangs up: nobody would
+//! read the result). What to run and with which arguments is decided
+//! before this (`compilers`, `policy`); this module only runs it safely.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -114,15 +116,16 @@ pub struct Stdio3 {
 }
 
 /// A started compiler. Dropped without [`Running::wait`], its whole
-/// process group is killed and reaped.
+/// process group is killed and reaped. `child` is the compiler's leader,
+/// whose wait status is the compiler's.
 pub struct Running {
     child: Option<Child>,
     pid: libc::pid_t,
     lifetime: Option<Duration>,
 }
 
-/// Starts `program args` in `dir`, in its own process group, with the
-/// rlimits and (if given) the sandbox.
+/// Starts `program args` in `dir`, in its own process group under its
+/// leader, with the rlimits and (if given) the sandbox.
 pub fn spawn(
     program: &Path,
     args: &[OsString],
@@ -146,13 +149,14 @@ pub fn spawn(
     let fsize = limits.file_size_bytes;
     let asize = limits.address_space_bytes;
     let ruleset = jail.map(|j| j.raw());
+    // SAFETY: getpid has no preconditions.
+    let daemon = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (setpgid, setrlimit, prctl, landlock).
+    // async-signal-safe functions (fork, setpgid, setrlimit, prctl,
+    // landlock); the leader forked there never returns.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setpgid(0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            super::leader::split(daemon)?;
             set_limit(libc::RLIMIT_CPU, cpu)?;
             set_limit(libc::RLIMIT_FSIZE, fsize)?;
             set_limit(libc::RLIMIT_AS, asize)?;
@@ -182,17 +186,16 @@ impl Running {
         let ended = match wait_exit(pid, deadline, watch) {
             Ok(ended) => ended,
             Err(e) => {
-                kill_group(pid);
+                end_job(pid);
                 child.wait().ok();
                 return Err(e);
             }
         };
         if ended != Ended::Exited {
-            kill_group(pid);
+            end_job(pid);
         }
+        // The leader exits once the compiler's group is gone and reaped.
         let status = child.wait()?;
-        // Reap helpers (cc1, as) that outlived a killed driver.
-        kill_group(pid);
         Ok(Finished {
             status: status.into_raw(),
             ended,
@@ -203,16 +206,17 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            kill_group(self.pid);
+            end_job(self.pid);
             child.wait().ok();
         }
     }
 }
 
-fn kill_group(pid: libc::pid_t) {
-    // SAFETY: signalling our child's own process group; ESRCH is harmless.
+/// Asks the job's leader, `pid`, to kill the compiler's whole group.
+fn end_job(pid: libc::pid_t) {
+    // SAFETY: signalling our own child, not yet reaped, so the pid is its.
     unsafe {
-        libc::kill(-pid, libc::SIGKILL);
+        libc::kill(pid, libc::SIGTERM);
     }
 }
 
@@ -327,6 +331,26 @@ mod tests {
         let (f, _) = sh_watched("sleep 30 & sleep 30", &RunLimits::default(), watch);
         assert_eq!(f.ended, Ended::ClientGone);
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn helpers_left_by_a_compiler_that_exits_are_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("helper");
+        let script = format!("sleep 60 & echo $! > {}; exit 3", pid_file.display());
+        let start = Instant::now();
+        let (f, _) = sh(&script, &RunLimits::default());
+        assert_eq!(f.status, crate::exit::exited(3) as i32);
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let helper: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed and reaped by the compiler's leader before it exited.
+        // SAFETY: signal 0 only asks whether the pid exists.
+        let alive = unsafe { libc::kill(helper, 0) } == 0;
+        assert!(!alive, "the helper outlived its compiler");
     }
 
     #[test]

@@ -204,8 +204,15 @@ impl Stats {
     /// value` lines and one `compiler NAME COUNT` per compiler that ran.
     /// `tmpdir` is where jobs run, for its free space.
     pub fn render(&self, jobs: u32, tmpdir: &std::path::Path) -> String {
+        let mut s = String::with_capacity(2048);
+        self.render_reference(&mut s, jobs, tmpdir);
+        self.render_own(&mut s, jobs);
+        s
+    }
+
+    /// The `<distccstats>` block, field for field as distcc 3.4 writes it.
+    fn render_reference(&self, s: &mut String, jobs: u32, tmpdir: &std::path::Path) {
         use std::fmt::Write as _;
-        let uptime = self.started.map(|s| s.elapsed().as_secs()).unwrap_or(0);
         let done = self.done.load(Relaxed);
         let failed = self.failed.load(Relaxed);
         let timed_out = self.timed_out.load(Relaxed);
@@ -223,7 +230,6 @@ impl Stats {
         let (c15, k15) = self.recent(15);
         let load = super::machine::load_average();
         let procs = super::machine::processes();
-        let mut s = String::with_capacity(2048);
         let _ = write!(
             s,
             "argv /distccd\n\
@@ -270,19 +276,29 @@ impl Stats {
             one_word(&procs.max_rss_name),
             super::machine::free_mib(tmpdir),
         );
+    }
+
+    /// Our own lines after the reference's block.
+    fn render_own(&self, s: &mut String, jobs: u32) {
+        use std::fmt::Write as _;
+        let uptime = self.started.map(|s| s.elapsed().as_secs()).unwrap_or(0);
+        let done = self.done.load(Relaxed);
+        let failed = self.failed.load(Relaxed);
         let _ = write!(
             s,
             "uptime {uptime}\n\
              jobs_limit {jobs}\n\
-             jobs_running {running}\n\
+             jobs_running {}\n\
              jobs_max_running {}\n\
              jobs_done {done}\n\
              jobs_failed {failed}\n\
-             jobs_timed_out {timed_out}\n\
+             jobs_timed_out {}\n\
              jobs_refused {}\n\
              connections_dropped {}\n\
              compile_ms_total {}\n",
+            self.running.load(Relaxed),
             self.max_running.load(Relaxed),
+            self.timed_out.load(Relaxed),
             self.refused.load(Relaxed),
             self.dropped.load(Relaxed),
             self.compile_ms.load(Relaxed),
@@ -295,7 +311,6 @@ impl Stats {
         {
             let _ = writeln!(s, "compiler {name} {n}");
         }
-        s
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use crate::protocol::hashed::{digest, hex, Digest};
+use crate::protocol::hashed::{digest, hex, Digest, Digesting};
 
 pub struct Store {
     dir: PathBuf,
@@ -72,19 +72,60 @@ impl Store {
         tmp.write_all(data)?;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444))?;
         tmp.persist(&p).map_err(|e| e.error)?;
-        let over = {
-            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-            *used += data.len() as u64;
-            *used > self.cap
-        };
-        if over {
-            self.evict();
-        }
+        self.account(data.len() as u64, &p);
         Ok(Some(p))
     }
 
-    /// Removes the oldest files until the store is at 3/4 of its bound.
-    fn evict(&self) {
+    /// Stores the body `fill` writes under `d`, kept only if it hashes to
+    /// `d`; the body streams to disk, never held whole. A body larger than
+    /// the store itself is kept until a later insertion evicts it, so the
+    /// job asking for it can link it first.
+    pub fn insert_with(
+        &self,
+        d: &Digest,
+        fill: impl FnOnce(&mut dyn Write) -> Result<u64>,
+    ) -> Result<Option<PathBuf>> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .with_context(|| format!("creating the content store {}", self.dir.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".new-")
+            .tempfile_in(&self.dir)
+            .context("writing to the content store")?;
+        let mut w = Digesting::new(std::io::BufWriter::with_capacity(64 * 1024, tmp));
+        let len = fill(&mut w)?;
+        let (buffered, got) = w.finish();
+        if &got != d {
+            return Ok(None);
+        }
+        let tmp = buffered.into_inner().map_err(|e| e.into_error())?;
+        let p = self.path(d);
+        if p.is_file() {
+            return Ok(Some(p));
+        }
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444))?;
+        tmp.persist(&p).map_err(|e| e.error)?;
+        self.account(len, &p);
+        Ok(Some(p))
+    }
+
+    /// Counts `len` new bytes at `added`, evicting others past the bound.
+    fn account(&self, len: u64, added: &Path) {
+        let over = {
+            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            *used += len;
+            *used > self.cap
+        };
+        if over {
+            self.evict(added);
+        }
+    }
+
+    /// Removes the oldest files, but not `keep`, until the store is at 3/4
+    /// of its bound.
+    fn evict(&self, keep: &Path) {
         let mut entries: Vec<(std::time::SystemTime, u64, PathBuf)> = match fs::read_dir(&self.dir)
         {
             Ok(rd) => rd
@@ -103,6 +144,9 @@ impl Store {
         for (_, len, path) in entries {
             if *used <= target {
                 break;
+            }
+            if path == keep {
+                continue;
             }
             if fs::remove_file(&path).is_ok() {
                 *used = used.saturating_sub(len);
@@ -128,6 +172,30 @@ mod tests {
         let p = store.insert(&d, b"int x;\n").unwrap().unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"int x;\n");
         assert_eq!(store.get(&d), Some(p));
+    }
+
+    #[test]
+    fn streamed_bodies_are_checked_and_a_large_one_outlives_its_insertion() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("s"), 1000).unwrap();
+        let small = b"int x;\n";
+        store.insert(&digest(small), small).unwrap().unwrap();
+        let big = vec![7u8; 5000];
+        let fill = |w: &mut dyn Write| -> Result<u64> {
+            for piece in big.chunks(700) {
+                w.write_all(piece)?;
+            }
+            Ok(big.len() as u64)
+        };
+        assert!(store
+            .insert_with(&digest(b"other"), fill)
+            .unwrap()
+            .is_none());
+        let p = store.insert_with(&digest(&big), fill).unwrap().unwrap();
+        assert!(fs::read(&p).unwrap() == big, "kept for the job that asked");
+        assert!(store.get(&digest(small)).is_none(), "older files evicted");
+        let names: Vec<_> = fs::read_dir(tmp.path().join("s")).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file left: {names:?}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::limits::Limits;
 use super::packet::{read_len, read_raw, write_raw};
 use super::token::Token;
 use super::version::Version;
-use crate::lzo;
+use crate::lzo::{self, InflateError};
 
 /// The compression of a connection's bulk bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +59,9 @@ impl Codec {
     }
 }
 
-/// Reads a bulk body (DOTI, DOTO, SERR, SOUT, FILE, DOTD), inflating it
-/// within `limits` (`max_inflation` times its size, `max_body` in all).
+/// Reads a bulk body (DOTI, DOTO, SERR, SOUT, FILE, DOTD) into memory,
+/// inflated to at most `limits.max_body` bytes: for what a client keeps
+/// (its replies). A server writes bodies to files with [`read_body_to`].
 pub fn read_body<R: Read>(
     r: &mut R,
     token: &Token,
@@ -69,17 +70,16 @@ pub fn read_body<R: Read>(
 ) -> Result<Vec<u8>> {
     let len = read_len(r, token, limits.max_body)?;
     let raw = read_raw(r, token, len)?;
-    let bound = (len as u64)
-        .saturating_mul(limits.max_inflation)
-        .min(limits.max_body)
-        .min(usize::MAX as u64) as usize;
-    codec.decompress(token, raw, bound)
+    codec.decompress(token, raw, bound(limits.max_body))
 }
 
-/// Reads a bulk body into `w`. Raw bodies are streamed in small pieces,
-/// so a large source costs no memory; compressed ones are inflated whole
-/// (LZO has no streaming form), within the limits. Returns the bytes
-/// written.
+fn bound(max: u64) -> usize {
+    max.min(usize::MAX as u64) as usize
+}
+
+/// Reads a bulk body into `w`, inflating it within `limits.max_body`;
+/// returns the bytes written. Raw and compressed bodies alike pass through
+/// in small pieces, so a body costs no memory however large it inflates.
 pub fn read_body_to<R: Read, W: Write>(
     r: &mut R,
     token: &Token,
@@ -87,21 +87,57 @@ pub fn read_body_to<R: Read, W: Write>(
     limits: &Limits,
     w: &mut W,
 ) -> Result<u64> {
-    if !codec.is_raw() {
-        let body = read_body(r, token, codec, limits)?;
-        w.write_all(&body)?;
-        return Ok(body.len() as u64);
-    }
     let len = read_len(r, token, limits.max_body)? as u64;
-    let got = io::copy(&mut r.by_ref().take(len), w)?;
-    if got < len {
-        return Err(WireError::Truncated {
-            what: *token,
-            got: got as usize,
-            want: len as usize,
-        });
+    copy_body(r, token, codec, len, limits.max_body, w)
+}
+
+/// Copies a body of `len` bytes on the wire from `r` to `w`, inflated to
+/// at most `limit` bytes; returns the bytes written.
+pub fn copy_body<R: Read, W: Write>(
+    r: &mut R,
+    token: &Token,
+    codec: Codec,
+    len: u64,
+    limit: u64,
+    w: &mut W,
+) -> Result<u64> {
+    let mut body = r.by_ref().take(len);
+    let written = match codec {
+        Codec::Lzo if len > 0 => match lzo::inflate(&mut body, w, limit) {
+            Ok(n) => n,
+            // The connection ended inside the body.
+            Err(_) if body.limit() > 0 && at_eof(&mut body) => {
+                return Err(truncated(token, len - body.limit(), len))
+            }
+            Err(InflateError::Lzo(err)) => return Err(WireError::Lzo { token: *token, err }),
+            Err(InflateError::Io(e)) => return Err(e.into()),
+        },
+        _ if len > limit => {
+            return Err(WireError::TooLarge {
+                token: *token,
+                len,
+                limit,
+            })
+        }
+        _ => io::copy(&mut body, w)?,
+    };
+    if body.limit() > 0 {
+        return Err(truncated(token, len - body.limit(), len));
     }
-    Ok(got)
+    Ok(written)
+}
+
+/// Whether `r` is at its end (a failed read counts as the end).
+fn at_eof<R: Read>(r: &mut R) -> bool {
+    matches!(r.read(&mut [0u8; 1]), Ok(0) | Err(_))
+}
+
+fn truncated(token: &Token, got: u64, want: u64) -> WireError {
+    WireError::Truncated {
+        what: *token,
+        got: got as usize,
+        want: want as usize,
+    }
 }
 
 /// Writes a bulk body, compressed by `codec`.

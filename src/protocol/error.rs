@@ -100,6 +100,18 @@ impl WireError {
     }
 }
 
+impl WireError {
+    /// Whether the peer is still there to be told what was wrong: it sent
+    /// something we refuse (too large, malformed), rather than closing or
+    /// failing to send.
+    pub fn peer_can_be_answered(&self) -> bool {
+        !matches!(
+            self,
+            WireError::Closed { .. } | WireError::Truncated { .. } | WireError::Io(_)
+        )
+    }
+}
+
 /// The exit code an error chain carries, wire errors included: what
 /// `lib::main` exits with and the history records.
 pub fn exit_code(err: &anyhow::Error) -> Code {

@@ -19,15 +19,16 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
-use super::codec::{read_body, write_body, Codec};
+use super::codec::{copy_body, write_body, Codec};
 use super::error::{Result, WireError};
+use super::files::read_file_count;
 use super::limits::Limits;
-use super::packet::{read_header, read_raw, read_string, write_header, write_raw};
-use super::request::read_file_count;
+use super::packet::{read_header, read_len, read_raw, read_string, write_header, write_raw};
 use super::token::{Token, FILE, HEADER_LEN, LINK, NAME, NFIL};
+use super::version::Dist;
 
 /// The `DIST` value of the extension.
-pub const VERSION: u32 = 0x103;
+pub const VERSION: u32 = Dist::HASHED;
 
 pub const HASH: &Token = b"HASH";
 pub const NEED: &Token = b"NEED";
@@ -38,6 +39,42 @@ pub type Digest = [u8; 32];
 pub fn digest(data: &[u8]) -> Digest {
     use sha2::{Digest as _, Sha256};
     Sha256::digest(data).into()
+}
+
+/// A writer that passes bytes on and digests them as they go, so a body is
+/// checked without being held.
+pub struct Digesting<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+}
+
+impl<W: Write> Digesting<W> {
+    pub fn new(inner: W) -> Digesting<W> {
+        use sha2::Digest as _;
+        Digesting {
+            inner,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+
+    /// The writer back, and the digest of everything written.
+    pub fn finish(self) -> (W, Digest) {
+        use sha2::Digest as _;
+        (self.inner, self.hasher.finalize().into())
+    }
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 pub fn hex(d: &Digest) -> String {
@@ -109,7 +146,7 @@ pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFi
     Ok(files)
 }
 
-pub fn write_need<W: Write>(w: &mut W, missing: &[u32]) -> io::Result<()> {
+pub fn write_need<W: Write + ?Sized>(w: &mut W, missing: &[u32]) -> io::Result<()> {
     let n = u32::try_from(missing.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many"))?;
     let mut buf = Vec::with_capacity(12 * (missing.len() + 1));
@@ -158,8 +195,16 @@ pub fn write_bodies<W: Write>(w: &mut W, codec: Codec, bodies: &[&[u8]]) -> io::
     Ok(())
 }
 
-pub fn read_file_body<R: Read>(r: &mut R, codec: Codec, limits: &Limits) -> Result<Vec<u8>> {
-    read_body(r, FILE, codec, limits)
+/// Reads one asked-for body into `w`, inflated to at most `limit` bytes;
+/// returns its size.
+pub fn read_file_body_to<R: Read, W: Write>(
+    r: &mut R,
+    codec: Codec,
+    limit: u64,
+    w: &mut W,
+) -> Result<u64> {
+    let len = read_len(r, FILE, limit)? as u64;
+    copy_body(r, FILE, codec, len, limit, w)
 }
 
 #[cfg(test)]
@@ -194,6 +239,15 @@ mod tests {
             read_need(&mut &bad[..], &files).is_err(),
             "a link has no body"
         );
+    }
+
+    #[test]
+    fn digesting_a_stream_is_digesting_its_bytes() {
+        let mut w = Digesting::new(Vec::new());
+        w.write_all(b"ab").unwrap();
+        w.write_all(b"c").unwrap();
+        let (bytes, d) = w.finish();
+        assert_eq!((bytes, d), (b"abc".to_vec(), digest(b"abc")));
     }
 
     #[test]

@@ -13,22 +13,19 @@ pub struct Limits {
     pub max_path: u32,
     pub max_files: u32,
     /// Largest body, compressed or not, and largest inflated body; for a
-    /// protocol-3 file list, the largest total. A job thus holds at most
-    /// `max_argv_total + max_body` bytes of request in memory.
+    /// protocol-3 file list, the largest total. Bodies are bounded by size
+    /// alone, never by how well they compress: a source with large constant
+    /// tables legitimately inflates 200 times and more. The daemon inflates
+    /// into the job's files, so a body costs it disk, not memory.
     pub max_body: u64,
-    /// Largest ratio of inflated to compressed size.
-    pub max_inflation: u64,
 }
 
 impl Limits {
-    /// What a client accepts in replies from servers it chose: objects with
-    /// large zero-filled sections legitimately compress past 64x, up to the
-    /// format's own ceiling of about 255x.
+    /// What a client accepts in replies from servers it chose: the same
+    /// bounds (objects with large zero-filled sections compress as well as
+    /// sources with large tables).
     pub fn for_replies() -> Limits {
-        Limits {
-            max_inflation: 256,
-            ..Limits::default()
-        }
+        Limits::default()
     }
 }
 
@@ -41,7 +38,6 @@ impl Default for Limits {
             max_path: 4096,
             max_files: 100_000,
             max_body: 1 << 30,
-            max_inflation: 64,
         }
     }
 }

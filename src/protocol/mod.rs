@@ -5,7 +5,8 @@
 //! By concern: `token` (the vocabulary), `version` (versions, the port),
 //! `limits` (what a reader accepts), `packet` (headers, length-checked raw
 //! bodies), `codec` (compressed bodies, one [`Codec`] per connection),
-//! `request` (what a client sends), `reply` (what a server answers, with
+//! `request` (what a client sends first), `files` (protocol 3's file
+//! list), `reply` (what a server answers, with
 //! named outputs), `error` ([`WireError`] and its exit codes); and our
 //! extensions, `stream` (the source streamed while it is preprocessed) and
 //! `hashed` (exact mode's content-addressed files). Every reader checks the
@@ -16,6 +17,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod files;
 pub mod hashed;
 pub mod limits;
 pub mod packet;
@@ -27,18 +29,21 @@ pub mod version;
 
 pub use codec::{read_body, read_body_to, write_body, Codec};
 pub use error::{exit_code, Result, WireError};
+pub use files::{
+    read_file_count, read_files, write_files, FileBody, FileList, Incoming, NamedFile,
+};
 pub use limits::Limits;
 pub use packet::{header, read_header, read_len, read_raw, read_string, write_header, write_raw};
-pub use reply::{read_reply, write_reply, Output, OutputKind, Reply};
+pub use reply::{read_reply, write_reply, Output, OutputKind, Reply, ReplyForm};
 pub use request::{
-    read_file_count, read_files, read_request_head, write_files, write_request_head,
-    write_request_head_as, FileBody, NamedFile, RequestHead,
+    read_dist, read_head, read_request, read_request_head, write_request_head,
+    write_request_head_as, RequestHead,
 };
 pub use token::{
     Token, ARGC, ARGV, CDIR, DIST, DONE, DOTD, DOTI, DOTO, FILE, HEADER_LEN, LINK, NAME, NFIL,
     SERR, SOUT, STAT,
 };
-pub use version::{version_banner, Version, DEFAULT_PORT};
+pub use version::{version_banner, Dist, Version, DEFAULT_PORT};
 
 #[cfg(test)]
 mod tests;

@@ -91,6 +91,30 @@ impl Reply {
     }
 }
 
+/// How a reply goes on the wire: its version's layout and its bodies'
+/// codec, chosen once per request by whoever read the request, so no
+/// writer re-derives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyForm {
+    pub version: Version,
+    pub codec: Codec,
+}
+
+impl ReplyForm {
+    /// The reply a request of `version` gets: that version, with the codec
+    /// distcc 3.4 pairs with it.
+    pub fn of(version: Version) -> ReplyForm {
+        ReplyForm {
+            version,
+            codec: version.codec(),
+        }
+    }
+
+    pub fn write<W: Write>(&self, w: &mut W, reply: &Reply) -> io::Result<()> {
+        write_reply(w, self.version, self.codec, reply)
+    }
+}
+
 pub fn write_reply<W: Write>(
     w: &mut W,
     version: Version,

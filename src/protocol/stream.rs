@@ -22,17 +22,17 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::codec::Codec;
+use super::codec::{copy_body, Codec};
 use super::error::{Result, WireError};
 use super::limits::Limits;
-use super::packet::{header, read_header, read_raw};
+use super::packet::{header, read_header};
 use super::token::{Token, DONE, HEADER_LEN};
-use super::version::Version;
+use super::version::{Dist, Version};
 
 /// `DIST` values of the extension: 0x100 + the protocol whose bodies and
 /// reply it uses.
-pub const RAW: u32 = 0x101;
-pub const LZO: u32 = 0x102;
+pub const RAW: u32 = Dist::STREAMED_RAW;
+pub const LZO: u32 = Dist::STREAMED_LZO;
 
 /// The daemon's go-ahead.
 pub const STRM: &Token = b"STRM";
@@ -76,8 +76,9 @@ pub fn end() -> [u8; HEADER_LEN] {
 
 /// Reads chunks up to the end marker, handing each piece of source to
 /// `sink` as it arrives; returns the source's length. Raw chunks are passed
-/// on straight from the reader's buffer, so no chunk is held whole. The
-/// total is bounded by `limits.max_body`.
+/// on straight from the reader's buffer and compressed ones as they
+/// inflate, so no chunk is held whole. The total is bounded by
+/// `limits.max_body`.
 pub fn read_chunks<R: BufRead>(
     r: &mut R,
     codec: Codec,
@@ -103,14 +104,16 @@ pub fn read_chunks<R: BufRead>(
         }
         let room = limits.max_body - total;
         if !codec.is_raw() {
-            let raw = read_raw(r, DOTC, len as usize)?;
-            let bound = (len as u64)
-                .saturating_mul(limits.max_inflation)
-                .min(MAX_CHUNK as u64)
-                .min(room) as usize;
-            let data = codec.decompress(DOTC, raw, bound)?;
-            total += data.len() as u64;
-            sink(&data)?;
+            // Inflated as it is read, straight into the sink.
+            let bound = (MAX_CHUNK as u64).min(room);
+            total += copy_body(
+                r,
+                DOTC,
+                codec,
+                len as u64,
+                bound,
+                &mut SinkWriter(&mut sink),
+            )?;
         } else {
             if len as u64 > room {
                 return Err(WireError::TooLarge {
@@ -139,6 +142,20 @@ pub fn read_chunks<R: BufRead>(
     }
 }
 
+/// A chunk sink as a writer, for the inflater.
+struct SinkWriter<'s, F>(&'s mut F);
+
+impl<F: FnMut(&[u8]) -> io::Result<()>> Write for SinkWriter<'_, F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (self.0)(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What the daemon answers first: go ahead, or (the first header of) a
 /// whole reply.
 #[derive(Debug, PartialEq, Eq)]
@@ -148,7 +165,7 @@ pub enum Answer {
     Reply([u8; HEADER_LEN]),
 }
 
-pub fn write_go<W: Write>(w: &mut W) -> io::Result<()> {
+pub fn write_go<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
     w.write_all(&header(STRM, 0))?;
     w.flush()
 }

@@ -50,3 +50,51 @@ pub fn version_banner() -> String {
         rest.join(", ")
     )
 }
+
+/// What a request's `DIST` says: the distcc version whose layout the head
+/// has, and which of our extensions (if any) the rest of it follows. The
+/// daemon serves each with its own dialect; the reply is always the base
+/// version's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dist {
+    /// distcc 3.4's protocols 1, 2 and 3.
+    Plain(Version),
+    /// Our streamed source (`stream`), over protocol 1 or 2.
+    Streamed(Version),
+    /// Our content-addressed files (`hashed`), over protocol 3.
+    Hashed,
+}
+
+impl Dist {
+    /// `DIST` values of the extensions (0x100 + the base protocol); their
+    /// modules, `stream` and `hashed`, own what follows the head.
+    pub const STREAMED_RAW: u32 = 0x101;
+    pub const STREAMED_LZO: u32 = 0x102;
+    pub const HASHED: u32 = 0x103;
+
+    pub fn from_u32(n: u32) -> Option<Dist> {
+        Some(match n {
+            Dist::STREAMED_RAW => Dist::Streamed(Version::V1),
+            Dist::STREAMED_LZO => Dist::Streamed(Version::V2),
+            Dist::HASHED => Dist::Hashed,
+            n => Dist::Plain(Version::from_u32(n)?),
+        })
+    }
+
+    pub fn number(self) -> u32 {
+        match self {
+            Dist::Plain(v) => v.number(),
+            Dist::Streamed(Version::V1) => Dist::STREAMED_RAW,
+            Dist::Streamed(_) => Dist::STREAMED_LZO,
+            Dist::Hashed => Dist::HASHED,
+        }
+    }
+
+    /// The version whose head layout, bodies and reply the request uses.
+    pub fn base(self) -> Version {
+        match self {
+            Dist::Plain(v) | Dist::Streamed(v) => v,
+            Dist::Hashed => Version::V3,
+        }
+    }
+}

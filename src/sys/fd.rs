@@ -1,4 +1,4 @@
-//! Pipes and non-blocking descriptors.
+//! Pipes, non-blocking descriptors, and how many a process may open.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,6 +30,32 @@ pub fn set_nonblocking(fd: &impl AsRawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Raises the soft limit on open descriptors to the hard one, and returns
+/// it: a server that holds many idle connections should be bounded by
+/// what the administrator allows, not by the conservative default.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +79,10 @@ mod tests {
         set_nonblocking(&r).unwrap();
         let e = File::from(r).read(&mut [0u8; 1]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn the_descriptor_limit_is_at_least_the_default() {
+        assert!(raise_fd_limit() >= 256);
     }
 }

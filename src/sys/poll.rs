@@ -25,15 +25,7 @@ pub fn poll_events(fds: &[(RawFd, i16)], until: Option<Instant>) -> io::Result<O
         })
         .collect();
     loop {
-        let ms = match until {
-            None => -1,
-            // Rounded up: a deadline never fires early.
-            Some(u) => u
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000)
-                .min(i32::MAX as u128) as i32,
-        };
+        let ms = timeout_ms(until);
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
         if n > 0 {
@@ -49,6 +41,19 @@ pub fn poll_events(fds: &[(RawFd, i16)], until: Option<Instant>) -> io::Result<O
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
+    }
+}
+
+/// Milliseconds from now until `until`, as poll(2) and epoll_wait(2) take
+/// a timeout: -1 for none, rounded up so that a deadline never fires early.
+pub fn timeout_ms(until: Option<Instant>) -> i32 {
+    match until {
+        None => -1,
+        Some(u) => u
+            .saturating_duration_since(Instant::now())
+            .as_micros()
+            .div_ceil(1000)
+            .min(i32::MAX as u128) as i32,
     }
 }
 

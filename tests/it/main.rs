@@ -6,10 +6,13 @@ mod util;
 
 mod alloc;
 mod daemon;
+mod dropin;
 mod exact;
 mod faults;
+mod flood;
 mod fuzz;
 mod hosts;
+mod inflate;
 mod install;
 
 mod hostile;
@@ -26,3 +29,4 @@ mod scan;
 mod scan_corpus;
 mod ssh;
 mod stream;
+mod volunteer;

@@ -1,4 +1,4 @@
-//! Our streamed protocol (`protocol::stream`): the arguments are checked
+//! Our streamed dialect (`protocol::stream`): the arguments are checked
 //! and the compiler started before the source arrives; the source is fed
 //! to the compiler's stdin chunk by chunk while the client's preprocessor
 //! is still writing it. The reply is protocol 1's or 2's.
@@ -6,15 +6,17 @@
 use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::compilers::Refusal;
-use super::policy;
-use super::serve::{compile_and_reply, refuse, Early, Job, Outcome, Server};
+use super::job::{self, Feed, Job, Verdict};
+use super::policy::{self, ServerJob};
+use super::refusal::Refusal;
+use super::server::Server;
 use crate::exit::Code;
-use crate::protocol::{stream, RequestHead};
+use crate::protocol::{stream, Codec, Limits, RequestHead};
 use crate::sys::{self, poll_events};
 
 /// The `-x` language gcc needs to read a preprocessed source from stdin,
@@ -31,114 +33,99 @@ fn language(temp_suffix: &str) -> Option<&'static str> {
     })
 }
 
-/// Serves one streamed request whose head has been read. `until` is when
-/// the whole request must have arrived.
-pub fn serve<R: BufRead, W: Write>(
-    server: &Server,
-    head: &RequestHead,
-    input: &mut R,
+/// Prepares a streamed request whose head has been read. `until` is when
+/// the whole request must have arrived. A refusal is answered before the
+/// client streams anything: our client waits for the go-ahead.
+pub fn prepare<'a, R: BufRead>(
+    server: &'a Server,
+    head: RequestHead,
+    input: &'a mut R,
+    output: &mut dyn Write,
     until: Instant,
-    output: &mut W,
-    client_fd: RawFd,
-) -> Result<Outcome> {
-    let compiler = head.argv[0].to_string_lossy().into_owned();
-    let codec = head.version.codec();
-    let limits = server.limits;
-    // Our client waits for the go-ahead and reads a refusal instead; a
-    // client that streamed anyway has its source read and dropped, so it
-    // reads our reason rather than a reset.
-    let mut refuse_and_drain = |refusal: Refusal| {
-        let outcome = refuse(server, output, head, compiler.clone(), refusal);
-        stream::read_chunks(input, codec, &limits, |_| Ok(())).ok();
-        outcome
+) -> Result<Verdict<'a>> {
+    let (plan, program, lang) = match accept(server, &head) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Ok(Err(refusal)),
     };
-    let plan = match policy::check(&head.argv[1..]) {
-        Ok(plan) => plan,
-        Err(refusal) => return refuse_and_drain(refusal),
-    };
-    let program = match server.whitelist.resolve(&head.argv[0]) {
-        Ok(p) => p,
-        Err(refusal) => return refuse_and_drain(refusal),
-    };
-    let Some(lang) = language(plan.temp_suffix) else {
-        return refuse_and_drain(Refusal {
-            code: Code::BadArguments,
-            message: "only preprocessed C-family sources are streamed".into(),
-        });
-    };
-    let dir = match tempfile::Builder::new()
-        .prefix("distccd_")
-        .tempdir_in(&server.tmpdir)
-    {
+    let dir = match job::dir(server) {
         Ok(d) => d,
         // Said before the go-ahead, so the client tries another host
         // rather than taking this one for a daemon without streaming.
         Err(e) => {
-            return refuse_and_drain(Refusal {
-                code: Code::IoError,
-                message: format!(
-                    "cannot create a job dir in {}: {e}",
-                    server.tmpdir.display()
-                ),
-            })
+            let why = format!(
+                "cannot create a job dir in {}: {e}",
+                server.tmpdir.display()
+            );
+            return Ok(Err(Refusal::new(Code::IoError, why)));
         }
     };
     let output_name = policy::output_name(plan.mode);
-    let cwd = dir.path().to_path_buf();
-    let object = dir.path().join(output_name);
-    let job = |args, dir| Job {
-        compiler: compiler.clone(),
-        program: program.clone(),
-        args,
-        cwd: cwd.clone(),
-        dir,
-        object: object.clone(),
-        deps: None,
-        unmap: None,
-        client_fd,
-    };
-    let stop = server.stop.fd();
-
+    let codec = head.version.codec();
+    let mut job = Job::in_dir(&head, program, Vec::new(), dir, output_name);
     // Started early, a compiler holds no job slot while its source comes
     // (a client that stalls must not starve others of slots), so their
     // number is bounded on its own; past it, the source is received into
     // a file and compiled as an unstreamed one would be.
-    let Some(token) = server.early.try_acquire() else {
-        stream::write_go(output).context("telling the client to stream")?;
-        let input_name = format!("input{}", plan.temp_suffix);
-        {
-            let mut file = io::BufWriter::with_capacity(
-                64 * 1024,
-                File::create(dir.path().join(&input_name)).context("creating the job's input")?,
-            );
-            stream::read_chunks(input, codec, &limits, |data| file.write_all(data))
-                .context("reading the streamed source")?;
-            file.flush().context("writing the job's input")?;
+    match server.early.try_acquire() {
+        None => {
+            let input_name = format!("input{}", plan.temp_suffix);
+            let file = job.dir.path().join(&input_name);
+            receive_whole(input, output, codec, &server.limits, &file)?;
+            job.args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
         }
-        let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
-        return compile_and_reply(server, output, head, job(args, dir), None);
-    };
-    let mut args = plan.rewrite(&head.argv[1..], "-".as_ref(), output_name.as_ref());
-    args.splice(
-        plan.input_index..plan.input_index,
-        ["-x".into(), lang.into()],
+        Some(token) => {
+            let mut args = plan.rewrite(&head.argv[1..], "-".as_ref(), output_name.as_ref());
+            args.splice(
+                plan.input_index..plan.input_index,
+                ["-x".into(), lang.into()],
+            );
+            job.args = args;
+            let stop = server.stop.fd();
+            let limits = server.limits;
+            job.feed = Feed::Pipe {
+                feed: Box::new(move |output: &mut dyn Write, pipe: File| -> Result<File> {
+                    stream::write_go(output).context("telling the client to stream")?;
+                    let mut sink = PipeSink::new(pipe, until, stop)?;
+                    stream::read_chunks(input, codec, &limits, |data| sink.write(data))
+                        .context("reading the streamed source")?;
+                    Ok(sink.pipe)
+                }),
+                token,
+            };
+        }
+    }
+    Ok(Ok(job))
+}
+
+/// What a streamed job needs from its head, or why it cannot be served:
+/// the policy's plan, the compiler to run, the `-x` language for stdin.
+fn accept(
+    server: &Server,
+    head: &RequestHead,
+) -> std::result::Result<(ServerJob, PathBuf, &'static str), Refusal> {
+    let plan = policy::check(&head.argv[1..])?;
+    let program = server.whitelist.resolve(&head.argv[0])?;
+    let lang = language(plan.temp_suffix)
+        .ok_or_else(|| Refusal::bad_arguments("only preprocessed C-family sources are streamed"))?;
+    Ok((plan, program, lang))
+}
+
+/// Tells the client to go ahead and receives its whole source into `file`.
+fn receive_whole<R: BufRead>(
+    input: &mut R,
+    output: &mut dyn Write,
+    codec: Codec,
+    limits: &Limits,
+    file: &Path,
+) -> Result<()> {
+    stream::write_go(output).context("telling the client to stream")?;
+    let mut file = io::BufWriter::with_capacity(
+        64 * 1024,
+        File::create(file).context("creating the job's input")?,
     );
-    let mut feed = |pipe: File| -> Result<File> {
-        let mut sink = PipeSink::new(pipe, until, stop)?;
-        stream::read_chunks(input, codec, &limits, |data| sink.write(data))
-            .context("reading the streamed source")?;
-        Ok(sink.pipe)
-    };
-    compile_and_reply(
-        server,
-        output,
-        head,
-        job(args, dir),
-        Some(Early {
-            feed: &mut feed,
-            token,
-        }),
-    )
+    stream::read_chunks(input, codec, limits, |data| file.write_all(data))
+        .context("reading the streamed source")?;
+    file.flush().context("writing the job's input")
 }
 
 /// The compiler's stdin. Writes wait for room until the request's

@@ -1,0 +1,119 @@
+//! The daemon's shared state: what every job reads and never changes (the
+//! whitelist, the limits, the compilers' environment) and what jobs share
+//! (job slots, early-start tokens, counters, the content store, the stop
+//! latch). Built once, from the command line (`options`) and the
+//! environment (`settings::DaemonSettings`), before the first connection.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::compilers::{self, Whitelist};
+use super::options::Options;
+use super::run::{self, RunLimits};
+use super::signals::Latch;
+use super::stats::{Semaphore, Stats};
+use super::store::Store;
+use crate::protocol::Limits;
+use crate::settings::DaemonSettings;
+
+/// Everything a job needs that does not change between jobs.
+pub struct Server {
+    pub whitelist: Whitelist,
+    pub limits: Limits,
+    pub run_limits: RunLimits,
+    pub io_timeout: Duration,
+    pub tmpdir: PathBuf,
+    pub save_temps: bool,
+    pub env: Vec<(OsString, OsString)>,
+    pub slots: Semaphore,
+    /// Compilers started before their streamed source has arrived, which
+    /// hold no job slot yet (`daemon::streamed`): as many as `jobs`.
+    pub early: Semaphore,
+    pub jobs: u32,
+    pub stats: Stats,
+    /// Exact mode's content store, when the daemon keeps one.
+    pub store: Option<Store>,
+    /// Confine compilers with Landlock (`--no-sandbox` turns it off).
+    pub sandbox: bool,
+    /// Set when the daemon stops waiting for jobs: readers give up,
+    /// compilers are killed, queued jobs are refused.
+    pub stop: Latch,
+}
+
+fn default_jobs() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32) + 2
+}
+
+impl Server {
+    pub fn build(opts: &Options) -> Result<Server> {
+        let settings = DaemonSettings::from_env();
+        let jobs = opts.jobs.unwrap_or_else(default_jobs).max(1);
+        let io_timeout = opts
+            .io_timeout
+            .map_or(settings.io_timeout, Duration::from_secs);
+        let mib = |v: Option<u64>| v.map(|m| m.saturating_mul(1 << 20));
+        let mut limits = Limits::default();
+        if let Some(b) = mib(opts.max_body) {
+            limits.max_body = b;
+        }
+        Ok(Server {
+            whitelist: whitelist(opts, &settings)?,
+            limits,
+            run_limits: RunLimits {
+                lifetime: opts.job_lifetime.map(Duration::from_secs),
+                cpu_seconds: opts.limit_cpu,
+                file_size_bytes: mib(opts.limit_fsize),
+                address_space_bytes: mib(opts.limit_as),
+            },
+            io_timeout: io_timeout.max(Duration::from_secs(1)),
+            save_temps: settings.save_temps,
+            env: run::compiler_env(settings.vars.iter().cloned()),
+            slots: Semaphore::new(jobs),
+            early: Semaphore::new(jobs),
+            jobs,
+            stats: Stats::new(),
+            store: open_store(&settings.tmpdir, opts.store_size.unwrap_or(256)),
+            tmpdir: settings.tmpdir,
+            sandbox: !opts.no_sandbox,
+            stop: Latch::new()?,
+        })
+    }
+}
+
+/// The compilers clients may run: the masquerade dirs given and ours, and
+/// `DISTCC_CMDLIST`.
+fn whitelist(opts: &Options, settings: &DaemonSettings) -> Result<Whitelist> {
+    let self_exe = std::env::current_exe().context("finding our own executable")?;
+    let mut dirs = opts.compiler_dir.clone();
+    dirs.extend(compilers::default_dirs(&self_exe));
+    let listed = match &settings.cmdlist {
+        Some(f) => compilers::read_cmdlist(f)
+            .with_context(|| format!("reading DISTCC_CMDLIST {}", f.display()))?,
+        None => Vec::new(),
+    };
+    let whitelist = Whitelist::new(dirs, listed, &settings.path, &self_exe);
+    log::debug!("compiler dirs: {:?}", whitelist.dirs());
+    Ok(whitelist)
+}
+
+/// Exact mode's content store, private to this daemon's user under its
+/// temp dir; without one, hashed requests are refused and clients fall
+/// back to plain protocol 3.
+fn open_store(tmpdir: &Path, mib: u64) -> Option<Store> {
+    if mib == 0 {
+        return None;
+    }
+    // SAFETY: getuid never fails.
+    let uid = unsafe { libc::getuid() };
+    let dir = tmpdir.join(format!("distccd-store-{uid}"));
+    match Store::open(&dir, mib.saturating_mul(1 << 20)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::warn!("no content store: {e:#}");
+            None
+        }
+    }
+}
