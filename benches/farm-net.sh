@@ -40,6 +40,7 @@
 
 FARM_NET=${FARM_NET:-10.77.0}
 FARM_NODES=() FARM_GROUPS=() FARM_PIDS=() FARM_PGIDS=() FARM_DNSMASQ_PID=
+declare -A FARM_DAEMON=()
 
 # --- cgroups ------------------------------------------------------------------------
 
@@ -134,7 +135,10 @@ farm_latency() {
 
 # farm_run NODE GROUP COMMAND...: runs COMMAND in NODE's namespace and in
 # cgroup GROUP (empty: the caller's own). The groups are entered first,
-# then the namespace.
+# then the namespace. In a subshell (`farm_run ... &`, `$(farm_run ...)`)
+# it execs, so that $! is COMMAND's own pid (sh, nsenter and setsid exec
+# in turn), which the caller can signal and wait for; a subshell must not
+# expect to go on after it.
 farm_run() {
     local node=$1 group=$2 dirs=()
     shift 2
@@ -143,8 +147,10 @@ farm_run() {
         [[ $FARM_ACCT_H == "$FARM_CPU_H" ]] || dirs+=("$FARM_ACCT_H/$FARM-$group")
     fi
     # shellcheck disable=SC2016 # expanded by that sh
-    sh -c 'while [ "$1" != -- ]; do echo $$ >"$1/cgroup.procs"; shift; done; shift; exec "$@"' \
-        sh "${dirs[@]}" -- nsenter --net="$(farm_ns "$node")" "$@"
+    local run=(sh -c 'while [ "$1" != -- ]; do echo $$ >"$1/cgroup.procs"; shift; done; shift; exec "$@"'
+        sh "${dirs[@]}" -- nsenter --net="$(farm_ns "$node")" "$@")
+    if [[ $BASHPID != "$$" ]]; then exec "${run[@]}"; fi
+    "${run[@]}"
 }
 
 # farm_wait_listening NODE HOST PORT: bounded wait until something listens
@@ -162,8 +168,8 @@ farm_wait_listening() {
 
 # farm_daemon NODE HOST GROUP KIND PORT LOG [JOBS]: starts a daemon in
 # NODE and GROUP, listening on $FARM_NET.HOST:PORT and allowing the farm's
-# network; KIND is `ref` ($REF_DAEMON) or `ours` ($OURS_DAEMON). Prints
-# nothing; its pid is the last of FARM_PIDS.
+# network; KIND is `ref` ($REF_DAEMON) or `ours` ($OURS_DAEMON). Its pid
+# goes to FARM_PIDS and to FARM_DAEMON[NODE.KIND].
 farm_daemon() {
     local node=$1 addr=$FARM_NET.$2 group=$3 kind=$4 port=$5 logf=$6 jobs=${7:-}
     local args=(--daemon --no-detach --listen "$addr" --port "$port" --allow "$FARM_NET.0/24" --log-level info)
@@ -176,6 +182,8 @@ farm_daemon() {
         farm_run "$node" "$group" "$OURS_DAEMON" "${args[@]}" --log-stderr 2>"$logf" &
     fi
     FARM_PIDS+=($!)
+    # shellcheck disable=SC2034 # read by the scripts that source this
+    FARM_DAEMON[$node.$kind]=$!
     farm_wait_listening "$node" "$2" "$port"
 }
 
@@ -199,16 +207,18 @@ farm_hosts_file() {
     mv "$file.tmp" "$file"
 }
 
-# farm_run_resolving NODE GROUP HOSTS PIDFILE COMMAND...: farm_run, with
-# HOSTS bind-mounted over /etc/hosts in a private mount namespace; the pid
-# of a process in that namespace is written to PIDFILE, for
-# farm_rebind_hosts. The bind happens before COMMAND starts.
+# farm_run_resolving NODE GROUP HOSTS PIDFILE RESOLV COMMAND...: farm_run,
+# with HOSTS bind-mounted over /etc/hosts (and RESOLV, unless empty, over
+# /etc/resolv.conf) in a private mount namespace; the pid of a process in
+# that namespace is written to PIDFILE, for farm_rebind_hosts. The binds
+# happen before COMMAND starts.
 farm_run_resolving() {
-    local node=$1 group=$2 hosts=$3 pidfile=$4
-    shift 4
+    local node=$1 group=$2 hosts=$3 pidfile=$4 resolv=$5
+    shift 5
     # shellcheck disable=SC2016 # expanded by that sh
     farm_run "$node" "$group" unshare --mount --propagation private sh -c \
-        'mount --bind "$1" /etc/hosts && echo $$ >"$2" && shift 2 && exec "$@"' sh "$hosts" "$pidfile" "$@"
+        'mount --bind "$1" /etc/hosts && { [ -z "$3" ] || mount --bind "$3" /etc/resolv.conf; } &&
+         echo $$ >"$2" && shift 3 && exec "$@"' sh "$hosts" "$pidfile" "$resolv" "$@"
 }
 
 # farm_rebind_hosts PIDFILE HOSTS: from now on, lookups in that mount

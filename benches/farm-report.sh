@@ -57,6 +57,13 @@ for cfg in "${CFG_NAMES[@]}"; do
     fi
 done
 label() { echo "${CFG_LABEL[$(cfg_index "$1")]}"; }
+# paired CFG: CFG's wall / distcc 3.4's in each round, and their geometric
+# mean: the rounds differ (host order, others' load), a pair does not.
+paired() {
+    awk -F'\t' -v c="$1" '$1 == "ref" { r[$2] = $4 } $1 == c { w[$2] = $4 }
+        END { for (k = 1; k in w; k++) if (k in r) { printf "%s%.2f", (n ? ", " : ""), w[k] / r[k]; g += log(w[k] / r[k]); n++ }
+              if (n) printf "; geometric mean %.2f", exp(g / n) }' "$DATA"
+}
 vols_header() { local k; for ((k = 1; k <= NVOL; k++)); do printf 'v%d (%s CPU)%s' "$k" "$(cpu_of "$k")" "$([[ $k -lt $NVOL ]] && echo ' / ')"; done; }
 
 SECTION=$WORK/section.md
@@ -105,7 +112,8 @@ SECTION=$WORK/section.md
     if ((HAS_REF)); then
         for cfg in "${CFG_NAMES[@]}"; do
             [[ $cfg == ref ]] && continue
-            echo "$(label "$cfg") / distcc 3.4, both builds: $(ratio "$(med "$cfg" '$4 / 1000')" "$rw") (issue 20's target, after its placement work: <= 0.8)."
+            echo "$(label "$cfg") / distcc 3.4, both builds: $(ratio "$(med "$cfg" '$4 / 1000')" "$rw") (issue 20's target, after its placement work: <= 0.8);"
+            echo "round by round (the same host order): $(paired "$cfg")."
         done
         echo
     fi

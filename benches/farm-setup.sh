@@ -191,6 +191,9 @@ farm_hosts() {
 # PROJECT in TREE (a fresh copy) with the client of KIND and DISTCC_HOSTS
 # HOSTS, in the background, in its own session (so the whole build can be
 # stopped by its process group). Sets BUILD_PID. Output goes to TREE.log.
+# With BUILD_HOSTS_FILE set, the build resolves names through that file,
+# and BUILD_RESOLV_CONF if set (farm_run_resolving; the mount namespace's
+# pid in TREE.pid).
 farm_build_start() {
     local k=$1 proj=$2 kind=$3 hosts=$4 tree=$5 client cmd=()
     shift 5
@@ -199,7 +202,9 @@ farm_build_start() {
     farm_tree "$proj" "$tree"
     rm -rf "$tree.state" && mkdir -p "$tree.state"
     mapfile -t cmd < <(farm_make_cmd "$proj" "$tree" "$client ")
-    farm_run "c$k" "c$k" setsid env DISTCC_DIR="$tree.state" DISTCC_HOSTS="$hosts" DISTCC_FALLBACK=0 "$@" \
+    local run=(farm_run "c$k" "c$k")
+    [[ -z ${BUILD_HOSTS_FILE:-} ]] || run=(farm_run_resolving "c$k" "c$k" "$BUILD_HOSTS_FILE" "$tree.pid" "${BUILD_RESOLV_CONF:-}")
+    "${run[@]}" setsid env DISTCC_DIR="$tree.state" DISTCC_HOSTS="$hosts" DISTCC_FALLBACK=0 "$@" \
         "${cmd[@]}" >"$tree.log" 2>&1 &
     BUILD_PID=$!
     FARM_PGIDS+=("$BUILD_PID")

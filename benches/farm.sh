@@ -5,10 +5,12 @@
 # speed and two clients building at once, each machine in its own network
 # namespace, compared with Debian's distcc 3.4 on the same set-up. It shows
 # what placement costs: every client places its jobs alone, from its own
-# lock files, and with the same host list each fills the first host's
-# slots before the next, so the first host in the list gets the most work
-# whatever its speed, and the last may idle. Writes its own section of
-# benches/RESULTS.md (between the farm markers).
+# lock files, taking the first free slot slot-number-major (slot 0 of each
+# host in list order, then slot 1 ...). With the same host list, both
+# clients start on the first host, every host gets the same number of
+# jobs at once whatever its speed or the other client's load, and a job
+# that lands on a slow host late holds up the end of the build. Writes
+# its own section of benches/RESULTS.md (between the farm markers).
 #
 # The farm (benches/farm-net.sh, benches/farm-setup.sh): a bridge in a hub
 # namespace; each volunteer and each client is a namespace with one veth
@@ -129,7 +131,7 @@ sampler() {
             n=0
             for p in $(farm_group_pids "v$k"); do
                 c=
-                read -r c <"/proc/$p/comm" 2>/dev/null || continue
+                read -r c 2>/dev/null <"/proc/$p/comm" || continue
                 case $c in cc1 | cc1plus) n=$((n + 1)) ;; esac
             done
             line+="${line:+ }$n"
@@ -172,14 +174,16 @@ measure() {
     # wait -n -p: each build's end as it happens, whichever ends first.
     local failed=0 done_pid st ccpu0=() ccpu=()
     for ((k = 1; k <= NCLIENT; k++)); do ccpu0[k]=$(farm_usage_ns "c$k"); done
-    for ((i = 1; i <= NCLIENT; i++)); do
+    local left=("${pids[@]:1}")
+    while ((${#left[@]})); do
         st=0
-        wait -n -p done_pid "${pids[@]:1}" || st=$?
+        wait -n -p done_pid "${left[@]}" || st=$?
         for ((k = 1; k <= NCLIENT; k++)); do
             [[ ${pids[$k]} == "$done_pid" ]] || continue
             ends[k]=$(date +%s%N)
             ((st == 0)) || failed=$k
         done
+        for i in "${!left[@]}"; do [[ ${left[$i]} != "$done_pid" ]] || unset 'left[i]'; done
     done
     t_end=$(date +%s%N)
     kill "$spid"
