@@ -243,11 +243,14 @@ farm_dnsmasq_start() {
         --user=root --pid-file= --log-facility=- 2>>"$WORK/log/dnsmasq.log" &
     FARM_DNSMASQ_PID=$!
     farm_wait_listening_udp hub 1 53
+    # Listening, but perhaps another one (a bind that failed).
+    kill -0 "$FARM_DNSMASQ_PID" 2>/dev/null || die "dnsmasq did not start (see $WORK/log/dnsmasq.log)"
 }
 farm_dnsmasq_restart() {
     if [[ -n $FARM_DNSMASQ_PID ]]; then
         kill "$FARM_DNSMASQ_PID" 2>/dev/null || true
         wait "$FARM_DNSMASQ_PID" 2>/dev/null || true
+        FARM_DNSMASQ_PID=
     fi
     farm_dnsmasq_start "$1"
 }

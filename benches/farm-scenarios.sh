@@ -42,7 +42,8 @@
 #
 # Knobs (environment):
 #   AFTER=20        jobs served before the volunteer comes or goes
-#   KIND=ours       ours or ref (distcc 3.4's client and daemons)
+#   KIND=ours       ours, ref (distcc 3.4's client and daemons) or both
+#                   ("ours ref": each scenario runs for each)
 #   OPTS=,lzo       host options appended to each host
 #   ADD_CPU=0.5     the added volunteer's quota
 #   DRAIN=          the drained volunteer (default the fastest)
@@ -65,15 +66,14 @@ PROJECTS=${PROJECTS:-zstd zstd}
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=(dns add drain)
 AFTER=${AFTER:-20}
-KIND=${KIND:-ours}
+KINDS=${KIND:-ours}
 OPTS=${OPTS-,lzo}
 ADD_CPU=${ADD_CPU:-0.5}
 DNS=${DNS:-hosts}
 OUT=${OUT:-$ROOT/benches/RESULTS.md}
 NVOL=${#VOL_CPU[@]}
 NCLIENT=${#CLIENT_PROJ[@]}
-PORT=$OURS_PORT
-[[ $KIND == ref ]] && PORT=$REF_PORT
+for KIND in $KINDS; do [[ $KIND == ours || $KIND == ref ]] || die "KIND=$KIND: ours, ref or both"; done
 DRAIN=${DRAIN:-$(for k in "${!VOL_CPU[@]}"; do echo "$((k + 1)) ${VOL_CPU[$k]}"; done | sort -k2,2gr -s | head -1 | cut -d' ' -f1)}
 BUILDS=0
 for s in "${SCENARIOS[@]}"; do
@@ -131,17 +131,16 @@ start_builds() {
         PIDS+=("$BUILD_PID")
     done
 }
-# Waits for the builds; prints how many failed, and sets OBJECTS.
+# Waits for the builds; sets BUILDS_FAILED (how many) and OBJECTS.
 finish_builds() {
-    local k p failed=0
-    OBJECTS=""
+    local k p
+    OBJECTS="" BUILDS_FAILED=0
     for k in "${!PIDS[@]}"; do
         p=${PIDS[$k]}
-        wait "$p" || failed=$((failed + 1))
+        wait "$p" || BUILDS_FAILED=$((BUILDS_FAILED + 1))
         OBJECTS+="${OBJECTS:+; }$(farm_check_objects "${CLIENT_PROJ[$k]}" "$WORK/tree/c$((k + 1))" || true)"
     done
     FARM_PGIDS=()
-    echo "$failed"
 }
 # Compiles that failed in the builds (make -k goes on past them).
 failed_compiles() {
@@ -149,10 +148,27 @@ failed_compiles() {
     for ((k = 1; k <= NCLIENT; k++)); do n=$((n + $(grep -c 'Error [0-9]' "$WORK/tree/c$k.log" || true))); done
     echo "$n"
 }
+# "N of M": the compile jobs the daemons served since mark_jobs (volunteers
+# $@) of those the builds needed (one per object of the local builds; a
+# job the client ran locally, by policy or as a fallback, is not served).
+served_of_needed() {
+    local k n=0 m=0
+    for k in "$@"; do n=$((n + $(farm_jobs_in_log "$KIND" "$WORK/log/v$k.$KIND.log") - ${JOBS_MARK[$k]:-0})); done
+    for ((k = 0; k < NCLIENT; k++)); do m=$((m + $(wc -l <"$WORK/sums/${CLIENT_PROJ[$k]}.plain"))); done
+    echo "$n of $m"
+}
 objects_ok() { awk -v s="$OBJECTS" 'BEGIN { n = split(s, a, "; "); for (k = 1; k <= n; k++) { split(a[k], p, "[/ ]"); if (p[1] != p[2]) exit 1 } }'; }
-jobs_line() { local k out=""; for k in "$@"; do out+="${out:+ / }v$k $(farm_jobs_in_log "$KIND" "$WORK/log/v$k.$KIND.log")"; done; echo "$out"; }
+# jobs_since VOLUNTEER...: "vK N / ..." for the jobs each served since
+# mark_jobs (a volunteer added since then counts from zero).
+declare -A JOBS_MARK=()
+mark_jobs() { local k; for ((k = 1; k <= NVOL + 2; k++)); do JOBS_MARK[$k]=$(farm_jobs_in_log "$KIND" "$WORK/log/v$k.$KIND.log" 2>/dev/null); done; }
+jobs_since() {
+    local k out=""
+    for k in "$@"; do out+="${out:+ / }v$k $(($(farm_jobs_in_log "$KIND" "$WORK/log/v$k.$KIND.log") - ${JOBS_MARK[$k]:-0}))"; done
+    echo "$out"
+}
 
-RESULTS=() FAILED=0
+RESULTS=() FAILED=0 ADDED=0
 
 # --- add -----------------------------------------------------------------------------
 
@@ -213,24 +229,27 @@ dns_publish() {
 
 scenario_add() {
     local entry base failed t0 t_add t1 resolved srv="" k
-    log "scenario add: farm.test = volunteers 1-$NVOL; volunteer $((NVOL + 1)) joins after $AFTER jobs"
+    # Each run adds a volunteer of its own (one per KIND).
+    k=$((NVOL + 1 + ADDED))
+    ADDED=$((ADDED + 1))
+    log "scenario add ($KIND): farm.test = volunteers 1-$NVOL; volunteer $k joins after $AFTER jobs"
     dns_publish 1 $(seq 11 $((10 + NVOL)))
     if [[ $DNS == dnsmasq ]]; then
-        farm_dnsmasq_start "$WORK/dns/dnsmasq.1.conf"
+        farm_dnsmasq_restart "$WORK/dns/dnsmasq.1.conf"
         printf 'nameserver %s.1\noptions attempts:5 timeout:1\n' "$FARM_NET" >"$WORK/dns/resolv.conf"
         # The clients resolve through the server: their /etc/hosts lacks the name.
         farm_hosts_file "$WORK/dns/hosts.1" localhost
         export BUILD_RESOLV_CONF=$WORK/dns/resolv.conf
     fi
     entry=${HOSTS_ENTRY:-farm.test:$PORT/$HOST_LIMIT$OPTS}
+    mark_jobs
     base=$(jobs_served $(seq 1 "$NVOL"))
     t0=$(date +%s%N)
     BUILD_HOSTS_FILE=$WORK/dns/hosts.1 start_builds "$entry"
     local added=0
     if wait_for_jobs "$base" $(seq 1 "$NVOL"); then
-        k=$((NVOL + 1))
         farm_volunteer "$k" "$ADD_CPU"
-        dns_publish 2 $(seq 11 $((10 + k)))
+        dns_publish 2 $(seq 11 $((10 + NVOL))) $((10 + k))
         if [[ $DNS == dnsmasq ]]; then
             farm_dnsmasq_restart "$WORK/dns/dnsmasq.2.conf"
             srv=$(srv_query c1 _distcc._tcp.farm.test "$FARM_NET.1" | sort | awk '{ print $4 ":" $3 }' | paste -sd' ')
@@ -243,15 +262,19 @@ scenario_add() {
         added=1
         log "volunteer $k added: farm.test now resolves to $resolved${srv:+; SRV $srv}"
     fi
-    failed=$(finish_builds)
+    finish_builds
+    failed=$BUILDS_FAILED
     t1=$(date +%s%N)
     local jobs_new=0 verdict when=""
     if ((added)); then
-        jobs_new=$(farm_jobs_in_log "$KIND" "$WORK/log/v$((NVOL + 1)).$KIND.log")
+        jobs_new=$(farm_jobs_in_log "$KIND" "$WORK/log/v$k.$KIND.log")
         when=", $(((t_add - t0) / 1000000000)) s into the build"
     fi
     if ((added && jobs_new > 0 && failed == 0)) && objects_ok; then verdict=PASS; else verdict=FAIL FAILED=1; fi
-    RESULTS+=("| add ($KIND, DNS=$DNS) | DISTCC_HOSTS=\"$entry\"; v$((NVOL + 1)) ($ADD_CPU CPU) added after $AFTER jobs$when | lookups then returned: ${resolved:-(not added: the builds ended first)}${srv:+; SRV: $srv} | $(jobs_line $(seq 1 $((NVOL + added)))) | $failed failed build(s), $(failed_compiles) failed compile(s); objects: $OBJECTS; $(((t1 - t0) / 1000000000)) s | **$verdict**: the added volunteer served $jobs_new job(s) |")
+    local shown
+    mapfile -t shown < <(seq 1 "$NVOL")
+    ((added)) && shown+=("$k")
+    RESULTS+=("| add ($KIND, DNS=$DNS) | DISTCC_HOSTS=\"$entry\"; v$k ($ADD_CPU CPU) added after $AFTER jobs$when | lookups then returned: ${resolved:-(not added: the builds ended first)}${srv:+; SRV: $srv} | $(jobs_since "${shown[@]}"); served $(served_of_needed "${shown[@]}") | $failed failed build(s), $(failed_compiles) failed compile(s); objects: $OBJECTS; $(((t1 - t0) / 1000000000)) s | **$verdict**: the added volunteer served $jobs_new job(s) |")
 }
 
 # --- dns -----------------------------------------------------------------------------
@@ -275,7 +298,7 @@ expect() { # WHAT GOT WANT
     if [[ $2 == "$3" ]]; then echo "$1: $2"; else echo "$1: got '$2', expected '$3'"; fi
 }
 scenario_dns() {
-    local sys0 sys1 modes=(hosts) mode got want3 want4 srv3 srv4 out=() pidfile
+    local sys0 sys1 modes=(hosts) mode got want3 want4 srv3 srv4 out=() pidfile DNS
     sys0=$(cat /etc/hosts /etc/resolv.conf | sha256sum)
     want3="$FARM_NET.11 $FARM_NET.12 $FARM_NET.13"
     want4="$want3 $FARM_NET.14"
@@ -295,7 +318,7 @@ scenario_dns() {
         else
             printf 'nameserver %s.1\n' "$FARM_NET" >"$WORK/dns/resolv.conf"
             farm_hosts_file "$WORK/dns/hosts.none" localhost
-            farm_dnsmasq_start "$WORK/dns/dnsmasq.1.conf"
+            farm_dnsmasq_restart "$WORK/dns/dnsmasq.1.conf"
             hold_namespace "$pidfile" "$WORK/dns/hosts.none" "$WORK/dns/resolv.conf"
             out+=("$(expect "dnsmasq A, first" "$(resolve_in "$pidfile" | tr ' ' '\n' | sort -V | paste -sd' ')" "$want3")")
             got=$(srv_query c1 _distcc._tcp.farm.test "$FARM_NET.1" | awk '{ print $4 ":" $3 }' | sort | paste -sd' ')
@@ -319,7 +342,8 @@ scenario_dns() {
 
 scenario_drain() {
     local base failed pid t0 t_term t_exit t1 st=0 running before after
-    log "scenario drain: volunteer $DRAIN gets SIGTERM after $AFTER jobs"
+    log "scenario drain ($KIND): volunteer $DRAIN gets SIGTERM after $AFTER jobs"
+    mark_jobs
     base=$(jobs_served $(seq 1 "$NVOL"))
     t0=$(date +%s%N)
     start_builds "$(farm_hosts "$KIND" "$OPTS" $(seq 1 "$NVOL"))" MAKEFLAGS=-k
@@ -336,21 +360,30 @@ scenario_drain() {
         termed=1
         log "volunteer $DRAIN: SIGTERM with $running compiler(s) running; exited $st after $(((t_exit - t_term) / 1000000)) ms, $((after - before)) job(s) finished meanwhile"
     fi
-    failed=$(finish_builds)
+    finish_builds
+    failed=$BUILDS_FAILED
     t1=$(date +%s%N)
     local lost verdict when="" what="not drained: the builds ended first"
     lost=$(failed_compiles)
     if ((termed)); then
         when=", $(((t_term - t0) / 1000000000)) s into the build"
-        what="$running compiler(s) running at SIGTERM; the daemon exited (status $st) after $(((t_exit - t_term) / 1000000)) ms with $((after - before)) more job(s) done"
+        what="$running compiler process(es) at SIGTERM; the daemon exited (status $st) after $(((t_exit - t_term) / 1000000)) ms, having finished $((after - before)) more job(s)"
     fi
     if ((termed && failed == 0 && lost == 0)) && objects_ok; then verdict=PASS; else verdict=FAIL FAILED=1; fi
-    RESULTS+=("| drain ($KIND) | hosts v1-v$NVOL$OPTS; SIGTERM to v$DRAIN ($(cpu_of_vol "$DRAIN") CPU) after $AFTER jobs$when | $what | $(jobs_line $(seq 1 "$NVOL")) | $failed failed build(s), $lost failed compile(s); objects: $OBJECTS; $(((t1 - t0) / 1000000000)) s | **$verdict**: $lost job(s) lost |")
+    RESULTS+=("| drain ($KIND) | hosts v1-v$NVOL$OPTS; SIGTERM to v$DRAIN ($(cpu_of_vol "$DRAIN") CPU) after $AFTER jobs$when | $what | $(jobs_since $(seq 1 "$NVOL")); served $(served_of_needed $(seq 1 "$NVOL")) | $failed failed build(s), $lost failed compile(s); objects: $OBJECTS; $(((t1 - t0) / 1000000000)) s | **$verdict**: $lost job(s) lost |")
 }
 cpu_of_vol() { echo "${VOL_CPU[$(($1 - 1))]}"; }
 
 for s in "${SCENARIOS[@]}"; do
-    case $s in dns) scenario_dns ;; add) scenario_add ;; drain) scenario_drain ;; esac
+    for KIND in $KINDS; do
+        PORT=$OURS_PORT
+        [[ $KIND == ref ]] && PORT=$REF_PORT
+        case $s in
+        dns) if [[ $KIND == ours ]]; then scenario_dns; fi ;;
+        add) scenario_add ;;
+        drain) scenario_drain ;;
+        esac
+    done
 done
 
 SECTION=$WORK/section.md
