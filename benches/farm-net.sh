@@ -153,17 +153,18 @@ farm_run() {
     "${run[@]}"
 }
 
-# farm_wait_listening NODE HOST PORT: bounded wait until something listens
-# on $FARM_NET.HOST:PORT inside NODE, without connecting (a connection
-# would be a job to a daemon).
+# farm_wait_listening NODE HOST PORT [udp]: bounded wait until something
+# listens on $FARM_NET.HOST:PORT (TCP, or UDP) inside NODE, without
+# connecting (a connection would be a job to a daemon).
 farm_wait_listening() {
-    local want i
+    local want i table=/proc/net/tcp state=" 0A "
+    if [[ ${4:-} == udp ]]; then table=/proc/net/udp state=" "; fi
     want=$(awk -v a="$FARM_NET.$2" -v p="$3" 'BEGIN { split(a, o, "."); printf "%02X%02X%02X%02X:%04X", o[4], o[3], o[2], o[1], p }')
     for ((i = 0; i < 200; i++)); do
-        nsenter --net="$(farm_ns "$1")" cat /proc/net/tcp | grep -q " $want [0-9A-F:]* 0A " && return 0
+        nsenter --net="$(farm_ns "$1")" cat "$table" | grep -q " $want [0-9A-F:]*$state" && return 0
         sleep 0.05
     done
-    die "nothing listens on $FARM_NET.$2:$3 in $1"
+    die "nothing listens on $FARM_NET.$2:$3${4:+ ($4)} in $1"
 }
 
 # farm_daemon NODE HOST GROUP KIND PORT LOG [JOBS]: starts a daemon in
@@ -242,7 +243,7 @@ farm_dnsmasq_start() {
         --cache-size=0 --bind-interfaces --listen-address="$FARM_NET.1" --port=53 \
         --user=root --pid-file= --log-facility=- 2>>"$WORK/log/dnsmasq.log" &
     FARM_DNSMASQ_PID=$!
-    farm_wait_listening_udp hub 1 53
+    farm_wait_listening hub 1 53 udp
     # Listening, but perhaps another one (a bind that failed).
     kill -0 "$FARM_DNSMASQ_PID" 2>/dev/null || die "dnsmasq did not start (see $WORK/log/dnsmasq.log)"
 }
@@ -253,15 +254,6 @@ farm_dnsmasq_restart() {
         FARM_DNSMASQ_PID=
     fi
     farm_dnsmasq_start "$1"
-}
-farm_wait_listening_udp() {
-    local want i
-    want=$(awk -v a="$FARM_NET.$2" -v p="$3" 'BEGIN { split(a, o, "."); printf "%02X%02X%02X%02X:%04X", o[4], o[3], o[2], o[1], p }')
-    for ((i = 0; i < 200; i++)); do
-        nsenter --net="$(farm_ns "$1")" cat /proc/net/udp | grep -q " $want " && return 0
-        sleep 0.05
-    done
-    die "nothing listens on udp $FARM_NET.$2:$3 in $1"
 }
 
 # --- set-up and cleanup -------------------------------------------------------------

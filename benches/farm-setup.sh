@@ -72,25 +72,11 @@ farm_packages() {
 
 # Fetches and unpacks the projects' Debian sources into $WORK/src/PROJECT.
 farm_sources() {
-    local pkgs=() proj dsc pkg dir
+    local pkgs=() proj
     for proj in $(printf '%s\n' "${CLIENT_PROJ[@]}" | sort -u); do
         case $proj in zstd) pkgs+=(zstd) ;; re2) pkgs+=(re2) ;; *) die "unknown project $proj (zstd, re2)" ;; esac
     done
-    log "fetching sources: apt-get source ${pkgs[*]}"
-    (cd "$WORK/src" && apt-get source --download-only -qq "${pkgs[@]}" >"$WORK/log/apt.log" 2>&1) ||
-        { cat "$WORK/log/apt.log" >&2; die "apt-get source failed"; }
-    SRC_VERSIONS=""
-    for dsc in "$WORK"/src/*.dsc; do
-        pkg=$(basename "$dsc" .dsc)
-        case $pkg in libzstd_*) dir=zstd ;; re2_*) dir=re2 ;; *) continue ;; esac
-        (cd "$WORK/src" && dpkg-source -x "$dsc" "$dir" >/dev/null 2>&1) || die "dpkg-source -x $dsc failed"
-        SRC_VERSIONS+="${SRC_VERSIONS:+, }${pkg/_/ }"
-    done
-    if [[ -d $WORK/src/re2 ]]; then
-        # Generated before timing, as Debian does.
-        (cd "$WORK/src/re2" && make -s REBUILD_TABLES=1 re2/perl_groups.cc re2/unicode_casefold.cc re2/unicode_groups.cc)
-    fi
-    chmod -R a+rX "$WORK/src"
+    fetch_project_sources "$WORK/src" "$WORK/log/apt.log" "${pkgs[@]}"
 }
 
 # Sets OURS, OURS_DAEMON, and COMMIT and DIRTY for the reports.

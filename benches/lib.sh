@@ -108,3 +108,27 @@ replace_section() {
     fi
     cp "$tmp" "$out"
 }
+
+# fetch_project_sources DIR LOG PROJECT...: the Debian source packages of
+# the projects (zstd: libzstd, re2) fetched with `apt-get source` and
+# unpacked into DIR/PROJECT, re2's Unicode tables generated before any
+# timing, as Debian does; sets SRC_VERSIONS ("libzstd 1.5.4+dfsg2-5, ...").
+# The caller defines log and die, and has run ensure_deb_src.
+fetch_project_sources() {
+    local dir=$1 logf=$2 dsc pkg name
+    shift 2
+    log "fetching sources: apt-get source $*"
+    (cd "$dir" && apt-get source --download-only -qq "$@" >"$logf" 2>&1) ||
+        { cat "$logf" >&2; die "apt-get source failed"; }
+    SRC_VERSIONS=""
+    for dsc in "$dir"/*.dsc; do
+        pkg=$(basename "$dsc" .dsc)
+        case $pkg in libzstd_*) name=zstd ;; re2_*) name=re2 ;; *) continue ;; esac
+        (cd "$dir" && dpkg-source -x "$dsc" "$name" >/dev/null 2>&1) || die "dpkg-source -x $dsc failed"
+        SRC_VERSIONS+="${SRC_VERSIONS:+, }${pkg/_/ }"
+    done
+    if [[ -d $dir/re2 ]]; then
+        (cd "$dir/re2" && make -s REBUILD_TABLES=1 re2/perl_groups.cc re2/unicode_casefold.cc re2/unicode_groups.cc)
+    fi
+    chmod -R a+rX "$dir"
+}

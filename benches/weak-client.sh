@@ -248,18 +248,7 @@ if ((${#missing[@]})); then
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-log "fetching sources: apt-get source zstd re2"
-(cd "$WORK/src" && apt-get source --download-only -qq zstd re2 >"$WORK/log/apt.log" 2>&1) ||
-    { cat "$WORK/log/apt.log" >&2; die "apt-get source failed"; }
-SRC_VERSIONS=""
-for dsc in "$WORK"/src/*.dsc; do
-    pkg=$(basename "$dsc" .dsc)
-    case $pkg in libzstd_*) dir=zstd ;; re2_*) dir=re2 ;; *) continue ;; esac
-    (cd "$WORK/src" && dpkg-source -x "$dsc" "$dir" >/dev/null 2>&1) || die "dpkg-source -x $dsc failed"
-    SRC_VERSIONS+="${SRC_VERSIONS:+, }${pkg/_/ }"
-done
-(cd "$WORK/src/re2" && make -s REBUILD_TABLES=1 re2/perl_groups.cc re2/unicode_casefold.cc re2/unicode_groups.cc)
-chmod -R a+rX "$WORK/src"
+fetch_project_sources "$WORK/src" "$WORK/log/apt.log" zstd re2
 
 # --- our binary and the wrapper -------------------------------------------------------
 
