@@ -170,16 +170,7 @@ SECTION=$WORK/section.md
     echo "<!-- weak-client: end -->"
 } >"$SECTION"
 
-# Replaces the section in $OUT, or appends it; the rest of the file is kept.
-if [[ -f $OUT ]] && grep -q '^<!-- weak-client: begin' "$OUT"; then
-    awk -v sec="$SECTION" '
-        /^<!-- weak-client: begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-        /^<!-- weak-client: end/ { skip = 0; next }
-        !skip' "$OUT" >"$WORK/out.md"
-else
-    { [[ -f $OUT ]] && cat "$OUT" && echo; cat "$SECTION"; } >"$WORK/out.md"
-fi
-cp "$WORK/out.md" "$OUT"
+replace_section weak-client "$SECTION" "$OUT" "$WORK/out.md"
 log "wrote $OUT"
 cat "$SECTION"
 if ((MISMATCH)); then

@@ -234,36 +234,10 @@ chmod 777 "$WORK/log"
 
 # --- set-up: packages and sources ---------------------------------------------------
 
-# shellcheck source=/dev/null
-. /etc/os-release
-SUITE=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
-SRC_LIST=/etc/apt/sources.list.d/distcc-bench-src.sources
-have_deb_src() {
-    grep -rqsE "^deb-src .* $SUITE .*main" /etc/apt/sources.list /etc/apt/sources.list.d/*.list && return 0
-    # deb822 stanzas: Types with deb-src, the suite and main in the same stanza.
-    awk -v suite="$SUITE" 'BEGIN { RS = ""; found = 1 }
-        /(^|\n)Types:[^\n]*deb-src/ && $0 ~ ("(^|\n)Suites:[^\n]*[ ]" suite "([ ]|\n|$)") && /(^|\n)Components:[^\n]*main/ { found = 0 }
-        END { exit found }' /etc/apt/sources.list.d/*.sources 2>/dev/null
-}
-if ! have_deb_src; then
-    log "adding a deb-src entry for $SUITE main in $SRC_LIST"
-    # The machine's own deb stanza for the suite, with deb-src for its type.
-    stanza=$(awk -v suite="$SUITE" 'BEGIN { RS = "" }
-        /(^|\n)Types:[^\n]*deb/ && $0 ~ ("(^|\n)Suites:[^\n]*[ ]" suite "([ ]|\n|$)") { print; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    if [[ -n $stanza ]]; then
-        grep -E '^(URIs|Signed-By):' <<<"$stanza" | {
-            echo "Types: deb-src"
-            echo "Suites: $SUITE"
-            echo "Components: main"
-            cat
-        } >"$SRC_LIST"
-    else
-        uri=$(awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
-        [[ -n $uri ]] || die "no deb entry for $SUITE to copy into a deb-src entry"
-        printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\n' "$uri" "$SUITE" >"$SRC_LIST"
-    fi
-    apt-get update -qq
-fi
+# SUITE, ensure_deb_src (and free_port, wait_listening, ours_port).
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
+ensure_deb_src
 missing=()
 [[ -x $REF_CLIENT && -x $REF_DAEMON ]] || missing+=(distcc)
 [[ -d /usr/share/unicode ]] || missing+=(unicode-data)
@@ -274,18 +248,7 @@ if ((${#missing[@]})); then
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-log "fetching sources: apt-get source zstd re2"
-(cd "$WORK/src" && apt-get source --download-only -qq zstd re2 >"$WORK/log/apt.log" 2>&1) ||
-    { cat "$WORK/log/apt.log" >&2; die "apt-get source failed"; }
-SRC_VERSIONS=""
-for dsc in "$WORK"/src/*.dsc; do
-    pkg=$(basename "$dsc" .dsc)
-    case $pkg in libzstd_*) dir=zstd ;; re2_*) dir=re2 ;; *) continue ;; esac
-    (cd "$WORK/src" && dpkg-source -x "$dsc" "$dir" >/dev/null 2>&1) || die "dpkg-source -x $dsc failed"
-    SRC_VERSIONS+="${SRC_VERSIONS:+, }${pkg/_/ }"
-done
-(cd "$WORK/src/re2" && make -s REBUILD_TABLES=1 re2/perl_groups.cc re2/unicode_casefold.cc re2/unicode_groups.cc)
-chmod -R a+rX "$WORK/src"
+fetch_project_sources "$WORK/src" "$WORK/log/apt.log" zstd re2
 
 # --- our binary and the wrapper -------------------------------------------------------
 
@@ -306,9 +269,6 @@ WRAP=$WORK/bin/acct-exec
 gcc -O2 -static -o "$WRAP" "$ROOT/benches/acct-exec.c" 2>/dev/null ||
     gcc -O2 -o "$WRAP" "$ROOT/benches/acct-exec.c"
 
-# free_port, wait_listening, ours_port.
-# shellcheck source=benches/lib.sh
-. "$ROOT/benches/lib.sh"
 # `sh -c "$ENTER" sh GROUP... -- COMMAND...` runs COMMAND inside the cgroups.
 # shellcheck disable=SC2016 # expanded by that sh
 ENTER='while [ "$1" != -- ]; do echo $$ >"$1/cgroup.procs"; shift; done; shift; exec "$@"'
@@ -358,21 +318,6 @@ sum_jobs() { # prefix: prints "COUNT NS" over $b/prefix.* groups
         n=$((n + 1)) s=$((s + $(usage_ns "$d")))
     done
     echo "$n $s"
-}
-# Checksums of a build's objects, paths relative to the tree (zstd's object
-# dir is named after a hash of $(CC), so it is normalised). With "strip",
-# of the objects after objcopy --strip-debug.
-object_sums() {
-    local tree=$1 mode=$2 f tmp
-    tmp=$WORK/strip.o
-    (cd "$tree" && find . -name '*.o' | sort) | while read -r f; do
-        if [[ $mode == strip ]]; then
-            objcopy --strip-debug "$tree/$f" "$tmp"
-            printf '%s %s\n' "$(sha256sum <"$tmp" | cut -d' ' -f1)" "$f"
-        else
-            printf '%s %s\n' "$(sha256sum <"$tree/$f" | cut -d' ' -f1)" "$f"
-        fi
-    done | sed 's|/conf_[0-9a-f]*/|/conf/|'
 }
 BUILD_SEQ=0
 # Builds project $1 in configuration $2 (round $3) from a fresh copy of
@@ -434,9 +379,9 @@ run_build() {
             echo 0 >"$WORK/data/$proj.debug"
         fi
     fi
-    object_sums "$tree" plain >"$WORK/sums/$proj.$cfg.$round.plain"
+    object_sums "$tree" plain "$WORK/strip.o" >"$WORK/sums/$proj.$cfg.$round.plain"
     if [[ $cfg == local ]] || [[ ${CFG_FID[$(cfg_index "$cfg")]} == classic ]]; then
-        object_sums "$tree" strip >"$WORK/sums/$proj.$cfg.$round.strip"
+        object_sums "$tree" strip "$WORK/strip.o" >"$WORK/sums/$proj.$cfg.$round.strip"
     fi
 }
 
