@@ -11,10 +11,9 @@
 //! out of an expansion.
 
 use std::borrow::Cow;
-use std::rc::Rc;
 
 use super::lex::lex_line;
-use super::macros::{Macro, Macros, Slot, Special};
+use super::macros::{MacroRef, Macros, Slot, Special};
 use super::token::{
     sym, Interner, Kind, Sym, Tok, NO_EXPAND, P, PASTE_LEFT, PREV_WHITE, STRINGIFY,
 };
@@ -40,19 +39,29 @@ pub struct Dyn<'a> {
 }
 
 struct Ctx<'a> {
-    /// The directive's own tokens are borrowed; expansions are owned.
+    /// The directive's own tokens and the bodies of object-like macros
+    /// are borrowed; other expansions are owned.
     toks: Cow<'a, [Tok]>,
     pos: usize,
     mac: Option<Sym>,
+    /// For an expansion: whether whitespace preceded the macro's name,
+    /// which its first token takes over.
+    white: Option<u8>,
 }
 
 pub struct Expander<'a> {
     macros: &'a Macros,
     pub int: &'a mut Interner,
     dynv: &'a Dyn<'a>,
+    /// The directive's own tokens, under every context.
+    line: &'a [Tok],
+    line_pos: usize,
+    /// Expansions in progress (allocated only once a macro expands).
     ctxs: Vec<Ctx<'a>>,
-    /// Contexts below this index are invisible (argument pre-expansion).
-    floor: usize,
+    /// During an argument's pre-expansion, the index of its context: that
+    /// is where reading stops; nothing below it (the line included) is
+    /// seen.
+    floor: Option<usize>,
 }
 
 impl<'a> Expander<'a> {
@@ -66,12 +75,10 @@ impl<'a> Expander<'a> {
             macros,
             int,
             dynv,
-            ctxs: vec![Ctx {
-                toks: Cow::Borrowed(line),
-                pos: 0,
-                mac: None,
-            }],
-            floor: 0,
+            line,
+            line_pos: 0,
+            ctxs: Vec::new(),
+            floor: None,
         }
     }
 
@@ -81,15 +88,40 @@ impl<'a> Expander<'a> {
 
     /// The next token without expanding it (for `defined`'s operand and
     /// argument collection).
+    #[inline]
     pub fn next_raw(&mut self) -> Option<Tok> {
-        loop {
-            let top = self.ctxs.len() - 1;
-            let c = &mut self.ctxs[top];
-            if c.pos < c.toks.len() {
-                c.pos += 1;
-                return Some(c.toks[c.pos - 1]);
+        match self.ctxs.last_mut() {
+            None => {
+                let t = self.line.get(self.line_pos).copied();
+                self.line_pos += t.is_some() as usize;
+                t
             }
-            if top == self.floor {
+            Some(c) if c.pos > 0 && c.pos < c.toks.len() => {
+                c.pos += 1;
+                Some(c.toks[c.pos - 1])
+            }
+            Some(_) => self.next_raw_slow(),
+        }
+    }
+
+    /// `next_raw` at the start or end of a context.
+    #[inline(never)]
+    fn next_raw_slow(&mut self) -> Option<Tok> {
+        loop {
+            let Some(c) = self.ctxs.last_mut() else {
+                let t = self.line.get(self.line_pos).copied();
+                self.line_pos += t.is_some() as usize;
+                return t;
+            };
+            if c.pos < c.toks.len() {
+                let mut t = c.toks[c.pos];
+                if let (0, Some(w)) = (c.pos, c.white) {
+                    t.flags = (t.flags & !PREV_WHITE) | w;
+                }
+                c.pos += 1;
+                return Some(t);
+            }
+            if self.floor == Some(self.ctxs.len() - 1) {
                 return None;
             }
             self.ctxs.pop();
@@ -98,12 +130,16 @@ impl<'a> Expander<'a> {
 
     fn next_is_lparen(&mut self) -> bool {
         loop {
-            let top = self.ctxs.len() - 1;
-            let c = &self.ctxs[top];
+            let Some(c) = self.ctxs.last() else {
+                return self
+                    .line
+                    .get(self.line_pos)
+                    .is_some_and(|t| t.is(P::LParen));
+            };
             if c.pos < c.toks.len() {
                 return c.toks[c.pos].is(P::LParen);
             }
-            if top == self.floor {
+            if self.floor == Some(self.ctxs.len() - 1) {
                 return false;
             }
             self.ctxs.pop();
@@ -123,11 +159,15 @@ impl<'a> Expander<'a> {
             if t.kind != Kind::Ident || t.flags & NO_EXPAND != 0 {
                 return Ok(Some(t));
             }
-            let m = match self.macros.get(t.sym) {
-                None => return Ok(Some(t)),
+            let macros: &'a Macros = self.macros;
+            let m: MacroRef<'a> = match macros.get(t.sym) {
+                None | Some(Slot::Undefined) => return Ok(Some(t)),
                 Some(Slot::Unknown) => return Err(ExpandError::Unknown(t.sym)),
                 Some(Slot::Special(sp)) => return self.special(*sp, t),
-                Some(Slot::Def(m)) => m.clone(),
+                Some(slot) => match slot.def() {
+                    Some(m) => m,
+                    None => return Ok(Some(t)),
+                },
             };
             if self.disabled(t.sym) {
                 return Ok(Some(Tok {
@@ -135,23 +175,26 @@ impl<'a> Expander<'a> {
                     ..t
                 }));
             }
-            let args = if m.fn_like {
-                if !self.next_is_lparen() {
-                    return Ok(Some(t));
-                }
-                self.next_raw();
-                self.collect_args(&m)?
+            let toks = if !m.fn_like && !m.pastes {
+                // Nothing to substitute: the body as it is.
+                Cow::Borrowed(m.body)
             } else {
-                Vec::new()
+                let args = if m.fn_like {
+                    if !self.next_is_lparen() {
+                        return Ok(Some(t));
+                    }
+                    self.next_raw();
+                    self.collect_args(m)?
+                } else {
+                    Vec::new()
+                };
+                Cow::Owned(self.substitute(m, &args)?)
             };
-            let mut body = self.substitute(&m, &args)?;
-            if let Some(f) = body.first_mut() {
-                f.flags = (f.flags & !PREV_WHITE) | (t.flags & PREV_WHITE);
-            }
             self.ctxs.push(Ctx {
-                toks: Cow::Owned(body),
+                toks,
                 pos: 0,
                 mac: Some(t.sym),
+                white: Some(t.flags & PREV_WHITE),
             });
         }
     }
@@ -183,7 +226,7 @@ impl<'a> Expander<'a> {
     }
 
     /// After the `(`: the arguments, unexpanded, up to the matching `)`.
-    fn collect_args(&mut self, m: &Macro) -> Res<Vec<Vec<Tok>>> {
+    fn collect_args(&mut self, m: MacroRef) -> Res<Vec<Vec<Tok>>> {
         let mut args: Vec<Vec<Tok>> = vec![Vec::new()];
         let mut depth = 0u32;
         loop {
@@ -226,8 +269,9 @@ impl<'a> Expander<'a> {
             toks: Cow::Owned(toks.to_vec()),
             pos: 0,
             mac: None,
+            white: None,
         });
-        self.floor = self.ctxs.len() - 1;
+        self.floor = Some(self.ctxs.len() - 1);
         let mut out = Vec::new();
         let r = loop {
             match self.get() {
@@ -236,21 +280,21 @@ impl<'a> Expander<'a> {
                 Err(e) => break Err(e),
             }
         };
-        self.ctxs.truncate(self.floor);
+        self.ctxs.truncate(self.floor.unwrap());
         self.floor = saved;
         r
     }
 
-    fn substitute(&mut self, m: &Rc<Macro>, args: &[Vec<Tok>]) -> Res<Vec<Tok>> {
+    fn substitute(&mut self, m: MacroRef, args: &[Vec<Tok>]) -> Res<Vec<Tok>> {
         let mut memo: Vec<Option<Vec<Tok>>> = vec![None; args.len()];
         let mut out = Vec::with_capacity(m.body.len());
-        self.subst_range(m, &m.body, args, &mut memo, &mut out)?;
+        self.subst_range(m, m.body, args, &mut memo, &mut out)?;
         self.paste_all(out)
     }
 
     fn subst_range(
         &mut self,
-        m: &Macro,
+        m: MacroRef,
         body: &[Tok],
         args: &[Vec<Tok>],
         memo: &mut Vec<Option<Vec<Tok>>>,
@@ -323,7 +367,7 @@ impl<'a> Expander<'a> {
     #[allow(clippy::too_many_arguments)]
     fn va_opt(
         &mut self,
-        m: &Macro,
+        m: MacroRef,
         body: &[Tok],
         i: usize,
         args: &[Vec<Tok>],

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::includes::macros::parse_define;
+use crate::includes::macros::Macro;
+use std::rc::Rc;
 
 pub(crate) fn table(int: &mut Interner, defs: &[&str]) -> Macros {
     let mut t = Macros::default();
@@ -10,7 +12,7 @@ pub(crate) fn table(int: &mut Interner, defs: &[&str]) -> Macros {
         let mut toks = Vec::new();
         lex_line(d.as_bytes(), int, &mut toks);
         let (name, m) = parse_define(&toks).unwrap_or_else(|| panic!("bad define {d}"));
-        t.define(name, &Rc::new(m), true);
+        t.define(name, Slot::Def(Rc::new(m)), true);
     }
     t
 }
@@ -240,7 +242,11 @@ fn unknown_macro_is_reported() {
     let mut int = Interner::new();
     let mut t = table(&mut int, &["X 1"]);
     let x = int.intern(b"X");
-    t.define(x, &Rc::new(parse_define_str(&mut int, "X 2")), false);
+    t.define(
+        x,
+        Slot::Def(Rc::new(parse_define_str(&mut int, "X 2"))),
+        false,
+    );
     let mut toks = Vec::new();
     lex_line(b"X", &mut int, &mut toks);
     let d = Dyn {

@@ -48,6 +48,10 @@ enum E {
     Op(P),
 }
 
+/// A buffer `eval` reuses from one condition to the next.
+#[derive(Default)]
+pub struct Scratch(Vec<E>);
+
 pub fn eval(
     line: &[Tok],
     macros: &Macros,
@@ -55,13 +59,16 @@ pub fn eval(
     dynv: &Dyn,
     opts: &Options,
     oracle: &mut dyn Oracle,
+    scratch: &mut Scratch,
 ) -> Result<bool, Undecided> {
     let mut why = None;
-    let toks = {
+    let toks = &mut scratch.0;
+    toks.clear();
+    {
         let mut exp = Expander::new(line, macros, int, dynv);
-        gather(&mut exp, opts, oracle, &mut why)?
-    };
-    let mut p = Parser { t: &toks, i: 0 };
+        gather(&mut exp, opts, oracle, &mut why, toks)?;
+    }
+    let mut p = Parser { t: toks, i: 0 };
     let v = p.comma(true).map_err(Undecided::Error)?;
     if p.i != toks.len() {
         return Err(Undecided::Error("missing binary operator"));
@@ -86,8 +93,8 @@ fn gather(
     opts: &Options,
     oracle: &mut dyn Oracle,
     why: &mut Option<Undecided>,
-) -> Result<Vec<E>, Undecided> {
-    let mut out = Vec::new();
+    out: &mut Vec<E>,
+) -> Result<(), Undecided> {
     while let Some(t) = exp.get().map_err(from_expand)? {
         let e = match t.kind {
             Kind::Ident => {
@@ -120,7 +127,7 @@ fn gather(
         };
         out.push(e);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn ident(

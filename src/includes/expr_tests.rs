@@ -23,12 +23,13 @@ fn run(defs: &[&str], opts: Options, line: &str) -> (Result<bool, Undecided>, Fi
     let hd = int.intern(b"HALF_DEFINED");
     t.define(
         hd,
-        &std::rc::Rc::new(crate::includes::macros::Macro {
+        crate::includes::macros::Slot::Def(std::rc::Rc::new(crate::includes::macros::Macro {
             fn_like: false,
             variadic: false,
             params: vec![],
             body: vec![],
-        }),
+            pastes: false,
+        })),
         true,
     );
     t.undef(hd, false);
@@ -41,7 +42,15 @@ fn run(defs: &[&str], opts: Options, line: &str) -> (Result<bool, Undecided>, Fi
         base_file: b"m.c",
     };
     let mut files = Files(vec!["yes.h", "sys/yes.h"], Vec::new());
-    let r = eval(&toks, &t, &mut int, &d, &opts, &mut files);
+    let r = eval(
+        &toks,
+        &t,
+        &mut int,
+        &d,
+        &opts,
+        &mut files,
+        &mut Scratch::default(),
+    );
     (r, files)
 }
 

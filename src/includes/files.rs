@@ -1,18 +1,26 @@
 //! The scanner's view of the file system: for each path it was asked
-//! about, whether a file is there and that file's skeleton. A skeleton
-//! is reused while the file's identity and change times are unchanged
-//! (one `stat` per path per unit; a path asked twice in one unit is
-//! stat'ed once), and shared between paths that reach the same file.
-//! `entries`/`preload` give a later cross-process cache what it keeps.
+//! about, whether a file is there and that file's skeleton. Within one
+//! unit a path is examined once; in the next unit again, so a file
+//! changed between units (or jobs) is seen.
+//!
+//! What a unit costs here, warm: one `stat` per dir it searches and per
+//! file it reads. A candidate that is not there costs nothing more when
+//! its dir has a listing (`listing`) that lacks it, or when its dir is
+//! itself absent; a file's skeleton comes from memory (shared by every
+//! path that reaches the same file), else from the cross-process `store`,
+//! else from reading the file (the only time it is read and hashed).
 
 use std::ffi::OsStr;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
+use std::time::SystemTime;
 
+use super::listing::{self, listable, Listing};
 use super::skeleton::Skeleton;
+use super::store::Store;
 use super::token::{FxMap, Interner};
 
 /// What identifies a file's content without reading it.
@@ -58,13 +66,17 @@ pub enum State {
 struct PathEntry {
     seen: u64,
     state: State,
-    canon: Option<PathBuf>,
     /// Stable for the life of the cache: what a unit dedups paths by.
     id: u32,
-    /// For a missing path: its dir's stamp when it was seen missing. While
-    /// the dir's stamp is the same, no entry was added to it, so the path
-    /// is still missing: one stat of the dir stands for many candidates.
-    absent_under: Option<Stamp>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum DirState {
+    Dir(Stamp),
+    /// Missing, or not a dir: nothing can be found under it.
+    Absent,
+    /// Could not be examined (permissions): ask each path.
+    Unknown,
 }
 
 /// Paths are kept as bytes: `Path`'s own hashing goes component by
@@ -73,8 +85,11 @@ struct PathEntry {
 pub struct FileCache {
     by_path: FxMap<Vec<u8>, PathEntry>,
     by_id: FxMap<(u64, u64), Rc<Node>>,
-    /// Directory stamps, each taken once per unit.
-    dirs: FxMap<Vec<u8>, (u64, Option<Stamp>)>,
+    /// Dir states, each taken once per unit.
+    dirs: FxMap<Vec<u8>, (u64, DirState)>,
+    /// Listings by dir stamp; None where a dir cannot be listed.
+    listings: FxMap<Stamp, Option<Vec<u8>>>,
+    pub store: Store,
     epoch: u64,
     /// Files read and skeletons built (for the cost figures).
     pub reads: u64,
@@ -83,65 +98,157 @@ pub struct FileCache {
 }
 
 impl FileCache {
-    /// Starts a unit: every path is stat'ed again on first use.
+    pub fn new(store: Store) -> FileCache {
+        FileCache {
+            store,
+            ..FileCache::default()
+        }
+    }
+
+    /// Starts a unit: every path is examined again on first use.
     pub fn begin(&mut self) {
         self.epoch += 1;
     }
 
     /// What is at `path` (absolute), and the path's id.
     pub fn lookup(&mut self, path: &[u8], int: &mut Interner) -> io::Result<(State, u32)> {
-        let mut still_absent = None;
         if let Some(e) = self.by_path.get(path) {
             if e.seen == self.epoch {
                 return Ok((e.state.clone(), e.id));
             }
-            still_absent = e.absent_under;
         }
-        let epoch = self.epoch;
-        if let Some(was) = still_absent {
-            if self.dir_stamp(parent(path)) == Some(was) {
-                let e = self.by_path.get_mut(path).unwrap();
-                e.seen = epoch;
-                return Ok((State::Missing, e.id));
-            }
-        }
-        let state = self.stat(path, int)?;
-        let absent_under = match state {
-            State::Missing => self.trusted_absence(path),
-            _ => None,
+        let state = if self.absent(path) {
+            State::Missing
+        } else {
+            self.stat(path, int)?
         };
-        let next_id = self.by_path.len() as u32;
-        match self.by_path.get_mut(path) {
-            Some(e) => {
-                e.absent_under = absent_under;
-                let same = matches!((&e.state, &state), (State::File(a), State::File(b)) if Rc::ptr_eq(a, b));
-                if !same {
-                    e.canon = None;
-                }
-                e.seen = epoch;
-                e.state = state.clone();
-                Ok((state, e.id))
+        let epoch = self.epoch;
+        if let Some(e) = self.by_path.get_mut(path) {
+            e.seen = epoch;
+            e.state = state.clone();
+            return Ok((state, e.id));
+        }
+        let id = self.by_path.len() as u32;
+        self.by_path.insert(
+            path.to_vec(),
+            PathEntry {
+                seen: epoch,
+                state: state.clone(),
+                id,
+            },
+        );
+        Ok((state, id))
+    }
+
+    /// Whether a file other than a dir is at `path`, without reading it.
+    pub fn exists(&mut self, path: &[u8]) -> io::Result<bool> {
+        if let Some(e) = self.by_path.get(path) {
+            if e.seen == self.epoch {
+                return Ok(matches!(e.state, State::File(_)));
             }
-            None => {
-                self.by_path.insert(
-                    path.to_vec(),
-                    PathEntry {
-                        seen: epoch,
-                        state: state.clone(),
-                        canon: None,
-                        id: next_id,
-                        absent_under,
-                    },
-                );
-                Ok((state, next_id))
-            }
+        }
+        if self.absent(path) {
+            return Ok(false);
+        }
+        self.stats += 1;
+        match std::fs::metadata(OsStr::from_bytes(path)) {
+            Ok(m) => Ok(!m.is_dir()),
+            Err(e) if is_absent(&e) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
-    fn stat(&mut self, path: &[u8], int: &mut Interner) -> io::Result<State> {
-        let path = Path::new(OsStr::from_bytes(path));
+    /// Known absent without asking the file system about `path` itself:
+    /// its dir is absent, or its dir's listing lacks the name.
+    fn absent(&mut self, path: &[u8]) -> bool {
+        let (dir, name) = split(path);
+        if !listable(name) {
+            return false;
+        }
+        match self.dir_state(dir) {
+            DirState::Absent => true,
+            DirState::Dir(st) => self.unlisted(&st, dir, name),
+            DirState::Unknown => false,
+        }
+    }
+
+    fn dir_state(&mut self, dir: &[u8]) -> DirState {
+        if let Some(&(seen, st)) = self.dirs.get(dir) {
+            if seen == self.epoch {
+                return st;
+            }
+        }
+        // A dir that its (already examined) parent's listing lacks.
+        let (up, name) = split(dir);
+        let listed_absent = dir != b"/"
+            && listable(name)
+            && match self.dirs.get(up) {
+                Some(&(seen, DirState::Dir(ust))) if seen == self.epoch => {
+                    self.unlisted(&ust, up, name)
+                }
+                _ => false,
+            };
+        let st = if listed_absent {
+            DirState::Absent
+        } else {
+            self.stats += 1;
+            match std::fs::metadata(OsStr::from_bytes(dir)) {
+                Ok(m) if m.is_dir() => DirState::Dir(Stamp::of(&m)),
+                Ok(_) => DirState::Absent,
+                Err(e) if is_absent(&e) => DirState::Absent,
+                Err(_) => DirState::Unknown,
+            }
+        };
+        match self.dirs.get_mut(dir) {
+            Some(e) => *e = (self.epoch, st),
+            None => {
+                self.dirs.insert(dir.to_vec(), (self.epoch, st));
+            }
+        }
+        st
+    }
+
+    /// Whether the listing of `dir` (stamp `st`) lacks `name`; false when
+    /// there is no listing to tell.
+    fn unlisted(&mut self, st: &Stamp, dir: &[u8], name: &[u8]) -> bool {
+        if let Some(l) = self.listings.get(st) {
+            return l
+                .as_deref()
+                .and_then(Listing::new)
+                .is_some_and(|l| !l.has(name));
+        }
+        let bytes = match self.store.listing(st) {
+            Some(l) => Some(l.bytes().to_vec()),
+            None => self.make_listing(st, dir),
+        };
+        let absent = bytes
+            .as_deref()
+            .and_then(Listing::new)
+            .is_some_and(|l| !l.has(name));
+        self.listings.insert(*st, bytes);
+        absent
+    }
+
+    /// Lists `dir` if it may be: not changed within the racy window, and
+    /// unchanged while it was read.
+    fn make_listing(&mut self, st: &Stamp, dir: &[u8]) -> Option<Vec<u8>> {
+        if !self.store.keepable(st, SystemTime::now()) {
+            return None;
+        }
+        let names = listing::read(dir)?;
         self.stats += 1;
-        let md = match std::fs::metadata(path) {
+        let after = std::fs::metadata(OsStr::from_bytes(dir)).ok()?;
+        if Stamp::of(&after) != *st {
+            return None;
+        }
+        let bytes = listing::encode(names);
+        self.store.keep_listing(st, &bytes);
+        Some(bytes)
+    }
+
+    fn stat(&mut self, path: &[u8], int: &mut Interner) -> io::Result<State> {
+        self.stats += 1;
+        let md = match std::fs::metadata(OsStr::from_bytes(path)) {
             Ok(m) => m,
             Err(e) if is_absent(&e) => return Ok(State::Missing),
             Err(e) => return Err(e),
@@ -150,11 +257,7 @@ impl FileCache {
             return Ok(State::NotFile);
         }
         let stamp = Stamp::of(&md);
-        if let Some(State::File(n)) = self
-            .by_path
-            .get(path.as_os_str().as_bytes())
-            .map(|e| &e.state)
-        {
+        if let Some(State::File(n)) = self.by_path.get(path).map(|e| &e.state) {
             if n.stamp == stamp {
                 return Ok(State::File(n.clone()));
             }
@@ -164,88 +267,44 @@ impl FileCache {
                 return Ok(State::File(n.clone()));
             }
         }
-        let bytes = std::fs::read(path)?;
-        self.reads += 1;
-        let node = Rc::new(Node {
-            stamp,
-            skel: Rc::new(Skeleton::build(&bytes, int)),
-        });
-        self.by_id.insert((stamp.dev, stamp.ino), node.clone());
+        let node = match self.store.skeleton(&stamp, int) {
+            Some(sk) => Node {
+                stamp,
+                skel: Rc::new(sk),
+            },
+            None => match self.read(path, int)? {
+                Some(n) => n,
+                None => return Ok(State::Missing),
+            },
+        };
+        let node = Rc::new(node);
+        self.by_id
+            .insert((node.stamp.dev, node.stamp.ino), node.clone());
         Ok(State::File(node))
     }
 
-    /// A directory's stamp, once per unit; None if it is not a directory.
-    fn dir_stamp(&mut self, dir: &[u8]) -> Option<Stamp> {
-        if let Some(&(seen, st)) = self.dirs.get(dir) {
-            if seen == self.epoch {
-                return st;
-            }
+    /// Reads and lexes the file; its stamp is taken from the open file,
+    /// and the skeleton is kept across processes unless it is too recent.
+    fn read(&mut self, path: &[u8], int: &mut Interner) -> io::Result<Option<Node>> {
+        let mut f = match std::fs::File::open(Path::new(OsStr::from_bytes(path))) {
+            Ok(f) => f,
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let md = f.metadata()?;
+        let stamp = Stamp::of(&md);
+        let mut bytes = Vec::with_capacity(md.len() as usize + 1);
+        f.read_to_end(&mut bytes)?;
+        self.reads += 1;
+        let skel = Skeleton::build(&bytes, int);
+        // `now` after the read: a change while reading is in the window.
+        if skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now()) {
+            self.store.keep_skeleton(&stamp, &skel, int);
         }
-        self.stats += 1;
-        let st = std::fs::metadata(OsStr::from_bytes(dir))
-            .ok()
-            .filter(|m| m.is_dir())
-            .map(|m| Stamp::of(&m));
-        self.dirs.insert(dir.to_vec(), (self.epoch, st));
-        st
-    }
-
-    /// The dir stamp under which `path`'s absence can be trusted later:
-    /// there is no entry at all (not even a dangling symlink, whose
-    /// target could appear without its dir changing), and the dir's last
-    /// change is old enough that a change in the same clock tick cannot
-    /// hide behind an equal mtime (the "racy git" problem).
-    fn trusted_absence(&mut self, path: &[u8]) -> Option<Stamp> {
-        match std::fs::symlink_metadata(OsStr::from_bytes(path)) {
-            Err(e) if is_absent(&e) => {}
-            _ => return None,
-        }
-        let st = self.dir_stamp(parent(path))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs() as i64;
-        (now - st.mtime > 2).then_some(st)
-    }
-
-    /// The path with symlinks and dots resolved, cached with the entry.
-    pub fn canonical(&mut self, path: &[u8]) -> PathBuf {
-        let p = Path::new(OsStr::from_bytes(path));
-        if let Some(e) = self.by_path.get_mut(path) {
-            if let Some(c) = &e.canon {
-                return c.clone();
-            }
-            let c = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-            e.canon = Some(c.clone());
-            return c;
-        }
-        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-    }
-
-    /// Every skeleton held, with the identity it is valid for, encoded.
-    pub fn entries(&self, int: &Interner) -> Vec<(Stamp, Vec<u8>)> {
-        self.by_id
-            .values()
-            .map(|n| (n.stamp, n.skel.encode(int)))
-            .collect()
-    }
-
-    /// Takes a skeleton from elsewhere (a cache on disk); it is used for
-    /// a path only while that path's `stat` gives the same stamp.
-    pub fn preload(&mut self, stamp: Stamp, bytes: &[u8], int: &mut Interner) -> bool {
-        match Skeleton::decode(bytes, int) {
-            Some(sk) => {
-                self.by_id.insert(
-                    (stamp.dev, stamp.ino),
-                    Rc::new(Node {
-                        stamp,
-                        skel: Rc::new(sk),
-                    }),
-                );
-                true
-            }
-            None => false,
-        }
+        Ok(Some(Node {
+            stamp,
+            skel: Rc::new(skel),
+        }))
     }
 
     pub fn len(&self) -> usize {
@@ -257,12 +316,12 @@ impl FileCache {
     }
 }
 
-/// The dir part of an absolute path (`/` for a top-level name).
-fn parent(path: &[u8]) -> &[u8] {
+/// A path's dir (`/` for a top-level name) and last component.
+fn split(path: &[u8]) -> (&[u8], &[u8]) {
     match path.iter().rposition(|&c| c == b'/') {
-        Some(0) => b"/",
-        Some(i) => &path[..i],
-        None => b".",
+        Some(0) => (b"/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (b".", path),
     }
 }
 

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::files::{FileCache, Node, State};
-use super::search::{abs, Chains, FoundIn, How};
-use std::hash::Hasher;
-
-use super::token::{FxHasher, FxMap, Interner};
+use super::search::{Chains, FoundIn, How};
+use super::token::{FxMap, Interner};
 use super::unit::{FileRead, Probe, ProbeKind, ScanError};
 
 pub struct Fs<'a> {
@@ -25,20 +23,18 @@ pub struct Fs<'a> {
     /// `__has_include` lookups that bypass the cache).
     probe_seen: FxMap<(u32, ProbeKind), ()>,
     probe_seen_by_name: FxMap<(Vec<u8>, ProbeKind), ()>,
-    reads: Vec<(Vec<u8>, Rc<Node>)>,
+    reads: Vec<(Rc<[u8]>, Rc<Node>)>,
     read_seen: FxMap<u32, ()>,
     /// Absolute paths are built here, not allocated per candidate.
     scratch: Vec<u8>,
     /// Searches done in this unit: a header included from many files
-    /// is searched once. Keyed by a hash; the key itself is compared.
-    memo: FxMap<u64, Vec<Memo>>,
+    /// is searched once. The key: how (tag, dir index), own dir, name.
+    memo: FxMap<Box<[u8]>, Option<Found>>,
+    key: Vec<u8>,
 }
 
 /// The file, its path's id, the path, and where it was found.
-type Found = (Rc<Node>, u32, Vec<u8>, FoundIn);
-
-/// A search done: name, own dir, how (tag, dir index), and its answer.
-type Memo = (Vec<u8>, Vec<u8>, u8, u32, Option<Found>);
+pub type Found = (Rc<Node>, u32, Rc<[u8]>, FoundIn);
 
 impl<'a> Fs<'a> {
     pub fn new(
@@ -58,6 +54,7 @@ impl<'a> Fs<'a> {
             read_seen: FxMap::default(),
             scratch: Vec::new(),
             memo: FxMap::default(),
+            key: Vec::new(),
         }
     }
 
@@ -107,7 +104,7 @@ impl<'a> Fs<'a> {
     pub fn open_main(&mut self, name: &[u8], int: &mut Interner) -> Result<Rc<Node>, ScanError> {
         match self.look(name, int)? {
             (State::File(n), id) => {
-                self.record_read(id, name, &n);
+                self.record_read(id, &Rc::from(name), &n);
                 Ok(n)
             }
             _ => Err(ScanError(format!(
@@ -133,30 +130,22 @@ impl<'a> Fs<'a> {
             How::Next(FoundIn::Dir(i)) => (b"", 4, i),
             How::Next(_) => (b"", 1, 0),
         };
-        let mut h = FxHasher::default();
-        h.write(name);
-        h.write(own);
-        h.write_u32(tag as u32 | idx << 3);
-        let key = h.finish();
-        if kind == ProbeKind::Candidate {
-            if let Some(v) = self.memo.get(&key) {
-                if let Some(e) = v
-                    .iter()
-                    .find(|e| e.0 == name && e.1 == own && e.2 == tag && e.3 == idx)
-                {
-                    return Ok(e.4.clone());
-                }
+        let memoize = kind == ProbeKind::Candidate;
+        if memoize {
+            self.key.clear();
+            self.key.push(tag);
+            self.key.extend_from_slice(&idx.to_le_bytes());
+            self.key.extend_from_slice(own);
+            self.key.push(0);
+            self.key.extend_from_slice(name);
+            if let Some(r) = self.memo.get(&self.key[..]) {
+                return Ok(r.clone());
             }
         }
         let r = self.search(name, how, kind, int)?;
-        if kind == ProbeKind::Candidate {
-            self.memo.entry(key).or_default().push((
-                name.to_vec(),
-                own.to_vec(),
-                tag,
-                idx,
-                r.clone(),
-            ));
+        if memoize {
+            // The key is intact: `search` does not touch it.
+            self.memo.insert(self.key.as_slice().into(), r.clone());
         }
         Ok(r)
     }
@@ -177,7 +166,7 @@ impl<'a> Fs<'a> {
             }
         });
         self.chains = chains;
-        Ok(r?.map(|((n, id), p, f)| (n, id, p, f)))
+        Ok(r?.map(|((n, id), p, f)| (n, id, Rc::from(p), f)))
     }
 
     /// Answers whether the name would be found, without reading it;
@@ -186,30 +175,18 @@ impl<'a> Fs<'a> {
     pub fn exists(&mut self, name: &[u8], how: How, kind: ProbeKind) -> Option<bool> {
         let chains = std::mem::take(&mut self.chains);
         let r = chains.search(name, how, |p| -> Result<Option<()>, ()> {
-            let a = abs(self.cwd, p);
-            match std::fs::metadata(&a) {
-                Ok(m) if !m.is_dir() => {
-                    self.probe_by_name(p, kind, true);
-                    Ok(Some(()))
-                }
-                Ok(_) => {
-                    self.probe_by_name(p, kind, false);
-                    Ok(None)
-                }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-                    self.probe_by_name(p, kind, false);
-                    Ok(None)
-                }
-                Err(_) => Err(()),
-            }
+            self.absolute(p);
+            let found = self.files.exists(&self.scratch).map_err(drop)?;
+            self.probe_by_name(p, kind, found);
+            Ok(found.then_some(()))
         });
         self.chains = chains;
         r.ok().map(|o| o.is_some())
     }
 
-    pub fn record_read(&mut self, id: u32, path: &[u8], node: &Rc<Node>) {
+    pub fn record_read(&mut self, id: u32, path: &Rc<[u8]>, node: &Rc<Node>) {
         if self.read_seen.insert(id, ()).is_none() {
-            self.reads.push((path.to_vec(), node.clone()));
+            self.reads.push((path.clone(), node.clone()));
         }
     }
 
@@ -217,14 +194,10 @@ impl<'a> Fs<'a> {
         let reads = std::mem::take(&mut self.reads);
         reads
             .into_iter()
-            .map(|(p, n)| {
-                self.absolute(&p);
-                FileRead {
-                    canonical: self.files.canonical(&self.scratch),
-                    path: PathBuf::from(OsString::from_vec(p)),
-                    digest: n.skel.digest,
-                    size: n.skel.size,
-                }
+            .map(|(p, n)| FileRead {
+                path: PathBuf::from(OsString::from_vec(p.to_vec())),
+                digest: n.skel.digest,
+                size: n.skel.size,
             })
             .collect()
     }

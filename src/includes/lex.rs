@@ -22,9 +22,13 @@
 //! Trigraphs are only detected (`Lexed::trigraphs`), not replaced: the
 //! scan refuses a unit that enables them and contains one.
 
+use super::chars::{class, find_byte, is_blank, punct_len, ID, ID_START};
 use super::token::{
     is_ident_char, is_ident_start, punct_of, sym, Interner, Kind, Sym, Tok, PREV_WHITE, PUNCTUATORS,
 };
+
+#[path = "lex_text.rs"]
+mod text;
 
 /// One directive line: `toks[start..end]` hold the tokens after the `#`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,11 +62,11 @@ pub fn lex_line(src: &[u8], int: &mut Interner, out: &mut Vec<Tok>) {
 
 fn has_trigraph(b: &[u8]) -> bool {
     let mut i = 0;
-    while i + 2 < b.len() {
-        if b[i] == b'?' && b[i + 1] == b'?' && b"=/'()!<>-".contains(&b[i + 2]) {
+    while let Some(q) = find_byte(b, i, b'?') {
+        if b.get(q + 1) == Some(&b'?') && b.get(q + 2).is_some_and(|c| b"=/'()!<>-".contains(c)) {
             return true;
         }
-        i += 1;
+        i = q + 1;
     }
     false
 }
@@ -77,10 +81,6 @@ struct Lx<'a, 'i> {
     out: Lexed,
     scratch: Vec<u8>,
     int: &'i mut Interner,
-}
-
-fn is_blank(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | 0x0b | 0x0c | b'\r')
 }
 
 impl<'a, 'i> Lx<'a, 'i> {
@@ -167,236 +167,6 @@ impl<'a, 'i> Lx<'a, 'i> {
         self.i += 1;
     }
 
-    // ---- text lines -------------------------------------------------
-
-    fn text(&mut self) {
-        let mut bol = true;
-        while let Some(c) = self.cur() {
-            match c {
-                b'\n' => {
-                    self.adv();
-                    bol = true;
-                }
-                b' ' | b'\t' | 0x0b | 0x0c | b'\r' => self.adv(),
-                b'/' => match self.peek(1) {
-                    Some(b'*') => {
-                        self.adv();
-                        self.cur();
-                        self.adv();
-                        self.skip_block_comment();
-                    }
-                    Some(b'/') => self.skip_line_comment(),
-                    _ => {
-                        self.adv();
-                        bol = false;
-                    }
-                },
-                b'#' if bol => {
-                    self.adv();
-                    self.directive();
-                }
-                b'%' if bol && self.peek(1) == Some(b':') => {
-                    self.adv();
-                    self.cur();
-                    self.adv();
-                    self.directive();
-                }
-                b'"' | b'\'' => {
-                    self.skip_quoted(c);
-                    bol = false;
-                }
-                b'0'..=b'9' => {
-                    self.skip_number();
-                    bol = false;
-                }
-                b'.' if matches!(self.peek(1), Some(b'0'..=b'9')) => {
-                    self.skip_number();
-                    bol = false;
-                }
-                c if is_ident_start(c) => {
-                    self.text_ident();
-                    bol = false;
-                }
-                _ => {
-                    self.adv();
-                    bol = false;
-                }
-            }
-        }
-    }
-
-    fn skip_block_comment(&mut self) {
-        while let Some(p) = self.b[self.i..].iter().position(|&c| c == b'*') {
-            self.i += p + 1;
-            if self.cur() == Some(b'/') {
-                self.adv();
-                return;
-            }
-        }
-        self.i = self.b.len();
-    }
-
-    /// Skips to the newline ending a `//` comment (a splice continues it).
-    fn skip_line_comment(&mut self) {
-        while self.i < self.b.len() {
-            match self.b[self.i] {
-                b'\n' => return,
-                b'\\' => {
-                    let n = self.splice_at(self.i);
-                    if n > 0 {
-                        self.i += n;
-                    } else {
-                        self.i += 1;
-                    }
-                }
-                _ => self.i += 1,
-            }
-        }
-    }
-
-    /// Skips a string or character literal; stops before an unescaped
-    /// newline if it is unterminated.
-    fn skip_quoted(&mut self, q: u8) {
-        self.i += 1;
-        while self.i < self.b.len() {
-            match self.b[self.i] {
-                c if c == q => {
-                    self.i += 1;
-                    return;
-                }
-                b'\n' => return,
-                b'\\' => {
-                    let n = self.splice_at(self.i);
-                    if n > 0 {
-                        self.i += n;
-                    } else if self.b.get(self.i + 1) == Some(&b'\n') {
-                        self.i += 1;
-                    } else {
-                        self.i += 2;
-                    }
-                }
-                _ => self.i += 1,
-            }
-        }
-    }
-
-    fn skip_number(&mut self) {
-        self.adv();
-        while let Some(c) = self.cur() {
-            let sign =
-                matches!(c, b'e' | b'E' | b'p' | b'P') && matches!(self.peek(1), Some(b'+' | b'-'));
-            if sign || (c == b'\'' && self.peek(1).is_some_and(is_ident_char)) {
-                self.adv();
-                self.cur();
-                self.adv();
-            } else if is_ident_char(c) || c == b'.' {
-                self.adv();
-            } else {
-                break;
-            }
-        }
-    }
-
-    /// An identifier in text: only raw-string prefixes and `_Pragma`
-    /// matter, the rest is skipped.
-    fn text_ident(&mut self) {
-        let start = self.i;
-        let mut clean = true;
-        while let Some(&c) = self.b.get(self.i) {
-            if is_ident_char(c) {
-                self.i += 1;
-            } else if c == b'\\' && self.splice_at(self.i) > 0 {
-                clean = false;
-                self.cur();
-            } else {
-                break;
-            }
-        }
-        if !clean {
-            return;
-        }
-        let word = &self.b[start..self.i];
-        if self.b.get(self.i) == Some(&b'"') && is_raw_prefix(word) {
-            self.raw_string(None);
-        } else if word == b"_Pragma" {
-            self.text_pragma();
-        }
-    }
-
-    /// Skips (or, with `spell`, records) a raw string; `i` is at its `"`.
-    /// Without a valid delimiter it is an ordinary string, as in gcc.
-    fn raw_string(&mut self, mut spell: Option<&mut Vec<u8>>) {
-        let open = self.i;
-        let mut j = open + 1;
-        while j < self.b.len() && j - open <= 17 {
-            match self.b[j] {
-                b'(' => break,
-                b' ' | b')' | b'\\' | b'\t' | b'\n' | 0x0b | 0x0c | b'"' => {
-                    j = self.b.len();
-                    break;
-                }
-                _ => j += 1,
-            }
-        }
-        if j >= self.b.len() || self.b[j] != b'(' {
-            if let Some(s) = spell {
-                self.quoted_spelling(b'"', s);
-            } else {
-                self.skip_quoted(b'"');
-            }
-            return;
-        }
-        let delim = &self.b[open + 1..j];
-        let mut k = j + 1;
-        let end = loop {
-            match self.b[k..].iter().position(|&c| c == b')') {
-                None => break self.b.len(),
-                Some(p) => {
-                    k += p + 1;
-                    if self.b[k..].starts_with(delim) && self.b.get(k + delim.len()) == Some(&b'"')
-                    {
-                        break k + delim.len() + 1;
-                    }
-                }
-            }
-        };
-        let body = &self.b[open..end];
-        if let Some(s) = spell.as_mut() {
-            s.extend_from_slice(body);
-        }
-        self.i = end;
-    }
-
-    /// `_Pragma ( "string" )` in text, on one line: recorded as the
-    /// directive `#pragma <destringized string>`.
-    fn text_pragma(&mut self) {
-        let save_i = self.i;
-        let line = self.line_here();
-        let open = self.dir_token(false);
-        let s = self.dir_token(false);
-        let close = self.dir_token(false);
-        let ok = matches!(open, Some(t) if t.sym == sym::LPAREN)
-            && matches!(s, Some(t) if t.kind == Kind::Str)
-            && matches!(close, Some(t) if t.sym == sym::RPAREN);
-        if !ok {
-            self.i = save_i;
-            return;
-        }
-        let text = destringize(self.int.get(s.unwrap().sym));
-        let start = self.out.toks.len() as u32;
-        self.out
-            .toks
-            .push(Tok::new(Kind::Ident, sym::PRAGMA, PREV_WHITE));
-        let mut toks = Vec::new();
-        lex_line(&text, self.int, &mut toks);
-        self.out.toks.extend(toks);
-        self.out.lines.push(RawLine {
-            line,
-            start,
-            end: self.out.toks.len() as u32,
-        });
-    }
-
     // ---- directive lines ----------------------------------------------
 
     fn directive(&mut self) {
@@ -457,12 +227,65 @@ impl<'a, 'i> Lx<'a, 'i> {
                 c => break c,
             }
         };
+        if let Some(t) = self.dir_token_fast(c, header_ok, flags) {
+            return Some(t);
+        }
         let mut s = std::mem::take(&mut self.scratch);
         s.clear();
         let kind = self.dir_token_body(c, header_ok, &mut s);
         let t = Tok::new(kind, self.int.intern(&s), flags);
         self.scratch = s;
         Some(t)
+    }
+
+    /// The common tokens (an identifier, a number, a punctuator) when no
+    /// backslash is near: spelled straight from the source. None leaves
+    /// the token to `dir_token_body`.
+    fn dir_token_fast(&mut self, c: u8, header_ok: bool, flags: u8) -> Option<Tok> {
+        let b = self.b;
+        let start = self.i;
+        let mut i = start;
+        let kind = if class(c) & ID_START != 0 {
+            i += 1;
+            while i < b.len() && class(b[i]) & ID != 0 {
+                i += 1;
+            }
+            if matches!(b.get(i), Some(b'\\' | b'"' | b'\'')) {
+                return None;
+            }
+            Kind::Ident
+        } else if c.is_ascii_digit() {
+            i += 1;
+            loop {
+                let c = b.get(i).copied().unwrap_or(b' ');
+                let next = b.get(i + 1).copied().unwrap_or(b' ');
+                if c == b'\\' || next == b'\\' {
+                    return None;
+                }
+                let sign = matches!(c, b'e' | b'E' | b'p' | b'P') && matches!(next, b'+' | b'-');
+                if sign || (c == b'\'' && class(next) & ID != 0) {
+                    i += 2;
+                } else if class(c) & ID != 0 || c == b'.' {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            Kind::Number
+        } else {
+            let head = &b[start..(start + 4).min(b.len())];
+            if head.contains(&b'\\') || (c == b'<' && header_ok) || c == b'.' {
+                return None;
+            }
+            let n = punct_len(head);
+            if n == 0 {
+                return None;
+            }
+            i += n;
+            Kind::Punct(punct_of(&b[start..i]))
+        };
+        self.i = i;
+        Some(Tok::new(kind, self.int.intern(&b[start..i]), flags))
     }
 
     fn dir_token_body(&mut self, c: u8, header_ok: bool, s: &mut Vec<u8>) -> Kind {

@@ -25,7 +25,13 @@ impl Num {
 
 /// An integer pp-number (C's suffixes, `'` separators, 0b binary).
 pub fn parse_number(s: &[u8]) -> Result<Num, &'static str> {
-    let s: Vec<u8> = s.iter().copied().filter(|&c| c != b'\'').collect();
+    let owned: Vec<u8>;
+    let s = if s.contains(&b'\'') {
+        owned = s.iter().copied().filter(|&c| c != b'\'').collect();
+        &owned[..]
+    } else {
+        s
+    };
     let (radix, digits_from) = if s.len() > 1 && s[0] == b'0' && matches!(s[1], b'x' | b'X') {
         (16, 2)
     } else if s.len() > 1 && s[0] == b'0' && matches!(s[1], b'b' | b'B') {
@@ -51,7 +57,14 @@ pub fn parse_number(s: &[u8]) -> Result<Num, &'static str> {
     if digits.is_empty() && radix != 8 {
         return Err("invalid integer constant");
     }
-    let unsigned_suffix = match suffix.to_ascii_lowercase().as_slice() {
+    let mut lower = [0u8; 3];
+    if suffix.len() > lower.len() {
+        return Err("invalid suffix on integer constant");
+    }
+    for (l, c) in lower.iter_mut().zip(suffix) {
+        *l = c.to_ascii_lowercase();
+    }
+    let unsigned_suffix = match &lower[..suffix.len()] {
         b"" | b"l" | b"ll" | b"z" => false,
         b"u" | b"ul" | b"lu" | b"ull" | b"llu" | b"uz" | b"zu" => true,
         _ => return Err("invalid suffix on integer constant"),

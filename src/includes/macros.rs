@@ -1,11 +1,16 @@
 //! Macro definitions and the macro table of one scan. A definition is
 //! parsed once, when its file's skeleton is built, into a form ready to
 //! substitute (parameters resolved, `#` and `##` turned into flags, as
-//! cpplib stores them); `expand` does the substituting.
+//! cpplib stores them), and kept in the skeleton (`DefSource`): the table
+//! points at it, and a walk that executes a `#define` copies nothing.
+//! `expand` does the substituting.
 //!
 //! The table knows a third state besides defined and undefined: `Unknown`,
 //! for a macro defined or undefined inside a conditional group the scan
 //! could not decide. Anything that depends on it is undecided too.
+//!
+//! A unit's table is a layer over the compiler's predefined macros,
+//! shared by every unit (`over`): starting a unit copies nothing.
 
 use std::rc::Rc;
 
@@ -22,6 +27,36 @@ pub struct Macro {
     /// `sym`), `#param` is the parameter with `STRINGIFY`, `a ## b` is
     /// `a` with `PASTE_LEFT`. The first token never has `PREV_WHITE`.
     pub body: Vec<Tok>,
+    /// Some body token has `PASTE_LEFT`.
+    pub pastes: bool,
+}
+
+/// A definition wherever it is kept (a `Macro`, a skeleton).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MacroRef<'a> {
+    pub fn_like: bool,
+    pub variadic: bool,
+    pub pastes: bool,
+    pub params: &'a [Sym],
+    pub body: &'a [Tok],
+}
+
+impl Macro {
+    pub fn view(&self) -> MacroRef<'_> {
+        MacroRef {
+            fn_like: self.fn_like,
+            variadic: self.variadic,
+            pastes: self.pastes,
+            params: &self.params,
+            body: &self.body,
+        }
+    }
+}
+
+/// Something that keeps parsed definitions by index: a skeleton keeps
+/// those of its file (the compiler's predefined macros are one too).
+pub trait DefSource: std::fmt::Debug {
+    fn def(&self, i: u32) -> Option<MacroRef<'_>>;
 }
 
 /// Builtins the table answers for the compiler (found by the probe).
@@ -44,9 +79,13 @@ pub enum Special {
 #[derive(Clone, Debug)]
 pub enum Slot {
     Def(Rc<Macro>),
+    /// A definition kept by its file's skeleton.
+    Kept(Rc<dyn DefSource>, u32),
     Special(Special),
     /// Maybe defined, maybe not, definition unknown.
     Unknown,
+    /// Undefined in this layer, whatever the shared one says.
+    Undefined,
 }
 
 /// A `#pragma push_macro` entry: what was there, or "we could not know".
@@ -59,29 +98,48 @@ enum Pushed {
 #[derive(Clone, Default)]
 pub struct Macros {
     map: FxMap<Sym, Slot>,
+    /// The shared layer under `map`.
+    shared: Option<Rc<FxMap<Sym, Slot>>>,
     pushed: FxMap<Sym, Vec<Pushed>>,
 }
 
+impl Slot {
+    /// The definition, for the slots that have one.
+    pub fn def(&self) -> Option<MacroRef<'_>> {
+        match self {
+            Slot::Def(m) => Some(m.view()),
+            Slot::Kept(src, i) => src.def(*i),
+            _ => None,
+        }
+    }
+}
+
 impl Macros {
+    /// An empty layer over `self`'s definitions, for one unit.
+    pub fn over(shared: &Rc<FxMap<Sym, Slot>>) -> Macros {
+        Macros {
+            shared: Some(shared.clone()),
+            ..Macros::default()
+        }
+    }
+
+    /// This table's definitions, to be shared (`over`).
+    pub fn into_shared(self) -> Rc<FxMap<Sym, Slot>> {
+        debug_assert!(self.shared.is_none());
+        Rc::new(self.map)
+    }
+
     pub fn get(&self, s: Sym) -> Option<&Slot> {
-        self.map.get(&s)
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        match self.map.get(&s) {
+            Some(Slot::Undefined) => None,
+            Some(slot) => Some(slot),
+            None => self.shared.as_ref()?.get(&s),
+        }
     }
 
     /// Definedness for `defined`/`#ifdef`: None when unknown.
     pub fn defined(&self, s: Sym) -> Option<bool> {
-        match self.map.get(&s) {
+        match self.get(s) {
             None => Some(false),
             Some(Slot::Unknown) => None,
             Some(_) => Some(true),
@@ -92,33 +150,47 @@ impl Macros {
         self.map.insert(s, Slot::Special(sp));
     }
 
+    pub fn set(&mut self, s: Sym, slot: Slot) {
+        self.map.insert(s, slot);
+    }
+
     /// `#define`; `certain` is false inside an undecided group, where a
     /// new definition makes the macro unknown unless it is identical to
-    /// the one in force (a common harmless redefinition).
-    pub fn define(&mut self, name: Sym, m: &Rc<Macro>, certain: bool) {
+    /// the one in force (a common harmless redefinition). `slot` is a
+    /// `Def` or a `Kept`.
+    pub fn define(&mut self, name: Sym, slot: Slot, certain: bool) {
         if certain {
-            self.map.insert(name, Slot::Def(m.clone()));
+            self.map.insert(name, slot);
             return;
         }
-        match self.map.get(&name) {
-            Some(Slot::Def(old)) if Rc::ptr_eq(old, m) || **old == **m => {}
-            _ => {
-                self.map.insert(name, Slot::Unknown);
-            }
+        let same = match (self.get(name).and_then(Slot::def), slot.def()) {
+            (Some(old), Some(new)) => old == new,
+            _ => false,
+        };
+        if !same {
+            self.map.insert(name, Slot::Unknown);
         }
     }
 
     pub fn undef(&mut self, name: Sym, certain: bool) {
         if certain {
-            self.map.remove(&name);
-        } else if self.map.contains_key(&name) {
+            self.remove(name);
+        } else if self.get(name).is_some() {
             self.map.insert(name, Slot::Unknown);
+        }
+    }
+
+    fn remove(&mut self, name: Sym) {
+        if self.shared.as_ref().is_some_and(|s| s.contains_key(&name)) {
+            self.map.insert(name, Slot::Undefined);
+        } else {
+            self.map.remove(&name);
         }
     }
 
     pub fn push_macro(&mut self, name: Sym, certain: bool) {
         let e = if certain {
-            Pushed::Was(self.map.get(&name).cloned())
+            Pushed::Was(self.get(name).cloned())
         } else {
             Pushed::Unknown
         };
@@ -135,9 +207,7 @@ impl Macros {
             (Pushed::Was(Some(slot)), true) => {
                 self.map.insert(name, slot);
             }
-            (Pushed::Was(None), true) => {
-                self.map.remove(&name);
-            }
+            (Pushed::Was(None), true) => self.remove(name),
             _ => {
                 self.map.insert(name, Slot::Unknown);
             }
@@ -194,6 +264,7 @@ pub fn parse_define(toks: &[Tok]) -> Option<(Sym, Macro)> {
         }
     }
     let body = parse_body(&toks[i..], &params, fn_like, variadic)?;
+    let pastes = body.iter().any(|t| t.flags & PASTE_LEFT != 0);
     Some((
         name.sym,
         Macro {
@@ -201,6 +272,7 @@ pub fn parse_define(toks: &[Tok]) -> Option<(Sym, Macro)> {
             variadic,
             params,
             body,
+            pastes,
         },
     ))
 }
@@ -313,11 +385,11 @@ mod tests {
         let x = int.intern(b"X");
         let one = Rc::new(def("X 1").unwrap());
         let mut t = Macros::default();
-        t.define(x, &one, true);
+        t.define(x, Slot::Def(one.clone()), true);
         // The same definition again, in an undecided group: still known.
-        t.define(x, &Rc::new(def("X 1").unwrap()), false);
+        t.define(x, Slot::Def(Rc::new(def("X 1").unwrap())), false);
         assert_eq!(t.defined(x), Some(true));
-        t.define(x, &Rc::new(def("X 2").unwrap()), false);
+        t.define(x, Slot::Def(Rc::new(def("X 2").unwrap())), false);
         assert_eq!(t.defined(x), None);
         let y = int.intern(b"Y");
         t.undef(y, false);
@@ -330,7 +402,7 @@ mod tests {
         let x = int.intern(b"X");
         let one = Rc::new(def("X 1").unwrap());
         let mut t = Macros::default();
-        t.define(x, &one, true);
+        t.define(x, Slot::Def(one.clone()), true);
         t.push_macro(x, true);
         t.undef(x, true);
         assert_eq!(t.defined(x), Some(false));

@@ -10,111 +10,56 @@
 //!
 //! Layers, bottom up:
 //! - `token`: tokens, interned spellings; `lex`: directive lines out of
-//!   a file; `skeleton`: a file's digest and directives; `codec`: bytes;
+//!   a file (`chars`: its byte-level helpers); `skeleton`: a file's digest and directives, `image` its
+//!   bytes; `codec`: the probe's bytes;
 //! - `macros`: definitions and the macro table; `expand`: expansion;
 //!   `expr`: `#if` evaluation, `literal`: the values of its literals;
-//! - `search`: gcc's include chains; `files`: the stat/skeleton cache;
-//!   `fs`: one unit's lookups and records; `walk`: one unit's walk;
-//! - `unit`: what the caller gives and gets; `probe`: the compiler probe.
+//! - `search`: gcc's include chains; `files`: the stat/skeleton cache,
+//!   with `listing`s of dirs; `fs`: one unit's lookups and records;
+//!   `walk`: one unit's walk;
+//! - `pack`: one file shared by processes; `store`: what is kept in it
+//!   (skeletons, listings, probes) and when;
+//! - `unit`: what the caller gives and gets; `probe`: the compiler probe,
+//!   `base` what its answers contribute to each scan;
+//!   `session`: the client's entry point, `scan_unit`, which puts them
+//!   together over the cache dir.
 
+pub mod base;
+pub mod chars;
 pub mod codec;
 pub mod expand;
 pub mod expr;
 pub mod files;
 pub mod fs;
+pub mod image;
 pub mod lex;
+pub mod listing;
 pub mod literal;
 pub mod macros;
+pub mod pack;
 pub mod probe;
 pub mod search;
+pub mod session;
 pub mod skeleton;
+pub mod store;
 pub mod token;
 pub mod unit;
 pub mod walk;
 
 use std::rc::Rc;
 
-use files::{FileCache, Stamp};
-use macros::{parse_define, Macro, Macros, Special};
-use probe::{CompilerInfo, Family};
+use base::Base;
+use files::FileCache;
+use macros::{parse_define, Macro, Macros};
+use probe::CompilerInfo;
 use search::Chains;
 use token::{FxMap, Interner, Sym};
 use walk::{Top, TopHow, Walk};
 
 pub use probe::{probe, ProbeCache};
+pub use session::{scan_unit, Compiler};
+pub use store::{Store, StoreStats};
 pub use unit::{DirOpt, FileRead, Lang, MacroOpt, Probe, ProbeKind, ScanError, ScanResult, Unit};
-
-/// How a compiler tells a `#pragma once` file seen before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnceRule {
-    /// gcc: same size, mtime and content, at any path.
-    Content,
-    /// clang: the same file.
-    Inode,
-}
-
-/// What a compiler contributes to every scan, built once per probe.
-pub struct Base {
-    pub macros: Macros,
-    pub opts: expr::Options,
-    pub once: OnceRule,
-    pub dirs: Vec<std::path::PathBuf>,
-    pub preincludes: Vec<Vec<u8>>,
-}
-
-impl Base {
-    fn new(cc: &CompilerInfo, int: &mut Interner) -> Base {
-        let mut m = Macros::default();
-        let lexed = lex::lex(&cc.predefined, int);
-        for l in &lexed.lines {
-            let toks = &lexed.toks[l.start as usize..l.end as usize];
-            if toks.first().is_some_and(|t| t.sym == token::sym::DEFINE) {
-                if let Some((name, def)) = parse_define(&toks[1..]) {
-                    m.define(name, &Rc::new(def), true);
-                }
-            }
-        }
-        for s in &cc.specials {
-            let sp = match s.as_str() {
-                "__has_include" => Special::HasInclude,
-                "__has_include_next" => Special::HasIncludeNext,
-                "__FILE__" => Special::File,
-                "__LINE__" => Special::Line,
-                "__INCLUDE_LEVEL__" => Special::IncludeLevel,
-                "__BASE_FILE__" => Special::BaseFile,
-                "__FILE_NAME__" => Special::FileName,
-                "__COUNTER__" | "__DATE__" | "__TIME__" | "__TIMESTAMP__" => Special::UnknownValue,
-                _ => Special::Opaque,
-            };
-            m.set_special(int.intern(s.as_bytes()), sp);
-        }
-        let has = |name: &[u8]| {
-            cc.predefined.split(|&c| c == b'\n').any(|l| {
-                l.strip_prefix(b"#define ")
-                    .is_some_and(|r| r.starts_with(name) && r.get(name.len()) == Some(&b' '))
-            })
-        };
-        let clang = cc.family == Family::Clang;
-        // Clones keep this capacity: a unit's own macros then rarely
-        // make the table grow.
-        m.reserve(4096);
-        Base {
-            macros: m,
-            opts: expr::Options {
-                cplusplus: has(b"__cplusplus"),
-                unsigned_char: has(b"__CHAR_UNSIGNED__"),
-                header_trailing_space: clang,
-            },
-            once: if clang {
-                OnceRule::Inode
-            } else {
-                OnceRule::Content
-            },
-            dirs: cc.dirs.clone(),
-            preincludes: cc.preincludes.clone(),
-        }
-    }
-}
 
 /// A long-lived scanner: its file cache and compiler setups serve every
 /// unit it scans. Not thread-safe; one per thread or process.
@@ -131,6 +76,19 @@ impl Scanner {
         Scanner::default()
     }
 
+    /// A scanner that also keeps and finds skeletons and listings in
+    /// `store` (the cross-process cache).
+    pub fn with_store(store: Store) -> Scanner {
+        Scanner {
+            files: FileCache::new(store),
+            ..Scanner::default()
+        }
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.files.store
+    }
+
     /// The files `unit` reads and the probes it makes, as the compiler
     /// described by `cc` would.
     pub fn scan(&mut self, unit: &Unit, cc: &CompilerInfo) -> Result<ScanResult, ScanError> {
@@ -138,7 +96,7 @@ impl Scanner {
         let base = match self.bases.get(&cc.id) {
             Some(b) => b.clone(),
             None => {
-                let b = Rc::new(Base::new(cc, &mut self.int));
+                let b = Rc::new(Base::new(cc, &mut self.int, &mut self.files.store));
                 self.bases.insert(cc.id, b.clone());
                 b
             }
@@ -159,7 +117,7 @@ impl Scanner {
                 ..ScanResult::default()
             });
         }
-        let mut macros = base.macros.clone();
+        let mut macros = Macros::over(&base.macros);
         for m in &unit.macros {
             apply(&mut macros, m, &mut self.cmdline, &mut self.int);
         }
@@ -190,16 +148,6 @@ impl Scanner {
         let mut w = Walk::new(&mut self.int, fs, &base, unit, macros);
         w.run(&tops)?;
         Ok(w.finish())
-    }
-
-    /// Skeletons held, for a cache that outlives the process.
-    pub fn export_skeletons(&self) -> Vec<(Stamp, Vec<u8>)> {
-        self.files.entries(&self.int)
-    }
-
-    /// A skeleton from such a cache; false if the bytes are not one.
-    pub fn import_skeleton(&mut self, stamp: Stamp, bytes: &[u8]) -> bool {
-        self.files.preload(stamp, bytes, &mut self.int)
     }
 
     /// Files read and skeletons built so far (cold work done).
@@ -234,7 +182,7 @@ fn apply(
                 parse_define(&toks).map(|(s, d)| (s, Rc::new(d)))
             });
             if let Some((s, d)) = def {
-                m.define(*s, d, true);
+                m.define(*s, macros::Slot::Def(d.clone()), true);
             }
         }
     }

@@ -37,6 +37,9 @@ pub struct CompilerInfo {
     pub predefined: Vec<u8>,
     /// The default `#include <...>` dirs, in order.
     pub dirs: Vec<PathBuf>,
+    /// Default dirs the compiler skipped as nonexistent: if one appears,
+    /// the answers above are stale (it would take its place in `dirs`).
+    pub absent_dirs: Vec<PathBuf>,
     /// Names pre-included through the `<>` chain before `-include`s.
     pub preincludes: Vec<Vec<u8>>,
     /// Builtins that `#ifdef` reports defined.
@@ -186,9 +189,12 @@ pub fn parse(stdout: &[u8], stderr: &[u8], deps: &[u8], input: &Path, lang: Lang
     }
     let err = String::from_utf8_lossy(stderr);
     let mut dirs = Vec::new();
+    let mut absent_dirs = Vec::new();
     let mut inside = false;
     for l in err.lines() {
-        if l.starts_with("#include <...> search starts here:") {
+        if let Some(d) = l.strip_prefix("ignoring nonexistent directory \"") {
+            absent_dirs.push(PathBuf::from(d.trim_end_matches('"')));
+        } else if l.starts_with("#include <...> search starts here:") {
             inside = true;
         } else if l.starts_with("End of search list.") {
             inside = false;
@@ -211,6 +217,7 @@ pub fn parse(stdout: &[u8], stderr: &[u8], deps: &[u8], input: &Path, lang: Lang
         lang,
         predefined,
         dirs,
+        absent_dirs,
         preincludes,
         specials,
         id: [0; 32],
@@ -240,7 +247,7 @@ fn preincludes_of(deps: &[u8], input: &Path, dirs: &[PathBuf]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-const MAGIC: &[u8] = b"distcc-compiler-probe-1";
+const MAGIC: &[u8] = b"distcc-compiler-probe-3";
 
 impl CompilerInfo {
     fn encode_fields(&self) -> Vec<u8> {
@@ -260,6 +267,10 @@ impl CompilerInfo {
         for d in &self.dirs {
             w.blob(d.as_os_str().as_bytes());
         }
+        w.u64(self.absent_dirs.len() as u64);
+        for d in &self.absent_dirs {
+            w.blob(d.as_os_str().as_bytes());
+        }
         w.u64(self.preincludes.len() as u64);
         for p in &self.preincludes {
             w.blob(p);
@@ -271,11 +282,20 @@ impl CompilerInfo {
         w.finish()
     }
 
+    /// The fields, then `id` (so that a decoder need not hash them).
     pub fn encode(&self) -> Vec<u8> {
-        self.encode_fields()
+        let mut b = self.encode_fields();
+        b.extend_from_slice(&self.id);
+        b
+    }
+
+    /// Whether a dir the compiler skipped has appeared since the probe.
+    pub fn is_stale(&self) -> bool {
+        self.absent_dirs.iter().any(|d| d.exists())
     }
 
     pub fn decode(b: &[u8]) -> Option<CompilerInfo> {
+        let (b, id) = b.split_at_checked(b.len().checked_sub(32)?)?;
         let mut r = Reader::new(b, MAGIC)?;
         let family = match r.u64()? {
             0 => Family::Gcc,
@@ -298,27 +318,29 @@ impl CompilerInfo {
             }
             Some(v)
         };
-        let dirs = list(&mut r)?
-            .into_iter()
-            .map(|d| PathBuf::from(OsStr::from_bytes(&d)))
-            .collect();
+        let paths = |v: Vec<Vec<u8>>| -> Vec<PathBuf> {
+            v.into_iter()
+                .map(|d| PathBuf::from(OsStr::from_bytes(&d)))
+                .collect()
+        };
+        let dirs = paths(list(&mut r)?);
+        let absent_dirs = paths(list(&mut r)?);
         let preincludes = list(&mut r)?;
         let specials = list(&mut r)?
             .into_iter()
             .map(|s| String::from_utf8(s).ok())
             .collect::<Option<Vec<_>>>()?;
         r.end()?;
-        let mut info = CompilerInfo {
+        Some(CompilerInfo {
             family,
             lang,
             predefined,
             dirs,
+            absent_dirs,
             preincludes,
             specials,
-            id: [0; 32],
-        };
-        info.id = Sha256::digest(b).into();
-        Some(info)
+            id: id.try_into().ok()?,
+        })
     }
 }
 

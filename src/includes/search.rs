@@ -131,10 +131,12 @@ impl Chains {
         if name.first() == Some(&b'/') {
             return Ok(probe(name)?.map(|t| (t, name.to_vec(), FoundIn::NoSearch)));
         }
+        // One buffer for every candidate; the path found is returned in it.
+        let mut p = Vec::with_capacity(name.len() + 64);
         let start = match how {
             How::Quote { own_dir } => {
                 if !self.ignore_own_dir {
-                    let p = join(own_dir, name);
+                    join_into(&mut p, own_dir, name);
                     if let Some(t) = probe(&p)? {
                         return Ok(Some((t, p, FoundIn::Own)));
                     }
@@ -142,7 +144,7 @@ impl Chains {
                 0
             }
             How::Cmdline => {
-                let p = join(b"./", name);
+                join_into(&mut p, b"./", name);
                 if let Some(t) = probe(&p)? {
                     return Ok(Some((t, p, FoundIn::Cwd)));
                 }
@@ -153,7 +155,7 @@ impl Chains {
             How::Next(_) => 0,
         };
         for (i, d) in self.dirs.iter().enumerate().skip(start) {
-            let p = join(d, name);
+            join_into(&mut p, d, name);
             if let Some(t) = probe(&p)? {
                 return Ok(Some((t, p, FoundIn::Dir(i as u32))));
             }
@@ -219,12 +221,17 @@ fn env_dirs(v: Option<&std::ffi::OsString>) -> Vec<Vec<u8>> {
 
 pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(dir.len() + name.len() + 1);
+    join_into(&mut p, dir, name);
+    p
+}
+
+fn join_into(p: &mut Vec<u8>, dir: &[u8], name: &[u8]) {
+    p.clear();
     p.extend_from_slice(dir);
     if !dir.is_empty() && !dir.ends_with(b"/") {
         p.push(b'/');
     }
     p.extend_from_slice(name);
-    p
 }
 
 /// The dir part of a path as gcc keeps it: up to and including the last

@@ -1,19 +1,17 @@
 //! A file's directive skeleton: its SHA-256 (the digest exact mode's
 //! hashed protocol uses) and the directives that can change which files
-//! the preprocessor reads, in order, with their tokens; macro definitions
-//! already parsed; each conditional linked to its next sibling so a
+//! the preprocessor reads, in order, with their tokens (a definition
+//! parsed, its body as its tokens: the macro table points here); each
+//! conditional linked to its next sibling so a
 //! skipped group costs one step; the include-guard macro when the whole
 //! file is one `#ifndef X ... #endif`. Built once per file content and
 //! shared by every unit that reads the file; `encode`/`decode` give the
 //! bytes a cross-process cache keeps.
 
-use std::rc::Rc;
-
 use sha2::{Digest, Sha256};
 
-use super::codec::{Reader, Writer};
 use super::lex::{destringize, lex, Lexed, RawLine};
-use super::macros::{parse_define, Macro};
+use super::macros::{parse_define, DefSource, Macro, MacroRef};
 use super::token::{sym, Interner, Kind, Sym, Tok, P};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +19,7 @@ pub enum DirKind {
     Include,
     IncludeNext,
     Import,
-    /// `arg`: index in `Skeleton::macros`; `start`: the name's token.
+    /// `arg`: index in `Skeleton::defs`; the tokens are the body.
     Define,
     /// `arg`: the name.
     Undef,
@@ -62,13 +60,28 @@ pub struct Dir {
     pub arg: u32,
 }
 
+/// A `#define` as parsed (see `Macro`); the body is `toks[body]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Def {
+    pub name: Sym,
+    pub fn_like: bool,
+    pub variadic: bool,
+    pub pastes: bool,
+    /// `Skeleton::params[params.0..params.1]`.
+    pub params: (u32, u32),
+    pub body: (u32, u32),
+}
+
 #[derive(Debug)]
 pub struct Skeleton {
     pub digest: [u8; 32],
     pub size: u64,
     pub toks: Vec<Tok>,
     pub dirs: Vec<Dir>,
-    pub macros: Vec<(Sym, Rc<Macro>)>,
+    /// Each `#define` gcc accepts.
+    pub defs: Vec<Def>,
+    /// The definitions' parameter names.
+    pub params: Vec<Sym>,
     /// The include guard, when every directive sits in `#ifndef X`.
     pub guard: Option<Sym>,
     pub trigraphs: bool,
@@ -87,13 +100,31 @@ impl Skeleton {
         &self.toks[d.start as usize..d.end as usize]
     }
 
+    /// Keeps a parsed definition; its index, and its body's tokens.
+    fn push_def(&mut self, name: Sym, m: &Macro) -> (u32, u32, u32) {
+        let p = self.params.len() as u32;
+        self.params.extend_from_slice(&m.params);
+        let b = self.toks.len() as u32;
+        self.toks.extend_from_slice(&m.body);
+        self.defs.push(Def {
+            name,
+            fn_like: m.fn_like,
+            variadic: m.variadic,
+            pastes: m.pastes,
+            params: (p, self.params.len() as u32),
+            body: (b, self.toks.len() as u32),
+        });
+        (self.defs.len() as u32 - 1, b, self.toks.len() as u32)
+    }
+
     fn from_lexed(digest: [u8; 32], size: u64, lexed: Lexed, int: &mut Interner) -> Skeleton {
         let mut sk = Skeleton {
             digest,
             size,
             toks: Vec::new(),
             dirs: Vec::new(),
-            macros: Vec::new(),
+            defs: Vec::new(),
+            params: Vec::new(),
             guard: None,
             trigraphs: lexed.trigraphs,
             balanced: true,
@@ -105,7 +136,7 @@ impl Skeleton {
         sk
     }
 
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         self.link_conditionals();
         self.guard = self.find_guard();
     }
@@ -115,6 +146,7 @@ impl Skeleton {
         let Some(name) = toks.first() else { return };
         let ops = &toks[1..];
         let mut arg = 0;
+        let mut body = None;
         let kind = match (name.kind, name.sym) {
             (Kind::Number, _) => DirKind::Line,
             (Kind::Ident, s) => match s {
@@ -123,8 +155,9 @@ impl Skeleton {
                 sym::IMPORT => DirKind::Import,
                 sym::DEFINE => match parse_define(ops) {
                     Some((name, m)) => {
-                        arg = self.macros.len() as u32;
-                        self.macros.push((name, Rc::new(m)));
+                        let (i, b, e) = self.push_def(name, &m);
+                        arg = i;
+                        body = Some((b, e));
                         DirKind::Define
                     }
                     None => return,
@@ -166,13 +199,16 @@ impl Skeleton {
             },
             _ => return,
         };
-        let start = self.toks.len() as u32;
-        self.toks.extend_from_slice(ops);
+        let (start, end) = body.unwrap_or_else(|| {
+            let start = self.toks.len() as u32;
+            self.toks.extend_from_slice(ops);
+            (start, self.toks.len() as u32)
+        });
         self.dirs.push(Dir {
             kind,
             line: l.line,
             start,
-            end: self.toks.len() as u32,
+            end,
             next: NO_NEXT,
             arg,
         });
@@ -239,89 +275,32 @@ impl Skeleton {
         }
     }
 
+    /// The byte form the cross-process cache keeps (`image`).
     pub fn encode(&self, int: &Interner) -> Vec<u8> {
-        let mut w = Writer::new(MAGIC);
-        w.bytes(&self.digest);
-        w.u64(self.size);
-        w.u64(self.trigraphs as u64);
-        w.toks(&self.toks, int);
-        w.u64(self.dirs.len() as u64);
-        for d in &self.dirs {
-            w.u64(KINDS.iter().position(|k| *k == d.kind).unwrap() as u64);
-            w.u64(d.line as u64);
-            w.u64(d.start as u64);
-            w.u64(d.end as u64);
-            match d.kind {
-                DirKind::Define => w.u64(0),
-                _ if d.arg == NO_NAME => w.u64(0),
-                _ if has_sym_arg(d.kind) => {
-                    let s = int.get(Sym(d.arg));
-                    w.u64(s.len() as u64 + 1);
-                    w.bytes(s);
-                }
-                _ => w.u64(0),
-            }
-        }
-        w.finish()
+        super::image::encode(self, int)
     }
 
     /// The inverse of `encode`; None for bytes it did not write.
     pub fn decode(bytes: &[u8], int: &mut Interner) -> Option<Skeleton> {
-        let mut r = Reader::new(bytes, MAGIC)?;
-        let digest: [u8; 32] = r.bytes(32)?.try_into().ok()?;
-        let size = r.u64()?;
-        let trigraphs = r.u64()? != 0;
-        let toks = r.toks(int)?;
-        let n = r.u64()? as usize;
-        let mut sk = Skeleton {
-            digest,
-            size,
-            toks,
-            dirs: Vec::with_capacity(n.min(bytes.len())),
-            macros: Vec::new(),
-            guard: None,
-            trigraphs,
-            balanced: true,
-        };
-        for _ in 0..n {
-            let kind = *KINDS.get(r.u64()? as usize)?;
-            let line = r.u64()? as u32;
-            let (start, end) = (r.u64()? as u32, r.u64()? as u32);
-            if start > end || end as usize > sk.toks.len() {
-                return None;
-            }
-            let arg = match r.u64()? as usize {
-                0 => NO_NAME,
-                len => int.intern(r.bytes(len - 1)?).0,
-            };
-            let arg = match kind {
-                DirKind::Define => {
-                    let (name, m) = parse_define(&sk.toks[start as usize..end as usize])?;
-                    sk.macros.push((name, Rc::new(m)));
-                    sk.macros.len() as u32 - 1
-                }
-                _ if has_sym_arg(kind) => arg,
-                _ => 0,
-            };
-            sk.dirs.push(Dir {
-                kind,
-                line,
-                start,
-                end,
-                next: NO_NEXT,
-                arg,
-            });
-        }
-        r.end()?;
-        sk.finish();
-        Some(sk)
+        super::image::decode(bytes, int)
     }
 }
 
-const MAGIC: &[u8] = b"distcc-skeleton-1";
+impl DefSource for Skeleton {
+    fn def(&self, i: u32) -> Option<MacroRef<'_>> {
+        let d = self.defs.get(i as usize)?;
+        Some(MacroRef {
+            fn_like: d.fn_like,
+            variadic: d.variadic,
+            pastes: d.pastes,
+            params: self.params.get(d.params.0 as usize..d.params.1 as usize)?,
+            body: self.toks.get(d.body.0 as usize..d.body.1 as usize)?,
+        })
+    }
+}
 
 /// Encoding order of `DirKind`.
-const KINDS: &[DirKind] = &[
+pub(super) const KINDS: &[DirKind] = &[
     DirKind::Include,
     DirKind::IncludeNext,
     DirKind::Import,
@@ -344,7 +323,7 @@ const KINDS: &[DirKind] = &[
     DirKind::Embed,
 ];
 
-fn has_sym_arg(k: DirKind) -> bool {
+pub(super) fn has_sym_arg(k: DirKind) -> bool {
     matches!(
         k,
         DirKind::Undef

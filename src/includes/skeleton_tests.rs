@@ -2,6 +2,7 @@
 //! guard idiom, and the byte encoding.
 
 use super::*;
+use crate::includes::macros::DefSource;
 
 fn build(src: &str) -> (Skeleton, Interner) {
     let mut int = Interner::new();
@@ -42,7 +43,7 @@ fn keeps_what_decides_the_file_set() {
             IncludeNext
         ]
     );
-    assert_eq!(sk.macros.len(), 1);
+    assert_eq!(sk.defs.len(), 1);
     assert!(sk.balanced);
 }
 
@@ -113,8 +114,26 @@ fn encoding_round_trips_into_another_interner() {
         back.guard.map(|g| other.get(g).to_vec()),
         Some(b"G".to_vec())
     );
-    assert_eq!(back.macros.len(), 2);
-    assert_eq!(back.macros[1].1.body, sk.macros[1].1.body);
+    assert_eq!(back.defs.len(), 2);
+    let spell = |i: &Interner, s: Sym| i.get(s).to_vec();
+    for (a, b) in back.defs.iter().zip(&sk.defs) {
+        assert_eq!(spell(&other, a.name), spell(&int, b.name));
+        assert_eq!(
+            (a.fn_like, a.variadic, a.pastes),
+            (b.fn_like, b.variadic, b.pastes)
+        );
+        assert_eq!((a.params, a.body), (b.params, b.body));
+    }
+    let f = back.def(1).unwrap();
+    assert!(f.fn_like && f.variadic && f.pastes);
+    assert_eq!(f.params.len(), 2);
+    assert_eq!(f.body[0].kind, Kind::Param);
+    for (a, b) in back.toks.iter().zip(&sk.toks) {
+        assert_eq!((a.kind, a.flags), (b.kind, b.flags));
+        if a.kind != Kind::Param {
+            assert_eq!(spell(&other, a.sym), spell(&int, b.sym));
+        }
+    }
     let names: Vec<_> = back.dirs.iter().map(|d| (d.next, d.line)).collect();
     let orig: Vec<_> = sk.dirs.iter().map(|d| (d.next, d.line)).collect();
     assert_eq!(names, orig);

@@ -263,9 +263,18 @@ pub mod sym {
 /// Every spelling the scanner has seen, each stored once. Symbols are only
 /// meaningful within one interner; what crosses a process boundary is the
 /// spelling (see `codec`).
+///
+/// Spellings live in one byte arena, found through an open-addressing
+/// table of (hash, symbol) words: interning allocates nothing per
+/// spelling, which matters to a new process that interns every spelling
+/// of a few hundred headers.
 pub struct Interner {
-    map: FxMap<Box<[u8]>, Sym>,
-    strs: Vec<Box<[u8]>>,
+    bytes: Vec<u8>,
+    /// (start, end) in `bytes`, by symbol.
+    spans: Vec<(u32, u32)>,
+    hashes: Vec<u32>,
+    /// High 32 bits: the hash; low 32: symbol + 1; 0 is free.
+    table: Vec<u64>,
 }
 
 impl Default for Interner {
@@ -274,11 +283,56 @@ impl Default for Interner {
     }
 }
 
+/// A hash of a short byte string (most spellings fit in 16 bytes: those
+/// are read as two overlapping words), multiply-folded.
+fn hash_bytes(s: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let fold = |a: u64, b: u64| {
+        let m = (a as u128).wrapping_mul(b as u128);
+        (m as u64) ^ ((m >> 64) as u64)
+    };
+    let n = s.len();
+    let word = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let half = |i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap()) as u64;
+    let (a, b) = match n {
+        0 => (0, 0),
+        1..=3 => (
+            s[0] as u64 | (s[n / 2] as u64) << 8 | (s[n - 1] as u64) << 16,
+            0,
+        ),
+        4..=8 => (half(0), half(n - 4)),
+        9..=16 => (word(0), word(n - 8)),
+        _ => {
+            let mut h = K;
+            let mut i = 0;
+            while i + 8 < n {
+                h = fold(h ^ word(i), K);
+                i += 8;
+            }
+            (h, word(n - 8))
+        }
+    };
+    fold(a ^ K ^ n as u64, b ^ 0xe703_7ed1_a0b4_28db)
+}
+
+/// Byte equality without a call for the short strings interning sees.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 impl Interner {
     pub fn new() -> Interner {
         let mut i = Interner {
-            map: FxMap::default(),
-            strs: Vec::new(),
+            bytes: Vec::with_capacity(64 << 10),
+            spans: Vec::with_capacity(4096),
+            hashes: Vec::with_capacity(4096),
+            table: vec![0; 8192],
         };
         for (n, s) in WELL_KNOWN.iter().enumerate() {
             let got = i.intern(s.as_bytes());
@@ -288,26 +342,59 @@ impl Interner {
     }
 
     pub fn intern(&mut self, s: &[u8]) -> Sym {
-        if let Some(&y) = self.map.get(s) {
-            return y;
+        let h = hash_bytes(s) as u32;
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.table[i];
+            if e == 0 {
+                break;
+            }
+            if (e >> 32) as u32 == h {
+                let sym = (e as u32 - 1) as usize;
+                let (a, b) = self.spans[sym];
+                if same_bytes(&self.bytes[a as usize..b as usize], s) {
+                    return Sym(sym as u32);
+                }
+            }
+            i = (i + 1) & mask;
         }
-        let y = Sym(self.strs.len() as u32);
-        let b: Box<[u8]> = s.into();
-        self.strs.push(b.clone());
-        self.map.insert(b, y);
-        y
+        let y = self.spans.len() as u32;
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(s);
+        self.spans.push((start, self.bytes.len() as u32));
+        self.hashes.push(h);
+        self.table[i] = (h as u64) << 32 | (y as u64 + 1);
+        if self.spans.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        Sym(y)
+    }
+
+    fn grow(&mut self) {
+        let n = self.table.len() * 2;
+        let mut table = vec![0u64; n];
+        for (sym, &h) in self.hashes.iter().enumerate() {
+            let mut i = h as usize & (n - 1);
+            while table[i] != 0 {
+                i = (i + 1) & (n - 1);
+            }
+            table[i] = (h as u64) << 32 | (sym as u64 + 1);
+        }
+        self.table = table;
     }
 
     pub fn get(&self, y: Sym) -> &[u8] {
-        &self.strs[y.0 as usize]
+        let (a, b) = self.spans[y.0 as usize];
+        &self.bytes[a as usize..b as usize]
     }
 
     pub fn len(&self) -> usize {
-        self.strs.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.strs.is_empty()
+        self.spans.is_empty()
     }
 }
 

@@ -73,8 +73,6 @@ pub struct Unit {
 pub struct FileRead {
     /// As the compiler opens it (relative to `Unit::cwd` if relative).
     pub path: PathBuf,
-    /// The same file with symlinks, `.` and `..` resolved.
-    pub canonical: PathBuf,
     pub digest: [u8; 32],
     pub size: u64,
 }

@@ -18,15 +18,15 @@
 
 use std::rc::Rc;
 
+use super::base::{Base, OnceRule};
 use super::expand::{Dyn, ExpandError, Expander};
 use super::expr::{self, header_name, Oracle};
 use super::fs::Fs;
-use super::macros::Macros;
+use super::macros::{DefSource, Macros, Slot};
 use super::search::{dir_of, FoundIn, How};
 use super::skeleton::{Dir, DirKind, Skeleton, NO_NAME, NO_NEXT};
 use super::token::{FxMap, Interner, Kind, Sym};
 use super::unit::{ProbeKind, ScanError, ScanResult, Unit};
-use super::{Base, OnceRule};
 use crate::includes::files::Node;
 
 /// gcc's limit ("#include nested depth 200 exceeds maximum of 200").
@@ -42,7 +42,7 @@ enum OnceKey {
 struct Frame {
     skel: Rc<Skeleton>,
     pc: usize,
-    path: Vec<u8>,
+    path: Rc<[u8]>,
     found: FoundIn,
     maybe: bool,
     cond_base: usize,
@@ -88,6 +88,7 @@ pub struct Walk<'a> {
     once: FxMap<OnceKey, bool>,
     /// Files entered, for `#import`; the value says whether certainly.
     entered: FxMap<OnceKey, bool>,
+    scratch: expr::Scratch,
     pub res: ScanResult,
 }
 
@@ -110,6 +111,7 @@ impl<'a> Walk<'a> {
             uncertain: 0,
             once: FxMap::default(),
             entered: FxMap::default(),
+            scratch: expr::Scratch::default(),
             res: ScanResult::default(),
         }
     }
@@ -126,7 +128,7 @@ impl<'a> Walk<'a> {
             let how = match t.how {
                 TopHow::Main => {
                     let node = self.fs.open_main(&t.name, self.int)?;
-                    self.enter(node, t.name.clone(), FoundIn::NoSearch, false)?;
+                    self.enter(node, Rc::from(&t.name[..]), FoundIn::NoSearch, false)?;
                     self.drain()?;
                     continue;
                 }
@@ -184,7 +186,7 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn directive(&mut self, skel: &Skeleton, d: Dir) -> Result<(), ScanError> {
+    fn directive(&mut self, skel: &Rc<Skeleton>, d: Dir) -> Result<(), ScanError> {
         let certain = self.certain();
         match d.kind {
             DirKind::If => {
@@ -220,8 +222,9 @@ impl<'a> Walk<'a> {
                 }
             }
             DirKind::Define => {
-                let (name, m) = &skel.macros[d.arg as usize];
-                self.macros.define(*name, m, certain);
+                let name = skel.defs[d.arg as usize].name;
+                let src: Rc<dyn DefSource> = skel.clone();
+                self.macros.define(name, Slot::Kept(src, d.arg), certain);
             }
             DirKind::Undef => self.macros.undef(Sym(d.arg), certain),
             DirKind::Include | DirKind::IncludeNext | DirKind::Import => {
@@ -252,7 +255,7 @@ impl<'a> Walk<'a> {
     }
 
     fn cannot(&self, d: &Dir, why: &str) -> ScanError {
-        let f = self.stack.last().map(|f| f.path.as_slice()).unwrap_or(b"");
+        let f = self.stack.last().map(|f| &f.path[..]).unwrap_or(b"");
         ScanError(format!("{}:{}: {why}", String::from_utf8_lossy(f), d.line))
     }
 
@@ -311,7 +314,7 @@ impl<'a> Walk<'a> {
     fn eval_if(&mut self, skel: &Skeleton, d: &Dir) -> Option<bool> {
         let f = self.stack.last().unwrap();
         let dynv = Dyn {
-            file: (!f.line_changed).then_some(f.path.as_slice()),
+            file: (!f.line_changed).then_some(&f.path[..]),
             line: (!f.line_changed).then_some(d.line),
             depth: self.stack.len() as u32 - 1,
             base_file: self.unit.source.as_os_str().as_encoded_bytes(),
@@ -328,6 +331,7 @@ impl<'a> Walk<'a> {
             &dynv,
             &self.base.opts,
             &mut oracle,
+            &mut self.scratch,
         )
         .ok()
     }
@@ -348,7 +352,7 @@ impl<'a> Walk<'a> {
         }
         let f = self.stack.last().unwrap();
         let dynv = Dyn {
-            file: (!f.line_changed).then_some(f.path.as_slice()),
+            file: (!f.line_changed).then_some(&f.path[..]),
             line: (!f.line_changed).then_some(d.line),
             depth: self.stack.len() as u32 - 1,
             base_file: self.unit.source.as_os_str().as_encoded_bytes(),
@@ -429,7 +433,7 @@ impl<'a> Walk<'a> {
     fn enter(
         &mut self,
         node: Rc<Node>,
-        path: Vec<u8>,
+        path: Rc<[u8]>,
         found: FoundIn,
         import: bool,
     ) -> Result<(), ScanError> {

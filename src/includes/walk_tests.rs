@@ -123,6 +123,14 @@ fn in_tree(root: &Path, paths: impl Iterator<Item = PathBuf>) -> Vec<String> {
     v
 }
 
+/// The files read, with symlinks and dots resolved.
+fn canonical<'a>(t: &'a Tree, r: &'a ScanResult) -> impl Iterator<Item = PathBuf> + 'a {
+    r.files.iter().map(|f| {
+        let p = t.tmp.path().join(&f.path);
+        std::fs::canonicalize(&p).unwrap_or(p)
+    })
+}
+
 /// Files read by relative path (the tree's, not the system's).
 fn local(r: &ScanResult) -> usize {
     r.files.iter().filter(|f| f.path.is_relative()).count()
@@ -157,7 +165,7 @@ pub(crate) fn scan(t: &Tree, args: &[&str]) -> Result<ScanResult, ScanError> {
 pub(crate) fn check(t: &Tree, args: &[&str], want: &[&str]) -> ScanResult {
     let r = scan(t, args).unwrap();
     let root = t.root();
-    let got = in_tree(&root, r.files.iter().map(|f| f.canonical.clone()));
+    let got = in_tree(&root, canonical(t, &r));
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(got, want, "scanner, args {args:?}");
@@ -265,7 +273,7 @@ fn undecided_conditions_take_both_branches() {
     ]);
     let r = scan(&t, &["m.c"]).unwrap();
     let root = t.root();
-    let got = in_tree(&root, r.files.iter().map(|f| f.canonical.clone()));
+    let got = in_tree(&root, canonical(&t, &r));
     assert_eq!(got, vec!["a.h", "b.h", "c.h", "m.c"]);
     assert_eq!(r.undecided, 2);
     if have_gcc() {
@@ -404,23 +412,6 @@ fn warm_scan_sees_changed_files() {
         reads,
         "nothing re-read when nothing changed"
     );
-}
-
-#[test]
-fn skeletons_survive_export_and_import() {
-    let t = Tree::new(&[("m.c", "#include \"a.h\"\n"), ("a.h", "#define A\n")]);
-    let u = unit_of(t.tmp.path(), &["m.c"]);
-    let mut s = Scanner::new();
-    let first = s.scan(&u, compiler(Lang::C)).unwrap();
-    let saved = s.export_skeletons();
-    assert!(saved.len() >= 2);
-    let mut fresh = Scanner::new();
-    for (stamp, bytes) in &saved {
-        assert!(fresh.import_skeleton(*stamp, bytes));
-    }
-    let again = fresh.scan(&u, compiler(Lang::C)).unwrap();
-    assert_eq!(fresh.files_read(), 0, "every skeleton came from the import");
-    assert_eq!(again.files, first.files);
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub use args::Recorded;
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
     pub misses: Vec<PathBuf>,
-    pub extras: usize,
+    pub extras: Vec<PathBuf>,
     pub cannot: Option<String>,
     /// The reference preprocessor failed (flags it rejects, a missing
     /// header): nothing to compare.
@@ -117,9 +117,10 @@ pub fn compare(
     match scanner.scan(&u.unit, &info) {
         Err(e) => o.cannot = Some(e.to_string()),
         Ok(r) => {
-            let ours: BTreeSet<PathBuf> = r.files.iter().map(|f| f.canonical.clone()).collect();
+            let ours: BTreeSet<PathBuf> =
+                r.files.iter().map(|f| canonical(&u.cwd, &f.path)).collect();
             o.misses = reference.difference(&ours).cloned().collect();
-            o.extras = ours.difference(&reference).count();
+            o.extras = ours.difference(&reference).cloned().collect();
         }
     }
     o

@@ -18,6 +18,8 @@ pub struct PerCompiler {
     pub misses: Vec<(PathBuf, PathBuf)>,
     pub extras: usize,
     pub units_with_extras: usize,
+    /// (unit, extra file), the first few.
+    pub extra_files: Vec<(PathBuf, PathBuf)>,
 }
 
 #[derive(Default, Debug)]
@@ -73,8 +75,13 @@ pub fn run(name: &str, units: &[Recorded], rounds: usize) -> Report {
                 continue;
             }
             p.compared += 1;
-            p.extras += o.extras;
-            p.units_with_extras += (o.extras > 0) as usize;
+            p.extras += o.extras.len();
+            p.units_with_extras += !o.extras.is_empty() as usize;
+            for e in o.extras {
+                if p.extra_files.len() < 20 {
+                    p.extra_files.push((u.unit.source.clone(), e));
+                }
+            }
             for m in o.misses {
                 p.misses.push((u.unit.source.clone(), m));
             }
@@ -187,9 +194,18 @@ pub fn markdown(reps: &[Report]) -> String {
                             m.display()
                         )
                     }))
+                    .chain(p.extra_files.iter().map(move |(u, e)| {
+                        format!(
+                            "- extra {} / {}: {} also sends {}",
+                            r.name,
+                            p.compiler,
+                            u.display(),
+                            e.display()
+                        )
+                    }))
             })
         })
-        .take(40)
+        .take(80)
         .collect();
     if !notes.is_empty() {
         s.push('\n');

@@ -1,0 +1,291 @@
+//! The include scanner's cost as the client pays it: every distcc job is
+//! a new process, so each unit is scanned by a new process of this
+//! binary through `includes::scan_unit` over a cache dir, as the client
+//! will, and compared with the CPU of `gcc -M` on the same unit.
+//!
+//! - cold: the cache holds only the compiler's probe (as after the first
+//!   job of the machine): every file is read, lexed and hashed, every dir
+//!   listed, and all of it appended to the cache;
+//! - warm: the cache holds what earlier jobs of the project left (each
+//!   unit is scanned once first): skeletons and listings come from it,
+//!   every file and searched dir is `stat`'ed.
+//!
+//! Per run, the child reports its own CPU for the scan (from before
+//! `scan_unit` to after it, which includes opening the cache and writing
+//! to it), and the parent takes the child's whole CPU from `wait4` (exec,
+//! start-up, the compiler identity, the scan). `gcc -M` is measured the
+//! same way. Medians over rounds, then over each project's units.
+//!
+//! `cargo bench --bench scan_unit -- NAME=UNITS.tsv[,NAME=UNITS.tsv...]`
+//! with units files as `benches/scan-corpus.sh` writes them; `ROUNDS=3`;
+//! `OUT=file` for the markdown table; `DETAIL=file` for one line per unit.
+
+#[path = "../tests/it/scan_corpus/args.rs"]
+#[allow(dead_code)]
+mod args;
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use args::Recorded;
+use distcc::identity;
+use distcc::includes::{self, Compiler, Lang};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        Some("--child") => child(&argv[1..]),
+
+        Some("--bench") | None => usage(),
+        Some(spec) => parent(spec),
+    }
+}
+
+fn usage() {
+    eprintln!("usage: scan_unit NAME=UNITS.tsv[,NAME=UNITS.tsv...] (see the file's header)");
+}
+
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn id_lang(l: Lang) -> identity::Lang {
+    match l {
+        Lang::Cxx => identity::Lang::Cxx,
+        _ => identity::Lang::C,
+    }
+}
+
+/// `--child CACHE LINE`: one unit, as a client job would scan it.
+/// Prints `start identity scan files reads` (µs of CPU, counts).
+fn child(a: &[String]) {
+    let start = cpu_now();
+    let cache = Path::new(&a[0]);
+    let u = Recorded::from_line(&a[1]).expect("a unit line");
+    let driver = PathBuf::from(
+        a[1].split('\t')
+            .nth(1)
+            .unwrap()
+            .split('\x1f')
+            .next()
+            .unwrap(),
+    );
+    let ids = identity::Cache::new(Some(cache));
+    let lang = u.unit.lang.unwrap();
+    let id = ids
+        .identity(&driver, id_lang(lang))
+        .expect("compiler identity");
+    let _ = ids.flush();
+    let flags: Vec<OsString> = u.probe_flags.iter().map(OsString::from).collect();
+    let cc = Compiler {
+        path: &driver,
+        identity: &id,
+        probe_flags: &flags,
+    };
+    let t0 = cpu_now();
+    let files = if a.get(2).map(String::as_str) == Some("probe-only") {
+        includes::session::Session::open(cache)
+            .compiler_info(&cc, Some(lang))
+            .map(|_| 0)
+    } else {
+        includes::scan_unit(cache, &cc, &u.unit).map(|r| r.files.len())
+    };
+    let t1 = cpu_now();
+    let files = files.unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(3)
+    });
+    println!(
+        "{} {} {} {files}",
+        start.as_micros(),
+        (t0 - start).as_micros(),
+        (t1 - t0).as_micros()
+    );
+}
+
+/// Runs `cmd` and returns its CPU (user + system, from `wait4`) and
+/// stdout; None if it failed.
+fn run(cmd: &mut Command) -> Option<(Duration, String)> {
+    let mut c = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut out = String::new();
+    use std::io::Read;
+    c.stdout.take().unwrap().read_to_string(&mut out).ok()?;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, filling structs we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(c.id() as i32, &mut status, 0, &mut ru) };
+    if r < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return None;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Some((tv(ru.ru_utime) + tv(ru.ru_stime), out))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// One child run: (whole CPU µs, scan CPU µs, files).
+fn scan_run(cache: &Path, line: &str) -> Option<(f64, f64, usize)> {
+    let exe = std::env::current_exe().ok()?;
+    let (cpu, out) = run(Command::new(exe).arg("--child").arg(cache).arg(line))?;
+    let f: Vec<f64> = out
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    Some((cpu.as_secs_f64() * 1e6, *f.get(2)?, *f.get(3)? as usize))
+}
+
+#[derive(Default)]
+struct Row {
+    units: usize,
+    gcc: Vec<f64>,
+    cold: Vec<f64>,
+    warm: Vec<f64>,
+    cold_whole: Vec<f64>,
+    warm_whole: Vec<f64>,
+    cold_ratio: Vec<f64>,
+    warm_ratio: Vec<f64>,
+    files: Vec<f64>,
+}
+
+fn parent(spec: &str) {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let mut md = String::new();
+    let mut detail = String::new();
+    md.push_str("| project | units | files (median) | gcc -M µs | cold µs | warm µs | cold / gcc -M | warm / gcc -M | whole process cold µs | whole process warm µs |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for item in spec.split(',') {
+        let (name, path) = item.split_once('=').expect("NAME=UNITS.tsv");
+        let text = std::fs::read_to_string(path).expect("units file");
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| Recorded::from_line(l).is_some())
+            .collect();
+        let tmp = tempfile::Builder::new()
+            .prefix("scan-unit-")
+            .tempdir()
+            .unwrap();
+        let (template, cold, warm) = (
+            tmp.path().join("template"),
+            tmp.path().join("cold"),
+            tmp.path().join("warm"),
+        );
+        let exe = std::env::current_exe().unwrap();
+        // Probes for every compiler and flag set of the project.
+        for l in &lines {
+            let _ = run(Command::new(&exe)
+                .arg("--child")
+                .arg(&template)
+                .arg(l)
+                .arg("probe-only"));
+        }
+        copy_dir(&template, &warm);
+        let mut row = Row::default();
+        for (k, l) in lines.iter().enumerate() {
+            let u = Recorded::from_line(l).unwrap();
+            let driver = l.split('\t').nth(1).unwrap().split('\x1f').next().unwrap();
+            let (mut g, mut c, mut w, mut cw, mut ww) = (vec![], vec![], vec![], vec![], vec![]);
+            let mut files = 0;
+            if scan_run(&warm, l).is_none() {
+                eprintln!("{name}: cannot scan unit {k}");
+                continue;
+            }
+            for _ in 0..rounds {
+                let m = run(Command::new(driver)
+                    .args(&u.m_args)
+                    .args(["-M", "-MF", "/dev/null"])
+                    .current_dir(&u.cwd));
+                if let Some((cpu, _)) = m {
+                    g.push(cpu.as_secs_f64() * 1e6);
+                }
+                let _ = std::fs::remove_dir_all(&cold);
+                copy_dir(&template, &cold);
+                if let Some((whole, scan, n)) = scan_run(&cold, l) {
+                    c.push(scan);
+                    cw.push(whole);
+                    files = n;
+                }
+                if let Some((whole, scan, _)) = scan_run(&warm, l) {
+                    w.push(scan);
+                    ww.push(whole);
+                }
+            }
+            if g.is_empty() || c.is_empty() || w.is_empty() {
+                continue;
+            }
+            let (g, c, w) = (median(&mut g), median(&mut c), median(&mut w));
+            let (cw, ww) = (median(&mut cw), median(&mut ww));
+            let _ = writeln!(
+                detail,
+                "{name}\t{}\t{files}\t{g:.0}\t{c:.0}\t{w:.0}\t{cw:.0}\t{ww:.0}",
+                u.unit.source.display()
+            );
+            row.units += 1;
+            row.gcc.push(g);
+            row.cold.push(c);
+            row.warm.push(w);
+            row.cold_whole.push(cw);
+            row.warm_whole.push(ww);
+            row.cold_ratio.push(c / g);
+            row.warm_ratio.push(w / g);
+            row.files.push(files as f64);
+        }
+        let line = format!(
+            "| {name} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} | {:.0} |",
+            row.units,
+            median(&mut row.files),
+            median(&mut row.gcc),
+            median(&mut row.cold),
+            median(&mut row.warm),
+            median(&mut row.cold_ratio),
+            median(&mut row.warm_ratio),
+            median(&mut row.cold_whole),
+            median(&mut row.warm_whole),
+        );
+        eprintln!("{line}");
+        md.push_str(&line);
+        md.push('\n');
+    }
+    println!("{md}");
+    if let Ok(out) = std::env::var("OUT") {
+        std::fs::write(out, &md).unwrap();
+    }
+    if let Ok(out) = std::env::var("DETAIL") {
+        std::fs::write(out, &detail).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The client's entry point: `scan_unit` scans one unit in a process that
+//! has seen nothing before (each distcc job is one), with what earlier
+//! jobs of the user left in the cache dir: the compiler's probe (keyed by
+//! the compiler's identity, the flags that change its answers and the
+//! language), the skeletons of the files and the listings of the dirs
+//! (keyed by their stamps, see `store`). What it computes that earlier
+//! jobs did not, it leaves there for later ones.
+//!
+//! A `Session` does the same for several units in one process (tests,
+//! benchmarks, a long-lived caller), keeping what it learnt in memory too.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::pack::Limits;
+use super::probe::{self, CompilerInfo};
+use super::store::{Store, StoreStats, RACY};
+use super::unit::{Lang, ScanError, ScanResult, Unit};
+use super::Scanner;
+use crate::identity::Identity;
+
+/// The compiler a unit is scanned for.
+#[derive(Clone, Copy, Debug)]
+pub struct Compiler<'a> {
+    /// The real compiler, as the client would run it.
+    pub path: &'a Path,
+    /// Its identity (`identity::Cache::identity`): a probe is kept per
+    /// identity, so a compiler upgraded in place is probed again.
+    pub identity: &'a Identity,
+    /// The unit's flags that change the probe's answers, in order
+    /// (`probe::affects_probe` tells which).
+    pub probe_flags: &'a [OsString],
+}
+
+/// The files `unit` reads and the probes it makes, with `compiler`,
+/// using and filling the cache in `cache_dir` (the client's
+/// `$DISTCC_DIR/cache`). A `ScanError` means only the compiler can tell
+/// (the caller then asks it); a cache that cannot be used only costs
+/// time. Made for one call per process (see the end); a caller that
+/// scans many units keeps a `Session`.
+pub fn scan_unit(
+    cache_dir: &Path,
+    compiler: &Compiler,
+    unit: &Unit,
+) -> Result<ScanResult, ScanError> {
+    let mut s = Session::open(cache_dir);
+    let r = s.scan(compiler, unit);
+    // The cache file is closed and unmapped; what the scan built in
+    // memory (a few MB in many small allocations) is not freed: a job's
+    // process ends soon, and freeing costs more than scanning a small
+    // unit. So: one call per process, as a client job makes.
+    drop(std::mem::take(s.scanner.store()));
+    std::mem::forget(s);
+    r
+}
+
+pub struct Session {
+    scanner: Scanner,
+    infos: HashMap<[u8; 32], Rc<CompilerInfo>>,
+    /// Compiler probes run (not found in memory or in the cache).
+    pub probes_run: u64,
+}
+
+impl Session {
+    pub fn open(cache_dir: &Path) -> Session {
+        Session::open_with(cache_dir, Limits::default(), RACY)
+    }
+
+    /// With other limits and racy window (tests use a window of zero and
+    /// change stamps explicitly).
+    pub fn open_with(cache_dir: &Path, limits: Limits, racy: Duration) -> Session {
+        Session {
+            scanner: Scanner::with_store(Store::open(cache_dir, limits, racy)),
+            infos: HashMap::new(),
+            probes_run: 0,
+        }
+    }
+
+    pub fn scan(&mut self, compiler: &Compiler, unit: &Unit) -> Result<ScanResult, ScanError> {
+        let info = self.compiler_info(compiler, unit.lang)?;
+        let r = self.scanner.scan(unit, &info);
+        self.scanner.store().flush();
+        r
+    }
+
+    pub fn store_stats(&mut self) -> StoreStats {
+        self.scanner.store().stats
+    }
+
+    /// Files read and lexed so far (work the cache did not save).
+    pub fn files_read(&self) -> u64 {
+        self.scanner.files_read()
+    }
+
+    /// `stat` calls made so far.
+    pub fn stat_calls(&self) -> u64 {
+        self.scanner.stats()
+    }
+
+    /// The probe's answers: from memory, from the cache (unless a default
+    /// dir it skipped has appeared since), or by running the compiler.
+    pub fn compiler_info(
+        &mut self,
+        cc: &Compiler,
+        lang: Option<Lang>,
+    ) -> Result<Rc<CompilerInfo>, ScanError> {
+        let lang = lang.ok_or_else(|| ScanError("the unit's language is not known".into()))?;
+        if lang == Lang::Preprocessed {
+            // Nothing is searched or evaluated in a preprocessed unit.
+            let none = probe::parse(b"", b"", b"", Path::new(""), lang);
+            return Ok(Rc::new(none));
+        }
+        let key = probe_key(cc, lang);
+        if let Some(i) = self.infos.get(&key) {
+            return Ok(i.clone());
+        }
+        let store = self.scanner.store();
+        let cached = store
+            .probe(&key)
+            .and_then(CompilerInfo::decode)
+            .filter(|i| i.lang == lang && !i.is_stale());
+        let info = match cached {
+            Some(i) => i,
+            None => {
+                self.probes_run += 1;
+                let i = probe::probe(cc.path, cc.probe_flags, lang)
+                    .map_err(|e| ScanError(format!("compiler probe: {e:#}")))?;
+                self.scanner.store().keep_probe(&key, &i.encode());
+                i
+            }
+        };
+        let info = Rc::new(info);
+        self.infos.insert(key, info.clone());
+        Ok(info)
+    }
+}
+
+/// What a probe's answers depend on: the compiler (by identity, not by
+/// path: the same bytes elsewhere answer the same), the language and the
+/// flags. The path is kept too, since the default dirs a driver reports
+/// can depend on where it is installed.
+fn probe_key(cc: &Compiler, lang: Lang) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"scan-probe-1\0");
+    h.update(cc.identity.digest);
+    h.update(cc.path.as_os_str().as_bytes());
+    h.update([0, lang as u8]);
+    for f in cc.probe_flags {
+        h.update(f.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,191 @@
+//! The cross-process cache as the client uses it: each `Session` here
+//! stands for a new distcc process over the same cache dir. The racy
+//! window is zero where a test needs entries kept; those tests change a
+//! file's stamp explicitly (its mtime), never by waiting.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::identity::{Identity, Kind};
+use crate::includes::pack::Limits;
+use crate::includes::store::RACY;
+use crate::includes::walk_tests::{have_gcc, unit_of, Tree};
+use crate::includes::ScanResult;
+
+fn identity() -> Identity {
+    Identity {
+        kind: Kind::Gcc,
+        lang: crate::identity::Lang::C,
+        version: "12".into(),
+        target: "x86_64-linux-gnu".into(),
+        digest: [7; 32],
+        parts: [None; 5],
+    }
+}
+
+fn session(cache: &Path, racy: Duration) -> Session {
+    Session::open_with(cache, Limits::default(), racy)
+}
+
+fn scan(s: &mut Session, t: &Tree, args: &[&str]) -> ScanResult {
+    let id = identity();
+    let flags: Vec<OsString> = Vec::new();
+    let cc = Compiler {
+        path: Path::new("gcc"),
+        identity: &id,
+        probe_flags: &flags,
+    };
+    s.scan(&cc, &unit_of(t.tmp.path(), args)).unwrap()
+}
+
+fn names(r: &ScanResult) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .files
+        .iter()
+        .filter(|f| f.path.is_relative())
+        .map(|f| f.path.to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Sets a file's (or dir's) mtime to `secs` after the epoch: a stamp
+/// change the clock's granularity cannot hide.
+fn set_mtime(p: &Path, secs: u64) {
+    let f = std::fs::File::open(p).unwrap();
+    f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap();
+}
+
+#[test]
+fn a_later_process_reads_no_file_and_runs_no_probe() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include \"a.h\"\n#include <stddef.h>\n"),
+        ("a.h", "#define A 1\n"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut first = session(cache.path(), Duration::ZERO);
+    let r1 = scan(&mut first, &t, &["m.c"]);
+    assert_eq!(first.probes_run, 1);
+    assert!(first.files_read() >= 3, "m.c, a.h and stddef.h");
+    drop(first);
+    let mut later = session(cache.path(), Duration::ZERO);
+    let r2 = scan(&mut later, &t, &["m.c"]);
+    assert_eq!(later.probes_run, 0, "the probe came from the cache");
+    assert_eq!(later.files_read(), 0, "every skeleton came from the cache");
+    assert_eq!(r2.files, r1.files, "digests included");
+    assert!(later.store_stats().skeleton_hits >= 3);
+}
+
+#[test]
+fn a_changed_file_is_seen_by_a_later_process() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include \"a.h\"\n"),
+        ("a.h", "/* nothing, 22 bytes */"),
+        ("b.h", ""),
+    ]);
+    set_mtime(&t.tmp.path().join("a.h"), 1_600_000_000);
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = session(cache.path(), Duration::ZERO);
+    assert_eq!(names(&scan(&mut s, &t, &["m.c"])), ["a.h", "m.c"]);
+    drop(s);
+    // Same size, same mtime as before: only the ctime (and the content)
+    // differ, and the ctime is part of the stamp.
+    t.file("a.h", "#include \"b.h\" /* ok */");
+    set_mtime(&t.tmp.path().join("a.h"), 1_600_000_000);
+    let mut s = session(cache.path(), Duration::ZERO);
+    assert_eq!(names(&scan(&mut s, &t, &["m.c"])), ["a.h", "b.h", "m.c"]);
+    assert_eq!(s.files_read(), 2, "a.h again, and b.h");
+}
+
+#[test]
+fn files_changed_within_the_racy_window_are_not_kept() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    // Just written: within the default window.
+    let t = Tree::new(&[("m.c", "#include \"a.h\"\n"), ("a.h", "")]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = session(cache.path(), RACY);
+    scan(&mut s, &t, &["m.c"]);
+    assert!(s.store_stats().racy >= 2);
+    drop(s);
+    let mut s = session(cache.path(), RACY);
+    scan(&mut s, &t, &["m.c"]);
+    assert!(s.files_read() >= 2, "m.c and a.h read again");
+}
+
+#[test]
+fn missing_candidates_cost_no_stat_once_their_dir_is_listed() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        (
+            "m.c",
+            "#include <x.h>\n#include <y.h>\n#include <sub/z.h>\n",
+        ),
+        ("a/other.h", ""),
+        ("b/x.h", ""),
+        ("b/y.h", ""),
+        ("b/sub/z.h", ""),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let args = ["-Ia", "-Ib", "m.c"];
+    let found = |r: &ScanResult| names(r);
+    let mut s = session(cache.path(), Duration::ZERO);
+    let want = ["b/sub/z.h", "b/x.h", "b/y.h", "m.c"];
+    assert_eq!(found(&scan(&mut s, &t, &args)), want);
+    drop(s);
+    let mut warm = session(cache.path(), Duration::ZERO);
+    assert_eq!(found(&scan(&mut warm, &t, &args)), want);
+    let listed = warm.store_stats().listing_hits;
+    assert!(listed >= 1, "dir a's listing came from the cache");
+    let warm_stats = warm.stat_calls();
+    // With nothing known about dir a, each candidate there is stat'ed.
+    let mut nothing = Session::open_with(cache.path(), Limits::default(), RACY);
+    nothing.scanner = Scanner::new();
+    assert_eq!(found(&scan(&mut nothing, &t, &args)), want);
+    assert!(
+        nothing.stat_calls() > warm_stats,
+        "{} stats without listings, {warm_stats} with",
+        nothing.stat_calls()
+    );
+
+    // A new entry changes the dir's stamp: the old listing is not used.
+    t.file("a/x.h", "");
+    set_mtime(&t.tmp.path().join("a"), 1_700_000_000);
+    let mut s = session(cache.path(), Duration::ZERO);
+    assert_eq!(
+        found(&scan(&mut s, &t, &args)),
+        ["a/x.h", "b/sub/z.h", "b/y.h", "m.c"]
+    );
+}
+
+#[test]
+fn a_probe_is_stale_when_a_skipped_dir_appears() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("later");
+    let stderr = format!(
+        "ignoring nonexistent directory \"{}\"\n#include <...> search starts here:\n /usr/include\nEnd of search list.\n",
+        d.display()
+    );
+    let i = probe::parse(b"", stderr.as_bytes(), b"", Path::new("p.h"), Lang::C);
+    assert_eq!(i.absent_dirs, std::slice::from_ref(&d));
+    assert!(!i.is_stale());
+    std::fs::create_dir(&d).unwrap();
+    assert!(i.is_stale());
+    assert_eq!(probe::CompilerInfo::decode(&i.encode()).unwrap(), i);
+}

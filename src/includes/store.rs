@@ -1,0 +1,187 @@
+//! What the scanner keeps across processes, and under which key, in one
+//! `pack` in the cache dir the caller names: each file's skeleton (its
+//! digest included) under the file's stamp, each dir's listing under the
+//! dir's stamp, each compiler probe under the compiler's identity and
+//! flags. A stamp is identity and change times (device, inode, size,
+//! mtime, ctime, to the nanosecond): a file edited, replaced or touched
+//! gets a new one, so an entry can only be found while it is true.
+//!
+//! The racy rule (the identity cache's, and git's): nothing whose last
+//! change is more recent than `racy` is kept. File times have the
+//! granularity of a clock tick or worse, so a file written twice in one
+//! tick with the same size keeps its stamp; once a stamp is older than
+//! the window, any later change shows. An entry not kept is still used by
+//! the process that built it.
+//!
+//! Without a usable cache dir the store is empty and scans work as cold.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::files::Stamp;
+use super::listing::Listing;
+use super::pack::{Key, Limits, Pack};
+use super::skeleton::Skeleton;
+use super::token::Interner;
+
+const SKELETON: u32 = 1;
+const LISTING: u32 = 2;
+const PROBE: u32 = 3;
+const BASE: u32 = 4;
+
+/// More than a clock tick, and than the 2 s of the coarsest file systems.
+pub const RACY: Duration = Duration::from_secs(3);
+
+/// The pack's name in the cache dir; a new format gets a new name, so
+/// versions side by side do not fight over one file.
+pub const PACK_NAME: &str = "scan-1.pack";
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    pub skeleton_hits: u64,
+    pub skeletons_kept: u64,
+    pub listing_hits: u64,
+    pub listings_kept: u64,
+    /// Entries too recent to keep.
+    pub racy: u64,
+}
+
+pub struct Store {
+    pack: Option<Pack>,
+    racy: Duration,
+    pub stats: StoreStats,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store::none()
+    }
+}
+
+impl Store {
+    /// A store that keeps nothing.
+    pub fn none() -> Store {
+        Store {
+            pack: None,
+            racy: RACY,
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// The store in `dir` (created private if missing); an empty one, with
+    /// a debug line, if the dir or its pack cannot be used.
+    pub fn open(dir: &Path, limits: Limits, racy: Duration) -> Store {
+        let path = dir.join(PACK_NAME);
+        let pack = match Pack::open(&path, limits) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::debug!("scan cache {}: {e}", path.display());
+                None
+            }
+        };
+        Store {
+            pack,
+            racy,
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// Whether an entry for something last changed at `st` may be kept.
+    pub fn keepable(&mut self, st: &Stamp, now: SystemTime) -> bool {
+        let changed = Duration::new(
+            st.mtime.max(0) as u64,
+            st.mtime_ns.clamp(0, 999_999_999) as u32,
+        )
+        .max(Duration::new(
+            st.ctime.max(0) as u64,
+            st.ctime_ns.clamp(0, 999_999_999) as u32,
+        ));
+        let ok = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|now| changed + self.racy <= now);
+        if !ok {
+            self.stats.racy += 1;
+        }
+        ok
+    }
+
+    pub fn skeleton(&mut self, st: &Stamp, int: &mut Interner) -> Option<Skeleton> {
+        let b = self.pack.as_ref()?.get(SKELETON, &key(st))?;
+        let sk = Skeleton::decode(b, int).filter(|sk| sk.size == st.size)?;
+        self.stats.skeleton_hits += 1;
+        Some(sk)
+    }
+
+    /// Keeps a skeleton built from the file whose stamp is `st`; the
+    /// caller has checked `keepable`.
+    pub fn keep_skeleton(&mut self, st: &Stamp, sk: &Skeleton, int: &Interner) {
+        if let Some(p) = self.pack.as_mut() {
+            p.put(SKELETON, &key(st), &sk.encode(int));
+            self.stats.skeletons_kept += 1;
+        }
+    }
+
+    pub fn listing(&mut self, st: &Stamp) -> Option<Listing<'_>> {
+        let b = self.pack.as_ref()?.get(LISTING, &key(st))?;
+        let l = Listing::new(b)?;
+        self.stats.listing_hits += 1;
+        Some(l)
+    }
+
+    pub fn keep_listing(&mut self, st: &Stamp, bytes: &[u8]) {
+        if let Some(p) = self.pack.as_mut() {
+            p.put(LISTING, &key(st), bytes);
+            self.stats.listings_kept += 1;
+        }
+    }
+
+    /// A compiler's predefined macros as a skeleton, by probe id.
+    pub fn base(&self, id: &[u8; 32], int: &mut Interner) -> Option<Skeleton> {
+        Skeleton::decode(self.pack.as_ref()?.get(BASE, &probe_key(id))?, int)
+    }
+
+    pub fn keep_base(&mut self, id: &[u8; 32], sk: &Skeleton, int: &Interner) {
+        if let Some(p) = self.pack.as_mut() {
+            p.put(BASE, &probe_key(id), &sk.encode(int));
+        }
+    }
+
+    pub fn probe(&self, id: &[u8; 32]) -> Option<&[u8]> {
+        self.pack.as_ref()?.get(PROBE, &probe_key(id))
+    }
+
+    pub fn keep_probe(&mut self, id: &[u8; 32], bytes: &[u8]) {
+        if let Some(p) = self.pack.as_mut() {
+            p.put(PROBE, &probe_key(id), bytes);
+        }
+    }
+
+    /// Appends what was kept since the last flush (also done on drop).
+    pub fn flush(&mut self) {
+        if let Some(p) = self.pack.as_mut() {
+            if let Err(e) = p.flush() {
+                log::debug!("scan cache: {e}");
+            }
+        }
+    }
+}
+
+fn key(st: &Stamp) -> Key {
+    [
+        st.dev,
+        st.ino,
+        st.size,
+        st.mtime as u64,
+        st.mtime_ns as u64,
+        st.ctime as u64,
+        st.ctime_ns as u64,
+    ]
+}
+
+fn probe_key(id: &[u8; 32]) -> Key {
+    let mut k = [0u64; 7];
+    for (i, c) in id.chunks_exact(8).enumerate() {
+        k[i] = u64::from_le_bytes(c.try_into().unwrap());
+    }
+    k
+}
