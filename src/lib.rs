@@ -8,8 +8,8 @@
 //!
 //! Floor 1, leaves (import nothing above them):
 //! - `exit`: distcc's exit codes and the wait status that carries them.
-//! - `sys`: the few libc wrappers (pipes, non-blocking fds, poll, file
-//!   identity, is-executable, process exists, CPUs).
+//! - `sys`: the few libc wrappers (pipes, non-blocking fds, poll and
+//!   epoll, file identity, is-executable, process exists, CPUs, strerror).
 //! - `lzo`: the LZO1X codec.
 //! - `role`: which program we are, from argv[0].
 //! - `settings`: the environment, read once (client's and daemon's).
