@@ -5,6 +5,7 @@ mod sshd;
 mod util;
 
 mod alloc;
+mod clang;
 mod daemon;
 mod dropin;
 mod exact;
