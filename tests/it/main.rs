@@ -28,6 +28,7 @@ mod packaging;
 mod same;
 mod scan;
 mod scan_corpus;
+mod split_dwarf;
 mod ssh;
 mod stream;
 mod volunteer;
