@@ -11,10 +11,12 @@
 //! (`client::pick`); a new transport (TLS, say) is a new arm of `Link`
 //! here and a new `hosts::Transport`.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -90,7 +92,9 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
             host: name,
             command,
         } => {
-            let mut cmd = Command::new(&settings.ssh);
+            let (program, options) = ssh_words(&settings.ssh);
+            let mut cmd = Command::new(&program);
+            cmd.args(options);
             if let Some(u) = user {
                 cmd.arg("-l").arg(u);
             }
@@ -102,7 +106,7 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
             let mut conn = Connection::pipe(cmd).map_err(|e| {
                 anyhow!(Code::ConnectFailed).context(format!(
                     "failed to exec {}: {}",
-                    settings.ssh.to_string_lossy(),
+                    program.to_string_lossy(),
                     sys::strerror(&e)
                 ))
             })?;
@@ -111,6 +115,20 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
         }
         Transport::Local => Err(anyhow!("localhost is not a remote host")),
     }
+}
+
+/// `$DISTCC_SSH` as distcc 3.4 runs it: split on spaces into the program
+/// and its options (`ssh -p 2222 -i key`), runs of spaces as one, no
+/// quoting; nothing but spaces means `ssh`. (3.4 also drops every word
+/// after the thirteenth without a word; we keep them.)
+fn ssh_words(value: &OsStr) -> (OsString, Vec<OsString>) {
+    let mut words = value
+        .as_bytes()
+        .split(|&b| b == b' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| OsStr::from_bytes(w).to_os_string());
+    let program = words.next().unwrap_or_else(|| "ssh".into());
+    (program, words.collect())
 }
 
 impl Connection {
@@ -361,6 +379,25 @@ impl Drop for Connection {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    #[test]
+    fn distcc_ssh_is_split_on_spaces_as_distcc_34_does() {
+        let split = |v: &str| {
+            let (p, o) = ssh_words(OsStr::new(v));
+            let mut all = vec![p.into_string().unwrap()];
+            all.extend(o.into_iter().map(|w| w.into_string().unwrap()));
+            all
+        };
+        assert_eq!(split("ssh"), ["ssh"]);
+        assert_eq!(
+            split("ssh -p 2222  -i /k/id key "),
+            ["ssh", "-p", "2222", "-i", "/k/id", "key"]
+        );
+        assert_eq!(split(" /opt/my ssh"), ["/opt/my", "ssh"]);
+        assert_eq!(split("   "), ["ssh"]);
+        // Tabs are not separators in 3.4 (strtok on " "), nor here.
+        assert_eq!(split("ssh\t-v"), ["ssh\t-v"]);
+    }
 
     /// Both links carry bytes both ways, end the write side without
     /// ending the read side, and say when an answer is waiting.

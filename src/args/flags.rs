@@ -101,6 +101,10 @@ pub enum Class {
     LinkerText,
     /// The compile must happen on this machine; the text says why.
     Local(&'static str),
+    /// `-gsplit-dwarf`: the compile writes a `.dwo` file next to the
+    /// object, which only our streamed dialect carries back. Anywhere else
+    /// it is [`Class::Local`]'s "compile here" (or a daemon's refusal).
+    SplitDwarf,
     /// Harmless on a server, but a compile of preprocessed text would not
     /// give the same bytes: our client keeps it local, a daemon accepts it
     /// (distcc 3.4 clients send it).
@@ -613,8 +617,11 @@ const TABLE: &[Flag] = &[
     )
     .path(Other),
     f("-gen-reproducer", Joined, Local("writes crash reproducers")),
+    // Bare, it writes a .dwo next to the object, which our streamed
+    // dialect returns; clang's `=split` and `=single` stay here.
+    f("-gsplit-dwarf", Bare, Class::SplitDwarf),
     f(
-        "-gsplit-dwarf",
+        "-gsplit-dwarf=",
         Joined,
         Local("writes a .dwo file next to the object"),
     ),

@@ -95,7 +95,13 @@ fn categories() {
         (
             "-gsplit-dwarf",
             "-gsplit-dwarf",
-            Value::Joined(""),
+            Value::Absent,
+            Class::SplitDwarf,
+        ),
+        (
+            "-gsplit-dwarf=split",
+            "-gsplit-dwarf=",
+            Value::Joined("split"),
             l("writes a .dwo file next to the object"),
         ),
         ("-g3", "-g", Value::Joined("3"), GENERIC),

@@ -50,6 +50,11 @@ impl Dialect {
 /// The first dialect to try with `host`.
 fn choose(ctx: &Context, job: &Job, host: &Host, sources: &Sources) -> Dialect {
     let mut version = Version::from_u32(host.protocol()).unwrap_or(Version::V1);
+    if job.split_dwarf() {
+        // Only our streamed dialect returns the .dwo (`run` checks the
+        // host may speak it), over protocol 2 for a `,cpp` host.
+        return Dialect::Streamed(version.min(Version::V2));
+    }
     if version == Version::V3 {
         if job.needs_cpp() && job.exact_ok() {
             return if pick::speaks(host, ctx.settings, pick::Extension::Hashed) {
@@ -77,6 +82,15 @@ pub fn run(
     cpp_slots: u32,
     sources: &mut Sources,
 ) -> Attempt {
+    if job.split_dwarf() && !streamed::suits(ctx, job, host) {
+        return Err(Failed {
+            err: anyhow::anyhow!(
+                "-gsplit-dwarf: {host} is not known to speak our streamed dialect, the one \
+                 that returns the .dwo file"
+            ),
+            blame: Blame::Refused,
+        });
+    }
     let mut dialect = choose(ctx, job, host, sources);
     loop {
         let answer = match dialect {
@@ -105,6 +119,14 @@ pub fn run(
             // The host does not speak our extension: the plain dialect
             // under it, on a new connection (`temps` holds the whole
             // source by now).
+            Answer::Unspoken if job.split_dwarf() => {
+                return Err(Failed {
+                    err: anyhow::anyhow!(
+                        "-gsplit-dwarf: {host} does not speak our streamed dialect"
+                    ),
+                    blame: Blame::Refused,
+                })
+            }
             Answer::Unspoken => match dialect.plain() {
                 Some(plain) => dialect = plain,
                 None => {

@@ -63,7 +63,7 @@ pub fn parse(
             Ok(Request::Answered(0))
         }
         Some("--version") => {
-            print!("{}", version());
+            print!("{}", crate::protocol::version_text("distcc"));
             Ok(Request::Answered(0))
         }
         Some("--show-hosts") => show_hosts(settings).map(Request::Answered),
@@ -71,20 +71,6 @@ pub fn parse(
         _ if names_compiler(&args[0]) => compile(args[0].clone(), args[1..].to_vec()),
         _ => compile("cc".into(), args),
     }
-}
-
-/// `--version` in distcc 3.4's form, which scripts (and 3.4's own test
-/// suite) read: the name, version and platform, then the protocols and
-/// port indented on the second line; more lines may follow.
-fn version() -> String {
-    format!(
-        "distcc {} {}-{}\n  {}\n  distcc in Rust: distcc 3.4's protocols, and for its own \
-         daemons streamed sources and exact mode (,cpp hosts)\n",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::ARCH,
-        std::env::consts::OS,
-        crate::protocol::version_banner()
-    )
 }
 
 /// `distcc gcc ...` names its compiler; `distcc -c x.c` and `distcc x.c`
@@ -117,25 +103,4 @@ fn show_jobs(settings: &Settings) -> Result<u8> {
     let n = hosts::load(settings)?.map_or(0, |l| l.list.total_slots());
     println!("{}", n.max(1));
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_has_distcc_34s_two_line_form() {
-        let v = version();
-        let lines: Vec<&str> = v.lines().collect();
-        assert!(lines.len() >= 3, "3.4's suite splits off two lines: {v}");
-        let first: Vec<&str> = lines[0].split(' ').collect();
-        assert_eq!(first.len(), 3, "{v}");
-        assert_eq!(first[0], "distcc");
-        assert_eq!(first[1], env!("CARGO_PKG_VERSION"));
-        assert!(first[2]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
-        assert!(lines[1].starts_with("  (protocols 1, 2 and 3) "), "{v}");
-        assert!(lines[1].ends_with(" (default port 3632)"), "{v}");
-    }
 }

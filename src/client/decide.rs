@@ -27,13 +27,32 @@ pub fn decide(args: &[OsString]) -> Decision {
         }
         Scan::Remote(job) => job,
     };
-    match unwritable_output(&job) {
+    match unwritable_output(&job).or_else(|| split_dwarf_here(&job)) {
         Some(reason) => Decision::Local {
             reason,
             source: job.input,
         },
         None => Decision::Remote(job),
     }
+}
+
+/// A `-gsplit-dwarf` object records its `.dwo` by the `-o` path, which a
+/// server reproduces only below its job dir; `-S` writes no `.dwo` there.
+fn split_dwarf_here(job: &Job) -> Option<String> {
+    if !job.split_dwarf() {
+        return None;
+    }
+    if job.mode != crate::args::Mode::Object {
+        return Some("-gsplit-dwarf with -S".into());
+    }
+    let output = Path::new(&job.output);
+    (!crate::args::stays_below(output)).then(|| {
+        format!(
+            "-gsplit-dwarf with -o {}: the .dwo is named by that path, which only a \
+             relative one without .. keeps on a server",
+            output.display()
+        )
+    })
 }
 
 /// An output dir that does not exist fails the local compile with the
@@ -45,4 +64,32 @@ fn unwritable_output(job: &Job) -> Option<String> {
         _ => return None,
     };
     (!dir.is_dir()).then(|| format!("output directory {} does not exist", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(line: &str) -> Option<String> {
+        let args: Vec<OsString> = line.split(' ').map(OsString::from).collect();
+        match decide(&args) {
+            Decision::Local { reason, .. } => Some(reason),
+            Decision::Remote(_) => None,
+        }
+    }
+
+    #[test]
+    fn split_dwarf_goes_out_only_when_a_server_can_name_its_dwo() {
+        assert_eq!(reason("-g -gsplit-dwarf -c x.c -o x.o"), None);
+        assert_eq!(reason("-g -gsplit-dwarf -c x.c"), None);
+        let tmp = std::env::temp_dir().join("x.o");
+        for line in [
+            format!("-gsplit-dwarf -c x.c -o {}", tmp.display()),
+            "-gsplit-dwarf -c x.c -o ./../x.o".into(),
+            "-gsplit-dwarf -S x.c".into(),
+        ] {
+            let why = reason(&line).unwrap_or_else(|| panic!("{line}: distributed"));
+            assert!(why.contains("-gsplit-dwarf"), "{line}: {why}");
+        }
+    }
 }

@@ -159,6 +159,22 @@ impl Job {
         }
     }
 
+    /// `-gsplit-dwarf`: the compile also writes a `.dwo` file named after
+    /// the object, which only our streamed dialect returns.
+    pub fn split_dwarf(&self) -> bool {
+        self.args
+            .iter()
+            .zip(&self.roles)
+            .any(|(arg, role)| *role == Role::Both && arg == "-gsplit-dwarf")
+    }
+
+    /// The `.dwo` file a `-gsplit-dwarf` compile writes, as gcc and clang
+    /// name it: the object's name with its last suffix replaced.
+    pub fn dwo_file(&self) -> Option<std::path::PathBuf> {
+        self.split_dwarf()
+            .then(|| std::path::Path::new(&self.output).with_extension("dwo"))
+    }
+
     /// Whether exact mode can carry this job: other text passed to the
     /// preprocessor (`-Wp,`, `-Xpreprocessor`) may name files the server
     /// would have to read or write, hidden from us.

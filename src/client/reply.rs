@@ -30,6 +30,9 @@ pub fn accept(job: &Job, mut reply: Reply, deps_returned: bool) -> Attempt {
     let local_fault = Failed::by(Blame::Local);
     if status == 0 {
         output::write(Path::new(&job.output), reply.object()).map_err(local_fault)?;
+        if let (Some(path), Some(dwo)) = (job.dwo_file(), reply.output(OutputKind::SplitDwarf)) {
+            output::write(&path, dwo).map_err(local_fault)?;
+        }
         if deps_returned {
             if let (Some(path), Some(deps)) = (job.dep_file(), deps) {
                 output::write(Path::new(&path), &deps).map_err(local_fault)?;

@@ -179,7 +179,7 @@ impl<'a> Parser<'a> {
             Class::CppFiles => self.cpp_files(opt)?,
             Class::Cpp => Role::CppOnly,
             Class::Link | Class::LinkerText => Role::Link,
-            Class::Safe | Class::Check(_) => {
+            Class::Safe | Class::Check(_) | Class::SplitDwarf => {
                 if opt.separate {
                     self.forwarded_values.push(i + 1);
                 }

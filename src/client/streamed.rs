@@ -21,7 +21,7 @@ use super::pick;
 use super::tee::Tee;
 use crate::exit::{self, Code};
 use crate::hosts::Host;
-use crate::protocol::{self, stream, RequestHead, Version, WireError};
+use crate::protocol::{self, stream, ReplyForm, RequestHead, Version, WireError};
 use crate::state::Phase;
 use crate::transport::{self, Connection};
 
@@ -81,7 +81,11 @@ pub fn run(
     connection::write_all(&mut conn, &stream::end(), false)
         .context("ending the source")
         .map_err(Failed::by(Blame::MidJob))?;
-    let reply = connection::await_reply(ctx, conn, base)?;
+    let form = match job.split_dwarf() {
+        true => ReplyForm::of(base).with_split_dwarf(),
+        false => ReplyForm::of(base),
+    };
+    let reply = connection::await_reply_in(ctx, conn, form)?;
     log::info!(
         "{} on {host} (streamed): preprocess+send {} ms, compile+receive {} ms, status {}",
         job.input.to_string_lossy(),

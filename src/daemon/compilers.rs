@@ -136,13 +136,16 @@ impl Whitelist {
             .collect();
         let listed_bare = self.listed.iter().any(|l| l.as_os_str() == name);
         if links.is_empty() && !listed_bare {
-            return Err(Refusal::new(
-                Code::CompilerMissing,
-                format!(
+            // No program of that name at all: distcc 3.4's words (its
+            // test suite and scripts look for "failed to exec").
+            let message = match self.on_path(name) {
+                false => format!("failed to exec {shown}: no such compiler on this server"),
+                true => format!(
                     "compiler {shown:?} is not allowed: it is not linked in a masquerade dir ({})",
                     self.dirs_text()
                 ),
-            ));
+            };
+            return Err(Refusal::new(Code::CompilerMissing, message));
         }
         // Links in the masquerade dirs point at a distcc binary, ours or the
         // reference's; skip whatever they resolve to.
@@ -160,8 +163,15 @@ impl Whitelist {
         }
         Err(Refusal::new(
             Code::CompilerMissing,
-            format!("compiler {shown:?} is allowed but not installed on this server"),
+            format!("failed to exec {shown}: allowed, but not installed on this server"),
         ))
+    }
+
+    /// Whether an executable of this name is on the search path.
+    fn on_path(&self, name: &OsStr) -> bool {
+        self.search_path
+            .iter()
+            .any(|dir| is_executable(&dir.join(name)))
     }
 
     /// An absolute compiler name. distcc 3.4 strips `/usr/bin/` and
@@ -339,7 +349,26 @@ mod tests {
         let s = setup(vec![]);
         let r = s.w.resolve("ghost".as_ref()).unwrap_err();
         assert_eq!(r.code, Code::CompilerMissing);
-        assert!(r.message.contains("not installed"));
+        assert!(
+            r.message.starts_with("failed to exec ghost: ") && r.message.contains("not installed"),
+            "{}",
+            r.message
+        );
+    }
+
+    /// A name nothing here answers to is "failed to exec", as distcc 3.4
+    /// says; a program that exists but is not allowed is "not allowed".
+    #[test]
+    fn missing_compiler_in_distcc_34s_words() {
+        let s = setup(vec![]);
+        let r = s.w.resolve("nosuchcc".as_ref()).unwrap_err();
+        assert_eq!(r.code, Code::CompilerMissing);
+        assert_eq!(
+            r.message,
+            "failed to exec nosuchcc: no such compiler on this server"
+        );
+        let r = s.w.resolve("sh".as_ref()).unwrap_err();
+        assert!(r.message.contains("is not allowed"), "{}", r.message);
     }
 
     #[test]

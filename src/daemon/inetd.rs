@@ -9,6 +9,7 @@ use std::os::fd::AsFd;
 use anyhow::{anyhow, Result};
 
 use super::access::Access;
+use super::job::Outcome;
 use super::request;
 use super::server::Server;
 use super::signals;
@@ -34,6 +35,19 @@ pub fn serve(server: &Server, access: &Access) -> Result<u8> {
         .map(std::fs::File::from)?;
     let output = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let outcome = request::serve(server, input, Vec::new(), output)?;
-    log::info!("inetd: {} {:?}", outcome.compiler, outcome.status);
+    log::info!("inetd: {} {}", outcome.compiler, ended(&outcome));
     Ok(0)
+}
+
+/// How the one job ended, in words for the log (the status is the wait
+/// status the reply carries).
+fn ended(outcome: &Outcome) -> String {
+    match (outcome.refused, outcome.status) {
+        (Some(code), _) => format!("refused: {code}"),
+        (None, Some(w)) if libc::WIFEXITED(w) => format!("exited {}", libc::WEXITSTATUS(w)),
+        (None, Some(w)) if libc::WIFSIGNALED(w) => {
+            format!("killed by signal {}", libc::WTERMSIG(w))
+        }
+        (None, _) => "ended".into(),
+    }
 }

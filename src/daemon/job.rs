@@ -60,7 +60,7 @@ impl Job<'_> {
         program: PathBuf,
         args: Vec<OsString>,
         dir: tempfile::TempDir,
-        output_name: &str,
+        output_name: impl AsRef<Path>,
     ) -> Self {
         Job {
             compiler: head.argv[0].to_string_lossy().into_owned(),
@@ -270,7 +270,12 @@ pub fn run<W: Write>(
         Ok(f) => f,
         Err(r) => return refuse(server, form, output, compiler, r),
     };
-    let reply = collect(server, &finished, &captured, &object, deps, unmap)?;
+    let outputs = Outputs {
+        object: &object,
+        deps,
+        dwo: form.extras.contains(&OutputKind::SplitDwarf),
+    };
+    let reply = collect(server, &finished, &captured, outputs, unmap)?;
     let reply = unless_out_of_room(server, &compiler, &finished, dir.path(), reply);
     drop(held);
     let ok = finished.status == 0 && finished.ended == Ended::Exited;
@@ -337,14 +342,22 @@ impl Start<'_> {
 /// The reply to a compile that ran: its status and streams, and its
 /// outputs if it succeeded; or the daemon's own code if it ended the
 /// compile. A client that hung up gets no reply.
+/// The files a successful compile left for the reply.
+struct Outputs<'p> {
+    object: &'p Path,
+    deps: Option<PathBuf>,
+    /// The split DWARF file, named after the object (`-gsplit-dwarf`).
+    dwo: bool,
+}
+
 fn collect(
     server: &Server,
     finished: &Finished,
     captured: &Captured,
-    object: &Path,
-    deps: Option<PathBuf>,
+    outputs: Outputs,
     unmap: Option<Vec<u8>>,
 ) -> Result<Reply> {
+    let Outputs { object, deps, dwo } = outputs;
     let unmap = |bytes: Vec<u8>| match &unmap {
         Some(prefix) => unmap::remove_all(bytes, prefix),
         None => bytes,
@@ -365,6 +378,10 @@ fn collect(
         }
         Ended::Exited if finished.status == 0 => {
             reply.set_output(OutputKind::Object, fs::read(object).unwrap_or_default());
+            if dwo {
+                let dwo = fs::read(object.with_extension("dwo")).unwrap_or_default();
+                reply.set_output(OutputKind::SplitDwarf, dwo);
+            }
             if let Some(d) = &deps {
                 let d = unmap::reflow_deps(&unmap(fs::read(d).unwrap_or_default()));
                 reply.set_output(OutputKind::Deps, d);

@@ -146,11 +146,7 @@ fn parse(args: &[OsString]) -> Result<Parsed> {
         }
     };
     if opts.version {
-        println!(
-            "distccd {} {}",
-            env!("CARGO_PKG_VERSION"),
-            crate::protocol::version_banner()
-        );
+        print!("{}", crate::protocol::version_text("distccd"));
         return Ok(Parsed::Exit(0));
     }
     if opts.inetd && opts.daemon {

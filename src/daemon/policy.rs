@@ -35,15 +35,36 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::refusal::Refusal;
 use crate::args::flags::{Class, ModeFlag};
 use crate::args::{parse_opt, Lang, Mode};
 
-/// Checks the client's arguments (argv without the compiler name).
+/// Checks the client's arguments (argv without the compiler name), for a
+/// dialect whose reply cannot carry a `.dwo` file.
 pub fn check(args: &[OsString]) -> Result<ServerJob, Refusal> {
+    check_with(args, false)
+}
+
+/// [`check`]; `dwo_returned`: the reply carries the split DWARF file, so
+/// `-gsplit-dwarf` is served when the compile writes an object to a
+/// relative `-o` path inside the job dir (the object names its `.dwo` by
+/// that path, and it must be the client's).
+pub fn check_with(args: &[OsString], dwo_returned: bool) -> Result<ServerJob, Refusal> {
     check_no_response_file(args)?;
-    let job = server_scan(args).map_err(|why| refusal(format!("refused arguments: {why}")))?;
+    let refused = |why: String| refusal(format!("refused arguments: {why}"));
+    let job = server_scan(args).map_err(refused)?;
+    if job.split_dwarf {
+        if !dwo_returned {
+            return Err(refused(
+                "-gsplit-dwarf: writes a .dwo file next to the object, which this \
+                 protocol cannot return"
+                    .into(),
+            ));
+        }
+        job.output_in_job_dir(args).map_err(refused)?;
+    }
     Ok(job)
 }
 
@@ -90,9 +111,29 @@ pub struct ServerJob {
     /// compiler recognises the (preprocessed) language.
     pub temp_suffix: &'static str,
     pub mode: Mode,
+    /// `-gsplit-dwarf`: a `.dwo` file is written next to the object.
+    pub split_dwarf: bool,
 }
 
 impl ServerJob {
+    /// The client's `-o` path, when the compile may write it as it is,
+    /// under the job dir: an object, named relative and without `..`.
+    pub fn output_in_job_dir<'a>(&self, args: &'a [OsString]) -> Result<&'a Path, String> {
+        let named = match self.output_index {
+            Some(k) if self.output_joined => Path::new(OsStr::from_bytes(&args[k].as_bytes()[2..])),
+            Some(k) => Path::new(&args[k]),
+            None => return Err("-gsplit-dwarf without -o".into()),
+        };
+        match self.mode {
+            Mode::Object if crate::args::stays_below(named) => Ok(named),
+            Mode::Object => Err(format!(
+                "-gsplit-dwarf with -o {}: only a relative path without .. is served",
+                named.display()
+            )),
+            Mode::Assembly => Err("-gsplit-dwarf with -S".into()),
+        }
+    }
+
     /// `args` with the input and output replaced by the daemon's files.
     pub fn rewrite(&self, args: &[OsString], input: &OsStr, output: &OsStr) -> Vec<OsString> {
         let mut out = args.to_vec();
@@ -117,6 +158,7 @@ pub fn server_scan(args: &[OsString]) -> Result<ServerJob, String> {
     let mut input: Option<(usize, Lang)> = None;
     let mut output = None;
     let mut mode = None;
+    let mut split_dwarf = false;
     let mut i = 0;
     while i < args.len() {
         let word = args[i].as_bytes();
@@ -131,6 +173,12 @@ pub fn server_scan(args: &[OsString]) -> Result<ServerJob, String> {
         }
         let opt = parse_opt(args, i)?;
         let class = opt.class();
+        if class == Class::SplitDwarf {
+            // Whether the dialect can return its .dwo is `check_with`'s.
+            split_dwarf = true;
+            i += opt.span();
+            continue;
+        }
         if !class.server_safe() {
             return Err(match class {
                 Class::Local(why) => format!("{}: {why}", opt.text),
@@ -167,6 +215,7 @@ pub fn server_scan(args: &[OsString]) -> Result<ServerJob, String> {
             _ => ".s",
         },
         mode,
+        split_dwarf,
     })
 }
 

@@ -15,6 +15,37 @@ fn join(v: &[OsString]) -> String {
         .join(" ")
 }
 
+/// `-gsplit-dwarf` only where the reply returns the `.dwo`, and only when
+/// the object goes to a relative path the job dir can hold.
+#[test]
+fn split_dwarf_only_where_the_dwo_comes_back() {
+    let ok = args("-g -gsplit-dwarf -O2 -c x.i -o sub/x.o");
+    let r = check(&ok).unwrap_err();
+    assert!(r.message.contains("cannot return"), "{}", r.message);
+    let job = check_with(&ok, true).unwrap();
+    assert!(job.split_dwarf);
+    assert_eq!(job.output_in_job_dir(&ok).unwrap(), Path::new("sub/x.o"));
+    let joined = args("-gsplit-dwarf -c x.i -o./x.o");
+    let job = check_with(&joined, true).unwrap();
+    assert_eq!(job.output_in_job_dir(&joined).unwrap(), Path::new("./x.o"));
+    assert!(
+        !check_with(&args("-g -c x.i -o x.o"), true)
+            .unwrap()
+            .split_dwarf
+    );
+    for bad in [
+        "-gsplit-dwarf -c x.i -o /abs/x.o",
+        "-gsplit-dwarf -c x.i -o ../x.o",
+        "-gsplit-dwarf -c x.i -o a/../../x.o",
+        "-gsplit-dwarf -c x.i",
+        "-gsplit-dwarf -S x.i -o x.s",
+        "-gsplit-dwarf=split -c x.i -o x.o",
+    ] {
+        let r = check_with(&args(bad), true).unwrap_err();
+        assert_eq!(r.code, Code::BadArguments, "{bad}");
+    }
+}
+
 /// What real clients send: ours (preprocessed suffix, canonical -c/-o)
 /// and distcc 3.4 (preprocessor options stripped, the original names).
 #[test]

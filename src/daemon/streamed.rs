@@ -59,9 +59,18 @@ pub fn prepare<'a, R: BufRead>(
             return Ok(Err(Refusal::new(Code::IoError, why)));
         }
     };
-    let output_name = policy::output_name(plan.mode);
     let codec = head.version.codec();
-    let mut job = Job::in_dir(&head, program, Vec::new(), dir, output_name);
+    let (output_name, mut job) = match plan.split_dwarf {
+        false => {
+            let name = Path::new(policy::output_name(plan.mode));
+            (name, Job::in_dir(&head, program, Vec::new(), dir, name))
+        }
+        true => match split_dwarf_job(&head, &plan, program, dir) {
+            Ok(named) => named,
+            Err(refusal) => return Ok(Err(refusal)),
+        },
+    };
+    let output_name = output_name.as_os_str();
     // Started early, a compiler holds no job slot while its source comes
     // (a client that stalls must not starve others of slots), so their
     // number is bounded on its own; past it, the source is received into
@@ -71,10 +80,10 @@ pub fn prepare<'a, R: BufRead>(
             let input_name = format!("input{}", plan.temp_suffix);
             let file = job.dir.path().join(&input_name);
             receive_whole(input, output, codec, &server.limits, &file)?;
-            job.args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
+            job.args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name);
         }
         Some(token) => {
-            let mut args = plan.rewrite(&head.argv[1..], "-".as_ref(), output_name.as_ref());
+            let mut args = plan.rewrite(&head.argv[1..], "-".as_ref(), output_name);
             args.splice(
                 plan.input_index..plan.input_index,
                 ["-x".into(), lang.into()],
@@ -97,13 +106,38 @@ pub fn prepare<'a, R: BufRead>(
     Ok(Ok(job))
 }
 
+/// A `-gsplit-dwarf` job: the object goes where the client's `-o` names
+/// it, inside the job dir, since the object records its `.dwo` by that
+/// path; the reply carries the `.dwo` back.
+fn split_dwarf_job<'a, 'h>(
+    head: &'h RequestHead,
+    plan: &ServerJob,
+    program: PathBuf,
+    dir: tempfile::TempDir,
+) -> std::result::Result<(&'h Path, Job<'a>), Refusal> {
+    let named = plan
+        .output_in_job_dir(&head.argv[1..])
+        .map_err(Refusal::bad_arguments)?;
+    if let Some(parent) = named.parent() {
+        std::fs::create_dir_all(dir.path().join(parent)).map_err(|e| {
+            Refusal::new(
+                Code::IoError,
+                format!("cannot create the output's dir: {e}"),
+            )
+        })?;
+    }
+    let mut job = Job::in_dir(head, program, Vec::new(), dir, named);
+    job.reply = job.reply.with_split_dwarf();
+    Ok((named, job))
+}
+
 /// What a streamed job needs from its head, or why it cannot be served:
 /// the policy's plan, the compiler to run, the `-x` language for stdin.
 fn accept(
     server: &Server,
     head: &RequestHead,
 ) -> std::result::Result<(ServerJob, PathBuf, &'static str), Refusal> {
-    let plan = policy::check(&head.argv[1..])?;
+    let plan = policy::check_with(&head.argv[1..], true)?;
     let program = server.whitelist.resolve(&head.argv[0])?;
     let lang = language(plan.temp_suffix)
         .ok_or_else(|| Refusal::bad_arguments("only preprocessed C-family sources are streamed"))?;

@@ -43,7 +43,7 @@ pub use token::{
     Token, ARGC, ARGV, CDIR, DIST, DONE, DOTD, DOTI, DOTO, FILE, HEADER_LEN, LINK, NAME, NFIL,
     SERR, SOUT, STAT,
 };
-pub use version::{version_banner, Dist, Version, DEFAULT_PORT};
+pub use version::{version_banner, version_text, Dist, Version, DEFAULT_PORT};
 
 #[cfg(test)]
 mod tests;

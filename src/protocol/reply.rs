@@ -11,7 +11,7 @@ use super::codec::{read_body, write_body, Codec};
 use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{read_header, write_header};
-use super::token::{Token, DONE, DOTD, DOTO, SERR, SOUT, STAT};
+use super::token::{Token, DDWO, DONE, DOTD, DOTO, SERR, SOUT, STAT};
 use super::version::Version;
 
 /// A file a compile produced, by what it is.
@@ -21,6 +21,9 @@ pub enum OutputKind {
     Object,
     /// The dependency file (`-MD`), as `DOTD`: protocol 3 only.
     Deps,
+    /// The split DWARF file (`-gsplit-dwarf`), as `DDWO`: only where a
+    /// [`ReplyForm`] lists it among its extras (our streamed dialect).
+    SplitDwarf,
 }
 
 impl OutputKind {
@@ -29,6 +32,7 @@ impl OutputKind {
         match self {
             OutputKind::Object => DOTO,
             OutputKind::Deps => DOTD,
+            OutputKind::SplitDwarf => DDWO,
         }
     }
 
@@ -98,6 +102,10 @@ impl Reply {
 pub struct ReplyForm {
     pub version: Version,
     pub codec: Codec,
+    /// Outputs sent after the version's own, each once, when the status
+    /// is 0 (and only then: a refusal made before the request was read
+    /// carries none): what an extension of ours adds for this request.
+    pub extras: &'static [OutputKind],
 }
 
 impl ReplyForm {
@@ -107,11 +115,39 @@ impl ReplyForm {
         ReplyForm {
             version,
             codec: version.codec(),
+            extras: &[],
+        }
+    }
+
+    /// The same, with the split DWARF file after the object.
+    pub fn with_split_dwarf(self) -> ReplyForm {
+        ReplyForm {
+            extras: &[OutputKind::SplitDwarf],
+            ..self
         }
     }
 
     pub fn write<W: Write>(&self, w: &mut W, reply: &Reply) -> io::Result<()> {
-        write_reply(w, self.version, self.codec, reply)
+        write_reply(w, self.version, self.codec, reply)?;
+        if reply.status == 0 {
+            for &kind in self.extras {
+                let body = reply.output(kind).unwrap_or_default();
+                write_body(w, kind.token(), self.codec, body)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a reply in this form.
+    pub fn read<R: Read>(&self, r: &mut R, limits: &Limits) -> Result<Reply> {
+        let mut reply = read_reply(r, self.version, self.codec, limits)?;
+        if reply.status == 0 {
+            for &kind in self.extras {
+                let body = read_body(r, kind.token(), self.codec, limits)?;
+                reply.set_output(kind, body);
+            }
+        }
+        Ok(reply)
     }
 }
 
@@ -207,5 +243,39 @@ mod tests {
             a.clone().take_output(OutputKind::Deps).unwrap(),
             b"x.o: x.c\n"
         );
+    }
+
+    /// The split DWARF file travels after the object in a form that lists
+    /// it, and only with status 0; a plain form neither sends nor expects it.
+    #[test]
+    fn split_dwarf_is_an_extra_of_forms_that_list_it() {
+        let mut ok = Reply::default();
+        ok.set_output(OutputKind::Object, b"obj".to_vec());
+        ok.set_output(OutputKind::SplitDwarf, b"dwo".to_vec());
+        for form in [ReplyForm::of(Version::V1), ReplyForm::of(Version::V2)] {
+            let ours = form.with_split_dwarf();
+            let mut wire = Vec::new();
+            ours.write(&mut wire, &ok).unwrap();
+            let mut r = &wire[..];
+            let got = ours.read(&mut r, &Limits::default()).unwrap();
+            assert!(r.is_empty());
+            assert_eq!(got, ok);
+            let mut plain = Vec::new();
+            form.write(&mut plain, &ok).unwrap();
+            assert_eq!(&wire[..plain.len()], &plain[..], "the extra comes last");
+            let got = form.read(&mut &plain[..], &Limits::default()).unwrap();
+            assert_eq!(got.output(OutputKind::SplitDwarf), None);
+
+            let failed = Reply {
+                status: 1 << 8,
+                ..ok.clone()
+            };
+            let mut wire = Vec::new();
+            ours.write(&mut wire, &failed).unwrap();
+            let mut r = &wire[..];
+            let got = ours.read(&mut r, &Limits::default()).unwrap();
+            assert!(r.is_empty(), "no extra after a failure");
+            assert_eq!(got.output(OutputKind::SplitDwarf), None);
+        }
     }
 }

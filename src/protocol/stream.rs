@@ -13,7 +13,13 @@
 //! client: DOTC len body ...    chunks (each LZO1X-compressed in 0x102)
 //!         DOTC 00000000        end of the source
 //! daemon: DONE 00000001|2  STAT SERR SOUT DOTO     (as protocol 1 or 2)
+//!         DDWO len body        only for -gsplit-dwarf, and STAT 0
 //! ```
+//!
+//! A request whose argv has `-gsplit-dwarf` gets the split DWARF file
+//! (`.dwo`) the compile wrote next to the object, as one more body after
+//! `DOTO` when the compile succeeded (`OutputKind::SplitDwarf`); distcc
+//! 3.4's protocols cannot carry it, so such jobs travel only in this one.
 //!
 //! A client whose preprocessor fails closes the connection instead of
 //! sending the end marker; the daemon kills the compiler. The reference

@@ -44,6 +44,24 @@ fn version_banner_names_every_version_served() {
 }
 
 #[test]
+fn version_text_has_distcc_34s_form() {
+    for program in ["distcc", "distccd"] {
+        let v = version_text(program);
+        let lines: Vec<&str> = v.lines().collect();
+        assert!(lines.len() >= 3, "3.4's suite splits off two lines: {v}");
+        let first: Vec<&str> = lines[0].split(' ').collect();
+        assert_eq!(first.len(), 3, "{v}");
+        assert_eq!(first[0], program);
+        assert_eq!(first[1], env!("CARGO_PKG_VERSION"));
+        assert!(first[2]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+        assert!(lines[1].starts_with("  (protocols 1, 2 and 3) "), "{v}");
+        assert!(lines[1].ends_with(" (default port 3632)"), "{v}");
+    }
+}
+
+#[test]
 fn header_format() {
     assert_eq!(&header(ARGC, 4), b"ARGC00000004");
     assert_eq!(&header(DOTI, 0xdeadbeef), b"DOTIdeadbeef");

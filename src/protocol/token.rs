@@ -20,6 +20,8 @@ pub const SERR: &Token = b"SERR";
 pub const SOUT: &Token = b"SOUT";
 pub const DOTO: &Token = b"DOTO";
 pub const DOTD: &Token = b"DOTD";
+/// The split DWARF file (`-gsplit-dwarf`): our streamed dialect only.
+pub const DDWO: &Token = b"DDWO";
 
 /// Bytes in a header: the token, then eight hex digits.
 pub const HEADER_LEN: usize = 12;

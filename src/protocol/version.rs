@@ -51,6 +51,20 @@ pub fn version_banner() -> String {
     )
 }
 
+/// `--version` of PROGRAM in distcc 3.4's form, which scripts (and 3.4's
+/// own test suite) read: the name, version and platform, then the protocols
+/// and port indented on the second line, then what this build adds.
+pub fn version_text(program: &str) -> String {
+    format!(
+        "{program} {} {}-{}\n  {}\n  distcc in Rust: distcc 3.4's protocols, and for its own \
+         daemons streamed sources and exact mode (,cpp hosts)\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        version_banner()
+    )
+}
+
 /// What a request's `DIST` says: the distcc version whose layout the head
 /// has, and which of our extensions (if any) the rest of it follows. The
 /// daemon serves each with its own dialect; the reply is always the base

@@ -314,7 +314,10 @@ fn inetd_mode_over_a_socketpair() {
         let mut log = String::new();
         child.stderr.take().unwrap().read_to_string(&mut log).ok();
         assert_eq!(status.code(), Some(0), "{args:?}: {log}");
-        assert!(log.contains("inetd: x86_64-linux-gnu-gcc"), "{log}");
+        assert!(
+            log.contains("inetd: x86_64-linux-gnu-gcc exited 0"),
+            "{log}"
+        );
     }
     assert!(rig.temp_entries().is_empty());
 }

@@ -304,3 +304,43 @@ fn exact_mode_serves_dependency_files_for_the_preprocessor_and_linker_options() 
     // Nothing was written where the client's paths point on this machine.
     assert!(!std::path::Path::new("/p").exists());
 }
+
+/// A compiler the volunteer has no program for: distcc 3.4's client hears
+/// its own daemon's words, "failed to exec", with exit 110 (its suite's
+/// MissingCompiler_Case); a program that exists but is no compiler linked
+/// in a masquerade dir is still refused as not allowed.
+#[test]
+fn debians_client_hears_failed_to_exec_for_a_compiler_missing_here() {
+    skip_unless!(
+        std::path::Path::new("/usr/bin/distcc").exists(),
+        "Debian's distcc not installed"
+    );
+    let tree = Tree::new();
+    tree.write("t.i", "int foo;\n");
+    let d = Daemon::start(&tree, &["--enable-tcp-insecure"]);
+    for (compiler, said) in [
+        (
+            "nosuchcc",
+            "failed to exec nosuchcc: no such compiler on this server",
+        ),
+        ("sh", "compiler \"sh\" is not allowed"),
+    ] {
+        let mut c = Command::new("/usr/bin/distcc");
+        c.args([compiler, "-c", "t.i", "-o", "t.o"])
+            .current_dir(tree.work())
+            .env("DISTCC_HOSTS", d.host())
+            .env("DISTCC_DIR", tree.path("state"))
+            .env("DISTCC_FALLBACK", "0")
+            // distcc 3.4 backs a host off after a missing compiler.
+            .env("DISTCC_BACKOFF_PERIOD", "0")
+            .stdin(Stdio::null());
+        let out = run(c, T);
+        assert_eq!(
+            out.status.code(),
+            Some(110),
+            "{compiler}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains(said), "{}", text(&out.stderr));
+    }
+}

@@ -5,6 +5,7 @@ mod sshd;
 mod util;
 
 mod alloc;
+mod clang;
 mod daemon;
 mod dropin;
 mod exact;
@@ -27,6 +28,7 @@ mod packaging;
 mod same;
 mod scan;
 mod scan_corpus;
+mod split_dwarf;
 mod ssh;
 mod stream;
 mod volunteer;

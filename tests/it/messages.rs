@@ -141,35 +141,35 @@ fn a_log_file_that_cannot_be_opened_is_said_once() {
     }
 }
 
+/// What distcc 3.4's own suite checks of `distcc --version` and
+/// `distccd --version` (VersionOption_Case): at least three lines, the
+/// first `NAME VERSION PLATFORM`, the second the protocols and port.
 #[test]
 fn version_has_distcc_34s_form() {
-    let out = run(
-        {
-            let mut c = Command::new(exe());
-            c.arg("--version");
-            c
-        },
-        T,
-    );
-    assert!(out.status.success());
-    let said = text(&out.stdout);
-    // What distcc 3.4's own suite checks (VersionOption_Case).
-    let body = said.strip_suffix('\n').expect("ends with a newline");
-    let parts: Vec<&str> = body.splitn(3, '\n').collect();
-    assert_eq!(parts.len(), 3, "{said}");
-    let first: Vec<&str> = parts[0].split(' ').collect();
-    assert_eq!(first.len(), 3, "{said}");
-    assert_eq!(first[0], "distcc");
-    for word in &first[1..] {
-        assert!(
-            word.chars()
-                .all(|c| c.is_alphanumeric() || "._-".contains(c)),
-            "{said}"
-        );
+    let tree = Tree::new();
+    for program in ["distcc", "distccd"] {
+        let mut c = Command::new(tree.path("bin").join(program));
+        c.arg("--version");
+        let out = run(c, T);
+        assert!(out.status.success(), "{program}");
+        let said = text(&out.stdout);
+        let body = said.strip_suffix('\n').expect("ends with a newline");
+        let parts: Vec<&str> = body.splitn(3, '\n').collect();
+        assert_eq!(parts.len(), 3, "{said}");
+        let first: Vec<&str> = parts[0].split(' ').collect();
+        assert_eq!(first.len(), 3, "{said}");
+        assert_eq!(first[0], program);
+        for word in &first[1..] {
+            assert!(
+                word.chars()
+                    .all(|c| c.is_alphanumeric() || "._-".contains(c)),
+                "{said}"
+            );
+        }
+        assert!(parts[1].starts_with([' ', '\t']), "{said}");
+        assert!(parts[1].trim_start().starts_with("(protocol"), "{said}");
+        assert!(parts[1].ends_with(") (default port 3632)"), "{said}");
     }
-    assert!(parts[1].starts_with([' ', '\t']), "{said}");
-    assert!(parts[1].trim_start().starts_with("(protocol"), "{said}");
-    assert!(parts[1].ends_with(") (default port 3632)"), "{said}");
 }
 
 #[test]

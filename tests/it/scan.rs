@@ -222,7 +222,12 @@ const TABLE: &[(&str, Want)] = &[
     ("-fstack-usage -c x.c", L(".su")),
     ("-fcallgraph-info=su -c x.c", L(".ci")),
     ("-fdump-tree-all -c x.c", L("dump")),
-    ("-gsplit-dwarf -c x.c", L(".dwo")),
+    // The .dwo comes back in our streamed dialect only (`client::attempt`).
+    (
+        "-gsplit-dwarf -c x.c",
+        R("x.c", "x.o", "-gsplit-dwarf -c -o x.o x.i"),
+    ),
+    ("-gsplit-dwarf=split -c x.c", L(".dwo")),
     ("-Wa,-adhln=x.lst -c x.c", L("listing")),
     ("-Wa,--MD,x.d -c x.c", L("dependency")),
     ("-Wa,-I,inc -c x.c", L("assembler option")),

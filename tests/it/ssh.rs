@@ -88,12 +88,9 @@ fn ssh_our_client_to_our_distccd() {
     assert_eq!(log.matches("inetd: ").count(), 2, "{log}");
 }
 
-// Issue: "Debian's distcc client runs `distccd --inetd --enable-tcp-insecure`
-// on an `@host` volunteer, so with our daemon installed there every ssh job
-// from a 3.4 client fails": our distccd refuses --enable-tcp-insecure.
-// Un-ignore once it is accepted.
+/// Debian's distcc client runs `distccd --inetd --enable-tcp-insecure` on
+/// an `@host` volunteer; ours accepts the option and serves.
 #[test]
-#[ignore = "distccd refuses --enable-tcp-insecure, which distcc 3.4's client passes over ssh"]
 fn ssh_reference_client_to_our_distccd() {
     let Some((tree, sshd)) = setup(Client::Reference, Volunteer::Ours) else {
         return;
@@ -121,10 +118,9 @@ fn ssh_reference_client_to_reference_distccd() {
     );
 }
 
-// distcc 3.4 splits DISTCC_SSH on spaces (up to 12 words: `ssh -p 2222`
-// works); ours runs the whole value as one program name.
+/// distcc 3.4 splits DISTCC_SSH on spaces (`ssh -p 2222 -i key` works);
+/// so does our client.
 #[test]
-#[ignore = "the client does not split DISTCC_SSH into words as distcc 3.4 does"]
 fn ssh_our_client_with_options_in_distcc_ssh() {
     let Some((tree, sshd)) = setup(Client::Ours, Volunteer::Ours) else {
         return;

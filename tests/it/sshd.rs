@@ -129,10 +129,13 @@ impl Drop for Sshd {
     }
 }
 
+/// distcc 3.4 passes at most 12 words after the program and drops the
+/// rest without a word: options are attached (`-oName=value`) to stay
+/// within that, or the known-hosts file would fall back to `~/.ssh`.
 fn ssh_words(d: &Path, port: u16) -> String {
     format!(
-        "ssh -F /dev/null -p {port} -i {key} -o IdentitiesOnly=yes -o BatchMode=yes \
-         -o StrictHostKeyChecking=no -o UserKnownHostsFile={known} -o LogLevel=ERROR",
+        "ssh -F /dev/null -p {port} -i {key} -oUserKnownHostsFile={known} \
+         -oStrictHostKeyChecking=no -oIdentitiesOnly=yes -oBatchMode=yes -oLogLevel=ERROR",
         key = d.join("client_key").display(),
         known = d.join("known_hosts").display(),
     )

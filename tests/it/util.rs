@@ -76,19 +76,26 @@ impl Tree {
         }
         symlink(exe(), t.join("bin/distcc")).unwrap();
         symlink(exe(), t.join("bin/distccd")).unwrap();
+        let tree = Tree { tmp };
         for c in COMPILERS {
-            symlink(exe(), t.join("masq").join(c)).unwrap();
-            let real = which(c);
-            let script = format!(
-                "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -E|-M) exec {} \"$@\";; esac; done\n\
-                 echo \"cpponly: refused to compile locally: $*\" >&2\nexit 99\n",
-                real.display()
-            );
-            let p = t.join("cpponly").join(c);
-            fs::write(&p, script).unwrap();
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+            tree.add_compiler(c);
         }
-        Tree { tmp }
+        tree
+    }
+
+    /// Links compiler `c` in `masq/` and gives it a `cpponly/` wrapper.
+    pub fn add_compiler(&self, c: &str) {
+        let t = self.tmp.path();
+        symlink(exe(), t.join("masq").join(c)).unwrap();
+        let real = which(c);
+        let script = format!(
+            "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -E|-M) exec {} \"$@\";; esac; done\n\
+             echo \"cpponly: refused to compile locally: $*\" >&2\nexit 99\n",
+            real.display()
+        );
+        let p = t.join("cpponly").join(c);
+        fs::write(&p, script).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
