@@ -13,7 +13,8 @@
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
 //!   `streamed` (ours: the source sent while `cpp` writes it, via `tee`),
 //!   `exact` (protocol 3: the unit's files, found by `listing`) and
-//!   `hashed` (ours: exact mode's files by digest); every dialect moves
+//!   `hashed` (ours: exact mode's files by digest, with the compiler and
+//!   system headers it asserts, `assertions`); every dialect moves
 //!   bytes through `connection` (over `transport`) and returns an answer;
 //! - `reply` accepts a reply: a distcc code is a failure to distribute,
 //!   anything else the compiler's result, whose files `output` writes.
@@ -24,6 +25,7 @@
 //! the job runs locally by decision (a reason, not an error), and distcc
 //! failed (fall back, or exit with distcc's code).
 
+pub mod assertions;
 pub mod attempt;
 pub mod cleanup;
 pub mod cli;

@@ -9,7 +9,7 @@
 //! list), `reply` (what a server answers, with
 //! named outputs), `error` ([`WireError`] and its exit codes); and our
 //! extensions, `stream` (the source streamed while it is preprocessed) and
-//! `hashed` (exact mode's content-addressed files). Every reader checks the
+//! `hashed` (exact mode's content-addressed files), with `identity` (the compiler and system headers it asserts). Every reader checks the
 //! token it expects, parses the digits strictly, and checks a length
 //! against [`Limits`] before allocating, so a hostile peer gets a
 //! [`WireError`], never a panic or a huge allocation. This file only
@@ -19,6 +19,7 @@ pub mod codec;
 pub mod error;
 pub mod files;
 pub mod hashed;
+pub mod identity;
 pub mod limits;
 pub mod packet;
 pub mod reply;
