@@ -76,6 +76,9 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
     })
 }
 
+/// The files to send, and the system files, which are not sent.
+type Files = (Vec<NamedFile>, Vec<PathBuf>);
+
 /// Lists and reads every non-system file the compile reads, and names the
 /// system files; `Err` is the preprocessor's failed status.
 fn collect(
@@ -84,7 +87,7 @@ fn collect(
     scratch: &Path,
     cwd: &Path,
     cache: &Path,
-) -> Result<Result<(Vec<NamedFile>, Vec<PathBuf>), ExitStatus>> {
+) -> Result<Result<Files, ExitStatus>> {
     let list = scratch.join("deps.list");
     let mut cmd = local::command(compiler);
     cmd.args(job.listing_args(list.as_os_str()))

@@ -75,8 +75,15 @@ impl Verifier {
                 .into_iter()
                 .filter(|p| !same(p, &program)),
         );
-        identity::resolve(&self.cache, &wanted, &candidates)
-            .map_err(|m| Refusal::new(Code::CompilerMissing, format!("compiler mismatch: {m}")))
+        let chosen = identity::resolve(&self.cache, &wanted, &candidates)
+            .map_err(|m| Refusal::new(Code::CompilerMissing, format!("compiler mismatch: {m}")))?;
+        if chosen != program {
+            log::info!(
+                "{name}: running {}, which has the client's identity {wanted}",
+                chosen.display()
+            );
+        }
+        Ok(chosen)
     }
 
     /// A system list this daemon has been sent before.

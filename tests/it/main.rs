@@ -12,6 +12,7 @@ mod faults;
 mod flood;
 mod fuzz;
 mod hosts;
+mod identity;
 mod inflate;
 mod install;
 
