@@ -125,7 +125,7 @@ fn read_need(conn: &mut Connection, manifest: &[HashedFile]) -> Result<(bool, Ve
 
 /// Whether the daemon hung up on the request, as one that does not know
 /// the extension does; a timeout or any other failure is the job's.
-fn closed(e: &anyhow::Error) -> bool {
+pub(super) fn closed(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         if let Some(w) = c.downcast_ref::<WireError>() {
             return matches!(w, WireError::Closed { .. } | WireError::Truncated { .. })

@@ -2,7 +2,8 @@
 //!
 //! A job flows one way, parse → decide → act, and nothing below calls
 //! back up:
-//! - `cli` reads distcc's own options and finds the compiler's name;
+//! - `cli` reads distcc's own options and finds the compiler's name
+//!   (`check` answers `--check-hosts`);
 //! - `decide` asks `scan` (which builds a `job`) whether the command line
 //!   can go to the volunteers, and adds what only this machine knows;
 //! - `local` runs a job that stays here, unchanged;
@@ -27,6 +28,7 @@
 
 pub mod assertions;
 pub mod attempt;
+pub mod check;
 pub mod cleanup;
 pub mod cli;
 pub mod connection;

@@ -221,3 +221,49 @@ fn a_system_header_that_differs_on_the_daemon_is_refused() {
     let err = ok(&run(compile(&tree, &hosts, bin, "u.o"), T));
     assert!(err.contains(&want), "{err}");
 }
+
+#[test]
+fn check_hosts_says_which_hosts_have_this_compiler() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(RefDaemon::available(), "distcc 3.4's daemon not installed");
+    let tree = Tree::new();
+    let other = other_gcc(&tree);
+    let real = which("gcc");
+    // The client checks for the other gcc; one daemon has it besides the
+    // system's, one has only the system's.
+    let with_other = compiler_dir(&tree, "with-other", &[("gcc", &other)]);
+    let without = compiler_dir(&tree, "without", &[("gcc", &real)]);
+    let same = daemon_with_path(&tree, &with_other);
+    let differs = daemon_with_path(&tree, &without);
+    let reference = RefDaemon::start();
+    let check = |hosts: &str| {
+        let mut c = tree.client(hosts, &["--check-hosts", "gcc"]);
+        c.env("PATH", path_with(other.parent().unwrap()));
+        run(c, T)
+    };
+    let line = |out: &Output, host: &str| -> String {
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with(host))
+            .unwrap_or_else(|| panic!("no line for {host}: {}", text(&out.stdout)))
+            .to_string()
+    };
+
+    let out = check(&format!("{} {}", same.host(), reference.host()));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("here: gcc "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(line(&out, &same.host()).contains(": same compiler (gcc "));
+    assert!(line(&out, &reference.host()).ends_with(": cannot verify (distcc 3.4)"));
+
+    let all = format!("{} {} {}", same.host(), differs.host(), reference.host());
+    let out = check(&all);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let l = line(&out, &differs.host());
+    assert!(l.contains("compiler mismatch: client has gcc "), "{l}");
+    assert!(l.contains("(differs in driver)"), "{l}");
+    assert!(line(&out, &same.host()).contains(": same compiler (gcc "));
+}
