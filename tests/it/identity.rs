@@ -142,6 +142,20 @@ fn a_daemon_without_the_clients_compiler_refuses_and_the_job_runs_here() {
         fs::read(tree.work().join("t.o")).unwrap(),
         local_object(&tree, &other)
     );
+    // Beside a host that has the client's compiler, the refusing one costs
+    // nothing: the job goes there, whichever host is tried first.
+    let with_other = compiler_dir(&tree, "with-other", &[("gcc", &other)]);
+    let good = daemon_with_path(&tree, &with_other);
+    let both = format!("{hosts} {},cpp,lzo", good.host());
+    for obj in ["g1.o", "g2.o"] {
+        let mut c = compile(&tree, &both, bin, obj);
+        c.env("DISTCC_FALLBACK", "0");
+        ok(&run(c, T));
+        assert_eq!(
+            fs::read(tree.work().join(obj)).unwrap(),
+            fs::read(tree.work().join("t.o")).unwrap()
+        );
+    }
     let summary = summary(&tree);
     assert!(
         summary
