@@ -22,15 +22,22 @@ use crate::exit::Code;
 use crate::identity::{self, Cache, Expect, Identity};
 use crate::protocol::identity::{Digest, SystemFile};
 
-/// Lists kept at most; past it the table starts over (a list is a few
-/// dozen KB, and a farm builds with a handful of configurations).
-const MAX_LISTS: usize = 256;
+/// Entries of all kept lists together; past it the table starts over (a
+/// list has a few hundred entries, and a farm builds with a handful of
+/// configurations; a list itself is at most `protocol::identity::MAX_LIST`).
+const MAX_ENTRIES: usize = 200_000;
 
 pub type SystemList = Arc<Vec<(PathBuf, Expect)>>;
 
+#[derive(Default)]
+struct Lists {
+    by_digest: HashMap<Digest, SystemList>,
+    entries: usize,
+}
+
 pub struct Verifier {
     cache: Cache,
-    lists: Mutex<HashMap<Digest, SystemList>>,
+    lists: Mutex<Lists>,
     self_exe: Option<PathBuf>,
 }
 
@@ -88,7 +95,7 @@ impl Verifier {
 
     /// A system list this daemon has been sent before.
     pub fn known(&self, digest: &Digest) -> Option<SystemList> {
-        self.lists.lock().ok()?.get(digest).cloned()
+        self.lists.lock().ok()?.by_digest.get(digest).cloned()
     }
 
     /// Keeps a list that arrived (its digest checked by the reader).
@@ -103,10 +110,11 @@ impl Verifier {
                 .collect(),
         );
         if let Ok(mut lists) = self.lists.lock() {
-            if lists.len() >= MAX_LISTS {
-                lists.clear();
+            if lists.entries + list.len() > MAX_ENTRIES {
+                *lists = Lists::default();
             }
-            lists.insert(digest, list.clone());
+            lists.entries += list.len();
+            lists.by_digest.insert(digest, list.clone());
         }
         list
     }

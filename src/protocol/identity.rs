@@ -41,6 +41,10 @@ const HASH: &Token = b"HASH";
 /// shorter; its module checks it).
 pub const MAX_IDENTITY: u32 = 512;
 
+/// Largest system list a reader accepts, encoded: a unit that reads 2,000
+/// system headers has a list of about 200 KB.
+pub const MAX_LIST: u64 = 4 << 20;
+
 pub type Digest = [u8; 32];
 
 /// What a client asserts about its compile's environment.
@@ -151,8 +155,17 @@ pub fn read_list<R: Read>(
         });
     }
     let mut files = Vec::with_capacity((n as usize).min(1024));
+    let mut total: u64 = 0;
     for _ in 0..n {
         let name = read_string(r, NAME, limits.max_path)?;
+        total += 2 * HEADER_LEN as u64 + 32 + name.len() as u64;
+        if total > MAX_LIST {
+            return Err(WireError::TooLarge {
+                token: *SYSL,
+                len: total,
+                limit: MAX_LIST,
+            });
+        }
         let mut h = [0u8; HEADER_LEN];
         r.read_exact(&mut h).map_err(|_| WireError::Truncated {
             what: *HASH,
@@ -252,5 +265,13 @@ mod tests {
         write_raw(&mut buf, CCID, b"b").unwrap();
         let (_, next) = read_assertions(&mut &buf[..]).unwrap();
         assert_eq!(&next[..4], CCID);
+
+        let long = "/x".repeat(2000);
+        let files: Vec<SystemFile> = (0..1100)
+            .map(|i| (format!("{long}{i:05}").into(), None))
+            .collect();
+        let bytes = list_bytes(&files).unwrap();
+        let err = read_list(&mut &bytes[..], &Limits::default(), &digest_of(&bytes));
+        assert!(matches!(err, Err(WireError::TooLarge { .. })), "{err:?}");
     }
 }
