@@ -159,7 +159,9 @@ fn exchange(
         &Limits::for_replies(),
     )
     .context("reading the reply")?;
-    let stderr = String::from_utf8_lossy(&reply.stderr).trim().to_string();
+    let text = String::from_utf8_lossy(&reply.stderr);
+    let text = text.trim();
+    let stderr = text.strip_prefix("distccd: ").unwrap_or(text).to_string();
     let status = reply.status as i32;
     Ok(match exit::exit_code(status) {
         Some(0) => Verdict::Same,
