@@ -3,6 +3,11 @@
 //! `stat`s), and warm in a new process (a client job: one record file
 //! read, then the same `stat`s).
 //!
+//! Then one job's share (`per_job`): the system headers of a C++ unit
+//! that includes a few standard headers, the bytes its assertions put on
+//! the wire (`protocol::identity`), cold and warm, and what building them
+//! (client) and checking them (daemon) costs when warm.
+//!
 //! `cargo bench --bench identity` (optionally `-- COMPILER...`, default
 //! `gcc` and `clang` where installed; `N=` warm iterations).
 
@@ -11,6 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use distcc::identity::{check_files, Cache, Expect, Lang};
+use distcc::protocol::identity::{digest_of, list_bytes, write_assertions, Assertions};
 
 fn per_call(n: u32, mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -116,6 +122,87 @@ fn headers(n: u32) {
     println!("  warm check, new process (digest file): {fresh:.2?}");
 }
 
+/// The system headers `g++ -M` lists for a unit of standard includes.
+fn unit_headers(dir: &std::path::Path) -> Vec<PathBuf> {
+    let src = dir.join("unit.cc");
+    std::fs::write(
+        &src,
+        "#include <vector>\n#include <string>\n#include <map>\n#include <iostream>\n#include <cstdio>\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("g++")
+        .arg("-M")
+        .arg(&src)
+        .output()
+        .expect("run g++ -M");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\\\n", " ");
+    text.split_whitespace()
+        .filter(|w| w.starts_with("/usr/"))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// One job's assertions: bytes on the wire, and their cost when warm.
+fn per_job(n: u32) {
+    let Some(driver) = on_path(OsStr::new("g++")) else {
+        println!("per job: g++ not on PATH");
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let headers = unit_headers(scratch.path());
+    let cache_dir = scratch.path().join("cache");
+    // What the client does per job, in a new process each time: identity
+    // from its record file, digests from the digest file, list encoded.
+    let build = || {
+        let cache = Cache::new(Some(&cache_dir));
+        let id = cache.identity(&driver, Lang::Cxx).unwrap();
+        let mut files: Vec<_> = headers
+            .iter()
+            .map(|p| (p.clone().into_os_string(), cache.file_digest(p).unwrap()))
+            .collect();
+        files.sort();
+        cache.flush().unwrap();
+        let list = list_bytes(&files).unwrap();
+        let a = Assertions {
+            identity: Some(id.to_wire()),
+            system: Some(digest_of(&list)),
+        };
+        (a, list)
+    };
+    let (assertions, list) = build();
+    let mut head = Vec::new();
+    write_assertions(&mut head, &assertions).unwrap();
+    println!("per job: a C++ unit with {} system headers", headers.len());
+    println!(
+        "  on the wire, warm daemon: {} bytes (identity and list digest)",
+        head.len()
+    );
+    println!(
+        "  on the wire, first job per daemon and list: {} more (ask 12, list {})",
+        12 + list.len(),
+        list.len()
+    );
+    let client = per_call(n.clamp(1, 200), || {
+        build();
+    });
+    println!("  client, warm, new process: {client:.2?} per job");
+    let daemon_cache = Cache::new(None);
+    let expect: Vec<(PathBuf, Expect)> = headers
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                Expect::Digest(daemon_cache.file_digest(p).unwrap().unwrap()),
+            )
+        })
+        .collect();
+    let daemon = per_call(n.clamp(1, 1000), || {
+        daemon_cache.identity(&driver, Lang::Cxx).unwrap();
+        assert!(check_files(&daemon_cache, &expect, 1).is_empty());
+    });
+    println!("  daemon, warm, same process: {daemon:.2?} per job (identity and headers)");
+}
+
 fn main() {
     let n: u32 = std::env::var("N")
         .ok()
@@ -134,4 +221,5 @@ fn main() {
         compiler(OsStr::new(&name), n);
     }
     headers(n);
+    per_job(n);
 }

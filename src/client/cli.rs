@@ -1,5 +1,5 @@
 //! distcc's own command line, before any compiler's: `--help`,
-//! `--version`, `--show-hosts`, `-j`, and telling `distcc gcc ...` (a
+//! `--version`, `--show-hosts`, `--check-hosts` (`check`), `-j`, and telling `distcc gcc ...` (a
 //! compiler named) from `distcc -c x.c` (none: `cc`). Everything after the
 //! compiler's name is the compiler's and never parsed here.
 
@@ -15,6 +15,7 @@ const USAGE: &str = "\
 Usage:
    distcc [COMPILER] [compile options] -o OBJECT -c SOURCE
    distcc [--help | --version | --show-hosts | -j]
+   distcc --check-hosts [COMPILER]   does each host have this compiler ($CC)?
 
    COMPILER defaults to cc. Jobs that compile one source to an object go to
    the hosts in $DISTCC_HOSTS; everything else runs here.
@@ -67,6 +68,9 @@ pub fn parse(
             Ok(Request::Answered(0))
         }
         Some("--show-hosts") => show_hosts(settings).map(Request::Answered),
+        Some("--check-hosts") => {
+            super::check::run(settings, args.get(1).map(OsString::as_os_str)).map(Request::Answered)
+        }
         Some("-j") => show_jobs(settings).map(Request::Answered),
         _ if names_compiler(&args[0]) => compile(args[0].clone(), args[1..].to_vec()),
         _ => compile("cc".into(), args),

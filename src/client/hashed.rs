@@ -3,7 +3,9 @@
 //! the daemon answers which bodies it lacks, and only those follow, so a
 //! warm daemon receives a few hundred bytes per job. A daemon that closes
 //! on the extension (distcc 3.4) is remembered and asked in plain
-//! protocol 3 (`exact`) from then on.
+//! protocol 3 (`exact`) from then on. The request asserts the compiler's
+//! identity and the system headers' digests (`assertions`), which our
+//! daemon checks before compiling.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -11,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
+use super::assertions::{self, Asserted};
 use super::connection;
 use super::context::Context;
 use super::exact::{self, Sent};
@@ -20,6 +23,7 @@ use super::outcome::{Answer, Blame, Failed};
 use super::pick;
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, Entry, HashedFile};
+use crate::protocol::identity as asserted;
 use crate::protocol::{self, FileBody, NamedFile, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
@@ -27,14 +31,18 @@ use crate::transport::Connection;
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
+    let asserted = assertions::of(ctx, job, &listed.system);
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
-    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files) {
+    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files, &asserted) {
         Ok(n) => n,
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
             // protocol 3 to this host from now on.
-            log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
+            log::info!(
+                "{host}: no hashed transfer ({e:#}); using protocol 3, \
+                 which cannot verify its compiler and system headers"
+            );
             pick::mark_unspoken(host, ctx.settings, pick::Extension::Hashed);
             return Ok(Answer::Unspoken);
         }
@@ -49,13 +57,15 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     exact::reply_to(ctx, job, host, listed, sent)
 }
 
-/// Sends `files`: digests first, then only the bodies the daemon lacks.
+/// Sends `files`: digests first, then only the bodies the daemon lacks;
+/// the assertions after the head, the system list if the daemon asks.
 /// Returns the bytes sent.
 fn send(
     conn: &mut Connection,
     cwd: &Path,
     argv: &[OsString],
     files: &[NamedFile],
+    asserted: &Asserted,
 ) -> Result<usize> {
     let manifest: Vec<HashedFile> = files
         .iter()
@@ -74,11 +84,11 @@ fn send(
     };
     let mut buf = Vec::with_capacity(16 * 1024);
     protocol::write_request_head_as(&mut buf, &head, hashed::VERSION)?;
+    asserted::write_assertions(&mut buf, &asserted.assertions)?;
     hashed::write_manifest(&mut buf, &manifest)?;
     connection::write_all(conn, &buf, false).context("sending the file list")?;
     let mut sent = buf.len();
-    let need =
-        hashed::read_need(conn, &manifest).context("reading which files the server lacks")?;
+    let (list_asked, need) = read_need(conn, &manifest)?;
     let bodies: Vec<&[u8]> = need
         .iter()
         .filter_map(|&i| match &files[i as usize].body {
@@ -87,15 +97,35 @@ fn send(
         })
         .collect();
     buf.clear();
+    if list_asked {
+        buf.extend_from_slice(&asserted.list);
+    }
     hashed::write_bodies(&mut buf, Version::V3.codec(), &bodies)?;
     connection::write_all(conn, &buf, false).context("sending files")?;
     sent += buf.len();
     Ok(sent)
 }
 
+/// Reads the daemon's answer to the file list: whether it asks for the
+/// system list (`SYSQ`), then which files it lacks.
+fn read_need(conn: &mut Connection, manifest: &[HashedFile]) -> Result<(bool, Vec<u32>)> {
+    let mut h = [0u8; protocol::HEADER_LEN];
+    std::io::Read::read_exact(conn, &mut h)
+        .map_err(WireError::from)
+        .context("reading which files the server lacks")?;
+    let asked = &h[..4] == asserted::SYSQ;
+    let need = if asked {
+        protocol::read_header(&mut h.as_slice(), asserted::SYSQ)?;
+        hashed::read_need(conn, manifest)
+    } else {
+        hashed::read_need(&mut std::io::Read::chain(&h[..], &mut *conn), manifest)
+    };
+    Ok((asked, need.context("reading which files the server lacks")?))
+}
+
 /// Whether the daemon hung up on the request, as one that does not know
 /// the extension does; a timeout or any other failure is the job's.
-fn closed(e: &anyhow::Error) -> bool {
+pub(super) fn closed(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         if let Some(w) = c.downcast_ref::<WireError>() {
             return matches!(w, WireError::Closed { .. } | WireError::Truncated { .. })

@@ -40,6 +40,9 @@ pub struct Listed {
     pub cwd: PathBuf,
     /// The files to send, with absolute client paths.
     pub files: Vec<NamedFile>,
+    /// The files read under the system include dirs, which are not sent:
+    /// our daemons check theirs against them (`assertions`).
+    pub system: Vec<PathBuf>,
     /// How long listing and reading them took.
     pub took: Duration,
 }
@@ -64,23 +67,27 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
             ctx.state.local("the preprocessor failed");
             Err(Compiled(exit::of_wait_status(status.into_raw())))
         }
-        Ok(files) => Ok(Listed {
+        Ok((files, system)) => Ok(Listed {
             cwd,
             files,
+            system,
             took: started.elapsed(),
         }),
     })
 }
 
-/// Lists and reads every non-system file the compile reads; `Err` is the
-/// preprocessor's failed status.
+/// The files to send, and the system files, which are not sent.
+type Files = (Vec<NamedFile>, Vec<PathBuf>);
+
+/// Lists and reads every non-system file the compile reads, and names the
+/// system files; `Err` is the preprocessor's failed status.
 fn collect(
     compiler: &Compiler,
     job: &Job,
     scratch: &Path,
     cwd: &Path,
     cache: &Path,
-) -> Result<Result<Vec<NamedFile>, ExitStatus>> {
+) -> Result<Result<Files, ExitStatus>> {
     let list = scratch.join("deps.list");
     let mut cmd = local::command(compiler);
     cmd.args(job.listing_args(list.as_os_str()))
@@ -96,15 +103,17 @@ fn collect(
     let text = fs::read(&list).context("reading the file listing")?;
     let system = system_dirs(compiler, job, cache)?;
     let mut files = Vec::new();
+    let mut system_files = Vec::new();
     let mut seen = BTreeSet::new();
     for name in parse_make_deps(&text) {
         let path = absolute(cwd, Path::new(&name));
         if system.iter().any(|d| path.starts_with(d)) {
+            system_files.push(path);
             continue;
         }
         add(&path, &mut files, &mut seen)?;
     }
-    Ok(Ok(files))
+    Ok(Ok((files, system_files)))
 }
 
 /// `cwd`-relative paths made absolute, lexically (`..` kept: the server

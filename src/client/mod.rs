@@ -2,7 +2,8 @@
 //!
 //! A job flows one way, parse → decide → act, and nothing below calls
 //! back up:
-//! - `cli` reads distcc's own options and finds the compiler's name;
+//! - `cli` reads distcc's own options and finds the compiler's name
+//!   (`check` answers `--check-hosts`);
 //! - `decide` asks `scan` (which builds a `job`) whether the command line
 //!   can go to the volunteers, and adds what only this machine knows;
 //! - `local` runs a job that stays here, unchanged;
@@ -13,7 +14,8 @@
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
 //!   `streamed` (ours: the source sent while `cpp` writes it, via `tee`),
 //!   `exact` (protocol 3: the unit's files, found by `listing`) and
-//!   `hashed` (ours: exact mode's files by digest); every dialect moves
+//!   `hashed` (ours: exact mode's files by digest, with the compiler and
+//!   system headers it asserts, `assertions`); every dialect moves
 //!   bytes through `connection` (over `transport`) and returns an answer;
 //! - `reply` accepts a reply: a distcc code is a failure to distribute,
 //!   anything else the compiler's result, whose files `output` writes.
@@ -24,7 +26,9 @@
 //! the job runs locally by decision (a reason, not an error), and distcc
 //! failed (fall back, or exit with distcc's code).
 
+pub mod assertions;
 pub mod attempt;
+pub mod check;
 pub mod cleanup;
 pub mod cli;
 pub mod connection;

@@ -89,6 +89,11 @@ impl Whitelist {
         &self.dirs
     }
 
+    /// The dirs real compilers are looked up in, masquerade dirs left out.
+    pub fn search_path(&self) -> &[PathBuf] {
+        &self.search_path
+    }
+
     /// The program to run for the client's argv[0], or why not.
     pub fn resolve(&self, requested: &OsStr) -> Result<PathBuf, Refusal> {
         let shown = requested.to_string_lossy();

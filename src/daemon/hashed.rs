@@ -1,9 +1,12 @@
 //! Our exact-mode extension (`protocol::hashed`): the client lists its
 //! files by digest; those the content store has are linked into the mirror
 //! at once, the rest are asked for (`NEED`), checked against their digests,
-//! stored, and placed. The compile and the reply are exact mode's.
+//! stored, and placed. The compile and the reply are exact mode's. What
+//! the request asserts about its compiler and system headers is checked
+//! by `verify` before `NEED`, or, for a system list this daemon has not
+//! seen, right after it.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result};
 
@@ -12,8 +15,10 @@ use super::mirror::{self, Mirror, Source};
 use super::refusal::Refusal;
 use super::server::Server;
 use super::store::Store;
+use super::verify::SystemList;
 use crate::exit::Code;
 use crate::protocol::hashed::{self, Digest, Entry, HashedFile};
+use crate::protocol::identity::{self as asserted, Assertions};
 use crate::protocol::RequestHead;
 
 /// Reads the file list of a hashed request whose head has been read, asks
@@ -31,6 +36,7 @@ pub fn prepare<'a, R: Read>(
         manifest,
         missing,
         store,
+        ask_system,
     } = match before_need(server, &head, input) {
         Ok(Ok(known)) => known,
         Ok(Err(r)) => {
@@ -47,8 +53,19 @@ pub fn prepare<'a, R: Read>(
         }
     };
     let indices: Vec<u32> = missing.iter().map(|(i, _)| *i).collect();
+    if ask_system.is_some() {
+        asserted::write_list_request(output)?;
+    }
     hashed::write_need(output, &indices)?;
     output.flush().context("asking for files")?;
+    if let Some(digest) = ask_system {
+        let files = asserted::read_list(input, &server.limits, &digest)
+            .context("reading the system file list")?;
+        let list = server.verifier.remember(digest, files);
+        if let Err(r) = server.verifier.system(&list) {
+            return Ok(Err(r));
+        }
+    }
     let mut total: u64 = 0;
     let codec = head.version.codec();
     for (i, d) in &missing {
@@ -91,6 +108,8 @@ struct Known<'s> {
     /// The files the store lacks: their indices, for `NEED`, and digests.
     missing: Vec<(u32, Digest)>,
     store: &'s Store,
+    /// The digest of a system list this daemon must ask for.
+    ask_system: Option<Digest>,
 }
 
 fn before_need<'s, R: Read>(
@@ -98,13 +117,20 @@ fn before_need<'s, R: Read>(
     head: &RequestHead,
     input: &mut R,
 ) -> Result<Result<Known<'s>, Refusal>> {
-    let manifest = hashed::read_manifest(input, &server.limits).context("reading the file list")?;
+    let (assertions, next) = asserted::read_assertions(input).context("reading the request")?;
+    let mut rest = io::Cursor::new(next).chain(&mut *input);
+    let manifest =
+        hashed::read_manifest(&mut rest, &server.limits).context("reading the file list")?;
     let Some(store) = &server.store else {
         let r = Refusal::new(Code::Protocol, "this server has no content store");
         return Ok(Err(r));
     };
-    let mirror = match mirror::prepare(server, head.cwd.as_deref(), &head.argv)? {
+    let mut mirror = match mirror::prepare(server, head.cwd.as_deref(), &head.argv)? {
         Ok(m) => m,
+        Err(r) => return Ok(Err(r)),
+    };
+    let ask_system = match verify(server, head, &assertions, &mut mirror) {
+        Ok(ask) => ask,
         Err(r) => return Ok(Err(r)),
     };
     Ok(
@@ -113,8 +139,35 @@ fn before_need<'s, R: Read>(
             manifest,
             missing,
             store,
+            ask_system,
         }),
     )
+}
+
+/// Checks what the request asserts: runs the compiler with the client's
+/// identity, and checks a system list this daemon knows; returns the
+/// digest of one it must ask for.
+fn verify(
+    server: &Server,
+    head: &RequestHead,
+    assertions: &Assertions,
+    mirror: &mut Mirror,
+) -> Result<Option<Digest>, Refusal> {
+    if let Some(wire) = &assertions.identity {
+        let program = mirror.program().to_path_buf();
+        let chosen = server
+            .verifier
+            .compiler(&server.whitelist, &head.argv[0], program, wire)?;
+        mirror.set_program(chosen);
+    }
+    let Some(digest) = assertions.system else {
+        return Ok(None);
+    };
+    let known: Option<SystemList> = server.verifier.known(&digest);
+    match known {
+        Some(list) => server.verifier.system(&list).map(|()| None),
+        None => Ok(Some(digest)),
+    }
 }
 
 /// Places the links and the files the store has; returns the files it

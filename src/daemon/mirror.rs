@@ -103,6 +103,17 @@ pub fn prepare(
 }
 
 impl Mirror {
+    /// The compiler the job will run.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// Runs another compiler than the whitelist's: one with the client's
+    /// identity under a related name (`verify`).
+    pub fn set_program(&mut self, program: PathBuf) {
+        self.program = program;
+    }
+
     /// Puts one client file under the root at its client path.
     pub fn place(&self, name: &OsStr, source: Source) -> Result<Result<(), Refusal>> {
         let name = match check_client_path(name) {

@@ -15,7 +15,8 @@
 //! (`--allow`); `compilers` (the whitelist); `policy` (which compiler
 //! arguments are safe, from the flag table in `args`); `mirror` and
 //! `mirror_args` (exact mode's file tree and command line), `unmap` (its
-//! way back), `store` (its content store); `space` (a full disk, said as
+//! way back), `store` (its content store), `verify` (the compiler and
+//! system headers a hashed request asserts); `space` (a full disk, said as
 //! one); `run` (one compiler process), `leader` (the process that takes
 //! its whole tree down with it) and `sandbox` (its Landlock jail); `stats`,
 //! `statspage` and `machine` (counters and the stats page); `daemonize`
@@ -50,6 +51,7 @@ pub mod statspage;
 pub mod store;
 pub mod streamed;
 pub mod unmap;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;

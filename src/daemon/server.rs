@@ -16,6 +16,7 @@ use super::run::{self, RunLimits};
 use super::signals::Latch;
 use super::stats::{Semaphore, Stats};
 use super::store::Store;
+use super::verify::Verifier;
 use crate::protocol::Limits;
 use crate::settings::DaemonSettings;
 
@@ -36,6 +37,8 @@ pub struct Server {
     pub stats: Stats,
     /// Exact mode's content store, when the daemon keeps one.
     pub store: Option<Store>,
+    /// Checks hashed requests' compiler identity and system headers.
+    pub verifier: Verifier,
     /// Confine compilers with Landlock (`--no-sandbox` turns it off).
     pub sandbox: bool,
     /// Set when the daemon stops waiting for jobs: readers give up,
@@ -76,6 +79,7 @@ impl Server {
             jobs,
             stats: Stats::new(),
             store: open_store(&settings.tmpdir, opts.store_size.unwrap_or(256)),
+            verifier: Verifier::new(Some(&private_dir(&settings.tmpdir, "distccd-identity"))),
             tmpdir: settings.tmpdir,
             sandbox: !opts.no_sandbox,
             stop: Latch::new()?,
@@ -99,6 +103,13 @@ fn whitelist(opts: &Options, settings: &DaemonSettings) -> Result<Whitelist> {
     Ok(whitelist)
 }
 
+/// `tmpdir/name-UID`: a dir of this daemon's user.
+fn private_dir(tmpdir: &Path, name: &str) -> PathBuf {
+    // SAFETY: getuid never fails.
+    let uid = unsafe { libc::getuid() };
+    tmpdir.join(format!("{name}-{uid}"))
+}
+
 /// Exact mode's content store, private to this daemon's user under its
 /// temp dir; without one, hashed requests are refused and clients fall
 /// back to plain protocol 3.
@@ -106,9 +117,7 @@ fn open_store(tmpdir: &Path, mib: u64) -> Option<Store> {
     if mib == 0 {
         return None;
     }
-    // SAFETY: getuid never fails.
-    let uid = unsafe { libc::getuid() };
-    let dir = tmpdir.join(format!("distccd-store-{uid}"));
+    let dir = private_dir(tmpdir, "distccd-store");
     match Store::open(&dir, mib.saturating_mul(1 << 20)) {
         Ok(s) => Some(s),
         Err(e) => {

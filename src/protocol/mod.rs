@@ -9,9 +9,10 @@
 //! list), `reply` (what a server answers, with
 //! named outputs), `error` ([`WireError`] and its exit codes); and our
 //! extensions, `stream` (the source streamed while it is preprocessed) and
-//! `hashed` (exact mode's content-addressed files). Every reader checks the
-//! token it expects, parses the digits strictly, and checks a length
-//! against [`Limits`] before allocating, so a hostile peer gets a
+//! `hashed` (exact mode's content-addressed files), with `identity` (the
+//! compiler and system headers such a request asserts). Every reader
+//! checks the token it expects, parses the digits strictly, and checks a
+//! length against [`Limits`] before allocating, so a hostile peer gets a
 //! [`WireError`], never a panic or a huge allocation. This file only
 //! gathers the names; each part imports its siblings, never this file.
 
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod error;
 pub mod files;
 pub mod hashed;
+pub mod identity;
 pub mod limits;
 pub mod packet;
 pub mod reply;

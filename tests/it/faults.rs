@@ -247,13 +247,15 @@ fn ip(args: &[&str]) -> bool {
 }
 
 /// A compiler for the volunteer that takes its time before compiling, so
-/// a job is certainly mid-compile when the link is cut.
+/// a job is certainly mid-compile when the link is cut. The client runs
+/// the same script, so both sides have one compiler identity (exact mode
+/// checks it), and only a compile in a daemon's job dir waits.
 fn slow_compiler(tree: &Tree) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let dir = tree.path("slow");
     fs::create_dir_all(&dir).unwrap();
     let script = format!(
-        "#!/bin/sh\nsleep 30\nexec {} \"$@\"\n",
+        "#!/bin/sh\ncase \"$PWD\" in */distccd_*) sleep 30;; esac\nexec {} \"$@\"\n",
         which("gcc").display()
     );
     fs::write(dir.join("gcc"), script).unwrap();
@@ -342,9 +344,15 @@ fn cut_off(when: CutIn) {
         let hosts = format!("{}:{}{cpp}", Link::SERVER_ADDR, daemon.port);
         let obj = format!("{how}.o");
         let mut cmd = tree.client(&hosts, &["gcc", "-O2", "-c", "t.c", "-o", &obj]);
+        let path = format!(
+            "{}:{}",
+            slow_compiler(&tree).display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         cmd.env("DISTCC_IO_TIMEOUT", TIMEOUT.to_string())
             .env("DISTCC_CONNECT_TIMEOUT", "20")
-            .env("DISTCC_STREAM", stream);
+            .env("DISTCC_STREAM", stream)
+            .env("PATH", path);
         let mut child = Link::inside(&link.client, &cmd)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -13,6 +13,7 @@ mod faults;
 mod flood;
 mod fuzz;
 mod hosts;
+mod identity;
 mod inflate;
 mod install;
 
