@@ -7,9 +7,9 @@
 use super::context::Context;
 use super::cpp;
 use super::job::Job;
-use super::listing::{self, Listed};
+use super::listing::Listed;
 use super::outcome::{Answer, Attempt, Blame, Compiled, Failed};
-use super::{exact, hashed, pick, plain, reply, streamed};
+use super::{exact, hashed, pick, plain, reply, scanned, streamed};
 use crate::hosts::Host;
 use crate::protocol::Version;
 
@@ -126,7 +126,7 @@ fn listed<'a>(
     kept: &'a mut Option<Listed>,
 ) -> Result<Result<&'a Listed, Compiled>, Failed> {
     if kept.is_none() {
-        match listing::list(ctx, job, cpp_slots)? {
+        match scanned::list(ctx, job, cpp_slots)? {
             Ok(l) => *kept = Some(l),
             Err(compiled) => return Ok(Err(compiled)),
         }

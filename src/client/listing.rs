@@ -42,6 +42,9 @@ pub struct Listed {
     pub files: Vec<NamedFile>,
     /// How long listing and reading them took.
     pub took: Duration,
+    /// What the include scanner expects the compile to read, when it
+    /// listed the files (`scanned`); `None` for the compiler's listing.
+    pub expected: Option<super::scanned::Expected>,
 }
 
 /// Lists and reads the unit's files in a local preprocessing slot, in the
@@ -68,6 +71,7 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
             cwd,
             files,
             took: started.elapsed(),
+            expected: None,
         }),
     })
 }
@@ -121,7 +125,11 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
 /// its target, so the server resolves names the way this machine does.
 /// Names are sent resolved (`..` applied after the links before it), as
 /// the kernel would resolve them.
-fn add(path: &Path, files: &mut Vec<NamedFile>, seen: &mut BTreeSet<PathBuf>) -> Result<()> {
+pub(super) fn add(
+    path: &Path,
+    files: &mut Vec<NamedFile>,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
     add_within(path, files, seen, 0)
 }
 
@@ -185,7 +193,7 @@ fn add_within(
 /// The compiler's default include dirs for this job's language, from
 /// `-E -v`, remembered in `cache` per compiler binary (path, size, mtime),
 /// language and the options that move them: asking costs a compiler run.
-fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathBuf>> {
     let lang = match job.lang {
         Lang::Cxx | Lang::CxxPre => "c++",
         Lang::ObjC | Lang::ObjCPre => "objective-c",

@@ -44,8 +44,10 @@ pub mod pick;
 pub mod plain;
 pub mod reply;
 pub mod scan;
+pub mod scanned;
 pub mod streamed;
 pub mod tee;
+pub mod unit;
 
 use std::ffi::{OsStr, OsString};
 

@@ -176,6 +176,7 @@ mod tests {
             spent,
             total: Duration::from_millis(compile_ms + 10),
             tried: vec![],
+            listing: None,
             source: "a.c".into(),
         }
     }
