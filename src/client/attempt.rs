@@ -7,11 +7,13 @@
 use super::context::Context;
 use super::cpp;
 use super::job::Job;
-use super::listing::Listed;
+use super::listing::{self, Listed};
 use super::outcome::{Answer, Attempt, Blame, Compiled, Failed};
-use super::{exact, hashed, pick, plain, reply, scanned, streamed};
+use super::{exact, hashed, pick, plain, reply, scanned, streamed, verify};
+use crate::exit::{self, Code};
 use crate::hosts::Host;
-use crate::protocol::Version;
+use crate::protocol::{Reply, Version};
+use crate::state::Listing;
 
 /// What was prepared here for the job, kept across attempts.
 #[derive(Default)]
@@ -85,7 +87,10 @@ pub fn run(
                 streamed::run(ctx, job, host, v, cpp_slots, &mut sources.temps)?
             }
             Dialect::Exact | Dialect::Hashed => {
-                let listed = match listed(ctx, job, cpp_slots, &mut sources.listed)? {
+                // Only our hashed dialect returns what the compiler read,
+                // which a scanned listing needs to be trusted.
+                let scan = dialect == Dialect::Hashed;
+                let listed = match listed(ctx, job, cpp_slots, scan, &mut sources.listed)? {
                     Ok(listed) => listed,
                     Err(compiled) => return Ok(compiled),
                 };
@@ -99,6 +104,18 @@ pub fn run(
         match answer {
             Answer::Reply(r) => {
                 let exact = matches!(dialect, Dialect::Exact | Dialect::Hashed);
+                if let Some(miss) = unverified(&r, sources.listed.as_ref()) {
+                    // Redone here with the compiler's own listing; nothing
+                    // of this reply is used, its diagnostics included.
+                    log::info!(
+                        "{} on {host}: scanner miss: {}",
+                        job.input.to_string_lossy(),
+                        miss.0
+                    );
+                    ctx.state.listing(Listing::ScannerMiss);
+                    sources.listed = None;
+                    continue;
+                }
                 return reply::accept(job, r, exact);
             }
             Answer::Compiled(c) => return Ok(c),
@@ -118,15 +135,40 @@ pub fn run(
     }
 }
 
-/// The unit's files, listed on the first attempt that needs them.
+/// Why a reply to a scanned job cannot be used, if it cannot. A refusal
+/// (a distcc code) is no compile, so nothing to verify: it is handled as
+/// any refusal.
+fn unverified(reply: &Reply, listed: Option<&Listed>) -> Option<verify::Miss> {
+    let listed = listed?;
+    let expected = listed.expected.as_ref()?;
+    let status = reply.status as i32;
+    if exit::exit_code(status).is_some_and(Code::is_distcc) {
+        return None;
+    }
+    verify::check(reply, &listed.cwd, expected).err()
+}
+
+/// The unit's files, listed on the first attempt that needs them: by the
+/// include scanner if `scan` allows (and it can tell), else by the
+/// compiler. A scanned listing kept from an earlier attempt is listed
+/// again by the compiler when this dialect cannot verify it.
 fn listed<'a>(
     ctx: &Context,
     job: &Job,
     cpp_slots: u32,
+    scan: bool,
     kept: &'a mut Option<Listed>,
 ) -> Result<Result<&'a Listed, Compiled>, Failed> {
-    if kept.is_none() {
-        match scanned::list(ctx, job, cpp_slots)? {
+    let scanned_here = kept.as_ref().is_some_and(|l| l.expected.is_some());
+    // After a scanner miss the kept listing is gone: the compiler's, then.
+    let rescan = scan && !ctx.state.had_scanner_miss();
+    if kept.is_none() || (scanned_here && !scan) {
+        let list = if rescan {
+            scanned::list(ctx, job, cpp_slots)?
+        } else {
+            listing::list(ctx, job, cpp_slots)?
+        };
+        match list {
             Ok(l) => *kept = Some(l),
             Err(compiled) => return Ok(Err(compiled)),
         }

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use super::context::Context;
 use super::outcome::{Blame, Failed};
 use crate::hosts::Host;
-use crate::protocol::{self, Limits, Reply, Version};
+use crate::protocol::{self, Limits, Reply, ReplyForm, Version};
 use crate::state::Phase;
 use crate::transport::{self, Connection};
 
@@ -38,7 +38,17 @@ pub fn write_all(conn: &mut Connection, buf: &[u8], cork: bool) -> io::Result<()
 /// Waits for the server's reply to a sent request and reads it, the two
 /// together within `DISTCC_IO_TIMEOUT`; the monitor sees the compile and
 /// the receiving apart.
-pub fn await_reply(ctx: &Context, mut conn: Connection, version: Version) -> Result<Reply, Failed> {
+pub fn await_reply(ctx: &Context, conn: Connection, version: Version) -> Result<Reply, Failed> {
+    await_reply_as(ctx, conn, ReplyForm::of(version))
+}
+
+/// [`await_reply`] for a reply of any form (our hashed dialect's has the
+/// list of files read).
+pub fn await_reply_as(
+    ctx: &Context,
+    mut conn: Connection,
+    form: ReplyForm,
+) -> Result<Reply, Failed> {
     let mid_job = Failed::by(Blame::MidJob);
     ctx.state.phase(Phase::Compile);
     conn.set_time_limit(Some(ctx.settings.io_timeout));
@@ -46,7 +56,12 @@ pub fn await_reply(ctx: &Context, mut conn: Connection, version: Version) -> Res
         .context("waiting for the compile")
         .map_err(mid_job)?;
     ctx.state.phase(Phase::Receive);
-    receive_after(&mut conn, version, &[]).map_err(mid_job)
+    form.read(
+        &mut BufReader::with_capacity(64 * 1024, &mut conn),
+        &Limits::for_replies(),
+    )
+    .context("reading the reply")
+    .map_err(mid_job)
 }
 
 /// Starts the send phase: what follows is written (and, for our extensions,

@@ -285,8 +285,9 @@ fn parse_search_list(stderr: &[u8]) -> Vec<PathBuf> {
     dirs
 }
 
-/// The prerequisites of a make rule as gcc writes it: backslash-newline
-/// continuations, `\ ` for spaces in names, `$$` for `$`.
+/// The prerequisites of the first make rule as gcc writes it:
+/// backslash-newline continuations, `\ ` for spaces in names, `$$` for
+/// `$`; the phony rules `-MP` adds after it are not read.
 pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
     let colon = text
         .windows(2)
@@ -307,7 +308,8 @@ pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
                 cur.push(b'$');
                 i += 1;
             }
-            b' ' | b'\n' | b'\t' => {
+            b'\n' => break,
+            b' ' | b'\t' => {
                 if !cur.is_empty() {
                     names.push(OsString::from_vec(std::mem::take(&mut cur)));
                 }

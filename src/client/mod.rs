@@ -48,6 +48,7 @@ pub mod scanned;
 pub mod streamed;
 pub mod tee;
 pub mod unit;
+pub mod verify;
 
 use std::ffi::{OsStr, OsString};
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::reads::ReadsFrom;
 use super::refusal::Refusal;
 use super::run::{self, Ended, Finished, Running};
 use super::sandbox::Jail;
@@ -49,6 +50,10 @@ pub struct Job<'a> {
     pub feed: Feed<'a>,
     /// How the answer goes on the wire.
     pub reply: ReplyForm,
+    /// Where the list of files read comes from, when the reply has one.
+    pub reads: Option<ReadsFrom>,
+    /// Variables set for this compile on top of the server's.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Job<'_> {
@@ -74,6 +79,8 @@ impl Job<'_> {
             unmap: None,
             feed: Feed::File,
             reply: ReplyForm::of(head.version),
+            reads: None,
+            env: Vec::new(),
         }
     }
 }
@@ -172,6 +179,8 @@ struct Launch<'j> {
     args: Vec<OsString>,
     cwd: &'j Path,
     jail: Option<Jail>,
+    /// The server's environment and the job's own variables.
+    env: Vec<(OsString, OsString)>,
 }
 
 impl<'j> Launch<'j> {
@@ -181,17 +190,21 @@ impl<'j> Launch<'j> {
         args: Vec<OsString>,
         cwd: &'j Path,
         dir: &Path,
+        job_env: Vec<(OsString, OsString)>,
     ) -> Result<Launch<'j>> {
         let jail = match server.sandbox {
             true => Jail::for_job(dir, program).context("building the sandbox")?,
             false => None,
         };
+        let mut env = server.env.clone();
+        env.extend(job_env);
         Ok(Launch {
             server,
             program,
             args,
             cwd,
             jail,
+            env,
         })
     }
 
@@ -200,7 +213,7 @@ impl<'j> Launch<'j> {
             self.program,
             &self.args,
             self.cwd,
-            &self.server.env,
+            &self.env,
             io,
             &self.server.run_limits,
             self.jail.as_ref(),
@@ -237,6 +250,8 @@ pub fn run<W: Write>(
         unmap,
         feed,
         reply: form,
+        reads,
+        env,
     } = job;
     let captured = Captured::new(dir.path());
     let mut outputs = vec![object.as_path()];
@@ -245,7 +260,7 @@ pub fn run<W: Write>(
     // gcc runs the assembler beside cc1 with -pipe, rather than after it
     // through a temp file: the object is the same, sooner.
     args.insert(0, "-pipe".into());
-    let launch = Launch::new(server, &program, args, &cwd, dir.path())?;
+    let launch = Launch::new(server, &program, args, &cwd, dir.path(), env)?;
     let start = match start(&launch, &captured, feed, output)? {
         Ok(s) => s,
         Err(r) => return refuse(server, form, output, compiler, r),
@@ -270,7 +285,20 @@ pub fn run<W: Write>(
         Ok(f) => f,
         Err(r) => return refuse(server, form, output, compiler, r),
     };
-    let reply = collect(server, &finished, &captured, &object, deps, unmap)?;
+    let mut reply = collect(
+        server,
+        &finished,
+        &captured,
+        &object,
+        deps.clone(),
+        unmap.clone(),
+    )?;
+    if let Some(r) = &reads {
+        reply.set_output(
+            OutputKind::Reads,
+            r.collect(deps.as_deref(), unmap.as_deref()),
+        );
+    }
     let reply = unless_out_of_room(server, &compiler, &finished, dir.path(), reply);
     drop(held);
     let ok = finished.status == 0 && finished.ended == Ended::Exited;

@@ -11,7 +11,7 @@ use super::codec::{read_body, write_body, Codec};
 use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{read_header, write_header};
-use super::token::{Token, DONE, DOTD, DOTO, SERR, SOUT, STAT};
+use super::token::{Token, DONE, DOTD, DOTO, READ, SERR, SOUT, STAT};
 use super::version::Version;
 
 /// A file a compile produced, by what it is.
@@ -21,6 +21,11 @@ pub enum OutputKind {
     Object,
     /// The dependency file (`-MD`), as `DOTD`: protocol 3 only.
     Deps,
+    /// The files the compiler read, as `READ` after the rest: our hashed
+    /// dialect only (`ReplyForm::reads`). A dependency list in make's
+    /// form (`reads::parse`), after a first line saying whether it has
+    /// every file (`all`) or leaves system headers out (`user`).
+    Reads,
 }
 
 impl OutputKind {
@@ -29,6 +34,7 @@ impl OutputKind {
         match self {
             OutputKind::Object => DOTO,
             OutputKind::Deps => DOTD,
+            OutputKind::Reads => READ,
         }
     }
 
@@ -98,6 +104,8 @@ impl Reply {
 pub struct ReplyForm {
     pub version: Version,
     pub codec: Codec,
+    /// Our hashed dialect: the list of files read follows the reply.
+    pub reads: bool,
 }
 
 impl ReplyForm {
@@ -107,11 +115,38 @@ impl ReplyForm {
         ReplyForm {
             version,
             codec: version.codec(),
+            reads: false,
+        }
+    }
+
+    /// The reply to our hashed dialect: protocol 3's, then `READ`.
+    pub fn hashed() -> ReplyForm {
+        ReplyForm {
+            reads: true,
+            ..ReplyForm::of(Version::V3)
         }
     }
 
     pub fn write<W: Write>(&self, w: &mut W, reply: &Reply) -> io::Result<()> {
-        write_reply(w, self.version, self.codec, reply)
+        write_reply(w, self.version, self.codec, reply)?;
+        if self.reads {
+            let list = reply.output(OutputKind::Reads).unwrap_or_default();
+            write_body(w, READ, self.codec, list)?;
+        }
+        Ok(())
+    }
+
+    pub fn read<R: Read>(&self, r: &mut R, limits: &Limits) -> Result<Reply> {
+        let mut reply = read_reply(r, self.version, self.codec, limits)?;
+        if self.reads {
+            // A refusal before the job (any daemon's) ends without a list.
+            match read_body(r, READ, self.codec, limits) {
+                Ok(list) => reply.set_output(OutputKind::Reads, list),
+                Err(WireError::Closed { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(reply)
     }
 }
 
@@ -207,5 +242,23 @@ mod tests {
             a.clone().take_output(OutputKind::Deps).unwrap(),
             b"x.o: x.c\n"
         );
+    }
+
+    #[test]
+    fn the_hashed_form_carries_the_read_list_after_the_rest() {
+        let mut a = Reply::default();
+        a.set_output(OutputKind::Object, b"obj".to_vec());
+        a.set_output(OutputKind::Reads, b"all\nx.o: x.c h.h\n".to_vec());
+        let form = ReplyForm::hashed();
+        let mut wire = Vec::new();
+        form.write(&mut wire, &a).unwrap();
+        let back = form.read(&mut &wire[..], &Limits::default()).unwrap();
+        assert_eq!(back.output(OutputKind::Reads), a.output(OutputKind::Reads));
+        let plain = ReplyForm::of(Version::V3);
+        let mut wire3 = Vec::new();
+        plain.write(&mut wire3, &a).unwrap();
+        assert!(wire3.len() < wire.len(), "protocol 3 carries no read list");
+        let back = plain.read(&mut &wire3[..], &Limits::default()).unwrap();
+        assert_eq!(back.output(OutputKind::Reads), None);
     }
 }

@@ -20,6 +20,8 @@ pub const SERR: &Token = b"SERR";
 pub const SOUT: &Token = b"SOUT";
 pub const DOTO: &Token = b"DOTO";
 pub const DOTD: &Token = b"DOTD";
+/// Our hashed dialect's list of the files the compiler read.
+pub const READ: &Token = b"READ";
 
 /// Bytes in a header: the token, then eight hex digits.
 pub const HEADER_LEN: usize = 12;

@@ -254,6 +254,11 @@ impl JobState {
         self.inner.borrow_mut().listing = Some(how);
     }
 
+    /// Whether a scanned listing of this job has missed a file already.
+    pub fn had_scanner_miss(&self) -> bool {
+        self.inner.borrow().listing == Some(Listing::ScannerMiss)
+    }
+
     /// The job got its status from the remote path: a volunteer ran the
     /// compiler, unless the local preprocessor already failed it.
     pub fn remote_done(&self) {

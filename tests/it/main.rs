@@ -27,6 +27,7 @@ mod packaging;
 mod same;
 mod scan;
 mod scan_corpus;
+mod scanned;
 mod ssh;
 mod stream;
 mod volunteer;
