@@ -1,5 +1,6 @@
 //! One attempt of a job on one volunteer: which dialect to speak to it
-//! (exact mode to a `,cpp` host, ours first; otherwise protocol 1 or 2,
+//! (exact mode to a `,cpp` host, ours first; our exact mode to a host
+//! with no mode option that runs our daemon; otherwise protocol 1 or 2,
 //! streamed first to hosts that may speak it), that dialect's exchange,
 //! and the reply accepted (`reply`). What was prepared here for the job
 //! ([`Sources`]) outlives the attempt, so a retry elsewhere reuses it.
@@ -49,9 +50,18 @@ impl Dialect {
     }
 }
 
-/// The first dialect to try with `host`.
+/// The first dialect to try with `host`: exact mode to a `,cpp` host,
+/// and to a host without a mode option unless it is known not to run our
+/// daemon (it refused our hashed dialect) or says `,classic`.
 fn choose(ctx: &Context, job: &Job, host: &Host, sources: &Sources) -> Dialect {
     let mut version = Version::from_u32(host.protocol()).unwrap_or(Version::V1);
+    let exact_by_default = !host.classic
+        && job.needs_cpp()
+        && job.exact_ok()
+        && pick::speaks(host, ctx.settings, pick::Extension::Hashed);
+    if version != Version::V3 && exact_by_default {
+        return Dialect::Hashed;
+    }
     if version == Version::V3 {
         if job.needs_cpp() && job.exact_ok() {
             return if pick::speaks(host, ctx.settings, pick::Extension::Hashed) {
@@ -122,6 +132,11 @@ pub fn run(
             // The host does not speak our extension: the plain dialect
             // under it, on a new connection (`temps` holds the whole
             // source by now).
+            // A host without `,cpp` that refused exact mode (now
+            // remembered) gets classic distcc instead.
+            Answer::Unspoken if dialect == Dialect::Hashed && !host.cpp => {
+                dialect = choose(ctx, job, host, sources);
+            }
             Answer::Unspoken => match dialect.plain() {
                 Some(plain) => dialect = plain,
                 None => {

@@ -202,3 +202,44 @@ fn a_genuine_compile_error_is_printed_once_and_not_redone() {
 fn symlink_monitor(tree: &Tree) {
     std::os::unix::fs::symlink(exe(), tree.path("bin/distccmon-text")).unwrap();
 }
+
+#[test]
+fn hosts_without_a_mode_get_exact_mode_from_our_daemon_and_classic_from_distcc_3_4() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let tree = Tree::new();
+    unit(&tree);
+    let path = tree.cpponly_path();
+    let ours = Daemon::start(&tree, &["--allow", "127.0.0.1"]);
+    // Without -g: classic distcc's debug info names its own temp files.
+    let no_g: Vec<&str> = local_args().into_iter().filter(|a| *a != "-g").collect();
+    let want = {
+        assert!(local(&tree, "gcc", &no_g).status.success());
+        fs::read(tree.work().join("local.o")).unwrap()
+    };
+    let mut cases = vec![
+        (ours.host(), true),
+        (format!("{},classic", ours.host()), false),
+    ];
+    let reference = RefDaemon::available().then(RefDaemon::start);
+    if let Some(r) = &reference {
+        // Twice: the refusal is remembered after the first job.
+        cases.push((r.host(), false));
+        cases.push((r.host(), false));
+    }
+    for (i, (host, exact)) in cases.iter().enumerate() {
+        fs::remove_file(tree.work().join("u.o")).ok();
+        let mut args = vec!["gcc"];
+        args.extend(ARGS.iter().filter(|a| **a != "-g"));
+        let mut c = tree.client(host, &args);
+        c.env("PATH", &path)
+            .env("DISTCC_FALLBACK", "0")
+            .env("DISTCC_VERBOSE", "1");
+        let out = run(c, Duration::from_secs(120));
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{host}: {err}");
+        assert_eq!(fs::read(tree.work().join("u.o")).unwrap(), want, "{host}");
+        assert_eq!(err.contains("(exact)"), *exact, "{host}: {err}");
+        let offered = err.contains("no hashed transfer");
+        assert_eq!(offered, reference.is_some() && i == 2, "{host}: {err}");
+    }
+}
