@@ -209,9 +209,21 @@ impl<'j> Launch<'j> {
     }
 
     fn spawn(&self, io: run::Stdio3) -> Result<Running, Refusal> {
+        self.spawn_with(&[], io)
+    }
+
+    /// The compiler with `extra` words after the job's own.
+    fn spawn_with(&self, extra: &[OsString], io: run::Stdio3) -> Result<Running, Refusal> {
+        let args: Vec<OsString>;
+        let args = if extra.is_empty() {
+            &self.args
+        } else {
+            args = self.args.iter().chain(extra).cloned().collect();
+            &args
+        };
         run::spawn(
             self.program,
-            &self.args,
+            args,
             self.cwd,
             &self.env,
             io,
@@ -293,6 +305,10 @@ pub fn run<W: Write>(
         deps.clone(),
         unmap.clone(),
     )?;
+    if let (Some(ReadsFrom::Rerun(file)), Ended::Exited) = (&reads, finished.ended) {
+        // After the object is read: this run truncates it.
+        list_reads(server, &launch, file, client_fd);
+    }
     if let Some(r) = &reads {
         reply.set_output(
             OutputKind::Reads,
@@ -314,6 +330,31 @@ pub fn run<W: Write>(
         status: Some(reply.status as i32),
         refused: None,
     })
+}
+
+/// Runs the job's command line once more as a dependency listing only
+/// (`-M` into `file`, last of its kind, so it wins over the user's
+/// `-MMD`), for a complete list of the files read. What it says is
+/// dropped: the compile said it already. A failure leaves no list, which
+/// the client treats as unverified.
+fn list_reads(server: &Server, launch: &Launch<'_>, file: &Path, client_fd: RawFd) {
+    let null = || File::create("/dev/null");
+    let (Ok(out), Ok(err)) = (null(), null()) else {
+        return;
+    };
+    let io = run::Stdio3 {
+        stdin: Stdio::null(),
+        stdout: out,
+        stderr: err,
+    };
+    let extra = ["-M".into(), "-MF".into(), file.as_os_str().to_os_string()];
+    let watch = run::Watch {
+        cancel: Some(server.stop.fd()),
+        client: Some(client_fd),
+    };
+    if let Ok(running) = launch.spawn_with(&extra, io) {
+        running.wait(watch).ok();
+    }
 }
 
 /// Starts the compiler now if it reads a pipe (telling the client to go

@@ -243,3 +243,47 @@ fn hosts_without_a_mode_get_exact_mode_from_our_daemon_and_classic_from_distcc_3
         assert_eq!(offered, reference.is_some() && i == 2, "{host}: {err}");
     }
 }
+
+#[test]
+fn mmd_jobs_are_verified_with_every_file_read_and_keep_their_dep_file() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let tree = Tree::new();
+    symlink_monitor(&tree);
+    unit(&tree);
+    // A driver that forces in a system header the unit does not include:
+    // a -MMD dependency file leaves it out, the server's list must not.
+    let bin = logging_gcc(&tree, "wrap", "client.log", "-include stdint.h");
+    let daemon = Daemon::start_with(&tree, &["--allow", "127.0.0.1"], |c| {
+        c.env("PATH", path_with(&bin));
+    });
+    let deps = ["-MMD", "-MP", "-MF", "u.d"];
+    let mut args = vec!["gcc"];
+    args.extend(ARGS);
+    args.extend(deps);
+    let mut c = tree.client(&daemon.host(), &args);
+    c.env("PATH", path_with(&bin))
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_VERBOSE", "1");
+    let out = run(c, Duration::from_secs(120));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("scanner miss") && err.contains("stdint.h"),
+        "{err}"
+    );
+    let mut local = local_args();
+    local.extend(["-MMD", "-MP", "-MF", "local.d"]);
+    let mut c = Command::new(bin.join("gcc"));
+    c.args(&local).current_dir(tree.work());
+    assert!(run(c, Duration::from_secs(60)).status.success());
+    assert_eq!(
+        fs::read(tree.work().join("u.o")).unwrap(),
+        fs::read(tree.work().join("local.o")).unwrap()
+    );
+    let want_d = fs::read_to_string(tree.work().join("local.d")).unwrap();
+    assert_eq!(
+        fs::read_to_string(tree.work().join("u.d")).unwrap(),
+        want_d.replace("local.o", "u.o"),
+        "the user's -MMD file is gcc's own"
+    );
+}
