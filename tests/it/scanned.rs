@@ -77,9 +77,13 @@ fn local_args() -> Vec<&'static str> {
     a
 }
 
-fn client(tree: &Tree, host: &str, path: &std::ffi::OsString) -> Command {
+fn client(tree: &Tree, host: &str, path: &std::ffi::OsString, extra: &[&str]) -> Command {
     let mut args = vec!["gcc"];
-    args.extend(ARGS);
+    args.extend(
+        ARGS.iter()
+            .filter(|a| !extra.contains(&"no-g") || **a != "-g"),
+    );
+    args.extend(extra.iter().filter(|a| **a != "no-g"));
     let mut c = tree.client(host, &args);
     c.env("PATH", path)
         .env("DISTCC_FALLBACK", "0")
@@ -87,120 +91,141 @@ fn client(tree: &Tree, host: &str, path: &std::ffi::OsString) -> Command {
     c
 }
 
-fn summary(tree: &Tree) -> String {
-    let mut c = Command::new(tree.path("bin/distccmon-text"));
-    c.arg("--summary").env("DISTCC_DIR", tree.path("state"));
-    text(&run(c, Duration::from_secs(30)).stdout)
+/// A tree with the unit, and a `gcc` that adds `inject` to every command
+/// line, as a compiler driver may, for the client (which logs its
+/// invocations in `client.log`) and our daemon alike.
+struct Scene {
+    tree: Tree,
+    bin: PathBuf,
+    daemon: Daemon,
+}
+
+impl Scene {
+    /// `{work}` in `inject` stands for the tree's work dir.
+    fn new(inject: &str) -> Scene {
+        let tree = Tree::new();
+        std::os::unix::fs::symlink(exe(), tree.path("bin/distccmon-text")).unwrap();
+        unit(&tree);
+        let inject = inject.replace("{work}", &tree.work().to_string_lossy());
+        let inject = &inject;
+        let bin = logging_gcc(&tree, "wrap", "client.log", inject);
+        // The daemon's sandbox lets it write only in its job dirs.
+        let dbin = logging_gcc(&tree, "dwrap", "/dev/null", inject);
+        let daemon = Daemon::start_with(&tree, &["--allow", "127.0.0.1"], |c| {
+            c.env("PATH", path_with(&dbin));
+        });
+        Scene { tree, bin, daemon }
+    }
+
+    /// `ARGS` and `extra` through our client to the daemon with `opts`.
+    fn client(&self, opts: &str, extra: &[&str]) -> (bool, String) {
+        let host = format!("{}{opts}", self.daemon.host());
+        let c = client(&self.tree, &host, &path_with(&self.bin), extra);
+        let out = run(c, Duration::from_secs(120));
+        (out.status.success(), text(&out.stderr))
+    }
+
+    /// Whether `u.o` is what the same driver writes here as `local.o`.
+    fn same_as_local(&self, extra: &[&str]) -> bool {
+        let mut c = Command::new(self.bin.join("gcc"));
+        c.args(local_args())
+            .args(extra)
+            .current_dir(self.tree.work());
+        assert!(run(c, Duration::from_secs(60)).status.success());
+        let read = |name: &str| fs::read(self.tree.work().join(name)).unwrap();
+        read("u.o") == read("local.o")
+    }
+
+    /// The client's compiler invocations, one line each.
+    fn client_log(&self) -> String {
+        fs::read_to_string(self.tree.path("client.log")).unwrap_or_default()
+    }
+
+    fn summary(&self) -> String {
+        let mut c = Command::new(self.tree.path("bin/distccmon-text"));
+        c.arg("--summary")
+            .env("DISTCC_DIR", self.tree.path("state"));
+        text(&run(c, Duration::from_secs(30)).stdout)
+    }
+}
+
+/// Whether a logged command line has the word `w`.
+fn ran_with(log: &str, w: &str) -> bool {
+    log.lines().any(|l| l.split(' ').any(|x| x == w))
 }
 
 #[test]
 fn scanned_unit_is_identical_and_runs_no_listing_here() {
     skip_unless!(have("gcc"), "gcc missing");
-    let tree = Tree::new();
-    symlink_monitor(&tree);
-    unit(&tree);
-    let bin = logging_gcc(&tree, "wrap", "client.log", "");
-    let daemon = Daemon::start(&tree, &["--allow", "127.0.0.1"]);
-    let host = format!("{},cpp", daemon.host());
-    let out = run(
-        client(&tree, &host, &path_with(&bin)),
-        Duration::from_secs(120),
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let remote = fs::read(tree.work().join("u.o")).unwrap();
-    let log = fs::read_to_string(tree.path("client.log")).unwrap_or_default();
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(!ran_with(&s.client_log(), "-M"), "{}", s.client_log());
+    assert!(s.same_as_local(&[]));
+    assert!(err.contains("list files (scan)"), "{err}");
+    let summary = s.summary();
     assert!(
-        !log.lines().any(|l| l.split(' ').any(|w| w == "-M")),
-        "the client ran a -M listing: {log}"
+        summary.contains("files listed: scanned 1, scan fallbacks 0, scanner misses 0"),
+        "{summary}"
     );
-    let local_out = local(&tree, "gcc", &local_args());
-    assert!(local_out.status.success());
-    assert_eq!(remote, fs::read(tree.work().join("local.o")).unwrap());
-    assert!(
-        text(&out.stderr).contains("list files (scan)"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(summary(&tree).contains("files listed: scanned 1, scan fallbacks 0, scanner misses 0"));
 }
 
 #[test]
 fn a_file_the_scan_cannot_know_is_caught_and_the_job_redone() {
     skip_unless!(have("gcc"), "gcc missing");
-    let tree = Tree::new();
-    symlink_monitor(&tree);
-    unit(&tree);
     // A driver that forces a header in, as distribution wrappers and
     // specs files do: the scanner sees its macros in the probe, never
     // the file itself.
-    let forced = tree.write("forced/extra.h", "static const int forced_extra = 7;\n");
-    let inject = format!("-include {}", forced.display());
-    let bin = logging_gcc(&tree, "wrap", "client.log", &inject);
-    let daemon = Daemon::start_with(&tree, &["--allow", "127.0.0.1"], |c| {
-        c.env("PATH", path_with(&bin));
-    });
-    let host = format!("{},cpp", daemon.host());
-    let out = run(
-        client(&tree, &host, &path_with(&bin)),
-        Duration::from_secs(120),
-    );
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let s = Scene::new("-include {work}/forced/extra.h");
+    s.tree
+        .write("forced/extra.h", "static const int forced_extra = 7;\n");
+    let (ok, err) = s.client("", &[]);
+    assert!(ok, "{err}");
     assert!(err.contains("scanner miss"), "{err}");
-    assert!(
-        err.contains("forced/extra.h"),
-        "the miss names the file: {err}"
-    );
-    let mut c = Command::new(bin.join("gcc"));
-    c.args(local_args()).current_dir(tree.work());
-    assert!(run(c, Duration::from_secs(60)).status.success());
-    assert_eq!(
-        fs::read(tree.work().join("u.o")).unwrap(),
-        fs::read(tree.work().join("local.o")).unwrap()
-    );
-    assert!(
-        summary(&tree).contains("scanner misses 1"),
-        "{}",
-        summary(&tree)
-    );
+    assert!(err.contains("extra.h"), "the miss names the file: {err}");
+    assert!(s.same_as_local(&[]));
+    let summary = s.summary();
+    assert!(summary.contains("scanner misses 1"), "{summary}");
 }
 
 #[test]
 fn a_genuine_compile_error_is_printed_once_and_not_redone() {
     skip_unless!(have("gcc"), "gcc missing");
-    let tree = Tree::new();
-    symlink_monitor(&tree);
-    unit(&tree);
-    tree.write(
+    let s = Scene::new("");
+    s.tree.write(
         "src/u.c",
         "#include \"sel.h\"\nint u(void) { return SELECTED + undeclared_thing; }\n",
     );
-    let bin = logging_gcc(&tree, "wrap", "client.log", "");
-    let daemon = Daemon::start(&tree, &["--allow", "127.0.0.1"]);
-    let host = format!("{},cpp", daemon.host());
-    let out = run(
-        client(&tree, &host, &path_with(&bin)),
-        Duration::from_secs(120),
-    );
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(
-        err.matches("undeclared_thing").count(),
-        2,
-        "once, with its caret line: {err}"
-    );
+    let (ok, err) = s.client("", &[]);
+    assert!(!ok, "{err}");
+    let once = err.matches("undeclared_thing").count() == 2;
+    assert!(once, "once, with its caret line: {err}");
     assert!(!err.contains("scanner miss"), "{err}");
-    let log = fs::read_to_string(tree.path("client.log")).unwrap_or_default();
-    assert!(
-        !log.lines()
-            .any(|l| l.split(' ').any(|w| w == "-M" || w == "-c")),
-        "{log}"
-    );
-    assert!(!tree.work().join("u.o").exists());
+    let log = s.client_log();
+    assert!(!ran_with(&log, "-M") && !ran_with(&log, "-c"), "{log}");
+    assert_eq!(err.matches("sent to").count(), 1, "sent once: {err}");
+    assert!(!s.tree.work().join("u.o").exists());
 }
 
-fn symlink_monitor(tree: &Tree) {
-    std::os::unix::fs::symlink(exe(), tree.path("bin/distccmon-text")).unwrap();
+#[test]
+fn mmd_jobs_are_verified_with_every_file_read_and_keep_their_dep_file() {
+    skip_unless!(have("gcc"), "gcc missing");
+    // A driver that forces in a system header the unit does not include:
+    // a -MMD dependency file leaves it out, the server's list must not.
+    let s = Scene::new("-include stdint.h");
+    let (ok, err) = s.client("", &["-MMD", "-MP", "-MF", "u.d"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("scanner miss") && err.contains("stdint.h"),
+        "{err}"
+    );
+    assert!(s.same_as_local(&["-MMD", "-MP", "-MF", "local.d"]));
+    let read = |name: &str| fs::read_to_string(s.tree.work().join(name)).unwrap();
+    assert_eq!(
+        read("u.d"),
+        read("local.d").replace("local.o", "u.o"),
+        "the user's -MMD file is gcc's own"
+    );
 }
 
 #[test]
@@ -228,12 +253,7 @@ fn hosts_without_a_mode_get_exact_mode_from_our_daemon_and_classic_from_distcc_3
     }
     for (i, (host, exact)) in cases.iter().enumerate() {
         fs::remove_file(tree.work().join("u.o")).ok();
-        let mut args = vec!["gcc"];
-        args.extend(ARGS.iter().filter(|a| **a != "-g"));
-        let mut c = tree.client(host, &args);
-        c.env("PATH", &path)
-            .env("DISTCC_FALLBACK", "0")
-            .env("DISTCC_VERBOSE", "1");
+        let c = client(&tree, host, &path, &["no-g"]);
         let out = run(c, Duration::from_secs(120));
         let err = text(&out.stderr);
         assert!(out.status.success(), "{host}: {err}");
@@ -242,48 +262,4 @@ fn hosts_without_a_mode_get_exact_mode_from_our_daemon_and_classic_from_distcc_3
         let offered = err.contains("no hashed transfer");
         assert_eq!(offered, reference.is_some() && i == 2, "{host}: {err}");
     }
-}
-
-#[test]
-fn mmd_jobs_are_verified_with_every_file_read_and_keep_their_dep_file() {
-    skip_unless!(have("gcc"), "gcc missing");
-    let tree = Tree::new();
-    symlink_monitor(&tree);
-    unit(&tree);
-    // A driver that forces in a system header the unit does not include:
-    // a -MMD dependency file leaves it out, the server's list must not.
-    let bin = logging_gcc(&tree, "wrap", "client.log", "-include stdint.h");
-    let daemon = Daemon::start_with(&tree, &["--allow", "127.0.0.1"], |c| {
-        c.env("PATH", path_with(&bin));
-    });
-    let deps = ["-MMD", "-MP", "-MF", "u.d"];
-    let mut args = vec!["gcc"];
-    args.extend(ARGS);
-    args.extend(deps);
-    let mut c = tree.client(&daemon.host(), &args);
-    c.env("PATH", path_with(&bin))
-        .env("DISTCC_FALLBACK", "0")
-        .env("DISTCC_VERBOSE", "1");
-    let out = run(c, Duration::from_secs(120));
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.contains("scanner miss") && err.contains("stdint.h"),
-        "{err}"
-    );
-    let mut local = local_args();
-    local.extend(["-MMD", "-MP", "-MF", "local.d"]);
-    let mut c = Command::new(bin.join("gcc"));
-    c.args(&local).current_dir(tree.work());
-    assert!(run(c, Duration::from_secs(60)).status.success());
-    assert_eq!(
-        fs::read(tree.work().join("u.o")).unwrap(),
-        fs::read(tree.work().join("local.o")).unwrap()
-    );
-    let want_d = fs::read_to_string(tree.work().join("local.d")).unwrap();
-    assert_eq!(
-        fs::read_to_string(tree.work().join("u.d")).unwrap(),
-        want_d.replace("local.o", "u.o"),
-        "the user's -MMD file is gcc's own"
-    );
 }
