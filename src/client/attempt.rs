@@ -13,7 +13,7 @@ use super::outcome::{Answer, Attempt, Blame, Compiled, Failed};
 use super::{exact, hashed, pick, plain, reply, scanned, streamed, verify};
 use crate::exit::{self, Code};
 use crate::hosts::Host;
-use crate::protocol::{Reply, Version};
+use crate::protocol::{OutputKind, Reply, Version};
 use crate::state::Listing;
 
 /// What was prepared here for the job, kept across attempts.
@@ -99,7 +99,8 @@ pub fn run(
             Dialect::Exact | Dialect::Hashed => {
                 // Only our hashed dialect returns what the compiler read,
                 // which a scanned listing needs to be trusted.
-                let scan = dialect == Dialect::Hashed;
+                let scan = dialect == Dialect::Hashed
+                    && pick::speaks(host, ctx.settings, pick::Extension::ReadList);
                 let listed = match listed(ctx, job, cpp_slots, scan, &mut sources.listed)? {
                     Ok(listed) => listed,
                     Err(compiled) => return Ok(compiled),
@@ -115,6 +116,11 @@ pub fn run(
             Answer::Reply(r) => {
                 let exact = matches!(dialect, Dialect::Exact | Dialect::Hashed);
                 if let Some(miss) = unverified(&r, sources.listed.as_ref()) {
+                    if r.output(OutputKind::Reads).is_none() {
+                        // A daemon of ours from before the list: its
+                        // jobs are listed by the compiler from now on.
+                        pick::mark_unspoken(host, ctx.settings, pick::Extension::ReadList);
+                    }
                     // Redone here with the compiler's own listing; nothing
                     // of this reply is used, its diagnostics included.
                     log::info!(
