@@ -82,9 +82,11 @@ set -euo pipefail
 # The local gcc build is always measured, as the reference.
 CONFIGS=(
     "ref|ref||classic|distcc 3.4|"
-    "ours|ours||classic|ours, classic|"
-    "lzo|ours|,lzo|classic|ours, classic ,lzo|"
+    "ours|ours|,classic|classic|ours, classic|"
+    "lzo|ours|,lzo,classic|classic|ours, classic ,lzo|"
     "exact|ours|,cpp,lzo|exact|ours, exact ,cpp,lzo|"
+    "default|ours||exact|ours, default (exact, scanner)|"
+    "exactm|ours|,cpp,lzo|exact|ours, exact -M listing|DISTCC_SCAN=0"
 )
 
 # Projects: the make command (run in a fresh copy of the sources under

@@ -1,5 +1,6 @@
 //! One attempt of a job on one volunteer: which dialect to speak to it
-//! (exact mode to a `,cpp` host, ours first; otherwise protocol 1 or 2,
+//! (exact mode to a `,cpp` host, ours first; our exact mode to a host
+//! with no mode option that runs our daemon; otherwise protocol 1 or 2,
 //! streamed first to hosts that may speak it), that dialect's exchange,
 //! and the reply accepted (`reply`). What was prepared here for the job
 //! ([`Sources`]) outlives the attempt, so a retry elsewhere reuses it.
@@ -9,9 +10,11 @@ use super::cpp;
 use super::job::Job;
 use super::listing::{self, Listed};
 use super::outcome::{Answer, Attempt, Blame, Compiled, Failed};
-use super::{exact, hashed, pick, plain, reply, streamed};
+use super::{exact, hashed, pick, plain, reply, scanned, streamed, verify};
+use crate::exit::{self, Code};
 use crate::hosts::Host;
-use crate::protocol::Version;
+use crate::protocol::{OutputKind, Reply, Version};
+use crate::state::Listing;
 
 /// What was prepared here for the job, kept across attempts.
 #[derive(Default)]
@@ -47,13 +50,22 @@ impl Dialect {
     }
 }
 
-/// The first dialect to try with `host`.
+/// The first dialect to try with `host`: exact mode to a `,cpp` host,
+/// and to a host without a mode option unless it is known not to run our
+/// daemon (it refused our hashed dialect) or says `,classic`.
 fn choose(ctx: &Context, job: &Job, host: &Host, sources: &Sources) -> Dialect {
     let mut version = Version::from_u32(host.protocol()).unwrap_or(Version::V1);
     if job.split_dwarf() {
         // Only our streamed dialect returns the .dwo (`run` checks the
         // host may speak it), over protocol 2 for a `,cpp` host.
         return Dialect::Streamed(version.min(Version::V2));
+    }
+    let exact_by_default = !host.classic
+        && job.needs_cpp()
+        && job.exact_ok()
+        && pick::speaks(host, ctx.settings, pick::Extension::Hashed);
+    if version != Version::V3 && exact_by_default {
+        return Dialect::Hashed;
     }
     if version == Version::V3 {
         if job.needs_cpp() && job.exact_ok() {
@@ -99,7 +111,11 @@ pub fn run(
                 streamed::run(ctx, job, host, v, cpp_slots, &mut sources.temps)?
             }
             Dialect::Exact | Dialect::Hashed => {
-                let listed = match listed(ctx, job, cpp_slots, &mut sources.listed)? {
+                // Only our hashed dialect returns what the compiler read,
+                // which a scanned listing needs to be trusted.
+                let scan = dialect == Dialect::Hashed
+                    && pick::speaks(host, ctx.settings, pick::Extension::ReadList);
+                let listed = match listed(ctx, job, cpp_slots, scan, &mut sources.listed)? {
                     Ok(listed) => listed,
                     Err(compiled) => return Ok(compiled),
                 };
@@ -113,6 +129,23 @@ pub fn run(
         match answer {
             Answer::Reply(r) => {
                 let exact = matches!(dialect, Dialect::Exact | Dialect::Hashed);
+                if let Some(miss) = unverified(&r, sources.listed.as_ref()) {
+                    if r.output(OutputKind::Reads).is_none() {
+                        // A daemon of ours from before the list: its
+                        // jobs are listed by the compiler from now on.
+                        pick::mark_unspoken(host, ctx.settings, pick::Extension::ReadList);
+                    }
+                    // Redone here with the compiler's own listing; nothing
+                    // of this reply is used, its diagnostics included.
+                    log::info!(
+                        "{} on {host}: scanner miss: {}",
+                        job.input.to_string_lossy(),
+                        miss.0
+                    );
+                    ctx.state.listing(Listing::ScannerMiss);
+                    sources.listed = None;
+                    continue;
+                }
                 return reply::accept(job, r, exact);
             }
             Answer::Compiled(c) => return Ok(c),
@@ -127,6 +160,11 @@ pub fn run(
                     blame: Blame::Refused,
                 })
             }
+            // A host without `,cpp` that refused exact mode (now
+            // remembered) gets classic distcc instead.
+            Answer::Unspoken if dialect == Dialect::Hashed && !host.cpp => {
+                dialect = choose(ctx, job, host, sources);
+            }
             Answer::Unspoken => match dialect.plain() {
                 Some(plain) => dialect = plain,
                 None => {
@@ -140,15 +178,40 @@ pub fn run(
     }
 }
 
-/// The unit's files, listed on the first attempt that needs them.
+/// Why a reply to a scanned job cannot be used, if it cannot. A refusal
+/// (a distcc code) is no compile, so nothing to verify: it is handled as
+/// any refusal.
+fn unverified(reply: &Reply, listed: Option<&Listed>) -> Option<verify::Miss> {
+    let listed = listed?;
+    let expected = listed.expected.as_ref()?;
+    let status = reply.status as i32;
+    if exit::exit_code(status).is_some_and(Code::is_distcc) {
+        return None;
+    }
+    verify::check(reply, &listed.cwd, expected).err()
+}
+
+/// The unit's files, listed on the first attempt that needs them: by the
+/// include scanner if `scan` allows (and it can tell), else by the
+/// compiler. A scanned listing kept from an earlier attempt is listed
+/// again by the compiler when this dialect cannot verify it.
 fn listed<'a>(
     ctx: &Context,
     job: &Job,
     cpp_slots: u32,
+    scan: bool,
     kept: &'a mut Option<Listed>,
 ) -> Result<Result<&'a Listed, Compiled>, Failed> {
-    if kept.is_none() {
-        match listing::list(ctx, job, cpp_slots)? {
+    let scanned_here = kept.as_ref().is_some_and(|l| l.expected.is_some());
+    // After a scanner miss the kept listing is gone: the compiler's, then.
+    let rescan = scan && !ctx.state.had_scanner_miss();
+    if kept.is_none() || (scanned_here && !scan) {
+        let list = if rescan {
+            scanned::list(ctx, job, cpp_slots)?
+        } else {
+            listing::list(ctx, job, cpp_slots)?
+        };
+        match list {
             Ok(l) => *kept = Some(l),
             Err(compiled) => return Ok(Err(compiled)),
         }

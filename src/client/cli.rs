@@ -21,7 +21,11 @@ Usage:
    the hosts in $DISTCC_HOSTS; everything else runs here.
 
 Environment:
-   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo] ... (see the manual)
+   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo][,cpp|,classic] ... (see the
+                          manual); hosts running this daemon get exact mode unless
+                          they say ,classic (preprocess here, as distcc 3.4)
+   DISTCC_SCAN=0          exact mode: list each unit's files with the compiler (-M)
+                          instead of the include scanner
    DISTCC_VERBOSE=1       explain each decision on stderr
    DISTCC_LOG=FILE        write distcc's messages to FILE instead of stderr
    DISTCC_DIR             locks and state (default ~/.distcc)

@@ -17,7 +17,7 @@ use super::job::Job;
 use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
 use crate::hosts::Host;
-use crate::protocol::{self, NamedFile, RequestHead, Version};
+use crate::protocol::{self, NamedFile, ReplyForm, RequestHead, Version};
 use crate::transport::Connection;
 
 /// One protocol 3 request to `host` with the files `listed`.
@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         started,
         bytes,
     };
-    reply_to(ctx, job, host, listed, sent)
+    reply_to(ctx, job, host, listed, sent, ReplyForm::of(Version::V3))
 }
 
 /// A request of either exact dialect, sent.
@@ -62,6 +62,7 @@ pub fn reply_to(
     host: &Host,
     listed: &Listed,
     sent: Sent,
+    form: ReplyForm,
 ) -> Result<Answer, Failed> {
     log::debug!(
         "sent to {host} (exact): {:?}, {} files, {} bytes on the wire",
@@ -70,10 +71,15 @@ pub fn reply_to(
         sent.bytes
     );
     let send_time = sent.started.elapsed();
-    let reply = connection::await_reply(ctx, sent.conn, Version::V3)?;
+    let reply = connection::await_reply_in(ctx, sent.conn, form)?;
     log::info!(
-        "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
+        "{} on {host} (exact): list files ({}) {} ms, send {} ms, compile+receive {} ms, status {}",
         job.input.to_string_lossy(),
+        if listed.expected.is_some() {
+            "scan"
+        } else {
+            "-M"
+        },
         listed.took.as_millis(),
         send_time.as_millis(),
         (sent.started.elapsed() - send_time).as_millis(),

@@ -24,7 +24,7 @@ use super::pick;
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, Entry, HashedFile};
 use crate::protocol::identity as asserted;
-use crate::protocol::{self, FileBody, NamedFile, RequestHead, Version, WireError};
+use crate::protocol::{self, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         started,
         bytes,
     };
-    exact::reply_to(ctx, job, host, listed, sent)
+    exact::reply_to(ctx, job, host, listed, sent, ReplyForm::hashed())
 }
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks;

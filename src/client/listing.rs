@@ -45,6 +45,9 @@ pub struct Listed {
     pub system: Vec<PathBuf>,
     /// How long listing and reading them took.
     pub took: Duration,
+    /// What the include scanner expects the compile to read, when it
+    /// listed the files (`scanned`); `None` for the compiler's listing.
+    pub expected: Option<super::scanned::Expected>,
 }
 
 /// Lists and reads the unit's files in a local preprocessing slot, in the
@@ -72,6 +75,7 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
             files,
             system,
             took: started.elapsed(),
+            expected: None,
         }),
     })
 }
@@ -130,7 +134,11 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
 /// its target, so the server resolves names the way this machine does.
 /// Names are sent resolved (`..` applied after the links before it), as
 /// the kernel would resolve them.
-fn add(path: &Path, files: &mut Vec<NamedFile>, seen: &mut BTreeSet<PathBuf>) -> Result<()> {
+pub(super) fn add(
+    path: &Path,
+    files: &mut Vec<NamedFile>,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
     add_within(path, files, seen, 0)
 }
 
@@ -194,7 +202,7 @@ fn add_within(
 /// The compiler's default include dirs for this job's language, from
 /// `-E -v`, remembered in `cache` per compiler binary (path, size, mtime),
 /// language and the options that move them: asking costs a compiler run.
-fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Result<Vec<PathBuf>> {
     let lang = match job.lang {
         Lang::Cxx | Lang::CxxPre => "c++",
         Lang::ObjC | Lang::ObjCPre => "objective-c",
@@ -286,8 +294,9 @@ fn parse_search_list(stderr: &[u8]) -> Vec<PathBuf> {
     dirs
 }
 
-/// The prerequisites of a make rule as gcc writes it: backslash-newline
-/// continuations, `\ ` for spaces in names, `$$` for `$`.
+/// The prerequisites of the first make rule as gcc writes it:
+/// backslash-newline continuations, `\ ` for spaces in names, `$$` for
+/// `$`; the phony rules `-MP` adds after it are not read.
 pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
     let colon = text
         .windows(2)
@@ -308,7 +317,8 @@ pub fn parse_make_deps(text: &[u8]) -> Vec<OsString> {
                 cur.push(b'$');
                 i += 1;
             }
-            b' ' | b'\n' | b'\t' => {
+            b'\n' => break,
+            b' ' | b'\t' => {
                 if !cur.is_empty() {
                     names.push(OsString::from_vec(std::mem::take(&mut cur)));
                 }

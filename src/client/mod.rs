@@ -48,8 +48,11 @@ pub mod pick;
 pub mod plain;
 pub mod reply;
 pub mod scan;
+pub mod scanned;
 pub mod streamed;
 pub mod tee;
+pub mod unit;
+pub mod verify;
 
 use std::ffi::{OsStr, OsString};
 

@@ -73,6 +73,9 @@ pub enum Extension {
     Hashed,
     /// The source streamed while it is preprocessed (`protocol::stream`).
     Stream,
+    /// The list of files read after a hashed reply (`OutputKind::Reads`),
+    /// which our daemons from before it do not send.
+    ReadList,
 }
 
 impl Extension {
@@ -80,6 +83,7 @@ impl Extension {
         let prefix = match self {
             Extension::Hashed => "plain3_",
             Extension::Stream => "nostream_",
+            Extension::ReadList => "noreads_",
         };
         format!("{prefix}{}", host_key(&host.key()))
     }

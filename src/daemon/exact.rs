@@ -43,5 +43,5 @@ pub fn prepare<'a, R: Read>(
             return Ok(Err(r));
         }
     }
-    Ok(Ok(mirror.into_job()))
+    Ok(Ok(mirror.into_job(false)))
 }

@@ -97,7 +97,7 @@ pub fn prepare<'a, R: Read>(
         missing.len(),
         total
     );
-    Ok(Ok(mirror.into_job()))
+    Ok(Ok(mirror.into_job(true)))
 }
 
 /// What a hashed request is before `NEED`: its file list read, its

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::reads::ReadsFrom;
 use super::refusal::Refusal;
 use super::run::{self, Ended, Finished, Running};
 use super::sandbox::Jail;
@@ -49,6 +50,10 @@ pub struct Job<'a> {
     pub feed: Feed<'a>,
     /// How the answer goes on the wire.
     pub reply: ReplyForm,
+    /// Where the list of files read comes from, when the reply has one.
+    pub reads: Option<ReadsFrom>,
+    /// Variables set for this compile on top of the server's.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Job<'_> {
@@ -74,6 +79,8 @@ impl Job<'_> {
             unmap: None,
             feed: Feed::File,
             reply: ReplyForm::of(head.version),
+            reads: None,
+            env: Vec::new(),
         }
     }
 }
@@ -172,6 +179,8 @@ struct Launch<'j> {
     args: Vec<OsString>,
     cwd: &'j Path,
     jail: Option<Jail>,
+    /// The server's environment and the job's own variables.
+    env: Vec<(OsString, OsString)>,
 }
 
 impl<'j> Launch<'j> {
@@ -181,26 +190,42 @@ impl<'j> Launch<'j> {
         args: Vec<OsString>,
         cwd: &'j Path,
         dir: &Path,
+        job_env: Vec<(OsString, OsString)>,
     ) -> Result<Launch<'j>> {
         let jail = match server.sandbox {
             true => Jail::for_job(dir, program).context("building the sandbox")?,
             false => None,
         };
+        let mut env = server.env.clone();
+        env.extend(job_env);
         Ok(Launch {
             server,
             program,
             args,
             cwd,
             jail,
+            env,
         })
     }
 
     fn spawn(&self, io: run::Stdio3) -> Result<Running, Refusal> {
+        self.spawn_with(&[], io)
+    }
+
+    /// The compiler with `extra` words after the job's own.
+    fn spawn_with(&self, extra: &[OsString], io: run::Stdio3) -> Result<Running, Refusal> {
+        let args: Vec<OsString>;
+        let args = if extra.is_empty() {
+            &self.args
+        } else {
+            args = self.args.iter().chain(extra).cloned().collect();
+            &args
+        };
         run::spawn(
             self.program,
-            &self.args,
+            args,
             self.cwd,
-            &self.server.env,
+            &self.env,
             io,
             &self.server.run_limits,
             self.jail.as_ref(),
@@ -237,6 +262,8 @@ pub fn run<W: Write>(
         unmap,
         feed,
         reply: form,
+        reads,
+        env,
     } = job;
     let captured = Captured::new(dir.path());
     let mut outputs = vec![object.as_path()];
@@ -245,7 +272,7 @@ pub fn run<W: Write>(
     // gcc runs the assembler beside cc1 with -pipe, rather than after it
     // through a temp file: the object is the same, sooner.
     args.insert(0, "-pipe".into());
-    let launch = Launch::new(server, &program, args, &cwd, dir.path())?;
+    let launch = Launch::new(server, &program, args, &cwd, dir.path(), env)?;
     let start = match start(&launch, &captured, feed, output)? {
         Ok(s) => s,
         Err(r) => return refuse(server, form, output, compiler, r),
@@ -272,10 +299,20 @@ pub fn run<W: Write>(
     };
     let outputs = Outputs {
         object: &object,
-        deps,
+        deps: deps.clone(),
         dwo: form.extras.contains(&OutputKind::SplitDwarf),
     };
-    let reply = collect(server, &finished, &captured, outputs, unmap)?;
+    let mut reply = collect(server, &finished, &captured, outputs, unmap.clone())?;
+    if let (Some(ReadsFrom::Rerun(file)), Ended::Exited) = (&reads, finished.ended) {
+        // After the object is read: this run truncates it.
+        list_reads(server, &launch, file, client_fd);
+    }
+    if let Some(r) = &reads {
+        reply.set_output(
+            OutputKind::Reads,
+            r.collect(deps.as_deref(), unmap.as_deref()),
+        );
+    }
     let reply = unless_out_of_room(server, &compiler, &finished, dir.path(), reply);
     drop(held);
     let ok = finished.status == 0 && finished.ended == Ended::Exited;
@@ -291,6 +328,31 @@ pub fn run<W: Write>(
         status: Some(reply.status as i32),
         refused: None,
     })
+}
+
+/// Runs the job's command line once more as a dependency listing only
+/// (`-M` into `file`, last of its kind, so it wins over the user's
+/// `-MMD`), for a complete list of the files read. What it says is
+/// dropped: the compile said it already. A failure leaves no list, which
+/// the client treats as unverified.
+fn list_reads(server: &Server, launch: &Launch<'_>, file: &Path, client_fd: RawFd) {
+    let null = || File::create("/dev/null");
+    let (Ok(out), Ok(err)) = (null(), null()) else {
+        return;
+    };
+    let io = run::Stdio3 {
+        stdin: Stdio::null(),
+        stdout: out,
+        stderr: err,
+    };
+    let extra = ["-M".into(), "-MF".into(), file.as_os_str().to_os_string()];
+    let watch = run::Watch {
+        cancel: Some(server.stop.fd()),
+        client: Some(client_fd),
+    };
+    if let Ok(running) = launch.spawn_with(&extra, io) {
+        running.wait(watch).ok();
+    }
 }
 
 /// Starts the compiler now if it reads a pipe (telling the client to go

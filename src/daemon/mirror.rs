@@ -22,6 +22,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::job::{self, Feed, Job};
+use super::reads::ReadsFrom;
 use super::refusal::Refusal;
 use super::server::Server;
 use crate::protocol::{ReplyForm, Version};
@@ -151,14 +152,22 @@ impl Mirror {
     }
 
     /// The job to run once every file is in place: the client's own
-    /// command line from the mirrored cwd, answered as protocol 3.
-    pub fn into_job<'a>(self) -> Job<'a> {
+    /// command line from the mirrored cwd, answered as protocol 3; with
+    /// `reads` (our hashed dialect), also with the list of files read.
+    pub fn into_job<'a>(self, reads: bool) -> Job<'a> {
         for d in &self.plan.dirs {
             // Search dirs stay inside the root by construction; a client
             // symlink there already points inside it too.
             fs::create_dir_all(d).ok();
         }
         let deps = self.plan.deps.then(|| self.job.path().join("deps.d"));
+        let (reads, env, reply) = if reads {
+            let (from, env) =
+                ReadsFrom::choose(self.job.path(), self.plan.deps, self.plan.deps_all);
+            (Some(from), env, ReplyForm::hashed())
+        } else {
+            (None, Vec::new(), ReplyForm::of(Version::V3))
+        };
         Job {
             compiler: self.compiler,
             source: self.source,
@@ -170,7 +179,9 @@ impl Mirror {
             object: self.plan.output,
             deps,
             feed: Feed::File,
-            reply: ReplyForm::of(Version::V3),
+            reply,
+            reads,
+            env,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Rewritten {
     /// Whether the compile writes a dependency file (`deps.d` in the job
     /// dir) to return.
     pub deps: bool,
+    /// That file lists every file read, system headers included (`-MD`).
+    pub deps_all: bool,
     /// What the compiler writes, in the job dir.
     pub output: PathBuf,
 }
@@ -103,6 +105,9 @@ struct Walk<'p> {
     dirs: Vec<PathBuf>,
     input: bool,
     deps: bool,
+    /// The last of `-MD`/`-MMD` was `-MMD`: the file leaves system
+    /// headers out.
+    mmd: bool,
     mode: Option<Mode>,
     /// Where the output's name goes: the word in `out`, and what is glued
     /// before the name.
@@ -142,6 +147,7 @@ impl<'p> Walk<'p> {
             dirs: vec![under(root, cwd)],
             input: false,
             deps: false,
+            mmd: false,
             mode: None,
             outputs: Vec::new(),
             language_given: false,
@@ -205,8 +211,9 @@ impl<'p> Walk<'p> {
         Ok(match (opt.class(), opt.flag.path) {
             (Class::Output, _) => Action::Output,
             (Class::Deps(DepFlag::MF), _) => Action::Value(self.deps_file()),
-            (Class::Deps(DepFlag::MD | DepFlag::MMD), _) => {
+            (Class::Deps(d @ (DepFlag::MD | DepFlag::MMD)), _) => {
                 self.deps = true;
+                self.mmd = d == DepFlag::MMD;
                 Action::Keep
             }
             (Class::Lang, _) => {
@@ -333,8 +340,9 @@ impl<'p> Walk<'p> {
             Value::Absent | Value::Next => None,
         };
         let next = match (flag.classify(joined), value, flag.path) {
-            (Class::Deps(DepFlag::MD | DepFlag::MMD), Value::Absent, _) => {
+            (Class::Deps(d @ (DepFlag::MD | DepFlag::MMD)), Value::Absent, _) => {
                 self.deps = true;
+                self.mmd = d == DepFlag::MMD;
                 CppNext::DepsFile
             }
             (Class::Deps(DepFlag::MF), Value::Next, _) => CppNext::DepsFile,
@@ -394,6 +402,7 @@ impl<'p> Walk<'p> {
             args: self.out,
             dirs: self.dirs,
             deps: self.deps,
+            deps_all: self.deps && !self.mmd,
             output,
         })
     }

@@ -38,6 +38,7 @@ pub mod mirror_args;
 pub mod options;
 pub mod plain;
 pub mod policy;
+pub mod reads;
 pub mod reception;
 pub mod refusal;
 pub mod request;

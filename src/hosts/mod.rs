@@ -17,7 +17,7 @@
 //!             | HOSTID "/" LIMIT ":" PORT
 //! SSH_HOST    = [ USER ] "@" HOSTID [ "/" LIMIT ] [ ":" COMMAND ]
 //! HOSTID      = NAME | IPV4 | "[" IPV6 "]"
-//! OPTION      = "lzo" | "cpp"
+//! OPTION      = "lzo" | "cpp" | "classic"
 //! PORT        = 1..65535                 (default 3632)
 //! LIMIT, NUM  = 1..1000                  (default 4; 2 for LOCAL)
 //! ```
@@ -27,6 +27,10 @@
 //!   place; `localhost:PORT`, `127.0.0.1` and `[::1]` are TCP hosts.
 //! * `,lzo` selects protocol 2 (compressed); `,cpp` selects protocol 3
 //!   (pump mode) and implies `,lzo`.  An option may appear only once.
+//! * Without `,cpp`, a host that runs our daemon gets exact mode all the
+//!   same (our hashed dialect; a distcc 3.4 daemon refuses it and is
+//!   remembered as classic); `,classic` asks for classic distcc
+//!   (preprocessed here) whatever the daemon, and excludes `,cpp`.
 //! * `,auth` / `,auth=NAME` (GSSAPI), `+zeroconf` and any other option or
 //!   `--flag` are rejected with an error naming the problem.
 //! * Host names, user names and remote commands may reach a remote shell, so
@@ -79,6 +83,8 @@ pub struct Host {
     pub lzo: bool,
     /// Preprocess remotely (pump mode, protocol 3).
     pub cpp: bool,
+    /// `,classic`: never exact mode, even with our own daemon.
+    pub classic: bool,
 }
 
 impl Host {
@@ -143,12 +149,14 @@ impl fmt::Display for Host {
             Transport::Local => write!(f, "localhost/{}", self.limit)?,
         }
         if self.cpp {
-            f.write_str(",cpp,lzo")
+            f.write_str(",cpp,lzo")?;
         } else if self.lzo {
-            f.write_str(",lzo")
-        } else {
-            Ok(())
+            f.write_str(",lzo")?;
         }
+        if self.classic {
+            f.write_str(",classic")?;
+        }
+        Ok(())
     }
 }
 
@@ -329,8 +337,9 @@ fn parse_hostid(s: &str) -> Result<(String, &str), String> {
     }
 }
 
-fn parse_options(opts: Option<&str>) -> Result<(bool, bool), String> {
-    let (mut lzo, mut cpp) = (false, false);
+/// `(lzo, cpp, classic)`.
+fn parse_options(opts: Option<&str>) -> Result<(bool, bool, bool), String> {
+    let (mut lzo, mut cpp, mut classic) = (false, false, false);
     let mut seen: Vec<&str> = Vec::new();
     for opt in opts.into_iter().flat_map(|o| o.split(',')) {
         if opt.is_empty() {
@@ -344,11 +353,15 @@ fn parse_options(opts: Option<&str>) -> Result<(bool, bool), String> {
         match opt {
             "lzo" => lzo = true,
             "cpp" => cpp = true,
+            "classic" => classic = true,
             _ if key == "auth" => return Err("auth is not supported".to_string()),
             _ => return Err(format!("unknown option {opt:?}")),
         }
     }
-    Ok((lzo || cpp, cpp))
+    if cpp && classic {
+        return Err("cpp (exact mode) and classic exclude each other".to_string());
+    }
+    Ok((lzo || cpp, cpp, classic))
 }
 
 fn parse_host(word: &str) -> Result<Host, String> {
@@ -360,12 +373,13 @@ fn parse_host(word: &str) -> Result<Host, String> {
         Some((user, rest)) => parse_ssh(user, rest)?,
         None => parse_tcp(spec)?,
     };
-    let (lzo, cpp) = parse_options(opts)?;
+    let (lzo, cpp, classic) = parse_options(opts)?;
     Ok(Host {
         transport,
         limit,
         lzo,
         cpp,
+        classic,
     })
 }
 

@@ -12,6 +12,7 @@ fn tcp(host: &str, port: u16, limit: u32) -> Host {
         limit,
         lzo: false,
         cpp: false,
+        classic: false,
     }
 }
 
@@ -26,6 +27,7 @@ fn ssh(user: Option<&str>, host: &str, command: Option<&str>, limit: u32) -> Hos
         limit,
         lzo: false,
         cpp: false,
+        classic: false,
     }
 }
 
@@ -35,6 +37,7 @@ fn local(limit: u32) -> Host {
         limit,
         lzo: false,
         cpp: false,
+        classic: false,
     }
 }
 
@@ -46,6 +49,7 @@ fn cpp(h: Host) -> Host {
     Host {
         lzo: true,
         cpp: true,
+        classic: false,
         ..h
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use crate::state::history::{Outcome, Record};
+use crate::state::history::{Listing, Outcome, Record};
 use crate::state::{Phase, PHASES};
 
 #[derive(Default)]
@@ -26,6 +26,7 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
         return out;
     }
     totals(&mut out, records, now);
+    listings(&mut out, records);
     hosts(&mut out, records);
     reasons(&mut out, records);
     phases(&mut out, records);
@@ -57,6 +58,25 @@ fn totals(out: &mut String, records: &[Record], now: SystemTime) {
         count(&|o| matches!(o, Outcome::Failed(_))),
     )
     .ok();
+}
+
+/// How exact-mode jobs found their files: by the include scanner, by the
+/// compiler because the scanner could not tell, or by the compiler again
+/// after the server read a file the scan had not found.
+fn listings(out: &mut String, records: &[Record]) {
+    let count = |l: Listing| records.iter().filter(|r| r.listing == Some(l)).count();
+    let (scans, fallbacks, misses) = (
+        count(Listing::Scanned),
+        count(Listing::ScanFallback),
+        count(Listing::ScannerMiss),
+    );
+    if scans + fallbacks + misses > 0 {
+        writeln!(
+            out,
+            "files listed: scanned {scans}, scan fallbacks {fallbacks}, scanner misses {misses}"
+        )
+        .ok();
+    }
 }
 
 /// One row per host: jobs it ended, compile errors, attempts that failed
@@ -176,6 +196,7 @@ mod tests {
             spent,
             total: Duration::from_millis(compile_ms + 10),
             tried: vec![],
+            listing: None,
             source: "a.c".into(),
         }
     }
@@ -213,8 +234,29 @@ mod tests {
         assert!(text.contains("local because:\n      1  linking\n"));
         assert!(text.contains("fallback because:\n      1  h:2: refused\n"));
         assert!(!text.contains("failed because"));
+        assert!(!text.contains("files listed"), "no exact-mode job");
         assert_eq!(row("Compile"), ["Compile", "120", "60", "2", "75.0%"]);
         assert_eq!(row("Preprocess")[1..3], ["40", "10"]);
+    }
+
+    #[test]
+    fn counts_how_exact_jobs_listed_their_files() {
+        let mut records = Vec::new();
+        for l in [
+            Listing::Scanned,
+            Listing::Scanned,
+            Listing::ScanFallback,
+            Listing::ScannerMiss,
+        ] {
+            let mut r = rec("h:1", Outcome::Remote, 0, 5);
+            r.listing = Some(l);
+            records.push(r);
+        }
+        let text = render(&records, SystemTime::UNIX_EPOCH + Duration::from_secs(1000));
+        assert_eq!(
+            text.lines().nth(2),
+            Some("files listed: scanned 2, scan fallbacks 1, scanner misses 1")
+        );
     }
 
     #[test]

@@ -126,6 +126,7 @@ mod tests {
             spent: [Duration::ZERO; PHASES],
             total: Duration::ZERO,
             tried: tried.iter().map(|s| s.to_string()).collect(),
+            listing: None,
             source: "a.c".into(),
         }
     }

@@ -11,7 +11,7 @@ use super::codec::{read_body, write_body, Codec};
 use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{read_header, write_header};
-use super::token::{Token, DDWO, DONE, DOTD, DOTO, SERR, SOUT, STAT};
+use super::token::{Token, DDWO, DONE, DOTD, DOTO, READ, SERR, SOUT, STAT};
 use super::version::Version;
 
 /// A file a compile produced, by what it is.
@@ -24,6 +24,11 @@ pub enum OutputKind {
     /// The split DWARF file (`-gsplit-dwarf`), as `DDWO`: only where a
     /// [`ReplyForm`] lists it among its extras (our streamed dialect).
     SplitDwarf,
+    /// The files the compiler read, as `READ` after the rest: our hashed
+    /// dialect only (`ReplyForm::reads`). A dependency list in make's
+    /// form (`reads::parse`), after a first line saying whether it has
+    /// every file (`all`) or leaves system headers out (`user`).
+    Reads,
 }
 
 impl OutputKind {
@@ -33,6 +38,7 @@ impl OutputKind {
             OutputKind::Object => DOTO,
             OutputKind::Deps => DOTD,
             OutputKind::SplitDwarf => DDWO,
+            OutputKind::Reads => READ,
         }
     }
 
@@ -106,6 +112,8 @@ pub struct ReplyForm {
     /// is 0 (and only then: a refusal made before the request was read
     /// carries none): what an extension of ours adds for this request.
     pub extras: &'static [OutputKind],
+    /// Our hashed dialect: the list of files read follows the reply.
+    pub reads: bool,
 }
 
 impl ReplyForm {
@@ -116,6 +124,7 @@ impl ReplyForm {
             version,
             codec: version.codec(),
             extras: &[],
+            reads: false,
         }
     }
 
@@ -127,6 +136,14 @@ impl ReplyForm {
         }
     }
 
+    /// The reply to our hashed dialect: protocol 3's, then `READ`.
+    pub fn hashed() -> ReplyForm {
+        ReplyForm {
+            reads: true,
+            ..ReplyForm::of(Version::V3)
+        }
+    }
+
     pub fn write<W: Write>(&self, w: &mut W, reply: &Reply) -> io::Result<()> {
         write_reply(w, self.version, self.codec, reply)?;
         if reply.status == 0 {
@@ -134,6 +151,10 @@ impl ReplyForm {
                 let body = reply.output(kind).unwrap_or_default();
                 write_body(w, kind.token(), self.codec, body)?;
             }
+        }
+        if self.reads {
+            let list = reply.output(OutputKind::Reads).unwrap_or_default();
+            write_body(w, READ, self.codec, list)?;
         }
         Ok(())
     }
@@ -145,6 +166,14 @@ impl ReplyForm {
             for &kind in self.extras {
                 let body = read_body(r, kind.token(), self.codec, limits)?;
                 reply.set_output(kind, body);
+            }
+        }
+        if self.reads {
+            // A refusal before the job (any daemon's) ends without a list.
+            match read_body(r, READ, self.codec, limits) {
+                Ok(list) => reply.set_output(OutputKind::Reads, list),
+                Err(WireError::Closed { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(reply)
@@ -277,5 +306,23 @@ mod tests {
             assert!(r.is_empty(), "no extra after a failure");
             assert_eq!(got.output(OutputKind::SplitDwarf), None);
         }
+    }
+
+    #[test]
+    fn the_hashed_form_carries_the_read_list_after_the_rest() {
+        let mut a = Reply::default();
+        a.set_output(OutputKind::Object, b"obj".to_vec());
+        a.set_output(OutputKind::Reads, b"all\nx.o: x.c h.h\n".to_vec());
+        let form = ReplyForm::hashed();
+        let mut wire = Vec::new();
+        form.write(&mut wire, &a).unwrap();
+        let back = form.read(&mut &wire[..], &Limits::default()).unwrap();
+        assert_eq!(back.output(OutputKind::Reads), a.output(OutputKind::Reads));
+        let plain = ReplyForm::of(Version::V3);
+        let mut wire3 = Vec::new();
+        plain.write(&mut wire3, &a).unwrap();
+        assert!(wire3.len() < wire.len(), "protocol 3 carries no read list");
+        let back = plain.read(&mut &wire3[..], &Limits::default()).unwrap();
+        assert_eq!(back.output(OutputKind::Reads), None);
     }
 }

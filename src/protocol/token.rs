@@ -22,6 +22,8 @@ pub const DOTO: &Token = b"DOTO";
 pub const DOTD: &Token = b"DOTD";
 /// The split DWARF file (`-gsplit-dwarf`): our streamed dialect only.
 pub const DDWO: &Token = b"DDWO";
+/// Our hashed dialect's list of the files the compiler read.
+pub const READ: &Token = b"READ";
 
 /// Bytes in a header: the token, then eight hex digits.
 pub const HEADER_LEN: usize = 12;

@@ -36,6 +36,9 @@ pub struct Settings {
     /// `DISTCC_STREAM`, default on: send the source to our own daemons
     /// while it is being preprocessed.
     pub stream: bool,
+    /// `DISTCC_SCAN`, default on: exact mode finds the unit's files with
+    /// the include scanner; off, it asks the compiler (`-M`) every job.
+    pub scan: bool,
     /// `DISTCC_SSH`, default `ssh`.
     pub ssh: OsString,
     /// `DISTCC_STATS=1`: print a summary line per job to stderr.
@@ -77,6 +80,7 @@ impl Settings {
             backoff_period: seconds(get("DISTCC_BACKOFF_PERIOD"), 60),
             tcp_cork: flag(get("DISTCC_TCP_CORK"), true),
             stream: flag(get("DISTCC_STREAM"), true),
+            scan: flag(get("DISTCC_SCAN"), true),
             ssh: nonempty("DISTCC_SSH").unwrap_or_else(|| OsString::from("ssh")),
             stats: flag(get("DISTCC_STATS"), false),
             tmpdir: nonempty("TMPDIR")

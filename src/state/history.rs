@@ -27,7 +27,41 @@ const OLD: &str = "history.old";
 pub const ROTATE_AT: u64 = 4 << 20;
 /// One record must fit one atomic append (`PIPE_BUF` on Linux is 4096).
 const MAX_LINE: usize = 4000;
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
+/// Lines from before the listing field, still read.
+const VERSION_1: &str = "v1";
+
+/// How an exact-mode job found the unit's files (`None` in a record: the
+/// job shipped no file list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The include scanner's list, verified by the server's read list.
+    Scanned,
+    /// The scanner could not tell; the compiler's own `-M` listing.
+    ScanFallback,
+    /// The scanned job's read list did not verify: redone with `-M`.
+    ScannerMiss,
+}
+
+impl Listing {
+    pub fn word(self) -> &'static str {
+        match self {
+            Listing::Scanned => "scan",
+            Listing::ScanFallback => "scan-fallback",
+            Listing::ScannerMiss => "scanner-miss",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Option<Listing>> {
+        Some(match word {
+            "" => None,
+            "scan" => Some(Listing::Scanned),
+            "scan-fallback" => Some(Listing::ScanFallback),
+            "scanner-miss" => Some(Listing::ScannerMiss),
+            _ => return None,
+        })
+    }
+}
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +121,8 @@ pub struct Record {
     pub total: Duration,
     /// Hosts that failed this job before it ended elsewhere.
     pub tried: Vec<String>,
+    /// How an exact-mode job listed its files.
+    pub listing: Option<Listing>,
     pub source: String,
 }
 
@@ -123,7 +159,7 @@ impl Record {
             .map(|d| d.as_millis().to_string())
             .collect();
         let mut line = format!(
-            "{VERSION}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
+            "{VERSION}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
             millis(self.end),
             self.pid,
             clean(&self.host, 300),
@@ -132,6 +168,7 @@ impl Record {
             spent.join(","),
             self.total.as_millis(),
             clean(&self.tried.join(","), 600),
+            self.listing.map_or("", Listing::word),
             clean(&self.source, 1000),
         );
         let room = MAX_LINE - 1 - line.len().min(MAX_LINE - 1);
@@ -143,8 +180,17 @@ impl Record {
     /// Parses a line written by [`Record::to_line`]; `None` for anything
     /// else, so a reader skips torn or foreign lines.
     pub fn parse(line: &str) -> Option<Record> {
-        let f: Vec<&str> = line.trim_end_matches('\n').splitn(11, '\t').collect();
-        if f.len() != 11 || f[0] != VERSION {
+        let line = line.trim_end_matches('\n');
+        let mut f: Vec<&str> = line.splitn(12, '\t').collect();
+        let listing = match f.first() {
+            Some(&VERSION) if f.len() == 12 => Listing::parse(f.remove(9))?,
+            Some(&VERSION_1) => {
+                f = line.splitn(11, '\t').collect();
+                None
+            }
+            _ => return None,
+        };
+        if f.len() != 11 {
             return None;
         }
         let ms: Vec<u64> = f[6]
@@ -168,6 +214,7 @@ impl Record {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect(),
+            listing,
             source: f[9].to_string(),
         })
     }
@@ -242,6 +289,9 @@ pub fn stats_line(r: &Record) -> String {
     if !r.outcome.reason().is_empty() {
         s.push_str(&format!(" ({})", r.outcome.reason()));
     }
+    if let Some(l) = r.listing {
+        s.push_str(&format!(", files by {}", l.word()));
+    }
     for p in Phase::ALL {
         let d = r.spent_in(p);
         if !d.is_zero() {
@@ -273,6 +323,7 @@ mod tests {
             spent,
             total: Duration::from_millis(130),
             tried: vec!["10.0.0.9:3632".into()],
+            listing: None,
             source: "dir/hello world.c".into(),
         }
     }
@@ -290,6 +341,22 @@ mod tests {
             assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
             assert_eq!(Record::parse(&line), Some(r));
         }
+        for listing in [
+            Listing::Scanned,
+            Listing::ScanFallback,
+            Listing::ScannerMiss,
+        ] {
+            let mut r = record("h:1", Outcome::Remote);
+            r.listing = Some(listing);
+            assert_eq!(Record::parse(&r.to_line()), Some(r));
+        }
+    }
+
+    #[test]
+    fn version_1_lines_are_still_read() {
+        let line = "v1\t1700000000123\t42\th:1\tremote\t0\t0,1\t5\t\tx.c\t\n";
+        let r = Record::parse(line).unwrap();
+        assert_eq!((r.source.as_str(), r.listing), ("x.c", None));
     }
 
     #[test]

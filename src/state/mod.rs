@@ -12,6 +12,7 @@ pub mod paths;
 pub mod phase;
 pub mod running;
 
+pub use history::Listing;
 pub use paths::{dir, host_key, unescape_key};
 pub use phase::{Phase, PHASES};
 pub use running::{list, source_of, JobState, Running};

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::history::{self, Outcome, Record};
+use super::history::{self, Listing, Outcome, Record};
 use super::phase::{Phase, PHASES};
 use crate::settings::Settings;
 
@@ -165,6 +165,7 @@ struct Inner {
     spent: [Duration; PHASES],
     tried: Vec<String>,
     outcome: Option<Outcome>,
+    listing: Option<Listing>,
     /// The job file once created, and the length every record is padded to.
     file: Option<(File, usize)>,
 }
@@ -196,6 +197,7 @@ impl JobState {
                 spent: [Duration::ZERO; PHASES],
                 tried: Vec::new(),
                 outcome: None,
+                listing: None,
                 file: None,
             }),
         }
@@ -246,6 +248,17 @@ impl JobState {
         self.phase(Phase::Fallback);
     }
 
+    /// How the job's files were listed; a later word (a scanner miss
+    /// after a scan) replaces an earlier one.
+    pub fn listing(&self, how: Listing) {
+        self.inner.borrow_mut().listing = Some(how);
+    }
+
+    /// Whether a scanned listing of this job has missed a file already.
+    pub fn had_scanner_miss(&self) -> bool {
+        self.inner.borrow().listing == Some(Listing::ScannerMiss)
+    }
+
     /// The job got its status from the remote path: a volunteer ran the
     /// compiler, unless the local preprocessor already failed it.
     pub fn remote_done(&self) {
@@ -282,6 +295,7 @@ impl JobState {
             spent: i.spent,
             total: i.started.elapsed(),
             tried: std::mem::take(&mut i.tried),
+            listing: i.listing,
             source: i.job.source.clone(),
         };
         if i.recording && i.file.is_some() {

@@ -156,7 +156,7 @@ fn warm_header_store_sends_less_than_protocol_2() {
     });
     let mut per_mode = Vec::new();
     for (label, opts) in [
-        ("protocol 2 (lzo)", ",lzo"),
+        ("protocol 2 (lzo)", ",lzo,classic"),
         ("exact, cold store", ",cpp,lzo"),
         ("exact, warm store", ",cpp,lzo"),
     ] {

@@ -121,8 +121,18 @@ fn a_stopped_volunteer_is_given_up_within_the_io_timeout() {
     // Exact mode asks our daemon by digest first, which waits for an
     // answer within the send.
     for (how, hosts, stream, held) in [
-        ("plain", daemon.host(), "0", Held::Compile),
-        ("streamed", daemon.host(), "1", Held::GoAhead),
+        (
+            "plain",
+            format!("{},classic", daemon.host()),
+            "0",
+            Held::Compile,
+        ),
+        (
+            "streamed",
+            format!("{},classic", daemon.host()),
+            "1",
+            Held::GoAhead,
+        ),
         ("exact", format!("{},cpp", daemon.host()), "1", Held::Send),
     ] {
         let obj = format!("{how}.o");

@@ -124,7 +124,7 @@ fn sigterm_and_sigint_leave_no_temp_file_and_kill_the_client() {
     let slow = slow_cpp(&scene.tree);
     for sig in [libc::SIGTERM, libc::SIGINT] {
         for point in ["preprocessing", "waiting on a stopped volunteer"] {
-            let mut cmd = scene.client(&daemon.host());
+            let mut cmd = scene.client(&format!("{},classic", daemon.host()));
             let (phase, stopped) = if point == "preprocessing" {
                 cmd.env("PATH", &slow);
                 (Phase::Preprocess, None)
@@ -220,7 +220,7 @@ fn a_signal_while_the_output_is_written_leaves_no_temp_file() {
     let daemon = Daemon::start(&scene.tree, &[]);
     let mut hits = 0;
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGTERM, libc::SIGINT] {
-        let hit = signal_mid_write(&scene, &daemon.host(), sig);
+        let hit = signal_mid_write(&scene, &format!("{},classic", daemon.host()), sig);
         hits += usize::from(hit == Some(true));
         assert_eq!(scene.temps(), Vec::<PathBuf>::new(), "signal {sig}");
         assert_eq!(scene.journals(), Vec::<PathBuf>::new());
@@ -238,13 +238,16 @@ fn what_sigkill_leaves_is_swept_by_the_next_run() {
     // Killed while the volunteer is stopped: the preprocessed source stays.
     {
         let _stopped = Stopped::new(daemon.child.id());
-        let mut child = scene.client(&daemon.host()).spawn().unwrap();
+        let mut child = scene
+            .client(&format!("{},classic", daemon.host()))
+            .spawn()
+            .unwrap();
         assert!(scene.await_phase(Phase::Compile), "never compiling");
         kill(&child, libc::SIGKILL);
         wait_bounded(&mut child, Duration::from_secs(60)).expect("client hung");
     }
     // Killed while writing the output, when that can be caught.
-    let hit = signal_mid_write(&scene, &daemon.host(), libc::SIGKILL);
+    let hit = signal_mid_write(&scene, &format!("{},classic", daemon.host()), libc::SIGKILL);
     let left = scene.temps();
     println!("left behind: {left:?} (mid-write: {hit:?})");
     assert!(!left.is_empty(), "SIGKILL leaves the temp files");
@@ -256,7 +259,10 @@ fn what_sigkill_leaves_is_swept_by_the_next_run() {
         );
     }
     // Any later client that distributes a job sweeps them.
-    let out = run(scene.client(&daemon.host()), Duration::from_secs(120));
+    let out = run(
+        scene.client(&format!("{},classic", daemon.host())),
+        Duration::from_secs(120),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(scene.temps(), Vec::<PathBuf>::new());
     assert_eq!(scene.journals(), Vec::<PathBuf>::new());

@@ -29,6 +29,7 @@ mod packaging;
 mod same;
 mod scan;
 mod scan_corpus;
+mod scanned;
 mod split_dwarf;
 mod ssh;
 mod stream;

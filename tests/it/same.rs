@@ -569,7 +569,8 @@ fn verbose_explains_and_save_temps_keeps() {
         "{err}"
     );
 
-    let mut cmd = tree.client(&daemon.host(), &["gcc", "-c", "hello.c", "-o", "h.o"]);
+    let classic = format!("{},classic", daemon.host());
+    let mut cmd = tree.client(&classic, &["gcc", "-c", "hello.c", "-o", "h.o"]);
     cmd.env("DISTCC_LOG", &log).env("DISTCC_SAVE_TEMPS", "1");
     let out = run(cmd, Duration::from_secs(60));
     assert!(out.status.success());

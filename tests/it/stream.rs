@@ -72,7 +72,7 @@ fn streamed_jobs_match_local_and_unstreamed_compiles() {
         let want = local(&tree, compiler, &args);
         assert!(want.status.success(), "{}", text(&want.stderr));
         let want = fs::read(tree.work().join("want.out")).unwrap();
-        for opts in ["", ",lzo"] {
+        for opts in [",classic", ",lzo,classic"] {
             let hosts = format!("{}{opts}", daemon.host());
             for stream in ["1", "0"] {
                 let out_name = format!("got.{ext}");
@@ -113,7 +113,7 @@ fn a_failing_preprocessor_mid_stream_is_the_jobs_error() {
     });
     let local_out = local(&tree, "gcc", &["-c", "bad.c", "-o", "bad.o"]);
     assert_eq!(local_out.status.code(), Some(1));
-    for opts in ["", ",lzo"] {
+    for opts in [",classic", ",lzo,classic"] {
         let hosts = format!("{}{opts}", daemon.host());
         let (out, log) = client_logged(&tree, &hosts, &["gcc", "-c", "bad.c", "-o", "bad.o"], &[]);
         let err = text(&out.stderr);
@@ -150,12 +150,12 @@ fn a_reference_daemon_is_found_out_once_then_sent_whole_sources() {
     let want = fs::read(tree.work().join("want.o")).unwrap();
     let args = ["gcc", "-O2", "-c", "big.c", "-o", "got.o"];
     let env = [("DISTCC_FALLBACK", "0")];
-    let (out, first) = client_logged(&tree, &daemon.host(), &args, &env);
+    let (out, first) = client_logged(&tree, &format!("{},classic", daemon.host()), &args, &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(first.contains("no streaming"), "{first}");
     assert!(fs::read(tree.work().join("got.o")).unwrap() == want);
     fs::remove_file(tree.work().join("got.o")).unwrap();
-    let (out, second) = client_logged(&tree, &daemon.host(), &args, &env);
+    let (out, second) = client_logged(&tree, &format!("{},classic", daemon.host()), &args, &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!second.contains("streaming to"), "{second}");
     assert!(fs::read(tree.work().join("got.o")).unwrap() == want);
@@ -224,7 +224,7 @@ fn a_stalled_stream_holds_no_job_slot_and_is_cut_off_at_the_io_timeout() {
     let mut s = stalled_stream(&daemon);
     let (out, log) = client_logged(
         &tree,
-        &daemon.host(),
+        &format!("{},classic", daemon.host()),
         &["gcc", "-c", "ok.c", "-o", "ok.o"],
         &[("DISTCC_FALLBACK", "0")],
     );

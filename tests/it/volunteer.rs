@@ -297,7 +297,10 @@ fn a_full_volunteer_disk_ends_in_a_local_compile_with_a_message() {
     // Streamed, the source goes to the compiler through a pipe and only
     // the object does not fit; unstreamed, the source does not either.
     for stream in ["1", "0"] {
-        let mut c = tree.client(&d.host(), &["gcc", "-c", "big.c", "-o", "big.o"]);
+        let mut c = tree.client(
+            &format!("{},classic", d.host()),
+            &["gcc", "-c", "big.c", "-o", "big.o"],
+        );
         c.env("DISTCC_STREAM", stream);
         let out = run(c, T);
         let err = text(&out.stderr);

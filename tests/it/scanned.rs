@@ -1,0 +1,265 @@
+//! Exact mode with the include scanner: a unit whose headers only a real
+//! preprocessor finds (a macro-named include, `#if`-selected headers,
+//! `__has_include`, `#include_next`) compiles remotely byte-identical to
+//! a local compile with no `-M` run here; a file the scanner cannot know
+//! (a compiler driver that adds an `-include`) is caught by the server's
+//! list of files read and the job redone, counted; a genuine compile
+//! error is printed once and not redone.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::skip_unless;
+use crate::util::*;
+
+/// A `gcc` in `dir` that appends its argv to `log` and runs the real one,
+/// with `extra` words first.
+fn logging_gcc(tree: &Tree, dir: &str, log: &str, extra: &str) -> PathBuf {
+    let d = tree.path(dir);
+    fs::create_dir_all(&d).unwrap();
+    let p = d.join("gcc");
+    fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} {extra} \"$@\"\n",
+            tree.path(log).display(),
+            which("gcc").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    std::env::join_paths(dirs).unwrap()
+}
+
+fn unit(tree: &Tree) {
+    tree.write("inc1/wrap.h", "#include_next <wrap.h>\n#define WRAPPED 1\n");
+    tree.write("inc2/wrap.h", "static const int wrapped_base = 40;\n");
+    tree.write("inc2/opt.h", "#define OPTIONAL 2\n");
+    tree.write("inc1/big.h", "#define SIZE 1000\n");
+    tree.write("inc1/small.h", "#define SIZE 1\n");
+    tree.write("inc1/sel.h", "#define SELECTED 5\n");
+    tree.write(
+        "src/u.c",
+        "#include <stdio.h>\n#define HDR \"sel.h\"\n#include HDR\n#include <wrap.h>\n\
+         #if VALUE > 2\n#include \"big.h\"\n#else\n#include \"small.h\"\n#endif\n\
+         #if __has_include(<opt.h>)\n#include <opt.h>\n#else\n#define OPTIONAL 0\n#endif\n\
+         #if __has_include(\"absent.h\")\n#include \"absent.h\"\n#endif\n\
+         int u(void) { printf(\"%s\\n\", __FILE__); return SIZE + SELECTED + OPTIONAL + WRAPPED + wrapped_base; }\n",
+    );
+}
+
+const ARGS: &[&str] = &[
+    "-g",
+    "-O1",
+    "-Iinc1",
+    "-Iinc2",
+    "-DVALUE=3",
+    "-c",
+    "src/u.c",
+    "-o",
+    "u.o",
+];
+
+/// `ARGS` writing `local.o`.
+fn local_args() -> Vec<&'static str> {
+    let mut a = ARGS.to_vec();
+    let last = a.len() - 1;
+    a[last] = "local.o";
+    a
+}
+
+fn client(tree: &Tree, host: &str, path: &std::ffi::OsString, extra: &[&str]) -> Command {
+    let mut args = vec!["gcc"];
+    args.extend(
+        ARGS.iter()
+            .filter(|a| !extra.contains(&"no-g") || **a != "-g"),
+    );
+    args.extend(extra.iter().filter(|a| **a != "no-g"));
+    let mut c = tree.client(host, &args);
+    c.env("PATH", path)
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_VERBOSE", "1");
+    c
+}
+
+/// A tree with the unit, and a `gcc` that adds `inject` to every command
+/// line, as a compiler driver may, for the client (which logs its
+/// invocations in `client.log`) and our daemon alike.
+struct Scene {
+    tree: Tree,
+    bin: PathBuf,
+    daemon: Daemon,
+}
+
+impl Scene {
+    /// `{work}` in `inject` stands for the tree's work dir.
+    fn new(inject: &str) -> Scene {
+        let tree = Tree::new();
+        std::os::unix::fs::symlink(exe(), tree.path("bin/distccmon-text")).unwrap();
+        unit(&tree);
+        let inject = inject.replace("{work}", &tree.work().to_string_lossy());
+        let inject = &inject;
+        let bin = logging_gcc(&tree, "wrap", "client.log", inject);
+        // The daemon's sandbox lets it write only in its job dirs.
+        let dbin = logging_gcc(&tree, "dwrap", "/dev/null", inject);
+        let daemon = Daemon::start_with(&tree, &["--allow", "127.0.0.1"], |c| {
+            c.env("PATH", path_with(&dbin));
+        });
+        Scene { tree, bin, daemon }
+    }
+
+    /// `ARGS` and `extra` through our client to the daemon with `opts`.
+    fn client(&self, opts: &str, extra: &[&str]) -> (bool, String) {
+        let host = format!("{}{opts}", self.daemon.host());
+        let c = client(&self.tree, &host, &path_with(&self.bin), extra);
+        let out = run(c, Duration::from_secs(120));
+        (out.status.success(), text(&out.stderr))
+    }
+
+    /// Whether `u.o` is what the same driver writes here as `local.o`.
+    fn same_as_local(&self, extra: &[&str]) -> bool {
+        let mut c = Command::new(self.bin.join("gcc"));
+        c.args(local_args())
+            .args(extra)
+            .current_dir(self.tree.work());
+        assert!(run(c, Duration::from_secs(60)).status.success());
+        let read = |name: &str| fs::read(self.tree.work().join(name)).unwrap();
+        read("u.o") == read("local.o")
+    }
+
+    /// The client's compiler invocations, one line each.
+    fn client_log(&self) -> String {
+        fs::read_to_string(self.tree.path("client.log")).unwrap_or_default()
+    }
+
+    fn summary(&self) -> String {
+        let mut c = Command::new(self.tree.path("bin/distccmon-text"));
+        c.arg("--summary")
+            .env("DISTCC_DIR", self.tree.path("state"));
+        text(&run(c, Duration::from_secs(30)).stdout)
+    }
+}
+
+/// Whether a logged command line has the word `w`.
+fn ran_with(log: &str, w: &str) -> bool {
+    log.lines().any(|l| l.split(' ').any(|x| x == w))
+}
+
+#[test]
+fn scanned_unit_is_identical_and_runs_no_listing_here() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(!ran_with(&s.client_log(), "-M"), "{}", s.client_log());
+    assert!(s.same_as_local(&[]));
+    assert!(err.contains("list files (scan)"), "{err}");
+    let summary = s.summary();
+    assert!(
+        summary.contains("files listed: scanned 1, scan fallbacks 0, scanner misses 0"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_file_the_scan_cannot_know_is_caught_and_the_job_redone() {
+    skip_unless!(have("gcc"), "gcc missing");
+    // A driver that forces a header in, as distribution wrappers and
+    // specs files do: the scanner sees its macros in the probe, never
+    // the file itself.
+    let s = Scene::new("-include {work}/forced/extra.h");
+    s.tree
+        .write("forced/extra.h", "static const int forced_extra = 7;\n");
+    let (ok, err) = s.client("", &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("scanner miss"), "{err}");
+    assert!(err.contains("extra.h"), "the miss names the file: {err}");
+    assert!(s.same_as_local(&[]));
+    let summary = s.summary();
+    assert!(summary.contains("scanner misses 1"), "{summary}");
+}
+
+#[test]
+fn a_genuine_compile_error_is_printed_once_and_not_redone() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    s.tree.write(
+        "src/u.c",
+        "#include \"sel.h\"\nint u(void) { return SELECTED + undeclared_thing; }\n",
+    );
+    let (ok, err) = s.client("", &[]);
+    assert!(!ok, "{err}");
+    let once = err.matches("undeclared_thing").count() == 2;
+    assert!(once, "once, with its caret line: {err}");
+    assert!(!err.contains("scanner miss"), "{err}");
+    let log = s.client_log();
+    assert!(!ran_with(&log, "-M") && !ran_with(&log, "-c"), "{log}");
+    assert_eq!(err.matches("sent to").count(), 1, "sent once: {err}");
+    assert!(!s.tree.work().join("u.o").exists());
+}
+
+#[test]
+fn mmd_jobs_are_verified_with_every_file_read_and_keep_their_dep_file() {
+    skip_unless!(have("gcc"), "gcc missing");
+    // A driver that forces in a system header the unit does not include:
+    // a -MMD dependency file leaves it out, the server's list must not.
+    let s = Scene::new("-include stdint.h");
+    let (ok, err) = s.client("", &["-MMD", "-MP", "-MF", "u.d"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("scanner miss") && err.contains("stdint.h"),
+        "{err}"
+    );
+    assert!(s.same_as_local(&["-MMD", "-MP", "-MF", "local.d"]));
+    let read = |name: &str| fs::read_to_string(s.tree.work().join(name)).unwrap();
+    assert_eq!(
+        read("u.d"),
+        read("local.d").replace("local.o", "u.o"),
+        "the user's -MMD file is gcc's own"
+    );
+}
+
+#[test]
+fn hosts_without_a_mode_get_exact_mode_from_our_daemon_and_classic_from_distcc_3_4() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let tree = Tree::new();
+    unit(&tree);
+    let path = tree.cpponly_path();
+    let ours = Daemon::start(&tree, &["--allow", "127.0.0.1"]);
+    // Without -g: classic distcc's debug info names its own temp files.
+    let no_g: Vec<&str> = local_args().into_iter().filter(|a| *a != "-g").collect();
+    let want = {
+        assert!(local(&tree, "gcc", &no_g).status.success());
+        fs::read(tree.work().join("local.o")).unwrap()
+    };
+    let mut cases = vec![
+        (ours.host(), true),
+        (format!("{},classic", ours.host()), false),
+    ];
+    let reference = RefDaemon::available().then(RefDaemon::start);
+    if let Some(r) = &reference {
+        // Twice: the refusal is remembered after the first job.
+        cases.push((r.host(), false));
+        cases.push((r.host(), false));
+    }
+    for (i, (host, exact)) in cases.iter().enumerate() {
+        fs::remove_file(tree.work().join("u.o")).ok();
+        let c = client(&tree, host, &path, &["no-g"]);
+        let out = run(c, Duration::from_secs(120));
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{host}: {err}");
+        assert_eq!(fs::read(tree.work().join("u.o")).unwrap(), want, "{host}");
+        assert_eq!(err.contains("(exact)"), *exact, "{host}: {err}");
+        let offered = err.contains("no hashed transfer");
+        assert_eq!(offered, reference.is_some() && i == 2, "{host}: {err}");
+    }
+}
