@@ -127,6 +127,25 @@ fn lang_flag(lang: Lang) -> &'static str {
     }
 }
 
+/// `compiler FLAGS -x LANG -E -dM` run in `dir`, with none of the
+/// environment that would add include dirs or write a dependency file
+/// somewhere of the user's.
+fn macros_of(compiler: &Path, flags: &[OsString], lang: Lang, dir: &Path) -> Command {
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags)
+        .args(["-x", lang_flag(lang), "-E", "-dM"])
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .env_remove("CPATH")
+        .env_remove("C_INCLUDE_PATH")
+        .env_remove("CPLUS_INCLUDE_PATH")
+        .env_remove("OBJC_INCLUDE_PATH")
+        .env_remove("DEPENDENCIES_OUTPUT")
+        .env_remove("SUNPRO_DEPENDENCIES")
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// Runs the compiler once and reads its answers.
 pub fn probe(compiler: &Path, flags: &[OsString], lang: Lang) -> Result<CompilerInfo> {
     let tmp = tempfile::Builder::new()
@@ -140,21 +159,10 @@ pub fn probe(compiler: &Path, flags: &[OsString], lang: Lang) -> Result<Compiler
         text.push_str(&format!("#ifdef {s}\n#define {MARK}{i} 1\n#endif\n"));
     }
     std::fs::write(&input, text).context("writing the probe input")?;
-    let mut cmd = Command::new(compiler);
-    cmd.args(flags)
-        .args(["-x", lang_flag(lang), "-E", "-dM", "-v", "-MD", "-MF"])
+    let out = macros_of(compiler, flags, lang, tmp.path())
+        .args(["-v", "-MD", "-MF"])
         .arg(&deps)
         .arg(&input)
-        .current_dir(tmp.path())
-        .env("LC_ALL", "C")
-        .env_remove("CPATH")
-        .env_remove("C_INCLUDE_PATH")
-        .env_remove("CPLUS_INCLUDE_PATH")
-        .env_remove("OBJC_INCLUDE_PATH")
-        .env_remove("DEPENDENCIES_OUTPUT")
-        .env_remove("SUNPRO_DEPENDENCIES")
-        .stdin(Stdio::null());
-    let out = cmd
         .output()
         .with_context(|| format!("running {}", compiler.display()))?;
     if !out.status.success() {
@@ -400,13 +408,8 @@ fn ask(
         }
     }
     std::fs::write(&input, text).ok()?;
-    let out = Command::new(compiler)
-        .args(flags)
-        .args(["-x", lang_flag(lang), "-E", "-dM"])
+    let out = macros_of(compiler, flags, lang, tmp.path())
         .arg(&input)
-        .current_dir(tmp.path())
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .ok()?;

@@ -129,3 +129,16 @@ fn real_gcc_answers_builtin_calls() {
     assert!(a[3].is_some_and(|v| v > 0), "{a:?}");
     assert!(answer_builtins(Path::new("gcc"), &[], Lang::C, &[]).is_empty());
 }
+
+#[test]
+fn compiler_runs_leave_the_users_dependency_files_alone() {
+    let cmd = macros_of(Path::new("gcc"), &[], Lang::C, Path::new("."));
+    let removed: Vec<_> = cmd
+        .get_envs()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    for var in ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "CPATH"] {
+        assert!(removed.iter().any(|k| k == var), "{var} is removed");
+    }
+}
