@@ -3,9 +3,10 @@
 //! binary through `includes::scan_unit` over a cache dir, as the client
 //! will, and compared with the CPU of `gcc -M` on the same unit.
 //!
-//! - cold: the cache holds only the compiler's probe (as after the first
-//!   job of the machine): every file is read, lexed and hashed, every dir
-//!   listed, and all of it appended to the cache;
+//! - cold: the cache holds only what concerns the compiler (its probe and
+//!   its answers to builtin calls, as after the first jobs of the
+//!   machine): every file is read, lexed and hashed, every dir listed, and
+//!   all of it appended to the cache;
 //! - warm: the cache holds what earlier jobs of the project left (each
 //!   unit is scanned once first): skeletons and listings come from it,
 //!   every file and searched dir is `stat`'ed.
@@ -15,6 +16,8 @@
 //! to it), and the parent takes the child's whole CPU from `wait4` (exec,
 //! start-up, the compiler identity, the scan). `gcc -M` is measured the
 //! same way. Medians over rounds, then over each project's units.
+//! Every scan's file set is checked against the unit's `-M` list: the
+//! misses column counts the files it lacked, over all runs (must be 0).
 //!
 //! `cargo bench --bench scan_unit -- NAME=UNITS.tsv[,NAME=UNITS.tsv...]`
 //! with units files as `benches/scan-corpus.sh` writes them; `ROUNDS=3`;
@@ -23,7 +26,10 @@
 #[path = "../tests/it/scan_corpus/args.rs"]
 #[allow(dead_code)]
 mod args;
+#[path = "../tests/it/scan_corpus/deps.rs"]
+mod deps;
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,24 +98,30 @@ fn child(a: &[String]) {
         probe_flags: &flags,
     };
     let t0 = cpu_now();
-    let files = if a.get(2).map(String::as_str) == Some("probe-only") {
-        includes::session::Session::open(cache)
-            .compiler_info(&cc, Some(lang))
-            .map(|_| 0)
+    let r = if a.get(2).map(String::as_str) == Some("compiler-only") {
+        let mut s = includes::session::Session::open(cache);
+        s.keep_files(false);
+        s.scan(&cc, &u.unit)
     } else {
-        includes::scan_unit(cache, &cc, &u.unit).map(|r| r.files.len())
+        includes::scan_unit(cache, &cc, &u.unit)
     };
     let t1 = cpu_now();
-    let files = files.unwrap_or_else(|e| {
+    let r = r.unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(3)
     });
-    println!(
-        "{} {} {} {files}",
+    let mut out = format!(
+        "{} {} {} {}\n",
         start.as_micros(),
         (t0 - start).as_micros(),
-        (t1 - t0).as_micros()
+        (t1 - t0).as_micros(),
+        r.files.len()
     );
+    for f in &r.files {
+        out.push_str(&f.path.to_string_lossy());
+        out.push('\n');
+    }
+    print!("{out}");
 }
 
 /// Runs `cmd` and returns its CPU (user + system, from `wait4`) and
@@ -147,20 +159,41 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// One child run: (whole CPU µs, scan CPU µs, files).
-fn scan_run(cache: &Path, line: &str) -> Option<(f64, f64, usize)> {
+/// One child run.
+struct Scan {
+    /// The whole process's CPU, and the scan's, in µs.
+    whole: f64,
+    scan: f64,
+    files: Vec<PathBuf>,
+}
+
+fn scan_run(cache: &Path, line: &str) -> Option<Scan> {
     let exe = std::env::current_exe().ok()?;
     let (cpu, out) = run(Command::new(exe).arg("--child").arg(cache).arg(line))?;
-    let f: Vec<f64> = out
+    let mut lines = out.lines();
+    let f: Vec<f64> = lines
+        .next()?
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    Some((cpu.as_secs_f64() * 1e6, *f.get(2)?, *f.get(3)? as usize))
+    Some(Scan {
+        whole: cpu.as_secs_f64() * 1e6,
+        scan: *f.get(2)?,
+        files: lines.map(PathBuf::from).collect(),
+    })
+}
+
+/// Files of `-M`'s list that the scan lacks.
+fn misses(reference: &BTreeSet<PathBuf>, cwd: &Path, s: &Scan) -> usize {
+    let ours: BTreeSet<PathBuf> = s.files.iter().map(|p| deps::canonical(cwd, p)).collect();
+    reference.difference(&ours).count()
 }
 
 #[derive(Default)]
 struct Row {
     units: usize,
+    /// Files of `-M`'s list missing from a scan, over all runs.
+    misses: usize,
     gcc: Vec<f64>,
     cold: Vec<f64>,
     warm: Vec<f64>,
@@ -178,8 +211,8 @@ fn parent(spec: &str) {
         .unwrap_or(3);
     let mut md = String::new();
     let mut detail = String::new();
-    md.push_str("| project | units | files (median) | gcc -M µs | cold µs | warm µs | cold / gcc -M | warm / gcc -M | whole process cold µs | whole process warm µs |\n");
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("| project | units | misses | files (median) | gcc -M µs | cold µs | warm µs | cold / gcc -M | warm / gcc -M | whole process cold µs | whole process warm µs |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for item in spec.split(',') {
         let (name, path) = item.split_once('=').expect("NAME=UNITS.tsv");
         let text = std::fs::read_to_string(path).expect("units file");
@@ -197,13 +230,14 @@ fn parent(spec: &str) {
             tmp.path().join("warm"),
         );
         let exe = std::env::current_exe().unwrap();
-        // Probes for every compiler and flag set of the project.
+        // What concerns the compilers (probes, answers to builtin calls)
+        // for every unit of the project, no files.
         for l in &lines {
             let _ = run(Command::new(&exe)
                 .arg("--child")
                 .arg(&template)
                 .arg(l)
-                .arg("probe-only"));
+                .arg("compiler-only"));
         }
         copy_dir(&template, &warm);
         let mut row = Row::default();
@@ -212,10 +246,15 @@ fn parent(spec: &str) {
             let driver = l.split('\t').nth(1).unwrap().split('\x1f').next().unwrap();
             let (mut g, mut c, mut w, mut cw, mut ww) = (vec![], vec![], vec![], vec![], vec![]);
             let mut files = 0;
-            if scan_run(&warm, l).is_none() {
+            let Some(reference) = deps::reference_deps(&u, Path::new(driver)) else {
+                eprintln!("{name}: -M fails on unit {k}");
+                continue;
+            };
+            let Some(first) = scan_run(&warm, l) else {
                 eprintln!("{name}: cannot scan unit {k}");
                 continue;
-            }
+            };
+            let mut missed = misses(&reference, &u.cwd, &first);
             for _ in 0..rounds {
                 let m = run(Command::new(driver)
                     .args(&u.m_args)
@@ -226,16 +265,25 @@ fn parent(spec: &str) {
                 }
                 let _ = std::fs::remove_dir_all(&cold);
                 copy_dir(&template, &cold);
-                if let Some((whole, scan, n)) = scan_run(&cold, l) {
-                    c.push(scan);
-                    cw.push(whole);
-                    files = n;
+                if let Some(r) = scan_run(&cold, l) {
+                    c.push(r.scan);
+                    cw.push(r.whole);
+                    files = r.files.len();
+                    missed += misses(&reference, &u.cwd, &r);
                 }
-                if let Some((whole, scan, _)) = scan_run(&warm, l) {
-                    w.push(scan);
-                    ww.push(whole);
+                if let Some(r) = scan_run(&warm, l) {
+                    w.push(r.scan);
+                    ww.push(r.whole);
+                    missed += misses(&reference, &u.cwd, &r);
                 }
             }
+            if missed > 0 {
+                eprintln!(
+                    "{name}: unit {k} ({}): {missed} misses",
+                    u.unit.source.display()
+                );
+            }
+            row.misses += missed;
             if g.is_empty() || c.is_empty() || w.is_empty() {
                 continue;
             }
@@ -257,8 +305,9 @@ fn parent(spec: &str) {
             row.files.push(files as f64);
         }
         let line = format!(
-            "| {name} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} | {:.0} |",
+            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} | {:.0} |",
             row.units,
+            row.misses,
             median(&mut row.files),
             median(&mut row.gcc),
             median(&mut row.cold),

@@ -11,6 +11,7 @@
 //! operand decides (`0 && ?` is 0), and an error anywhere makes the whole
 //! condition undecided: the caller then takes both branches.
 
+use super::builtins;
 use super::expand::{Dyn, ExpandError, Expander};
 pub use super::literal::Num;
 use super::literal::{parse_char, parse_number};
@@ -28,6 +29,12 @@ pub enum Undecided {
 pub trait Oracle {
     /// None when the answer cannot be known (the scan fails then).
     fn has_include(&mut self, name: &[u8], angled: bool, next: bool) -> Option<bool>;
+
+    /// The compiler's value for a builtin call spelled `query`
+    /// (`builtins::spell`), when known.
+    fn builtin(&mut self, _query: &[u8]) -> Option<i64> {
+        None
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -146,7 +153,15 @@ fn ident(
                 return has_include(exp, opts, oracle, next);
             }
             Special::Opaque => {
-                skip_parenthesized(exp)?;
+                let args = parenthesized(exp)?;
+                let name = exp.int.get(t.sym);
+                if builtins::askable(name, &args, exp.macros()) {
+                    let mut q = Vec::new();
+                    builtins::spell(&mut q, name, &args, exp.int);
+                    if let Some(v) = oracle.builtin(&q) {
+                        return Ok(E::Num(Some(Num::int(v))));
+                    }
+                }
                 return Ok(E::Num(None));
             }
             _ => {}
@@ -214,22 +229,28 @@ fn has_include(
     }
 }
 
-fn skip_parenthesized(exp: &mut Expander) -> Result<(), Undecided> {
+/// A builtin call's operand tokens, unexpanded, up to its `)`.
+fn parenthesized(exp: &mut Expander) -> Result<Vec<Tok>, Undecided> {
     let mut depth = 0;
+    let mut args = Vec::new();
     loop {
         let t = exp
             .next_raw()
             .ok_or(Undecided::Error("unterminated builtin call"))?;
         if t.is(P::LParen) {
             depth += 1;
+            if depth == 1 {
+                continue;
+            }
         } else if t.is(P::RParen) {
             depth -= 1;
             if depth == 0 {
-                return Ok(());
+                return Ok(args);
             }
         } else if depth == 0 {
             return Err(Undecided::Error("missing '(' after builtin"));
         }
+        args.push(t);
     }
 }
 

@@ -25,6 +25,7 @@
 //!   together over the cache dir.
 
 pub mod base;
+pub mod builtins;
 pub mod chars;
 pub mod codec;
 pub mod expand;
@@ -69,6 +70,8 @@ pub struct Scanner {
     files: FileCache,
     bases: FxMap<[u8; 32], Rc<Base>>,
     cmdline: FxMap<String, Option<(Sym, Rc<Macro>)>>,
+    /// Builtin calls met without an answer (see `builtins`).
+    questions: Vec<Vec<u8>>,
 }
 
 impl Scanner {
@@ -146,8 +149,18 @@ impl Scanner {
             how: TopHow::Main,
         });
         let mut w = Walk::new(&mut self.int, fs, &base, unit, macros);
-        w.run(&tops)?;
+        w.answers = builtins::Answers::new(cc.key);
+        let r = w.run(&tops);
+        self.questions = std::mem::take(&mut w.answers.questions);
+        r?;
         Ok(w.finish())
+    }
+
+    /// The builtin calls the last scan met without an answer: asking
+    /// the compiler (`probe::answer_builtins`) and keeping the answers
+    /// (`Store::keep_builtin`) makes the next scan exact there.
+    pub fn take_questions(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.questions)
     }
 
     /// Files read and skeletons built so far (cold work done).

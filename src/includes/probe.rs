@@ -46,6 +46,10 @@ pub struct CompilerInfo {
     pub specials: Vec<String>,
     /// A digest of all the above: one scanner setup per distinct value.
     pub id: [u8; 32],
+    /// What answers to builtin calls are kept under (`builtins`): the
+    /// session's probe key (compiler identity, flags, language), `id`
+    /// where there is none.
+    pub key: [u8; 32],
 }
 
 /// Builtins a compiler may have; `#ifdef` tells which it has.
@@ -123,6 +127,25 @@ fn lang_flag(lang: Lang) -> &'static str {
     }
 }
 
+/// `compiler FLAGS -x LANG -E -dM` run in `dir`, with none of the
+/// environment that would add include dirs or write a dependency file
+/// somewhere of the user's.
+fn macros_of(compiler: &Path, flags: &[OsString], lang: Lang, dir: &Path) -> Command {
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags)
+        .args(["-x", lang_flag(lang), "-E", "-dM"])
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .env_remove("CPATH")
+        .env_remove("C_INCLUDE_PATH")
+        .env_remove("CPLUS_INCLUDE_PATH")
+        .env_remove("OBJC_INCLUDE_PATH")
+        .env_remove("DEPENDENCIES_OUTPUT")
+        .env_remove("SUNPRO_DEPENDENCIES")
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// Runs the compiler once and reads its answers.
 pub fn probe(compiler: &Path, flags: &[OsString], lang: Lang) -> Result<CompilerInfo> {
     let tmp = tempfile::Builder::new()
@@ -136,21 +159,10 @@ pub fn probe(compiler: &Path, flags: &[OsString], lang: Lang) -> Result<Compiler
         text.push_str(&format!("#ifdef {s}\n#define {MARK}{i} 1\n#endif\n"));
     }
     std::fs::write(&input, text).context("writing the probe input")?;
-    let mut cmd = Command::new(compiler);
-    cmd.args(flags)
-        .args(["-x", lang_flag(lang), "-E", "-dM", "-v", "-MD", "-MF"])
+    let out = macros_of(compiler, flags, lang, tmp.path())
+        .args(["-v", "-MD", "-MF"])
         .arg(&deps)
         .arg(&input)
-        .current_dir(tmp.path())
-        .env("LC_ALL", "C")
-        .env_remove("CPATH")
-        .env_remove("C_INCLUDE_PATH")
-        .env_remove("CPLUS_INCLUDE_PATH")
-        .env_remove("OBJC_INCLUDE_PATH")
-        .env_remove("DEPENDENCIES_OUTPUT")
-        .env_remove("SUNPRO_DEPENDENCIES")
-        .stdin(Stdio::null());
-    let out = cmd
         .output()
         .with_context(|| format!("running {}", compiler.display()))?;
     if !out.status.success() {
@@ -221,8 +233,10 @@ pub fn parse(stdout: &[u8], stderr: &[u8], deps: &[u8], input: &Path, lang: Lang
         preincludes,
         specials,
         id: [0; 32],
+        key: [0; 32],
     };
     info.id = Sha256::digest(info.encode_fields()).into();
+    info.key = info.id;
     info
 }
 
@@ -340,8 +354,80 @@ impl CompilerInfo {
             preincludes,
             specials,
             id: id.try_into().ok()?,
+            key: id.try_into().ok()?,
         })
     }
+}
+
+/// The compiler's values for builtin calls (`builtins`), asked in one
+/// run: each value's 64 bits as `#if` tests whose outcome `-dM` shows.
+/// A run that fails is split in halves, so one question the compiler
+/// rejects does not lose the others' answers; its own answer is None.
+pub fn answer_builtins(
+    compiler: &Path,
+    flags: &[OsString],
+    lang: Lang,
+    queries: &[Vec<u8>],
+) -> Vec<Option<i64>> {
+    if queries.is_empty() {
+        return Vec::new();
+    }
+    if let Some(v) = ask(compiler, flags, lang, queries) {
+        return v;
+    }
+    if queries.len() == 1 {
+        return vec![None];
+    }
+    let (a, b) = queries.split_at(queries.len() / 2);
+    let mut v = answer_builtins(compiler, flags, lang, a);
+    v.extend(answer_builtins(compiler, flags, lang, b));
+    v
+}
+
+const ANSWER: &str = "__distcc_answer_";
+
+fn ask(
+    compiler: &Path,
+    flags: &[OsString],
+    lang: Lang,
+    queries: &[Vec<u8>],
+) -> Option<Vec<Option<i64>>> {
+    let tmp = tempfile::Builder::new()
+        .prefix("distcc-builtins-")
+        .tempdir()
+        .ok()?;
+    let input = tmp.path().join("builtins.h");
+    let mut text = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        for bit in 0..64 {
+            text.extend_from_slice(b"#if ((");
+            text.extend_from_slice(q);
+            text.extend_from_slice(
+                format!(") + 0u) >> {bit} & 1\n#define {ANSWER}{i}_{bit} 1\n#endif\n").as_bytes(),
+            );
+        }
+    }
+    std::fs::write(&input, text).ok()?;
+    let out = macros_of(compiler, flags, lang, tmp.path())
+        .arg(&input)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut bits = vec![0u64; queries.len()];
+    let prefix = format!("#define {ANSWER}");
+    for line in out.stdout.split(|&c| c == b'\n') {
+        let Some(rest) = line.strip_prefix(prefix.as_bytes()) else {
+            continue;
+        };
+        let rest = String::from_utf8_lossy(rest);
+        let (i, bit) = rest.split(' ').next()?.split_once('_')?;
+        let (i, bit): (usize, u32) = (i.parse().ok()?, bit.parse().ok()?);
+        *bits.get_mut(i)? |= 1u64.checked_shl(bit)?;
+    }
+    Some(bits.into_iter().map(|b| Some(b as i64)).collect())
 }
 
 /// Probe answers kept for the life of the process.

@@ -106,3 +106,39 @@ fn cache_asks_once() {
     let b = cache.get(Path::new("gcc"), &[], Lang::C).unwrap();
     assert!(Rc::ptr_eq(&a, &b));
 }
+
+#[test]
+fn real_gcc_answers_builtin_calls() {
+    if real("gcc", &[], Lang::C).is_none() {
+        return;
+    }
+    let q = |s: &str| s.as_bytes().to_vec();
+    let queries = [
+        q("__has_builtin(__builtin_expect)"),
+        q("__has_builtin(__no_such_builtin)"),
+        // gcc rejects this one: it alone stays unanswered.
+        q("__has_attribute(\"packed\")"),
+        q("__has_cpp_attribute(gnu::cold)"),
+    ];
+    let flags = [OsString::from("-std=gnu++17")];
+    let a = answer_builtins(Path::new("gcc"), &flags, Lang::Cxx, &queries);
+    assert_eq!(a.len(), 4);
+    assert_eq!(a[0], Some(1));
+    assert_eq!(a[1], Some(0));
+    assert_eq!(a[2], None);
+    assert!(a[3].is_some_and(|v| v > 0), "{a:?}");
+    assert!(answer_builtins(Path::new("gcc"), &[], Lang::C, &[]).is_empty());
+}
+
+#[test]
+fn compiler_runs_leave_the_users_dependency_files_alone() {
+    let cmd = macros_of(Path::new("gcc"), &[], Lang::C, Path::new("."));
+    let removed: Vec<_> = cmd
+        .get_envs()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    for var in ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "CPATH"] {
+        assert!(removed.iter().any(|k| k == var), "{var} is removed");
+    }
+}

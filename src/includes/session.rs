@@ -65,6 +65,8 @@ pub struct Session {
     infos: HashMap<[u8; 32], Rc<CompilerInfo>>,
     /// Compiler probes run (not found in memory or in the cache).
     pub probes_run: u64,
+    /// Compiler runs that answered builtin calls (`builtins`).
+    pub builtin_runs: u64,
 }
 
 impl Session {
@@ -79,14 +81,37 @@ impl Session {
             scanner: Scanner::with_store(Store::open(cache_dir, limits, racy)),
             infos: HashMap::new(),
             probes_run: 0,
+            builtin_runs: 0,
         }
     }
 
+    /// Scans `unit`. When the scan met builtin calls the cache has no
+    /// answer for, the compiler is asked them all in one run, and the
+    /// unit is scanned again with the answers (the first scan's result is
+    /// a superset of the second's).
     pub fn scan(&mut self, compiler: &Compiler, unit: &Unit) -> Result<ScanResult, ScanError> {
         let info = self.compiler_info(compiler, unit.lang)?;
-        let r = self.scanner.scan(unit, &info);
+        let mut r = self.scanner.scan(unit, &info);
+        let questions = self.scanner.take_questions();
+        if !questions.is_empty() {
+            self.builtin_runs += 1;
+            let answers =
+                probe::answer_builtins(compiler.path, compiler.probe_flags, info.lang, &questions);
+            let store = self.scanner.store();
+            for (q, a) in questions.iter().zip(answers) {
+                store.keep_builtin(&info.key, q, a);
+            }
+            r = self.scanner.scan(unit, &info);
+            self.scanner.take_questions();
+        }
         self.scanner.store().flush();
         r
+    }
+
+    /// Keeps only what concerns the compiler (probes, builtin answers),
+    /// not files and dirs: for a benchmark's "cold" cache.
+    pub fn keep_files(&mut self, keep: bool) {
+        self.scanner.store().keep_files = keep;
     }
 
     pub fn store_stats(&mut self) -> StoreStats {
@@ -125,7 +150,7 @@ impl Session {
             .probe(&key)
             .and_then(CompilerInfo::decode)
             .filter(|i| i.lang == lang && !i.is_stale());
-        let info = match cached {
+        let mut info = match cached {
             Some(i) => i,
             None => {
                 self.probes_run += 1;
@@ -135,6 +160,7 @@ impl Session {
                 i
             }
         };
+        info.key = key;
         let info = Rc::new(info);
         self.infos.insert(key, info.clone());
         Ok(info)

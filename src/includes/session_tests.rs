@@ -189,3 +189,37 @@ fn a_probe_is_stale_when_a_skipped_dir_appears() {
     assert!(i.is_stale());
     assert_eq!(probe::CompilerInfo::decode(&i.encode()).unwrap(), i);
 }
+
+#[test]
+fn builtin_calls_are_answered_by_the_compiler_once() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        (
+            "m.c",
+            "#if __has_builtin(__builtin_expect) && !__has_builtin(__no_such_builtin)\n\
+             #include \"yes.h\"\n#else\n#include \"no.h\"\n#endif\n\
+             #if __has_attribute(packed) > 0\n#include \"packed.h\"\n#endif\n\
+             #define B __builtin_expect\n\
+             #if __has_builtin(B)\n#include \"macro.h\"\n#endif\n",
+        ),
+        ("yes.h", ""),
+        ("no.h", ""),
+        ("packed.h", ""),
+        ("macro.h", ""),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = session(cache.path(), Duration::ZERO);
+    let r = scan(&mut s, &t, &["m.c"]);
+    assert_eq!(s.builtin_runs, 1);
+    // An operand that is a macro is not asked: both ways, as before.
+    assert_eq!(names(&r), ["m.c", "macro.h", "packed.h", "yes.h"]);
+    assert_eq!(r.undecided, 1);
+    drop(s);
+    let mut later = session(cache.path(), Duration::ZERO);
+    let again = scan(&mut later, &t, &["m.c"]);
+    assert_eq!(later.builtin_runs, 0, "the answers came from the cache");
+    assert_eq!(names(&again), names(&r));
+}

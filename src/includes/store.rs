@@ -16,18 +16,21 @@
 //! Without a usable cache dir the store is empty and scans work as cold.
 
 use std::path::Path;
+
+use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime};
 
 use super::files::Stamp;
 use super::listing::Listing;
 use super::pack::{Key, Limits, Pack};
 use super::skeleton::Skeleton;
-use super::token::Interner;
+use super::token::{FxMap, Interner};
 
 const SKELETON: u32 = 1;
 const LISTING: u32 = 2;
 const PROBE: u32 = 3;
 const BASE: u32 = 4;
+const BUILTIN: u32 = 5;
 
 /// More than a clock tick, and than the 2 s of the coarsest file systems.
 pub const RACY: Duration = Duration::from_secs(3);
@@ -49,6 +52,11 @@ pub struct StoreStats {
 pub struct Store {
     pack: Option<Pack>,
     racy: Duration,
+    /// Builtin answers kept by this process (not yet in the pack).
+    builtins: FxMap<[u8; 32], Option<i64>>,
+    /// Whether skeletons and listings are kept (else only what concerns
+    /// compilers).
+    pub keep_files: bool,
     pub stats: StoreStats,
 }
 
@@ -64,6 +72,8 @@ impl Store {
         Store {
             pack: None,
             racy: RACY,
+            builtins: FxMap::default(),
+            keep_files: true,
             stats: StoreStats::default(),
         }
     }
@@ -82,6 +92,8 @@ impl Store {
         Store {
             pack,
             racy,
+            builtins: FxMap::default(),
+            keep_files: true,
             stats: StoreStats::default(),
         }
     }
@@ -115,7 +127,7 @@ impl Store {
     /// Keeps a skeleton built from the file whose stamp is `st`; the
     /// caller has checked `keepable`.
     pub fn keep_skeleton(&mut self, st: &Stamp, sk: &Skeleton, int: &Interner) {
-        if let Some(p) = self.pack.as_mut() {
+        if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
             p.put(SKELETON, &key(st), &sk.encode(int));
             self.stats.skeletons_kept += 1;
         }
@@ -129,7 +141,7 @@ impl Store {
     }
 
     pub fn keep_listing(&mut self, st: &Stamp, bytes: &[u8]) {
-        if let Some(p) = self.pack.as_mut() {
+        if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
             p.put(LISTING, &key(st), bytes);
             self.stats.listings_kept += 1;
         }
@@ -143,6 +155,33 @@ impl Store {
     pub fn keep_base(&mut self, id: &[u8; 32], sk: &Skeleton, int: &Interner) {
         if let Some(p) = self.pack.as_mut() {
             p.put(BASE, &probe_key(id), &sk.encode(int));
+        }
+    }
+
+    /// The compiler's value for a builtin call: None if never asked,
+    /// Some(None) if the compiler could not answer.
+    pub fn builtin(&self, key: &[u8; 32], query: &[u8]) -> Option<Option<i64>> {
+        let k = builtin_key(key, query);
+        if let Some(v) = self.builtins.get(&k) {
+            return Some(*v);
+        }
+        let b = self.pack.as_ref()?.get(BUILTIN, &probe_key(&k))?;
+        match b {
+            [0] => Some(None),
+            [1, v @ ..] => Some(Some(i64::from_le_bytes(v.try_into().ok()?))),
+            _ => None,
+        }
+    }
+
+    pub fn keep_builtin(&mut self, key: &[u8; 32], query: &[u8], v: Option<i64>) {
+        let k = builtin_key(key, query);
+        self.builtins.insert(k, v);
+        if let Some(p) = self.pack.as_mut() {
+            let mut b = vec![v.is_some() as u8];
+            if let Some(v) = v {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            p.put(BUILTIN, &probe_key(&k), &b);
         }
     }
 
@@ -176,6 +215,13 @@ fn key(st: &Stamp) -> Key {
         st.ctime as u64,
         st.ctime_ns as u64,
     ]
+}
+
+fn builtin_key(key: &[u8; 32], query: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(query);
+    h.finalize().into()
 }
 
 fn probe_key(id: &[u8; 32]) -> Key {

@@ -19,6 +19,7 @@
 use std::rc::Rc;
 
 use super::base::{Base, OnceRule};
+use super::builtins::Answers;
 use super::expand::{Dyn, ExpandError, Expander};
 use super::expr::{self, header_name, Oracle};
 use super::fs::Fs;
@@ -89,6 +90,8 @@ pub struct Walk<'a> {
     /// Files entered, for `#import`; the value says whether certainly.
     entered: FxMap<OnceKey, bool>,
     scratch: expr::Scratch,
+    /// The compiler's answers to builtin calls, and the questions left.
+    pub answers: Answers,
     pub res: ScanResult,
 }
 
@@ -112,6 +115,7 @@ impl<'a> Walk<'a> {
             once: FxMap::default(),
             entered: FxMap::default(),
             scratch: expr::Scratch::default(),
+            answers: Answers::default(),
             res: ScanResult::default(),
         }
     }
@@ -323,6 +327,7 @@ impl<'a> Walk<'a> {
             fs: &mut self.fs,
             own_dir: dir_of(&f.path),
             found: f.found,
+            answers: &mut self.answers,
         };
         expr::eval(
             skel.operands(d),
@@ -507,12 +512,17 @@ struct HasInclude<'f, 'a> {
     fs: &'f mut Fs<'a>,
     own_dir: &'f [u8],
     found: FoundIn,
+    answers: &'f mut Answers,
 }
 
 impl Oracle for HasInclude<'_, '_> {
     fn has_include(&mut self, name: &[u8], angled: bool, next: bool) -> Option<bool> {
         let how = how(self.found, angled, next, self.own_dir);
         self.fs.exists(name, how, ProbeKind::HasInclude)
+    }
+
+    fn builtin(&mut self, query: &[u8]) -> Option<i64> {
+        self.answers.get(query, &mut self.fs.files.store)
     }
 }
 
