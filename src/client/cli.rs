@@ -15,12 +15,14 @@ const USAGE: &str = "\
 Usage:
    distcc [COMPILER] [compile options] -o OBJECT -c SOURCE
    distcc [--help | --version | --show-hosts | -j]
+   distcc --tls-key                            print this client's TLS key
+   distcc --trust HOST[:PORT] [SHA256:...]     pin a volunteer's TLS key
 
    COMPILER defaults to cc. Jobs that compile one source to an object go to
    the hosts in $DISTCC_HOSTS; everything else runs here.
 
 Environment:
-   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo] ... (see the manual)
+   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo][,tls] ... (see the manual)
    DISTCC_VERBOSE=1       explain each decision on stderr
    DISTCC_LOG=FILE        write distcc's messages to FILE instead of stderr
    DISTCC_DIR             locks and state (default ~/.distcc)
@@ -68,6 +70,19 @@ pub fn parse(
         }
         Some("--show-hosts") => show_hosts(settings).map(Request::Answered),
         Some("-j") => show_jobs(settings).map(Request::Answered),
+        Some("--tls-key") if args.len() == 1 => {
+            super::trust::show_key(settings).map(Request::Answered)
+        }
+        Some("--trust") => {
+            let rest: Option<Vec<String>> = args[1..]
+                .iter()
+                .map(|a| a.to_str().map(String::from))
+                .collect();
+            let rest = rest.ok_or_else(|| {
+                anyhow!(Code::BadArguments).context("--trust arguments must be UTF-8")
+            })?;
+            super::trust::trust(settings, &rest).map(Request::Answered)
+        }
         _ if names_compiler(&args[0]) => compile(args[0].clone(), args[1..].to_vec()),
         _ => compile("cc".into(), args),
     }

@@ -17,8 +17,8 @@
 //!             | HOSTID "/" LIMIT ":" PORT
 //! SSH_HOST    = [ USER ] "@" HOSTID [ "/" LIMIT ] [ ":" COMMAND ]
 //! HOSTID      = NAME | IPV4 | "[" IPV6 "]"
-//! OPTION      = "lzo" | "cpp"
-//! PORT        = 1..65535                 (default 3632)
+//! OPTION      = "lzo" | "cpp" | "tls"
+//! PORT        = 1..65535                 (default 3632; 3634 with "tls")
 //! LIMIT, NUM  = 1..1000                  (default 4; 2 for LOCAL)
 //! ```
 //!
@@ -27,6 +27,8 @@
 //!   place; `localhost:PORT`, `127.0.0.1` and `[::1]` are TCP hosts.
 //! * `,lzo` selects protocol 2 (compressed); `,cpp` selects protocol 3
 //!   (pump mode) and implies `,lzo`.  An option may appear only once.
+//! * `,tls` (TCP hosts only) speaks TLS 1.3 with the keys in `$DISTCC_DIR/tls`
+//!   (see `tls`), to the daemon's TLS port, 3634 unless one is given.
 //! * `,auth` / `,auth=NAME` (GSSAPI), `+zeroconf` and any other option or
 //!   `--flag` are rejected with an error naming the problem.
 //! * Host names, user names and remote commands may reach a remote shell, so
@@ -46,6 +48,10 @@ use crate::exit::Code;
 use crate::settings::Settings;
 
 use crate::protocol::DEFAULT_PORT;
+
+/// The daemon's TLS port when a `,tls` host names none (`distccd
+/// --tls-port`'s default): beside 3632 (plain) and 3633 (stats).
+pub const DEFAULT_TLS_PORT: u16 = 3634;
 
 /// Default job limit of a remote (TCP or ssh) host.
 pub const DEFAULT_REMOTE_LIMIT: u32 = 4;
@@ -79,6 +85,8 @@ pub struct Host {
     pub lzo: bool,
     /// Preprocess remotely (pump mode, protocol 3).
     pub cpp: bool,
+    /// Authenticated and encrypted (TLS 1.3 with pinned keys).
+    pub tls: bool,
 }
 
 impl Host {
@@ -143,12 +151,14 @@ impl fmt::Display for Host {
             Transport::Local => write!(f, "localhost/{}", self.limit)?,
         }
         if self.cpp {
-            f.write_str(",cpp,lzo")
+            f.write_str(",cpp,lzo")?;
         } else if self.lzo {
-            f.write_str(",lzo")
-        } else {
-            Ok(())
+            f.write_str(",lzo")?;
         }
+        if self.tls {
+            f.write_str(",tls")?;
+        }
+        Ok(())
     }
 }
 
@@ -329,8 +339,9 @@ fn parse_hostid(s: &str) -> Result<(String, &str), String> {
     }
 }
 
-fn parse_options(opts: Option<&str>) -> Result<(bool, bool), String> {
-    let (mut lzo, mut cpp) = (false, false);
+/// The options of a host: (lzo, cpp, tls).
+fn parse_options(opts: Option<&str>) -> Result<(bool, bool, bool), String> {
+    let (mut lzo, mut cpp, mut tls) = (false, false, false);
     let mut seen: Vec<&str> = Vec::new();
     for opt in opts.into_iter().flat_map(|o| o.split(',')) {
         if opt.is_empty() {
@@ -344,11 +355,12 @@ fn parse_options(opts: Option<&str>) -> Result<(bool, bool), String> {
         match opt {
             "lzo" => lzo = true,
             "cpp" => cpp = true,
+            "tls" => tls = true,
             _ if key == "auth" => return Err("auth is not supported".to_string()),
             _ => return Err(format!("unknown option {opt:?}")),
         }
     }
-    Ok((lzo || cpp, cpp))
+    Ok((lzo || cpp, cpp, tls))
 }
 
 fn parse_host(word: &str) -> Result<Host, String> {
@@ -356,16 +368,21 @@ fn parse_host(word: &str) -> Result<Host, String> {
         Some((s, o)) => (s, Some(o)),
         None => (word, None),
     };
+    let (lzo, cpp, tls) = parse_options(opts)?;
     let (transport, limit) = match spec.split_once('@') {
+        Some(_) if tls => return Err("tls is for TCP hosts; ssh encrypts already".to_string()),
         Some((user, rest)) => parse_ssh(user, rest)?,
-        None => parse_tcp(spec)?,
+        None => parse_tcp(spec, if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT })?,
     };
-    let (lzo, cpp) = parse_options(opts)?;
+    if tls && transport == Transport::Local {
+        return Err("tls is for remote hosts; localhost runs jobs in place".to_string());
+    }
     Ok(Host {
         transport,
         limit,
         lzo,
         cpp,
+        tls,
     })
 }
 
@@ -401,7 +418,7 @@ fn parse_ssh(user: &str, rest: &str) -> Result<(Transport, u32), String> {
     Ok((transport, limit))
 }
 
-fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
+fn parse_tcp(spec: &str, default_port: u16) -> Result<(Transport, u32), String> {
     if !spec.starts_with('[') && spec.matches(':').count() > 1 {
         return Err("more than one ':' (IPv6 addresses must be in brackets)".to_string());
     }
@@ -427,7 +444,7 @@ fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
     if host == "localhost" && port.is_none() {
         return Ok((Transport::Local, limit.unwrap_or(DEFAULT_LOCAL_LIMIT)));
     }
-    let port = port.unwrap_or(DEFAULT_PORT);
+    let port = port.unwrap_or(default_port);
     Ok((
         Transport::Tcp { host, port },
         limit.unwrap_or(DEFAULT_REMOTE_LIMIT),

@@ -148,6 +148,10 @@ pub struct TlsStream {
     peer_key: PublicKey,
     our_key: PublicKey,
     closed_write: bool,
+    /// When every socket read and write gives up, if set: the socket's
+    /// timeouts are set to what is left before each one, so a peer
+    /// trickling a record cannot stretch a transfer past it.
+    deadline: Option<Instant>,
 }
 
 impl TlsStream {
@@ -165,6 +169,30 @@ impl TlsStream {
             peer_key,
             our_key,
             closed_write: false,
+            deadline: None,
+        }
+    }
+
+    /// From now on every read and write fails with `TimedOut` once
+    /// `deadline` passes, all of them together; `None` leaves the socket's
+    /// own timeouts alone.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Sets the socket's timeout for the next read or write to what is
+    /// left of the deadline.
+    fn bound(&self, read: bool) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))?;
+        match read {
+            true => self.sock.set_read_timeout(Some(left)),
+            false => self.sock.set_write_timeout(Some(left)),
         }
     }
 
@@ -212,6 +240,9 @@ impl TlsStream {
     }
 
     fn flush_tls(&mut self) -> io::Result<()> {
+        if self.conn.wants_write() {
+            self.bound(false)?;
+        }
         match write_all_tls(&mut self.conn, &mut self.sock) {
             Ok(()) => Ok(()),
             Err(e) => Err(self.explain_write_error(e)),
@@ -287,6 +318,7 @@ impl Read for TlsStream {
                 Err(e) => return Err(e),
             }
             self.flush_tls()?;
+            self.bound(true)?;
             self.conn.read_tls(&mut self.sock)?;
             if let Err(e) = self.conn.process_new_packets() {
                 let _ = write_all_tls(&mut self.conn, &mut self.sock);
