@@ -38,6 +38,9 @@ pub struct Server {
     pub store: Option<Store>,
     /// Confine compilers with Landlock (`--no-sandbox` turns it off).
     pub sandbox: bool,
+    /// The TLS port's key and authorized keys (`--tls-dir`), read before
+    /// root is dropped (`daemon::tls::load`); none in inetd mode.
+    pub tls: Option<crate::tls::TlsServer>,
     /// Set when the daemon stops waiting for jobs: readers give up,
     /// compilers are killed, queued jobs are refused.
     pub stop: Latch,
@@ -78,6 +81,7 @@ impl Server {
             store: open_store(&settings.tmpdir, opts.store_size.unwrap_or(256)),
             tmpdir: settings.tmpdir,
             sandbox: !opts.no_sandbox,
+            tls: None,
             stop: Latch::new()?,
         })
     }

@@ -162,7 +162,7 @@ impl TlsClient {
             }
         })?;
         let mut conn = Connection::Client(conn);
-        let (received, result) = stream::handshake(&mut conn, &mut sock, deadline);
+        let (received, result) = stream::handshake(&mut conn, &mut sock, &[], deadline);
         match (result, check.seen()) {
             (Ok(()), Some(key)) => Ok(TlsStream::new(
                 conn,

@@ -42,14 +42,19 @@ pub(crate) enum Failure {
     Tls(rustls::Error),
 }
 
-struct Counting<'a> {
+struct Counting<'a, 'p> {
+    /// Bytes the caller read from the socket already, taken first.
+    prefix: &'a mut &'p [u8],
     sock: &'a mut TcpStream,
     received: &'a mut Received,
 }
 
-impl Read for Counting<'_> {
+impl Read for Counting<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.sock.read(buf)?;
+        let n = match self.prefix.is_empty() {
+            true => self.sock.read(buf)?,
+            false => self.prefix.read(buf)?,
+        };
         if n > 0 && self.received.first.is_none() {
             self.received.first = Some(buf[0]);
         }
@@ -79,10 +84,12 @@ fn write_all_tls(conn: &mut Connection, sock: &mut TcpStream) -> io::Result<()> 
 
 /// Runs the handshake to its end on our side, every socket operation
 /// bounded by `deadline` (a peer trickling bytes cannot hold us longer).
-/// The socket's own timeouts are restored afterwards.
+/// The socket's own timeouts are restored afterwards. `prefix` is what the
+/// caller has read of the socket already (a server's reception stage).
 pub(crate) fn handshake(
     conn: &mut Connection,
     sock: &mut TcpStream,
+    prefix: &[u8],
     deadline: Instant,
 ) -> (Received, Result<(), Failure>) {
     let saved = (sock.read_timeout(), sock.write_timeout());
@@ -91,7 +98,7 @@ pub(crate) fn handshake(
     // client's Finished, then its request: a 40 ms stall).
     let _ = sock.set_nodelay(true);
     let mut received = Received::default();
-    let result = drive(conn, sock, deadline, &mut received);
+    let result = drive(conn, sock, prefix, deadline, &mut received);
     if let (Ok(read), Ok(write)) = saved {
         let _ = sock.set_read_timeout(read);
         let _ = sock.set_write_timeout(write);
@@ -102,6 +109,7 @@ pub(crate) fn handshake(
 fn drive(
     conn: &mut Connection,
     sock: &mut TcpStream,
+    mut prefix: &[u8],
     deadline: Instant,
     received: &mut Received,
 ) -> Result<(), Failure> {
@@ -116,6 +124,7 @@ fn drive(
             .map_err(Failure::Io)?;
         let n = conn
             .read_tls(&mut Counting {
+                prefix: &mut prefix,
                 sock: &mut *sock,
                 received: &mut *received,
             })
