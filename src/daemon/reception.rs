@@ -319,6 +319,10 @@ impl Reception {
         log::warn!("{}: refused: {}", w.peer, refusal.message);
         server.stats.refused();
         let mut bytes = Vec::new();
+        // Our hashed client reads NEED before anything else.
+        if matches!(protocol::read_dist(&mut &w.buf[..]), Ok(Dist::Hashed)) {
+            protocol::hashed::write_need(&mut bytes, &[]).ok();
+        }
         form.write(&mut bytes, &job::refusal_reply(&refusal)).ok();
         // A fresh socket's buffer takes an answer this small whole.
         (&w.stream).write_all(&bytes).ok();

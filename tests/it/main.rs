@@ -29,4 +29,5 @@ mod scan;
 mod scan_corpus;
 mod ssh;
 mod stream;
+mod tls;
 mod volunteer;
