@@ -8,7 +8,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ fn keygen(tree: &Tree, name: &str) -> PathBuf {
 
 /// `distcc --tls-key` of the client whose DISTCC_DIR is `state`, listed
 /// in `dir`'s authorized_keys as `name`.
-fn authorize(tree: &Tree, state: &str, dir: &PathBuf, name: &str) {
+fn authorize(tree: &Tree, state: &str, dir: &Path, name: &str) {
     let mut c = tree.client("", &["--tls-key"]);
     c.env("DISTCC_DIR", tree.path(state));
     let out = run(c, LIMIT);
@@ -56,7 +56,7 @@ fn authorize(tree: &Tree, state: &str, dir: &PathBuf, name: &str) {
 
 /// A daemon with plain and TLS ports (or the TLS one only), and the TLS
 /// port's number from its log.
-fn start(tree: &Tree, dir: &PathBuf, tls_only: bool) -> (Daemon, u16) {
+fn start(tree: &Tree, dir: &Path, tls_only: bool) -> (Daemon, u16) {
     let dir = dir.to_str().unwrap();
     let mut args = vec!["--tls-dir", dir, "--tls-port", "0"];
     if tls_only {
