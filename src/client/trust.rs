@@ -2,7 +2,8 @@
 //! on first use) for a volunteer's authorized-keys file, and `distcc --trust
 //! HOST[:PORT] [SHA256:...]` pins the key a volunteer proves, trust on
 //! first use made explicit, as ssh's first connection asks. Pins are only
-//! ever written here; a connection never changes them.
+//! ever written here; a connection never changes them. Pinning ends the
+//! host's backoff, which a refused key started.
 
 use std::net::{TcpStream, ToSocketAddrs};
 
@@ -11,6 +12,7 @@ use anyhow::{anyhow, Context as _, Result};
 use crate::exit::Code;
 use crate::hosts::DEFAULT_TLS_PORT;
 use crate::settings::Settings;
+use crate::state::{self, backoff};
 use crate::tls::{Fingerprint, HostPort, TrustOutcome, FINGERPRINT_COMMAND};
 use crate::transport::tls;
 
@@ -40,6 +42,9 @@ pub fn trust(settings: &Settings, args: &[String]) -> Result<u8> {
     let sock = connect(&host, settings)?;
     let client = tls::client(settings)?;
     let (key, outcome) = client.trust(sock, &host, expected.as_ref(), settings.connect_timeout)?;
+    // A host refused for its key was backed off; the pin is settled now.
+    let record = format!("{}:{}", host.host(), host.port());
+    backoff::clear(&state::dir(settings), &record).ok();
     let fp = key.fingerprint();
     let file = client.known_hosts().path().display().to_string();
     match outcome {

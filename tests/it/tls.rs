@@ -211,6 +211,11 @@ fn a_changed_daemon_key_is_refused_with_how_to_check_and_update_the_pin() {
     );
     // Updating the pin the way the message says, with the fingerprint
     // the volunteer prints, lets jobs through again.
+    // The refusal backs the host off for whoever honours backoff...
+    let hosts = format!("127.0.0.1:{port},tls");
+    let mut c = tree.client(&hosts, &["gcc", "-c", "a.c"]);
+    c.env("DISTCC_BACKOFF_PERIOD", "600");
+    assert!(run(c, LIMIT).status.success());
     let mut c = Command::new(tree.path("bin/distccd"));
     c.args(["--tls-fingerprint", "--tls-dir"])
         .arg(tree.path("volunteer"));
@@ -221,9 +226,11 @@ fn a_changed_daemon_key_is_refused_with_how_to_check_and_update_the_pin() {
         "{}",
         text(&out.stdout)
     );
-    let mut c = tree.client(&format!("127.0.0.1:{port},tls"), &["gcc", "-c", "a.c"]);
+    // ...and pinning ends that.
+    let mut c = tree.client(&hosts, &["gcc", "-c", "a.c"]);
     c.env("PATH", tree.cpponly_path())
-        .env("DISTCC_FALLBACK", "0");
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_BACKOFF_PERIOD", "600");
     let out = run(c, LIMIT);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
