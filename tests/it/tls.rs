@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::daemon::{fetch_stats, port_in, stat, stats_port};
 use crate::exact::{make, project};
 use crate::skip_unless;
 use crate::util::*;
@@ -58,15 +59,22 @@ fn authorize(tree: &Tree, state: &str, dir: &Path, name: &str) {
 /// port's number from its log.
 fn start(tree: &Tree, dir: &Path, tls_only: bool) -> (Daemon, u16) {
     let dir = dir.to_str().unwrap();
-    let mut args = vec!["--tls-dir", dir, "--tls-port", "0"];
+    let mut args = vec![
+        "--tls-dir",
+        dir,
+        "--tls-port",
+        "0",
+        "--stats",
+        "--stats-port",
+        "0",
+    ];
     if tls_only {
         args.push("--tls-only");
     }
     let daemon = Daemon::start(tree, &args);
     let log = daemon.log_when(|l| l.contains("TLS: listening on "));
-    let at = log.find("TLS: listening on ").expect("a TLS port") + 18;
-    let addr: std::net::SocketAddr = log[at..].split(',').next().unwrap().parse().unwrap();
-    (daemon, addr.port())
+    let port = port_in(&log, "TLS: listening on ").expect("a TLS port");
+    (daemon, port)
 }
 
 /// `distcc --trust 127.0.0.1:PORT [FINGERPRINT]`.
@@ -145,9 +153,13 @@ fn a_40_file_build_over_tls_is_identical_to_local_in_classic_and_exact_mode() {
             assert!(w == g, "{options}: {wn} differs from the local build");
         }
     }
-    // Each job's line names the key.
+    // Each job's line names the key, and the stats page counts by key
+    // (the jobs and `distcc --trust`'s connection).
     let log = daemon.log_when(|l| l.matches("(tester): gcc status 0").count() >= 80);
     assert_eq!(log.matches("(tester): gcc status 0").count(), 80, "{log}");
+    let page = fetch_stats(stats_port(&daemon));
+    assert_eq!(stat(&page, "tls_key tester"), 81, "{page}");
+    assert_eq!(stat(&page, "tls_refused"), 0, "{page}");
 }
 
 #[test]
@@ -183,6 +195,9 @@ fn an_unknown_client_key_is_refused_in_the_handshake() {
         assert_eq!(about, [*line], "{log}");
     }
     assert!(!log.contains("gcc status"), "{log}");
+    let page = fetch_stats(stats_port(&daemon));
+    assert_eq!(stat(&page, "tls_refused"), refused.len() as u64, "{page}");
+    assert_eq!(stat(&page, "tls_key tester"), 1, "{page}");
 }
 
 #[test]
