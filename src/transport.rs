@@ -420,7 +420,7 @@ mod tests {
 
     /// Both links carry bytes both ways, end the write side without
     /// ending the read side, and say when an answer is waiting.
-    fn echo_through(mut conn: Connection) {
+    pub(super) fn echo_through(mut conn: Connection) {
         conn.cork(true);
         conn.write_all(b"hello ").unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -469,7 +469,7 @@ mod tests {
 
     /// A peer that sends a byte now and then: a per-call timeout would
     /// never fire, a deadline does, and says after how long.
-    fn trickle_is_cut_at_the_limit(mut conn: Connection, stop: impl FnOnce()) {
+    pub(super) fn trickle_is_cut_at_the_limit(mut conn: Connection, stop: impl FnOnce()) {
         let limit = Duration::from_millis(300);
         conn.set_time_limit(Some(limit));
         let started = std::time::Instant::now();

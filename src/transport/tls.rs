@@ -49,3 +49,53 @@ pub fn handshake(
         .connect(sock, &HostPort::new(name, port), timeout)
         .map_err(|e| connect_failed(e.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::super::tests::{echo_through, trickle_is_cut_at_the_limit};
+    use super::super::Connection;
+    use crate::tls::tests::{PinOf, Setup};
+
+    /// The TLS link carries bytes both ways (a file by copying), ends its
+    /// write side with the read side open, and says when an answer waits.
+    #[test]
+    fn a_tls_stream_on_loopback() {
+        let s = Setup::new(true, PinOf::TheDaemon);
+        std::thread::scope(|scope| {
+            let echo = scope.spawn(|| {
+                let mut a = s.accept().unwrap();
+                let mut all = Vec::new();
+                a.stream.read_to_end(&mut all).unwrap();
+                a.stream.write_all(&all).unwrap();
+            });
+            echo_through(Connection::tls(s.connect().unwrap()));
+            echo.join().unwrap();
+        });
+    }
+
+    /// A volunteer trickling a byte at a time, each its own record: the
+    /// time limit is a deadline over TLS too, and says how long it was.
+    #[test]
+    fn a_time_limit_is_a_deadline_over_tls() {
+        let s = Setup::new(true, PinOf::TheDaemon);
+        let (tx, rx) = mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let s = &s;
+            scope.spawn(move || {
+                let mut a = s.accept().unwrap();
+                for _ in 0..400 {
+                    if a.stream.write_all(b"x").is_err() || rx.try_recv().is_ok() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            let conn = Connection::tls(s.connect().unwrap());
+            trickle_is_cut_at_the_limit(conn, || tx.send(()).unwrap());
+        });
+    }
+}
