@@ -1,7 +1,8 @@
 //! `,tls` hosts against a daemon's TLS port, set up as the README says
 //! (`distccd --tls-keygen`, `distcc --tls-key` into authorized_keys,
 //! `distcc --trust`): a 40-file build byte-identical to local in classic
-//! and exact mode; an unknown client key, a changed daemon key, a
+//! and exact mode; an unknown client key (until it is authorized and the
+//! daemon gets SIGHUP), a changed daemon key, a
 //! plaintext client on a TLS-only port, a TLS client on a plain daemon and
 //! a bit flipped in flight each fail clearly, and the job compiles here.
 
@@ -163,7 +164,7 @@ fn a_40_file_build_over_tls_is_identical_to_local_in_classic_and_exact_mode() {
 }
 
 #[test]
-fn an_unknown_client_key_is_refused_in_the_handshake() {
+fn an_unknown_client_key_is_refused_in_the_handshake_until_authorized_and_sighup() {
     skip_unless!(have("gcc"), "gcc missing");
     let tree = Tree::new();
     let (daemon, port) = volunteer(&tree, true);
@@ -198,6 +199,21 @@ fn an_unknown_client_key_is_refused_in_the_handshake() {
     let page = fetch_stats(stats_port(&daemon));
     assert_eq!(stat(&page, "tls_refused"), refused.len() as u64, "{page}");
     assert_eq!(stat(&page, "tls_key tester"), 1, "{page}");
+    // Authorized and SIGHUP'd, the stranger's next job runs there under
+    // its new name.
+    authorize(&tree, "stranger", &tree.path("volunteer"), "newcomer");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(daemon.child.id() as i32, libc::SIGHUP) };
+    let log = daemon.log_when(|l| l.contains("authorized keys re-read: 2 keys"));
+    assert!(log.contains("authorized keys re-read: 2 keys"), "{log}");
+    let mut c = tree.client(&format!("127.0.0.1:{port},tls"), &["gcc", "-c", "a.c"]);
+    c.env("DISTCC_DIR", tree.path("stranger"))
+        .env("PATH", tree.cpponly_path())
+        .env("DISTCC_FALLBACK", "0");
+    let out = run(c, LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = daemon.log_when(|l| l.contains("(newcomer): gcc status 0"));
+    assert!(log.contains("(newcomer): gcc status 0"), "{log}");
 }
 
 #[test]
