@@ -2,9 +2,9 @@
 //! (`distccd --tls-keygen`, `distcc --tls-key` into authorized_keys,
 //! `distcc --trust`): a 40-file build byte-identical to local in classic
 //! and exact mode; an unknown client key (until it is authorized and the
-//! daemon gets SIGHUP), a changed daemon key, a
-//! plaintext client on a TLS-only port, a TLS client on a plain daemon and
-//! a bit flipped in flight each fail clearly, and the job compiles here.
+//! daemon gets SIGHUP), a changed daemon key, a plaintext client on a
+//! TLS-only port, a TLS client on a plain daemon and a bit flipped in
+//! flight each fail clearly, and the job compiles here.
 
 use std::fs;
 use std::io::{Read, Write};
