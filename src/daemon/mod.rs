@@ -99,6 +99,12 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         return Ok(code);
     }
     if inetd_mode(&opts) {
+        if opts.tls_dir.is_some() {
+            return Err(anyhow!(Code::BadArguments).context(
+                "--tls-dir serves a TLS port, which inetd mode has not (ssh hosts are \
+                 encrypted by ssh)",
+            ));
+        }
         return inetd_main(&opts, &access, level);
     }
     let (listener, tls_listener) = listeners(&opts)?;

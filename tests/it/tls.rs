@@ -392,3 +392,28 @@ fn a_bit_flipped_in_flight_fails_the_job_which_compiles_here() {
         }
     }
 }
+
+#[test]
+fn tls_options_without_a_tls_port_to_serve_are_refused() {
+    let tree = Tree::new();
+    let dir = tree.path("volunteer");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--inetd", "--tls-dir", dir.to_str().unwrap()],
+            "inetd mode",
+        ),
+        (&["--daemon", "--tls-only"], "need --tls-dir"),
+        (&["--tls-fingerprint"], "need --tls-dir"),
+    ];
+    for (args, why) in cases {
+        let mut c = Command::new(tree.path("bin/distccd"));
+        c.args(*args).arg("--log-stderr");
+        let out = run(c, LIMIT);
+        assert_eq!(out.status.code(), Some(101), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(why),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
