@@ -93,25 +93,7 @@ pub fn serve_forever(
     let deadline = cfg.lifetime.map(|l| Instant::now() + l);
     let mut reception = Reception::new(&server, cfg.reception)?;
     reception.watch(&wake.read_fd(), WAKE)?;
-    let ports = [
-        (&listeners.plain, LISTENER, ""),
-        (&listeners.tls, TLS_LISTENER, "TLS: "),
-    ];
-    for (listener, token, what) in ports {
-        if let Some(l) = listener {
-            log::info!(
-                "{what}listening on {}, allowing {}",
-                l.local_addr()?,
-                cfg.access.describe()
-            );
-            l.set_nonblocking(true)?;
-            reception.watch(l, token)?;
-        }
-    }
-    if let Some(s) = &listeners.stats {
-        log::info!("stats on {}", s.local_addr()?);
-        reception.watch(s, STATS)?;
-    }
+    watch_listeners(&reception, &listeners, &cfg.access)?;
     loop {
         if signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -156,6 +138,30 @@ pub fn serve_forever(
     drop(listeners);
     drop(reception);
     drain(&wake, &open, cfg.drain_timeout, &server);
+    Ok(())
+}
+
+/// Puts the listeners in the loop's set, and says where they listen.
+fn watch_listeners(reception: &Reception, listeners: &Listeners, access: &Access) -> Result<()> {
+    let ports = [
+        (&listeners.plain, LISTENER, ""),
+        (&listeners.tls, TLS_LISTENER, "TLS: "),
+    ];
+    for (listener, token, what) in ports {
+        if let Some(l) = listener {
+            log::info!(
+                "{what}listening on {}, allowing {}",
+                l.local_addr()?,
+                access.describe()
+            );
+            l.set_nonblocking(true)?;
+            reception.watch(l, token)?;
+        }
+    }
+    if let Some(s) = &listeners.stats {
+        log::info!("stats on {}", s.local_addr()?);
+        reception.watch(s, STATS)?;
+    }
     Ok(())
 }
 
