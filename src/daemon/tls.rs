@@ -28,6 +28,7 @@ use super::reception::{Arrival, HEAD_TIMEOUT};
 use super::request;
 use super::server::Server;
 use crate::exit::Code;
+use crate::protocol::WireError;
 use crate::tls::{
     looks_like_tls_hello, KeyPair, TlsError, TlsServer, TlsStream, AUTHORIZED_KEYS_FILE,
 };
@@ -182,7 +183,22 @@ pub fn handle(server: &Server, tls: &TlsServer, arrival: Arrival) {
     let shared = Shared(Rc::new(RefCell::new(stream)));
     let output = io::BufWriter::with_capacity(64 * 1024, shared.clone());
     let served = request::serve(server, shared, Vec::new(), output);
+    if served.as_ref().err().is_some_and(closed_before_request) {
+        // What `distcc --trust` does: the handshake was the point.
+        log::debug!("{who}: closed after the handshake");
+        return;
+    }
     super::listen::report(server, &who, served);
+}
+
+/// Whether a client closed cleanly before its request's first token.
+fn closed_before_request(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<WireError>(),
+            Some(WireError::Closed { expected }) if expected == b"DIST"
+        )
+    })
 }
 
 /// One TLS stream as the request's input and output at once: both are
