@@ -89,7 +89,10 @@ struct ClientLog {
 
 impl log::Log for ClientLog {
     fn enabled(&self, meta: &log::Metadata) -> bool {
-        meta.level() <= log::max_level()
+        // rustls narrates each handshake at debug level; the job's story
+        // says what matters (the host, the key, the failure).
+        let chatter = meta.level() > log::Level::Warn && meta.target().starts_with("rustls");
+        meta.level() <= log::max_level() && !chatter
     }
 
     fn log(&self, record: &Record) {

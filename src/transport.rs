@@ -1,5 +1,6 @@
 //! One byte stream to a volunteer, whatever carries it: a TCP connection,
-//! or the pipes of `ssh HOST distccd --inetd` (a host written `@HOST`).
+//! TLS over one (a host written `HOST,tls`, see `tls`), or the pipes of
+//! `ssh HOST distccd --inetd` (a host written `@HOST`).
 //! A [`Connection`] reads and writes, shuts its write side, names the fd
 //! to poll on for the server's answer, and sends a file the cheapest way it
 //! can (sendfile(2) on TCP). Its time limit is a deadline, not a per-call
@@ -8,8 +9,10 @@
 //! wait followed by a read cannot stretch it, and the error says how long
 //! it was. What is said over it
 //! is `protocol`'s; which host to connect to is the client's
-//! (`client::pick`); a new transport (TLS, say) is a new arm of `Link`
-//! here and a new `hosts::Transport`.
+//! (`client::pick`); a new transport is a new arm of `Link` here and a new
+//! `hosts::Transport` or host option.
+
+pub mod tls;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -26,6 +29,7 @@ use crate::exit::Code;
 use crate::hosts::{Host, Transport};
 use crate::settings::Settings;
 use crate::sys;
+use crate::tls::TlsStream;
 
 /// A connection to one volunteer. Writes go out unbuffered (callers build
 /// whole packets); dropping it closes it, and ends an ssh that is still
@@ -38,6 +42,8 @@ pub struct Connection {
 
 enum Link {
     Tcp(TcpStream),
+    /// A blocking socket under TLS; the deadline is the stream's own.
+    Tls(Box<TlsStream>),
     /// A child's stdin and stdout: `ssh ... distccd --inetd`.
     Pipe {
         child: Child,
@@ -73,6 +79,12 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
                     break;
                 };
                 match TcpStream::connect_timeout(&addr, left) {
+                    Ok(s) if host.tls => {
+                        let stream = tls::handshake(s, name, *port, settings, left)?;
+                        let mut conn = Connection::tls(stream);
+                        conn.set_time_limit(Some(settings.io_timeout));
+                        return Ok(conn);
+                    }
                     Ok(s) => {
                         s.set_nodelay(true).ok();
                         let mut conn = Connection::tcp(s);
@@ -144,6 +156,16 @@ impl Connection {
         }
     }
 
+    /// A finished TLS handshake's stream. Its socket stays blocking: TLS
+    /// reads and writes whole records, and the stream bounds each socket
+    /// call by the time limit itself.
+    pub fn tls(stream: TlsStream) -> Connection {
+        Connection {
+            link: Link::Tls(Box::new(stream)),
+            deadline: None,
+        }
+    }
+
     /// Starts `cmd` and talks to it over its stdin and stdout. Our ends
     /// of the pipes do not block, so a time limit bounds every transfer.
     pub fn pipe(mut cmd: Command) -> io::Result<Connection> {
@@ -168,6 +190,7 @@ impl Connection {
     pub fn poll_fd(&self) -> RawFd {
         match &self.link {
             Link::Tcp(s) => s.as_raw_fd(),
+            Link::Tls(s) => s.as_raw_fd(),
             Link::Pipe { stdout, .. } => stdout.as_raw_fd(),
         }
     }
@@ -176,6 +199,9 @@ impl Connection {
     /// passed, all of them together; `None` lets them wait for ever.
     pub fn set_time_limit(&mut self, limit: Option<Duration>) {
         self.deadline = limit.map(|l| (Instant::now() + l, l));
+        if let Link::Tls(s) = &mut self.link {
+            s.set_deadline(self.deadline.map(|(at, _)| at));
+        }
     }
 
     /// What is left of the time limit; an error once it has passed.
@@ -203,8 +229,14 @@ impl Connection {
     }
 
     /// Waits until the server starts answering (or hangs up), within the
-    /// time limit.
-    pub fn wait_readable(&self) -> io::Result<()> {
+    /// time limit. Over TLS, records already decrypted count as an answer:
+    /// they will not make the socket readable again.
+    pub fn wait_readable(&mut self) -> io::Result<()> {
+        if let Link::Tls(s) = &mut self.link {
+            if s.has_buffered_plaintext() {
+                return Ok(());
+            }
+        }
         self.ready(self.poll_fd(), libc::POLLIN)
     }
 
@@ -213,6 +245,7 @@ impl Connection {
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         match &mut self.link {
             Link::Tcp(s) => s.shutdown(Shutdown::Write),
+            Link::Tls(s) => s.shutdown_write(),
             Link::Pipe { stdin, .. } => {
                 drop(stdin.take());
                 Ok(())
@@ -222,9 +255,15 @@ impl Connection {
 
     /// Holds back partial TCP segments while `on`, so a request written in
     /// pieces leaves in as few packets as possible; turning it off sends
-    /// the rest. Nothing to do on a pipe.
+    /// the rest. Nothing to do on a pipe. Under TLS each write leaves as
+    /// its own records at once, so the socket under it is corked.
     pub fn cork(&self, on: bool) {
-        if let Link::Tcp(s) = &self.link {
+        let sock = match &self.link {
+            Link::Tcp(s) => Some(s),
+            Link::Tls(s) => Some(s.socket()),
+            Link::Pipe { .. } => None,
+        };
+        if let Some(s) = sock {
             let v: libc::c_int = on.into();
             // SAFETY: setsockopt with a valid int option on our own socket;
             // failing only costs packets.
@@ -242,14 +281,14 @@ impl Connection {
 
     /// Sends exactly `len` bytes of `file`: on TCP by sendfile(2), which
     /// moves them from the page cache to the socket without passing
-    /// through our memory; on a pipe by copying.
+    /// through our memory; on a pipe or under TLS by copying.
     pub fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<()> {
         let mut off: libc::off_t = 0;
         while (off as u64) < len {
             self.left()?;
             let r = match &self.link {
                 Link::Tcp(sock) => send_file_once(sock, file, &mut off, len),
-                Link::Pipe { .. } => {
+                Link::Pipe { .. } | Link::Tls(_) => {
                     let n = io::copy(&mut Read::by_ref(file).take(len), self)?;
                     return if n == len { Ok(()) } else { Err(shrank()) };
                 }
@@ -305,18 +344,32 @@ impl Connection {
     fn fd_for(&self, events: i16) -> Option<RawFd> {
         match &self.link {
             Link::Tcp(s) => Some(s.as_raw_fd()),
+            Link::Tls(s) => Some(s.as_raw_fd()),
             Link::Pipe { stdout, .. } if events == libc::POLLIN => Some(stdout.as_raw_fd()),
             Link::Pipe { stdin, .. } => stdin.as_ref().map(AsRawFd::as_raw_fd),
         }
     }
 
     /// Runs one non-blocking transfer until it moves bytes, waiting for
-    /// the fd within the time limit whenever it would block.
+    /// the fd within the time limit whenever it would block. A TLS
+    /// transfer blocks, bounded by the stream's deadline; its timeout is
+    /// said as the limit's.
     fn transfer(
         &mut self,
         events: i16,
         mut once: impl FnMut(&mut Link) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        if let Link::Tls(_) = self.link {
+            self.left()?;
+            return once(&mut self.link).map_err(|e| match e.kind() {
+                // The socket's timeout was what was left of the limit.
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => match self.deadline {
+                    Some((_, limit)) => timed_out(limit),
+                    None => e,
+                },
+                _ => e,
+            });
+        }
         loop {
             self.left()?;
             match once(&mut self.link) {
@@ -339,6 +392,7 @@ impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.transfer(libc::POLLIN, |link| match link {
             Link::Tcp(s) => s.read(buf),
+            Link::Tls(s) => s.read(buf),
             Link::Pipe { stdout, .. } => stdout.read(buf),
         })
     }
@@ -348,6 +402,7 @@ impl Write for Connection {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.transfer(libc::POLLOUT, |link| match link {
             Link::Tcp(s) => s.write(buf),
+            Link::Tls(s) => s.write(buf),
             Link::Pipe { stdin, .. } => match stdin {
                 Some(w) => w.write(buf),
                 None => Err(closed_stdin()),
@@ -358,6 +413,7 @@ impl Write for Connection {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.link {
             Link::Tcp(_) => Ok(()),
+            Link::Tls(s) => s.flush(),
             Link::Pipe { stdin, .. } => stdin.as_mut().map_or(Ok(()), |w| w.flush()),
         }
     }
@@ -401,7 +457,7 @@ mod tests {
 
     /// Both links carry bytes both ways, end the write side without
     /// ending the read side, and say when an answer is waiting.
-    fn echo_through(mut conn: Connection) {
+    pub(super) fn echo_through(mut conn: Connection) {
         conn.cork(true);
         conn.write_all(b"hello ").unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -450,7 +506,7 @@ mod tests {
 
     /// A peer that sends a byte now and then: a per-call timeout would
     /// never fire, a deadline does, and says after how long.
-    fn trickle_is_cut_at_the_limit(mut conn: Connection, stop: impl FnOnce()) {
+    pub(super) fn trickle_is_cut_at_the_limit(mut conn: Connection, stop: impl FnOnce()) {
         let limit = Duration::from_millis(300);
         conn.set_time_limit(Some(limit));
         let started = std::time::Instant::now();

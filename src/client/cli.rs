@@ -16,12 +16,14 @@ Usage:
    distcc [COMPILER] [compile options] -o OBJECT -c SOURCE
    distcc [--help | --version | --show-hosts | -j]
    distcc --check-hosts [COMPILER]   does each host have this compiler ($CC)?
+   distcc --tls-key                            print this client's TLS key
+   distcc --trust HOST[:PORT] [SHA256:...]     pin a volunteer's TLS key
 
    COMPILER defaults to cc. Jobs that compile one source to an object go to
    the hosts in $DISTCC_HOSTS; everything else runs here.
 
 Environment:
-   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo][,cpp|,classic] ... (see the
+   DISTCC_HOSTS           HOST[/LIMIT][:PORT][,lzo][,cpp|,classic][,tls] ... (see the
                           manual); hosts running this daemon get exact mode unless
                           they say ,classic (preprocess here, as distcc 3.4)
    DISTCC_SCAN=0          exact mode: list each unit's files with the compiler (-M)
@@ -76,6 +78,19 @@ pub fn parse(
             super::check::run(settings, args.get(1).map(OsString::as_os_str)).map(Request::Answered)
         }
         Some("-j") => show_jobs(settings).map(Request::Answered),
+        Some("--tls-key") if args.len() == 1 => {
+            super::trust::show_key(settings).map(Request::Answered)
+        }
+        Some("--trust") => {
+            let rest: Option<Vec<String>> = args[1..]
+                .iter()
+                .map(|a| a.to_str().map(String::from))
+                .collect();
+            let rest = rest.ok_or_else(|| {
+                anyhow!(Code::BadArguments).context("--trust arguments must be UTF-8")
+            })?;
+            super::trust::trust(settings, &rest).map(Request::Answered)
+        }
         _ if names_compiler(&args[0]) => compile(args[0].clone(), args[1..].to_vec()),
         _ => compile("cc".into(), args),
     }

@@ -20,6 +20,7 @@
 //! - `reply` accepts a reply: a distcc code is a failure to distribute,
 //!   anything else the compiler's result, whose files `output` writes.
 //!
+//! `trust` answers `--tls-key` and `--trust` (the `,tls` keys).
 //! `cleanup` removes what a signal would leave (temp files, children).
 //! `context` is what every step reads; `outcome` keeps the three outcomes
 //! apart in the types: the compiler ran (its status is passed through),
@@ -51,6 +52,7 @@ pub mod scan;
 pub mod scanned;
 pub mod streamed;
 pub mod tee;
+pub mod trust;
 pub mod unit;
 pub mod verify;
 

@@ -11,6 +11,19 @@ use std::time::{Duration, Instant};
 
 use crate::sys;
 
+/// A connection a [`Deadline`] reads: a descriptor to poll, and whether a
+/// read would return at once though the descriptor is not readable (TLS
+/// records already decrypted: they will not make it readable again).
+pub trait Source: Read + AsRawFd {
+    fn buffered(&mut self) -> bool {
+        false
+    }
+}
+
+impl Source for std::net::TcpStream {}
+impl Source for std::fs::File {}
+impl Source for std::os::unix::net::UnixStream {}
+
 /// How long a client may keep a worker waiting before it has sent
 /// anything more, and how much longer each byte it sends buys: a client
 /// with its source in hand sends it at network speed, and a streaming
@@ -46,7 +59,7 @@ pub struct Deadline<R> {
     counting: bool,
 }
 
-impl<R: Read + AsRawFd> Deadline<R> {
+impl<R: Source> Deadline<R> {
     pub fn new(inner: R, timeout: Duration, stop: RawFd) -> Self {
         Deadline::after(Vec::new(), inner, timeout, stop)
     }
@@ -89,7 +102,7 @@ impl<R: Read + AsRawFd> Deadline<R> {
     }
 }
 
-impl<R: Read + AsRawFd> Read for Deadline<R> {
+impl<R: Source> Read for Deadline<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.at < self.prefix.len() {
             let n = buf.len().min(self.prefix.len() - self.at);
@@ -101,6 +114,11 @@ impl<R: Read + AsRawFd> Read for Deadline<R> {
             }
             self.received += n as u64;
             self.counting = true;
+            return Ok(n);
+        }
+        if self.inner.buffered() {
+            let n = self.inner.read(buf)?;
+            self.received += n as u64;
             return Ok(n);
         }
         let started = Instant::now();

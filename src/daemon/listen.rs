@@ -12,7 +12,9 @@
 //! `drain_timeout`; then the server's stop latch cancels what is left
 //! (compilers are killed, their temp dirs removed) before we return, so the
 //! process never exits with a job's files still on disk. Connections still
-//! in reception are closed. SIGHUP reopens the log file.
+//! in reception are closed. SIGHUP reopens the log file and re-reads the
+//! TLS port's authorized keys. Connections from the TLS port go the same
+//! way, their handshake done by their worker (`tls`).
 
 use std::io::{self, BufWriter};
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -48,6 +50,14 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// The sockets the loop accepts on: the plain port (none with
+/// `--tls-only`), the TLS port (with `--tls-dir`), the stats page.
+pub struct Listeners {
+    pub plain: Option<TcpListener>,
+    pub tls: Option<TcpListener>,
+    pub stats: Option<TcpListener>,
+}
+
 pub struct LoopConfig {
     pub access: Access,
     pub max_connections: usize,
@@ -57,7 +67,6 @@ pub struct LoopConfig {
     pub inline: bool,
     /// Exit after this long (`--lifetime`).
     pub lifetime: Option<Duration>,
-    pub stats: Option<TcpListener>,
     /// How long running jobs may take to finish after SIGTERM.
     pub drain_timeout: Duration,
 }
@@ -66,10 +75,11 @@ pub struct LoopConfig {
 const WAKE: u64 = 0;
 const LISTENER: u64 = 1;
 const STATS: u64 = 2;
+const TLS_LISTENER: u64 = 3;
 
 /// Accepts and serves until a signal or the lifetime says stop.
 pub fn serve_forever(
-    listener: TcpListener,
+    listeners: Listeners,
     server: Arc<Server>,
     cfg: LoopConfig,
     log: Option<&LoggerHandle>,
@@ -81,30 +91,15 @@ pub fn serve_forever(
     );
     let open = Arc::new(AtomicUsize::new(0));
     let deadline = cfg.lifetime.map(|l| Instant::now() + l);
-    log::info!(
-        "listening on {}, allowing {}",
-        listener.local_addr()?,
-        cfg.access.describe()
-    );
-    listener.set_nonblocking(true)?;
     let mut reception = Reception::new(&server, cfg.reception)?;
     reception.watch(&wake.read_fd(), WAKE)?;
-    reception.watch(&listener, LISTENER)?;
-    if let Some(s) = &cfg.stats {
-        log::info!("stats on {}", s.local_addr()?);
-        reception.watch(s, STATS)?;
-    }
+    watch_listeners(&reception, &listeners, &cfg.access)?;
     loop {
         if signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         if signals::take_reopen() {
-            if let Some(h) = log {
-                match h.reopen_output() {
-                    Ok(()) => log::info!("log reopened"),
-                    Err(e) => log::warn!("cannot reopen the log: {e}"),
-                }
-            }
+            reopen(log, &server);
         }
         start_workers(&mut reception, &server, &cfg, &open);
         let ready = reception.wait(deadline)?;
@@ -112,10 +107,20 @@ pub fn serve_forever(
         for token in ready {
             match token {
                 WAKE => {}
-                LISTENER => accept_all(&listener, &mut reception, &server, &cfg),
+                LISTENER | TLS_LISTENER => {
+                    let tls = token == TLS_LISTENER;
+                    let l = if tls {
+                        &listeners.tls
+                    } else {
+                        &listeners.plain
+                    };
+                    if let Some(l) = l {
+                        accept_all(l, tls, &mut reception, &server, &cfg);
+                    }
+                }
                 // The page stays reachable when full: that is when it matters.
                 STATS => {
-                    let page = cfg.stats.as_ref();
+                    let page = listeners.stats.as_ref();
                     if let Some((stream, peer)) =
                         page.and_then(|s| statspage::accept(s, &cfg.access))
                     {
@@ -130,10 +135,50 @@ pub fn serve_forever(
         }
         reception.expire(&server);
     }
-    drop(listener);
+    drop(listeners);
     drop(reception);
     drain(&wake, &open, cfg.drain_timeout, &server);
     Ok(())
+}
+
+/// Puts the listeners in the loop's set, and says where they listen.
+fn watch_listeners(reception: &Reception, listeners: &Listeners, access: &Access) -> Result<()> {
+    let ports = [
+        (&listeners.plain, LISTENER, ""),
+        (&listeners.tls, TLS_LISTENER, "TLS: "),
+    ];
+    for (listener, token, what) in ports {
+        if let Some(l) = listener {
+            log::info!(
+                "{what}listening on {}, allowing {}",
+                l.local_addr()?,
+                access.describe()
+            );
+            l.set_nonblocking(true)?;
+            reception.watch(l, token)?;
+        }
+    }
+    if let Some(s) = &listeners.stats {
+        log::info!("stats on {}", s.local_addr()?);
+        reception.watch(s, STATS)?;
+    }
+    Ok(())
+}
+
+/// SIGHUP: reopens the log file, re-reads the authorized keys.
+fn reopen(log: Option<&LoggerHandle>, server: &Server) {
+    if let Some(h) = log {
+        match h.reopen_output() {
+            Ok(()) => log::info!("log reopened"),
+            Err(e) => log::warn!("cannot reopen the log: {e}"),
+        }
+    }
+    if let Some(tls) = &server.tls {
+        match tls.reload_authorized_keys() {
+            Ok(n) => log::info!("authorized keys re-read: {n} keys"),
+            Err(e) => log::warn!("authorized keys not re-read, the old list stays: {e:#}"),
+        }
+    }
 }
 
 /// Hands connections whose requests are progressing to workers, as many
@@ -186,6 +231,7 @@ fn drain(wake: &Wake, open: &AtomicUsize, timeout: Duration, server: &Server) {
 /// Accepts what the listener has queued into the reception stage.
 fn accept_all(
     listener: &TcpListener,
+    tls: bool,
     reception: &mut Reception,
     server: &Server,
     cfg: &LoopConfig,
@@ -210,7 +256,7 @@ fn accept_all(
             log::warn!("{peer}: {e}");
             continue;
         }
-        reception.admit(stream, peer, server);
+        reception.admit(stream, peer, tls, server);
     }
 }
 
@@ -242,10 +288,17 @@ impl Drop for OpenGuard {
 }
 
 fn handle(server: &Server, arrival: Arrival) {
+    if arrival.tls {
+        if let Some(tls) = &server.tls {
+            super::tls::handle(server, tls, arrival);
+        }
+        return trim();
+    }
     let Arrival {
         stream,
         peer,
         prefix,
+        ..
     } = arrival;
     stream.set_nodelay(true).ok();
     stream.set_write_timeout(Some(server.io_timeout)).ok();
@@ -257,9 +310,16 @@ fn handle(server: &Server, arrival: Arrival) {
         }
     };
     let writer = BufWriter::with_capacity(64 * 1024, &stream);
-    match request::serve(server, reader, prefix, writer) {
+    let served = request::serve(server, reader, prefix, writer);
+    report(server, &peer.to_string(), served);
+    trim();
+}
+
+/// Logs how a connection's request ended, `who` naming the client.
+pub fn report(server: &Server, who: &str, served: Result<super::job::Outcome>) {
+    match served {
         Ok(o) => log::info!(
-            "{peer}: {} {}",
+            "{who}: {} {}",
             o.compiler,
             match (o.status, o.refused) {
                 (_, Some(code)) => format!("refused: {code}"),
@@ -270,12 +330,15 @@ fn handle(server: &Server, arrival: Arrival) {
         Err(e) => {
             server.stats.dropped();
             if request::is_client_error(&e) {
-                log::info!("{peer}: {e:#}");
+                log::info!("{who}: {e:#}");
             } else {
-                log::error!("{peer}: {e:#}");
+                log::error!("{who}: {e:#}");
             }
         }
     }
+}
+
+fn trim() {
     // A job's buffers (a large object, an inflated source) would otherwise
     // stay in the thread's arena for the daemon's lifetime.
     // SAFETY: glibc's malloc_trim only returns free memory to the kernel.

@@ -20,7 +20,9 @@
 //! one); `run` (one compiler process), `leader` (the process that takes
 //! its whole tree down with it) and `sandbox` (its Landlock jail); `stats`,
 //! `statspage` and `machine` (counters and the stats page); `daemonize`
-//! (detach, pid file, dropping root); `signals` (stopping).
+//! (detach, pid file, dropping root); `signals` (stopping); `tls` (the TLS
+//! port: keys, the hello the reception stage waits for, the handshake on
+//! the job's thread).
 
 pub mod access;
 pub mod compilers;
@@ -51,6 +53,7 @@ pub mod stats;
 pub mod statspage;
 pub mod store;
 pub mod streamed;
+pub mod tls;
 pub mod unmap;
 pub mod verify;
 
@@ -95,11 +98,19 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     // SAFETY: nice(2) only changes our own priority.
     unsafe { libc::nice(nice) };
 
+    if let Some(code) = tls::key_command(&opts)? {
+        return Ok(code);
+    }
     if inetd_mode(&opts) {
+        if opts.tls_dir.is_some() {
+            return Err(anyhow!(Code::BadArguments).context(
+                "--tls-dir serves a TLS port, which inetd mode has not (ssh hosts are \
+                 encrypted by ssh)",
+            ));
+        }
         return inetd_main(&opts, &access, level);
     }
-    let port = opts.port.unwrap_or(DEFAULT_PORT);
-    let listener = listen::bind(listen::listen_addr(opts.listen.as_deref(), port)?)?;
+    let (listener, tls_listener) = listeners(&opts)?;
     let stats = match opts.stats {
         true => {
             let port = opts.stats_port.unwrap_or(DEFAULT_STATS_PORT);
@@ -116,11 +127,37 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     } else {
         Ready::foreground()
     };
-    let result = standalone(&opts, access, level, listener, stats, detach, &mut ready);
+    let listeners = listen::Listeners {
+        plain: listener,
+        tls: tls_listener,
+        stats,
+    };
+    let result = standalone(&opts, access, level, listeners, detach, &mut ready);
     if let Err(e) = &result {
         ready.fail(crate::protocol::exit_code(e));
     }
     result
+}
+
+/// The plain port (unless `--tls-only`) and the TLS port (with
+/// `--tls-dir`), bound.
+type Bound = (Option<std::net::TcpListener>, Option<std::net::TcpListener>);
+
+fn listeners(opts: &Options) -> Result<Bound> {
+    let bad = |m: &str| anyhow!(Code::BadArguments).context(m.to_string());
+    if opts.tls_dir.is_none() && (opts.tls_only || opts.tls_port.is_some()) {
+        return Err(bad("--tls-only and --tls-port need --tls-dir"));
+    }
+    let bind = |port| listen::bind(listen::listen_addr(opts.listen.as_deref(), port)?);
+    let plain = match opts.tls_only {
+        true => None,
+        false => Some(bind(opts.port.unwrap_or(DEFAULT_PORT))?),
+    };
+    let tls = match opts.tls_dir {
+        Some(_) => Some(bind(opts.tls_port.unwrap_or(tls::DEFAULT_TLS_PORT))?),
+        None => None,
+    };
+    Ok((plain, tls))
 }
 
 /// What the command line asks for: to serve, or to exit at once (help,
@@ -203,8 +240,7 @@ fn standalone(
     opts: &Options,
     access: Access,
     level: log::LevelFilter,
-    listener: std::net::TcpListener,
-    stats: Option<std::net::TcpListener>,
+    listeners: listen::Listeners,
     detach: bool,
     ready: &mut Ready,
 ) -> Result<u8> {
@@ -225,8 +261,12 @@ fn standalone(
         .as_deref()
         .map(|p| daemonize::PidFile::create(p, account.as_ref()))
         .transpose()?;
+    // Before dropping root too: the private key is root's alone.
+    let tls = tls::load(opts)?;
     become_account(account.as_ref(), opts.user.as_deref())?;
-    let server = Arc::new(Server::build(opts)?);
+    let mut server = Server::build(opts)?;
+    server.tls = tls;
+    let server = Arc::new(server);
     ready.notify(opts.log_stderr && opts.log_file.is_none())?;
     let jobs = server.jobs as usize;
     let max_connections = opts
@@ -238,10 +278,9 @@ fn standalone(
         reception: reception_capacity(max_connections),
         inline: opts.no_fork,
         lifetime: opts.lifetime.map(Duration::from_secs),
-        stats,
         drain_timeout: server.run_limits.lifetime.unwrap_or(DRAIN_TIMEOUT),
     };
-    listen::serve_forever(listener, server, cfg, Some(&log))?;
+    listen::serve_forever(listeners, server, cfg, Some(&log))?;
     log::info!("exiting");
     Ok(0)
 }

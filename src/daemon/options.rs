@@ -156,6 +156,29 @@ pub struct Options {
     #[argh(option)]
     pub store_size: Option<u64>,
 
+    /// serve TLS clients (hosts written `HOST,tls`) with the key and
+    /// authorized_keys in this directory, on the TLS port
+    #[argh(option)]
+    pub tls_dir: Option<PathBuf>,
+
+    /// TLS port (default 3634)
+    #[argh(option)]
+    pub tls_port: Option<u16>,
+
+    /// serve only TLS clients: no plain port (needs --tls-dir)
+    #[argh(switch)]
+    pub tls_only: bool,
+
+    /// create the TLS key in --tls-dir (and an empty authorized_keys),
+    /// print its fingerprint, and exit
+    #[argh(switch)]
+    pub tls_keygen: bool,
+
+    /// print the fingerprint of the TLS key in --tls-dir and exit, for
+    /// clients to check before they pin it
+    #[argh(switch)]
+    pub tls_fingerprint: bool,
+
     /// accepted for compatibility with distcc 3.4, whose opt-out of its
     /// compiler whitelist it is; here only allowed compilers run, always
     #[argh(switch)]
@@ -184,6 +207,8 @@ const LONG_WITH_VALUE: &[&str] = &[
     "--port",
     "--stats-port",
     "--store-size",
+    "--tls-dir",
+    "--tls-port",
     "--user",
 ];
 
@@ -314,6 +339,8 @@ mod tests {
             ("--port", Some("-p"), "3632"),
             ("--stats-port", None, "3633"),
             ("--store-size", None, "64"),
+            ("--tls-dir", None, "/etc/distcc/tls"),
+            ("--tls-port", None, "3634"),
             ("--user", None, "distcc"),
         ];
         let names: Vec<&str> = cases.iter().map(|c| c.0).collect();

@@ -25,6 +25,10 @@
 //!   limit, malformed) has had its answer; what it still sends is read and
 //!   dropped for a few seconds, so it reads the answer rather than a reset.
 //!
+//! On the TLS port (`tls`), `Head` waits for the client's first TLS record
+//! instead, and a plaintext distcc request there is refused in its own
+//! protocol once its head is in.
+//!
 //! A connection that closes, errs or misses its deadline is closed without
 //! a word. When the stage is full, the connection closest to its deadline
 //! goes first. Past the worker, the request's pace is `deadline`'s.
@@ -38,6 +42,8 @@ use std::time::{Duration, Instant};
 use super::job;
 use super::refusal::Refusal;
 use super::server::Server;
+use super::tls::{self, Hello};
+use crate::exit::Code;
 use crate::protocol::{self, Dist, Limits, ReplyForm, WireError};
 use crate::sys::epoll::Epoll;
 
@@ -59,6 +65,8 @@ pub struct Arrival {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub prefix: Vec<u8>,
+    /// From the TLS port: `prefix` is the start of its handshake.
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,7 @@ struct Waiting {
     buf: Vec<u8>,
     stage: Stage,
     deadline: Instant,
+    tls: bool,
 }
 
 pub struct Reception {
@@ -162,7 +171,7 @@ impl Reception {
     /// Takes in a newly accepted connection (non-blocking). When the stage
     /// is full, the waiting connection closest to its deadline is closed to
     /// make room; when every one is ready for a worker, this one is.
-    pub fn admit(&mut self, stream: TcpStream, peer: SocketAddr, server: &Server) {
+    pub fn admit(&mut self, stream: TcpStream, peer: SocketAddr, tls: bool, server: &Server) {
         if self.is_full() {
             let Some(&(_, oldest)) = self.deadlines.iter().next() else {
                 log::warn!("{peer}: closed: every held connection waits for a worker");
@@ -188,6 +197,7 @@ impl Reception {
             buf: Vec::new(),
             stage: Stage::Silent,
             deadline,
+            tls,
         });
         self.deadlines.insert((deadline, slot));
         self.held += 1;
@@ -250,6 +260,9 @@ impl Reception {
         let Some(w) = self.slots[slot].as_mut() else {
             return;
         };
+        if w.tls {
+            return self.after_hello_bytes(slot, server);
+        }
         match judge_head(&w.buf, &server.limits) {
             Head::Complete { streamed, len } if streamed || w.buf.len() > len => {
                 self.make_ready(slot)
@@ -264,7 +277,37 @@ impl Reception {
             Head::Partial if w.buf.len() >= HEAD_BUFFER => self.make_ready(slot),
             Head::Partial => {}
             Head::Refused(form, refusal) => self.refuse(slot, form, refusal, server),
+            Head::Garbage if crate::tls::looks_like_tls_hello(&w.buf) => {
+                log::warn!("{}: a TLS client on the plain port", w.peer);
+                self.close(slot, server, "TLS client on the plain port")
+            }
             Head::Garbage => self.close(slot, server, "not a distcc request"),
+        }
+    }
+
+    /// On the TLS port: hands on a whole first record, refuses a plaintext
+    /// request once its head is in.
+    fn after_hello_bytes(&mut self, slot: usize, server: &Server) {
+        let Some(w) = self.slots[slot].as_ref() else {
+            return;
+        };
+        match tls::judge_hello(&w.buf) {
+            Hello::Complete => self.make_ready(slot),
+            Hello::Partial if w.buf.len() >= HEAD_BUFFER => self.make_ready(slot),
+            Hello::Partial => {}
+            Hello::Plain => match judge_head(&w.buf, &server.limits) {
+                Head::Partial if w.buf.len() < HEAD_BUFFER => {}
+                Head::Complete { .. } | Head::Partial | Head::Refused(..) => {
+                    let form = match crate::protocol::read_dist(&mut &w.buf[..]) {
+                        Ok(dist) => ReplyForm::of(dist.base()),
+                        Err(_) => return self.close(slot, server, "not a distcc request"),
+                    };
+                    let refusal = Refusal::new(Code::AuthFailed, tls::PLAINTEXT_REFUSAL);
+                    self.refuse(slot, form, refusal, server)
+                }
+                Head::Garbage => self.close(slot, server, "not a distcc request"),
+            },
+            Hello::Garbage => self.close(slot, server, "not TLS"),
         }
     }
 
@@ -276,6 +319,10 @@ impl Reception {
         log::warn!("{}: refused: {}", w.peer, refusal.message);
         server.stats.refused();
         let mut bytes = Vec::new();
+        // Our hashed client reads NEED before anything else.
+        if matches!(protocol::read_dist(&mut &w.buf[..]), Ok(Dist::Hashed)) {
+            protocol::hashed::write_need(&mut bytes, &[]).ok();
+        }
         form.write(&mut bytes, &job::refusal_reply(&refusal)).ok();
         // A fresh socket's buffer takes an answer this small whole.
         (&w.stream).write_all(&bytes).ok();
@@ -343,6 +390,7 @@ impl Reception {
                 stream: w.stream,
                 peer: w.peer,
                 prefix: w.buf,
+                tls: w.tls,
             });
         }
         None

@@ -6,12 +6,12 @@
 //! (`inetd`).
 
 use std::io::{self, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::deadline::Deadline;
+use super::deadline::{Deadline, Source};
 use super::job::{self, Outcome};
 use super::refusal::Refusal;
 use super::server::Server;
@@ -26,7 +26,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves one request read from `input`, after the `prefix` of it that
 /// was read already, and answered on `output`.
-pub fn serve<R: Read + AsRawFd, W: Write>(
+pub fn serve<R: Source, W: Write>(
     server: &Server,
     input: R,
     prefix: Vec<u8>,
@@ -86,7 +86,7 @@ fn answerable(err: &anyhow::Error, tmpdir: &std::path::Path) -> Option<Refusal> 
 /// it; or says why the request is refused, for the caller to answer once
 /// the job's borrows of the connection have ended. `compiler` is set to
 /// the client's argv[0] once it is known.
-fn read_and_run<R: Read + AsRawFd, W: Write>(
+fn read_and_run<R: Source, W: Write>(
     server: &Server,
     dist: Dist,
     input: &mut BufReader<Deadline<R>>,

@@ -41,6 +41,9 @@ pub struct Server {
     pub verifier: Verifier,
     /// Confine compilers with Landlock (`--no-sandbox` turns it off).
     pub sandbox: bool,
+    /// The TLS port's key and authorized keys (`--tls-dir`), read before
+    /// root is dropped (`daemon::tls::load`); none in inetd mode.
+    pub tls: Option<crate::tls::TlsServer>,
     /// Set when the daemon stops waiting for jobs: readers give up,
     /// compilers are killed, queued jobs are refused.
     pub stop: Latch,
@@ -82,6 +85,7 @@ impl Server {
             verifier: Verifier::new(Some(&private_dir(&settings.tmpdir, "distccd-identity"))),
             tmpdir: settings.tmpdir,
             sandbox: !opts.no_sandbox,
+            tls: None,
             stop: Latch::new()?,
         })
     }

@@ -66,6 +66,10 @@ pub struct Stats {
     dropped: AtomicU64,
     compile_ms: AtomicU64,
     per_compiler: Mutex<BTreeMap<String, u64>>,
+    /// TLS connections by the client key's name in authorized_keys, and
+    /// those refused in the handshake (unknown key, not TLS, broken).
+    per_key: Mutex<BTreeMap<String, u64>>,
+    tls_refused: AtomicU64,
     /// The longest compile: milliseconds, source, compiler.
     longest: Mutex<Option<(u64, String, String)>>,
     /// The last minutes since start, as a ring: compiles ended in each,
@@ -190,6 +194,21 @@ impl Stats {
         self.refused.fetch_add(1, Relaxed);
     }
 
+    /// A TLS client proved the key listed as `name`.
+    pub fn tls_client(&self, name: &str) {
+        *self
+            .per_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_default() += 1;
+    }
+
+    /// A TLS handshake failed or was refused.
+    pub fn tls_refused(&self) {
+        self.tls_refused.fetch_add(1, Relaxed);
+    }
+
     /// A connection that ended without a job: bad request, timeout, hangup.
     pub fn dropped(&self) {
         self.dropped.fetch_add(1, Relaxed);
@@ -310,6 +329,14 @@ impl Stats {
             .iter()
         {
             let _ = writeln!(s, "compiler {name} {n}");
+        }
+        let per_key = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, n) in per_key.iter() {
+            let _ = writeln!(s, "tls_key {} {n}", one_word(name));
+        }
+        let refused = self.tls_refused.load(Relaxed);
+        if refused > 0 || !per_key.is_empty() {
+            let _ = writeln!(s, "tls_refused {refused}");
         }
     }
 }

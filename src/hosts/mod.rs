@@ -17,8 +17,8 @@
 //!             | HOSTID "/" LIMIT ":" PORT
 //! SSH_HOST    = [ USER ] "@" HOSTID [ "/" LIMIT ] [ ":" COMMAND ]
 //! HOSTID      = NAME | IPV4 | "[" IPV6 "]"
-//! OPTION      = "lzo" | "cpp" | "classic"
-//! PORT        = 1..65535                 (default 3632)
+//! OPTION      = "lzo" | "cpp" | "classic" | "tls"
+//! PORT        = 1..65535                 (default 3632; 3634 with "tls")
 //! LIMIT, NUM  = 1..1000                  (default 4; 2 for LOCAL)
 //! ```
 //!
@@ -31,6 +31,8 @@
 //!   same (our hashed dialect; a distcc 3.4 daemon refuses it and is
 //!   remembered as classic); `,classic` asks for classic distcc
 //!   (preprocessed here) whatever the daemon, and excludes `,cpp`.
+//! * `,tls` (TCP hosts only) speaks TLS 1.3 with the keys in `$DISTCC_DIR/tls`
+//!   (see `tls`), to the daemon's TLS port, 3634 unless one is given.
 //! * `,auth` / `,auth=NAME` (GSSAPI), `+zeroconf` and any other option or
 //!   `--flag` are rejected with an error naming the problem.
 //! * Host names, user names and remote commands may reach a remote shell, so
@@ -50,6 +52,10 @@ use crate::exit::Code;
 use crate::settings::Settings;
 
 use crate::protocol::DEFAULT_PORT;
+
+/// The daemon's TLS port when a `,tls` host names none (`distccd
+/// --tls-port`'s default): beside 3632 (plain) and 3633 (stats).
+pub const DEFAULT_TLS_PORT: u16 = 3634;
 
 /// Default job limit of a remote (TCP or ssh) host.
 pub const DEFAULT_REMOTE_LIMIT: u32 = 4;
@@ -85,6 +91,8 @@ pub struct Host {
     pub cpp: bool,
     /// `,classic`: never exact mode, even with our own daemon.
     pub classic: bool,
+    /// Authenticated and encrypted (TLS 1.3 with pinned keys).
+    pub tls: bool,
 }
 
 impl Host {
@@ -155,6 +163,9 @@ impl fmt::Display for Host {
         }
         if self.classic {
             f.write_str(",classic")?;
+        }
+        if self.tls {
+            f.write_str(",tls")?;
         }
         Ok(())
     }
@@ -337,9 +348,9 @@ fn parse_hostid(s: &str) -> Result<(String, &str), String> {
     }
 }
 
-/// `(lzo, cpp, classic)`.
-fn parse_options(opts: Option<&str>) -> Result<(bool, bool, bool), String> {
-    let (mut lzo, mut cpp, mut classic) = (false, false, false);
+/// `(lzo, cpp, classic, tls)`.
+fn parse_options(opts: Option<&str>) -> Result<(bool, bool, bool, bool), String> {
+    let (mut lzo, mut cpp, mut classic, mut tls) = (false, false, false, false);
     let mut seen: Vec<&str> = Vec::new();
     for opt in opts.into_iter().flat_map(|o| o.split(',')) {
         if opt.is_empty() {
@@ -354,6 +365,7 @@ fn parse_options(opts: Option<&str>) -> Result<(bool, bool, bool), String> {
             "lzo" => lzo = true,
             "cpp" => cpp = true,
             "classic" => classic = true,
+            "tls" => tls = true,
             _ if key == "auth" => return Err("auth is not supported".to_string()),
             _ => return Err(format!("unknown option {opt:?}")),
         }
@@ -361,7 +373,7 @@ fn parse_options(opts: Option<&str>) -> Result<(bool, bool, bool), String> {
     if cpp && classic {
         return Err("cpp (exact mode) and classic exclude each other".to_string());
     }
-    Ok((lzo || cpp, cpp, classic))
+    Ok((lzo || cpp, cpp, classic, tls))
 }
 
 fn parse_host(word: &str) -> Result<Host, String> {
@@ -369,17 +381,22 @@ fn parse_host(word: &str) -> Result<Host, String> {
         Some((s, o)) => (s, Some(o)),
         None => (word, None),
     };
+    let (lzo, cpp, classic, tls) = parse_options(opts)?;
     let (transport, limit) = match spec.split_once('@') {
+        Some(_) if tls => return Err("tls is for TCP hosts; ssh encrypts already".to_string()),
         Some((user, rest)) => parse_ssh(user, rest)?,
-        None => parse_tcp(spec)?,
+        None => parse_tcp(spec, if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT })?,
     };
-    let (lzo, cpp, classic) = parse_options(opts)?;
+    if tls && transport == Transport::Local {
+        return Err("tls is for remote hosts; localhost runs jobs in place".to_string());
+    }
     Ok(Host {
         transport,
         limit,
         lzo,
         cpp,
         classic,
+        tls,
     })
 }
 
@@ -415,7 +432,7 @@ fn parse_ssh(user: &str, rest: &str) -> Result<(Transport, u32), String> {
     Ok((transport, limit))
 }
 
-fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
+fn parse_tcp(spec: &str, default_port: u16) -> Result<(Transport, u32), String> {
     if !spec.starts_with('[') && spec.matches(':').count() > 1 {
         return Err("more than one ':' (IPv6 addresses must be in brackets)".to_string());
     }
@@ -441,7 +458,7 @@ fn parse_tcp(spec: &str) -> Result<(Transport, u32), String> {
     if host == "localhost" && port.is_none() {
         return Ok((Transport::Local, limit.unwrap_or(DEFAULT_LOCAL_LIMIT)));
     }
-    let port = port.unwrap_or(DEFAULT_PORT);
+    let port = port.unwrap_or(default_port);
     Ok((
         Transport::Tcp { host, port },
         limit.unwrap_or(DEFAULT_REMOTE_LIMIT),

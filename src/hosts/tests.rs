@@ -13,6 +13,7 @@ fn tcp(host: &str, port: u16, limit: u32) -> Host {
         lzo: false,
         cpp: false,
         classic: false,
+        tls: false,
     }
 }
 
@@ -28,6 +29,7 @@ fn ssh(user: Option<&str>, host: &str, command: Option<&str>, limit: u32) -> Hos
         lzo: false,
         cpp: false,
         classic: false,
+        tls: false,
     }
 }
 
@@ -38,6 +40,7 @@ fn local(limit: u32) -> Host {
         lzo: false,
         cpp: false,
         classic: false,
+        tls: false,
     }
 }
 
@@ -52,6 +55,10 @@ fn cpp(h: Host) -> Host {
         classic: false,
         ..h
     }
+}
+
+fn tls(h: Host) -> Host {
+    Host { tls: true, ..h }
 }
 
 fn one(text: &str) -> Host {
@@ -84,6 +91,13 @@ fn accepted_forms() {
         ("box,lzo,cpp", cpp(tcp("box", 3632, 4))),
         ("box,cpp", cpp(tcp("box", 3632, 4))),
         ("[::1]:9/1,cpp,lzo", cpp(tcp("::1", 9, 1))),
+        ("box,tls", tls(tcp("box", 3634, 4))),
+        ("box:4000,tls", tls(tcp("box", 4000, 4))),
+        ("box/2,cpp,tls", tls(cpp(tcp("box", 3634, 2)))),
+        (
+            "localhost:3634,tls,lzo",
+            tls(lzo(tcp("localhost", 3634, 4))),
+        ),
         ("localhost", local(2)),
         ("localhost/7", local(7)),
         ("localhost,lzo", lzo(local(2))),
@@ -124,6 +138,7 @@ fn canonical_display() {
     assert_eq!(one("localhost").to_string(), "localhost/2");
     assert_eq!(one("user@box").to_string(), "user@box/4");
     assert_eq!(one("@b:/x/d,cpp").to_string(), "@b/4:/x/d,cpp,lzo");
+    assert_eq!(one("b,tls,cpp").to_string(), "b:3634/4,cpp,lzo,tls");
 }
 
 #[test]
@@ -152,6 +167,9 @@ fn malformed_words() {
         ("fe80::1", "brackets"),
         ("a,lzo,lzo", "duplicate option \"lzo\""),
         ("a,cpp,cpp", "duplicate option"),
+        ("a,tls,tls", "duplicate option"),
+        ("@a,tls", "tls is for TCP hosts"),
+        ("localhost,tls", "tls is for remote hosts"),
         ("a,gzip", "unknown option \"gzip\""),
         ("a,", "empty option"),
         ("a,,lzo", "empty option"),

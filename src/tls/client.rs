@@ -5,7 +5,8 @@
 //! cache would never be hit, and rustls cannot write a client session to
 //! disk (`Tls13ClientSessionValue` has no serialisation). Every connection
 //! is therefore a full handshake, X25519 and Ed25519, which costs the client
-//! a fraction of a millisecond (see benches/tls_job.rs); tickets are turned
+//! a fraction of a millisecond (benches/tls_job.rs; benches/tls-client.sh
+//! for a whole job of the real client); tickets are turned
 //! off on both sides so neither spends time making them.
 
 use std::net::TcpStream;
@@ -162,7 +163,7 @@ impl TlsClient {
             }
         })?;
         let mut conn = Connection::Client(conn);
-        let (received, result) = stream::handshake(&mut conn, &mut sock, deadline);
+        let (received, result) = stream::handshake(&mut conn, &mut sock, &[], deadline);
         match (result, check.seen()) {
             (Ok(()), Some(key)) => Ok(TlsStream::new(
                 conn,

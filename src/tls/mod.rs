@@ -36,7 +36,7 @@ mod stream;
 mod verify;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_relay;
 

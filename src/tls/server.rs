@@ -99,13 +99,29 @@ impl TlsServer {
     /// ([`TlsError::PlaintextClient`], answered with nothing), anything not
     /// TLS, and a key not in authorized-keys ([`TlsError::UnknownClientKey`],
     /// answered with an `access_denied` alert). The caller logs the error.
-    pub fn accept(&self, mut sock: TcpStream, timeout: Duration) -> Result<Accepted, TlsError> {
+    pub fn accept(&self, sock: TcpStream, timeout: Duration) -> Result<Accepted, TlsError> {
+        self.accept_after(&[], sock, timeout)
+    }
+
+    /// [`TlsServer::accept`] on a socket of which `prefix` was read
+    /// already (by a stage that waited for the client's hello without a
+    /// thread); an empty prefix is peeked at instead.
+    pub fn accept_after(
+        &self,
+        prefix: &[u8],
+        mut sock: TcpStream,
+        timeout: Duration,
+    ) -> Result<Accepted, TlsError> {
         let deadline = Instant::now() + timeout;
         let peer = sock
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| "client".to_string());
-        if let Err(e) = self.sniff(&sock, deadline, &peer) {
+        let sniffed = match prefix.is_empty() {
+            true => self.sniff(&sock, deadline, &peer),
+            false => judge_first_bytes(prefix),
+        };
+        if let Err(e) = sniffed {
             if !matches!(e, TlsError::Io { .. }) {
                 refuse(&sock);
             }
@@ -122,7 +138,7 @@ impl TlsServer {
             }
         })?;
         let mut conn = Connection::Server(conn);
-        let (_, result) = stream::handshake(&mut conn, &mut sock, deadline);
+        let (_, result) = stream::handshake(&mut conn, &mut sock, prefix, deadline);
         let seen = check.seen();
         match (result, seen) {
             (Ok(()), Some((key, Some(name)))) => Ok(Accepted {
@@ -186,13 +202,19 @@ impl TlsServer {
             }
             Err(e) => return Err(io_error(e)),
         };
-        if looks_like_tls_hello(&head[..n]) {
-            Ok(())
-        } else if b"DIST".starts_with(&head[..n]) {
-            Err(TlsError::PlaintextClient)
-        } else {
-            Err(TlsError::NotTlsClient { first: head[0] })
-        }
+        judge_first_bytes(&head[..n])
+    }
+}
+
+/// A TLS hello goes on; distcc's `DIST` is a client without `,tls`.
+fn judge_first_bytes(head: &[u8]) -> Result<(), TlsError> {
+    let head = &head[..head.len().min(4)];
+    if looks_like_tls_hello(head) {
+        Ok(())
+    } else if b"DIST".starts_with(head) {
+        Err(TlsError::PlaintextClient)
+    } else {
+        Err(TlsError::NotTlsClient { first: head[0] })
     }
 }
 

@@ -42,14 +42,19 @@ pub(crate) enum Failure {
     Tls(rustls::Error),
 }
 
-struct Counting<'a> {
+struct Counting<'a, 'p> {
+    /// Bytes the caller read from the socket already, taken first.
+    prefix: &'a mut &'p [u8],
     sock: &'a mut TcpStream,
     received: &'a mut Received,
 }
 
-impl Read for Counting<'_> {
+impl Read for Counting<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.sock.read(buf)?;
+        let n = match self.prefix.is_empty() {
+            true => self.sock.read(buf)?,
+            false => self.prefix.read(buf)?,
+        };
         if n > 0 && self.received.first.is_none() {
             self.received.first = Some(buf[0]);
         }
@@ -79,10 +84,12 @@ fn write_all_tls(conn: &mut Connection, sock: &mut TcpStream) -> io::Result<()> 
 
 /// Runs the handshake to its end on our side, every socket operation
 /// bounded by `deadline` (a peer trickling bytes cannot hold us longer).
-/// The socket's own timeouts are restored afterwards.
+/// The socket's own timeouts are restored afterwards. `prefix` is what the
+/// caller has read of the socket already (a server's reception stage).
 pub(crate) fn handshake(
     conn: &mut Connection,
     sock: &mut TcpStream,
+    prefix: &[u8],
     deadline: Instant,
 ) -> (Received, Result<(), Failure>) {
     let saved = (sock.read_timeout(), sock.write_timeout());
@@ -91,7 +98,7 @@ pub(crate) fn handshake(
     // client's Finished, then its request: a 40 ms stall).
     let _ = sock.set_nodelay(true);
     let mut received = Received::default();
-    let result = drive(conn, sock, deadline, &mut received);
+    let result = drive(conn, sock, prefix, deadline, &mut received);
     if let (Ok(read), Ok(write)) = saved {
         let _ = sock.set_read_timeout(read);
         let _ = sock.set_write_timeout(write);
@@ -102,6 +109,7 @@ pub(crate) fn handshake(
 fn drive(
     conn: &mut Connection,
     sock: &mut TcpStream,
+    mut prefix: &[u8],
     deadline: Instant,
     received: &mut Received,
 ) -> Result<(), Failure> {
@@ -116,6 +124,7 @@ fn drive(
             .map_err(Failure::Io)?;
         let n = conn
             .read_tls(&mut Counting {
+                prefix: &mut prefix,
                 sock: &mut *sock,
                 received: &mut *received,
             })
@@ -148,6 +157,10 @@ pub struct TlsStream {
     peer_key: PublicKey,
     our_key: PublicKey,
     closed_write: bool,
+    /// When every socket read and write gives up, if set: the socket's
+    /// timeouts are set to what is left before each one, so a peer
+    /// trickling a record cannot stretch a transfer past it.
+    deadline: Option<Instant>,
 }
 
 impl TlsStream {
@@ -165,6 +178,30 @@ impl TlsStream {
             peer_key,
             our_key,
             closed_write: false,
+            deadline: None,
+        }
+    }
+
+    /// From now on every read and write fails with `TimedOut` once
+    /// `deadline` passes, all of them together; `None` leaves the socket's
+    /// own timeouts alone.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Sets the socket's timeout for the next read or write to what is
+    /// left of the deadline.
+    fn bound(&self, read: bool) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))?;
+        match read {
+            true => self.sock.set_read_timeout(Some(left)),
+            false => self.sock.set_write_timeout(Some(left)),
         }
     }
 
@@ -212,6 +249,9 @@ impl TlsStream {
     }
 
     fn flush_tls(&mut self) -> io::Result<()> {
+        if self.conn.wants_write() {
+            self.bound(false)?;
+        }
         match write_all_tls(&mut self.conn, &mut self.sock) {
             Ok(()) => Ok(()),
             Err(e) => Err(self.explain_write_error(e)),
@@ -287,6 +327,7 @@ impl Read for TlsStream {
                 Err(e) => return Err(e),
             }
             self.flush_tls()?;
+            self.bound(true)?;
             self.conn.read_tls(&mut self.sock)?;
             if let Err(e) = self.conn.process_new_packets() {
                 let _ = write_all_tls(&mut self.conn, &mut self.sock);

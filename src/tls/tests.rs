@@ -13,17 +13,17 @@ use tempfile::TempDir;
 use super::*;
 
 /// Generous: only a failing test waits this long.
-pub(super) const T: Duration = Duration::from_secs(30);
+pub(crate) const T: Duration = Duration::from_secs(30);
 
 /// Which key the client's known-hosts pins for the daemon.
 #[derive(Clone, Copy, PartialEq)]
-pub(super) enum PinOf {
+pub(crate) enum PinOf {
     TheDaemon,
     AnotherKey,
     Nothing,
 }
 
-pub(super) struct Setup {
+pub(crate) struct Setup {
     pub daemon: TlsServer,
     pub client: TlsClient,
     pub listener: TcpListener,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::skip_unless;
 use crate::util::*;
 
-fn project(tree: &Tree, files: usize) {
+pub fn project(tree: &Tree, files: usize) {
     let abs_inc = tree.work().join("vendor/include");
     tree.write(
         "vendor/include/vendor.h",
@@ -53,7 +53,7 @@ fn project(tree: &Tree, files: usize) {
     );
 }
 
-fn make(tree: &Tree, cc: &str, hosts: Option<&str>) -> std::process::Output {
+pub fn make(tree: &Tree, cc: &str, hosts: Option<&str>) -> std::process::Output {
     let mut c = Command::new("make");
     c.args(["-j4", &format!("CC={cc}")])
         .current_dir(tree.work())

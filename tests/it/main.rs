@@ -33,4 +33,5 @@ mod scanned;
 mod split_dwarf;
 mod ssh;
 mod stream;
+mod tls;
 mod volunteer;
