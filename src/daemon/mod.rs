@@ -18,10 +18,12 @@
 //! way back), `store` (its content store); `space` (a full disk, said as
 //! one); `run` (one compiler process), `leader` (the process that takes
 //! its whole tree down with it) and `sandbox` (its Landlock jail); `stats`,
-//! `statspage` and `machine` (counters and the stats page); `daemonize`
-//! (detach, pid file, dropping root); `signals` (stopping).
+//! `statspage` and `machine` (counters and the stats page); `status` and
+//! `capacity` (the status query's answer, from `reception`); `daemonize`
+//! (detach, pid file, dropping root); `signals` (stopping, draining).
 
 pub mod access;
+pub mod capacity;
 pub mod compilers;
 pub mod daemonize;
 pub mod deadline;
@@ -47,6 +49,7 @@ pub mod signals;
 pub mod space;
 pub mod stats;
 pub mod statspage;
+pub mod status;
 pub mod store;
 pub mod streamed;
 pub mod unmap;

@@ -8,7 +8,7 @@
 //! `request` (what a client sends first), `files` (protocol 3's file
 //! list), `reply` (what a server answers, with
 //! named outputs), `error` ([`WireError`] and its exit codes); and our
-//! extensions, `stream` (the source streamed while it is preprocessed) and
+//! extensions, `status` (how busy a volunteer is), `stream` (the source streamed while it is preprocessed) and
 //! `hashed` (exact mode's content-addressed files). Every reader checks the
 //! token it expects, parses the digits strictly, and checks a length
 //! against [`Limits`] before allocating, so a hostile peer gets a
@@ -23,6 +23,7 @@ pub mod limits;
 pub mod packet;
 pub mod reply;
 pub mod request;
+pub mod status;
 pub mod stream;
 pub mod token;
 pub mod version;
