@@ -24,6 +24,7 @@ mod messages;
 mod monitor;
 mod outputs;
 mod packaging;
+mod placement;
 mod same;
 mod scan;
 mod scan_corpus;
