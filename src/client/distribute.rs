@@ -20,6 +20,7 @@ use super::local;
 use super::lock;
 use super::outcome::{Blame, Compiled};
 use super::pick;
+use super::resolve;
 use crate::exit::Code;
 use crate::hosts::{self, HostList, Loaded};
 use crate::state::{self, backoff, Phase};
@@ -38,14 +39,15 @@ pub fn run(ctx: &Context, job: &Job) -> Result<u8> {
         Err(e) => return fallback(ctx, job, None, e),
     };
     log::debug!("hosts from {}", loaded.source);
+    let list = resolve::expand(&loaded.list, &ctx.settings.dir);
     let mut sources = Sources::default();
-    let result = hosts_in_turn(ctx, job, &loaded.list, &mut sources);
+    let result = hosts_in_turn(ctx, job, &list, &mut sources);
     keep_temps(ctx, sources);
     match result? {
         Ok(Compiled(code)) => Ok(code),
         Err(Failure { host, err }) => {
             // Only a compile that will run here waits for a local slot.
-            let _local_slot = match loaded.list.local_slots.filter(|_| ctx.settings.fallback) {
+            let _local_slot = match list.local_slots.filter(|_| ctx.settings.fallback) {
                 Some(n) => {
                     let local = [lock::SlotRequest {
                         key: "localhost",

@@ -8,7 +8,8 @@
 //! - `local` runs a job that stays here, unchanged;
 //! - `distribute` is the host loop: `pick` a host through the `lock`
 //!   slots and the backoff records (ranked by `place` from the hosts'
-//!   `status` when our daemons answer it), make one `attempt` there, then retry,
+//!   `status` when our daemons answer it), over the host list as
+//!   `resolve` expands it (a name with many addresses, one host each), make one `attempt` there, then retry,
 //!   fall back, or fail with distcc's code;
 //! - `attempt` picks the dialect for the host, one file each: `plain`
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
@@ -45,6 +46,7 @@ pub mod pick;
 pub mod place;
 pub mod plain;
 pub mod reply;
+pub mod resolve;
 pub mod scan;
 pub mod status;
 pub mod streamed;

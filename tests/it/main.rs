@@ -7,6 +7,7 @@ mod util;
 mod alloc;
 mod daemon;
 mod dropin;
+mod elastic;
 mod exact;
 mod faults;
 mod flood;

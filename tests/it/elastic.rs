@@ -1,0 +1,226 @@
+//! Hosts that come and go: a name in DISTCC_HOSTS with many addresses is
+//! one volunteer per address, looked up again once the cached answer is
+//! older than its TTL, so a volunteer added to the answer gets work; one
+//! that has gone costs no job.
+//!
+//! The names live in a hosts file the test writes, bind-mounted over
+//! /etc/hosts in a private mount namespace that only the client process
+//! sees (`unshare -m`), and gone with it; the volunteers listen on
+//! loopback addresses (127.0.0.2, 127.0.0.3), which Linux routes to `lo`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::skip_unless;
+use crate::util::*;
+
+const T: Duration = Duration::from_secs(60);
+const NAME: &str = "pool.test";
+
+struct Rig {
+    tree: Tree,
+}
+
+fn is_root() -> bool {
+    // SAFETY: getter.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let tree = Tree::new();
+        for d in ["fake", "rec"] {
+            fs::create_dir_all(tree.path(d)).unwrap();
+            fs::set_permissions(tree.path(d), fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let r = tree.path("rec");
+        let r = r.display();
+        // Compiles with -fno-ident wait for the test's release file.
+        let wrapper = format!(
+            "#!/bin/sh\n\
+             for a in \"$@\"; do\n\
+             if [ \"$a\" = -fno-ident ]; then\n\
+             : > {r}/started.$$\n\
+             i=0; until [ -e {r}/release ] || [ $i -ge 3000 ]; do sleep 0.1; i=$((i + 1)); done\n\
+             fi\n\
+             done\n\
+             exec {gcc} \"$@\"\n",
+            gcc = which("gcc").display()
+        );
+        let p = tree.path("fake/gcc");
+        fs::write(&p, wrapper).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        tree.write("x.c", "int f(int x) { return x + 1; }\n");
+        Rig { tree }
+    }
+
+    /// Our daemon on `addr`, on `port` (0: the kernel's choice).
+    fn daemon(&self, addr: &str, port: u16) -> Daemon {
+        let mut path = vec![self.tree.path("fake")];
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        let mut cmd = Command::new(self.tree.path("bin/distccd"));
+        cmd.args(["--daemon", "--no-detach", "--log-stderr", "--no-sandbox"])
+            .args(["--listen", addr, "--port", &port.to_string(), "--jobs", "1"])
+            .arg("--compiler-dir")
+            .arg(self.tree.path("masq"))
+            .env("PATH", std::env::join_paths(path).unwrap())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        Daemon::spawn(cmd)
+    }
+
+    /// `NAME` resolves to `addrs`, in this order, for clients from now on.
+    fn answer(&self, addrs: &[&str]) {
+        let text: String = addrs.iter().map(|a| format!("{a} {NAME}\n")).collect();
+        fs::write(self.tree.path("hosts"), text).unwrap();
+    }
+
+    /// The cached answer is past its TTL.
+    fn expire_answer(&self) {
+        let cached = self.tree.path("state/dns").join(NAME);
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(cached)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+
+    /// A client (`distcc ARGS`) that sees the test's hosts file.
+    fn client(&self, port: u16, args: &[&str]) -> Command {
+        let inner = self.tree.client(&format!("{NAME}:{port}/1"), args);
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" /etc/hosts && shift && exec \"$@\"")
+            .arg("sh")
+            .arg(self.tree.path("hosts"))
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .current_dir(self.tree.work())
+            .env("DISTCC_FALLBACK", "0")
+            .stdin(Stdio::null());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+
+    fn compile(&self, port: u16, obj: &str, blocking: bool) -> Command {
+        let mut args = vec!["gcc", "-c", "x.c", "-o", obj];
+        if blocking {
+            args.push("-fno-ident");
+        }
+        self.client(port, &args)
+    }
+
+    fn background(&self, port: u16, obj: &str) -> Child {
+        let mut c = self.compile(port, obj, true);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c.spawn().unwrap()
+    }
+
+    fn started(&self) -> usize {
+        fs::read_dir(self.tree.path("rec"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("started.")
+            })
+            .count()
+    }
+}
+
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn jobs_in(d: &Daemon) -> usize {
+    d.log().matches(" status 0").count()
+}
+
+fn ready() -> bool {
+    is_root() && have("unshare") && have("gcc")
+}
+
+#[test]
+fn a_name_with_many_addresses_is_one_volunteer_per_address() {
+    skip_unless!(ready(), "needs root, unshare and gcc");
+    let rig = Rig::new();
+    let a = rig.daemon("127.0.0.2", 0);
+    let b = rig.daemon("127.0.0.3", a.port);
+    rig.answer(&["127.0.0.2", "127.0.0.3"]);
+    let shown = run(rig.client(a.port, &["--show-hosts"]), T);
+    assert_eq!(
+        text(&shown.stdout),
+        format!("127.0.0.2:{p}/1\n127.0.0.3:{p}/1\n", p = a.port),
+        "{}",
+        text(&shown.stderr)
+    );
+    // One job holds one address's only slot; the next takes the other's
+    // (as one host of limit 1, it would wait for the first).
+    let mut first = rig.background(a.port, "first.o");
+    assert!(wait_for(T, || rig.started() == 1));
+    let out = run(rig.compile(a.port, "second.o", false), T);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    fs::write(rig.tree.path("rec/release"), b"").unwrap();
+    assert!(wait_bounded(&mut first, T).unwrap().success());
+    assert_eq!(
+        (jobs_in(&a), jobs_in(&b)),
+        (1, 1),
+        "{}\n{}",
+        a.log(),
+        b.log()
+    );
+}
+
+#[test]
+fn a_volunteer_added_to_the_answer_gets_work_and_one_gone_costs_nothing() {
+    skip_unless!(ready(), "needs root, unshare and gcc");
+    let rig = Rig::new();
+    let a = rig.daemon("127.0.0.2", 0);
+    let port = a.port;
+    let b = rig.daemon("127.0.0.3", port);
+    rig.answer(&["127.0.0.2"]);
+    let mut first = rig.background(port, "first.o");
+    assert!(wait_for(T, || rig.started() == 1));
+    // Mid-build the answer grows; once the cached one is stale, the new
+    // volunteer takes the job the busy one cannot.
+    rig.answer(&["127.0.0.2", "127.0.0.3"]);
+    rig.expire_answer();
+    let out = run(rig.compile(port, "second.o", false), T);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(jobs_in(&b), 1, "{}", b.log());
+    fs::write(rig.tree.path("rec/release"), b"").unwrap();
+    assert!(wait_bounded(&mut first, T).unwrap().success());
+    // A volunteer leaves (still in the answer, listed first): its refused
+    // connection sends the job on, and nothing fails.
+    drop(b);
+    rig.answer(&["127.0.0.3", "127.0.0.2"]);
+    rig.expire_answer();
+    let mut third = rig.compile(port, "third.o", false);
+    third.env("DISTCC_VERBOSE", "1");
+    let out = run(third, T);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("127.0.0.3:{port}")),
+        "the gone volunteer was not tried: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(jobs_in(&a), 2, "{}", a.log());
+}
