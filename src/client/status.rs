@@ -43,6 +43,7 @@ pub struct Known {
 
 /// The status of each host in `wanted` (`None`: silent, not ours, or not
 /// a TCP host); `ours(i)` counts the user's slots held on host `i` now.
+/// Fresh entries are read here; stale ones are asked again, at once.
 pub fn statuses(
     hosts: &[Host],
     wanted: &[usize],
@@ -50,41 +51,58 @@ pub fn statuses(
     ours: &(dyn Fn(usize) -> u32 + Sync),
 ) -> Vec<Option<Known>> {
     let dir = settings.dir.join("status");
-    std::thread::scope(|scope| {
-        let asks: Vec<_> = wanted
+    let mut out: Vec<Option<Known>> = Vec::with_capacity(wanted.len());
+    let mut stale: Vec<(usize, Option<Known>)> = Vec::new();
+    for (at, &i) in wanted.iter().enumerate() {
+        let host = &hosts[i];
+        if !matches!(host.transport, Transport::Tcp { .. })
+            || !pick::speaks(host, settings, Extension::Status)
+        {
+            out.push(None);
+            continue;
+        }
+        match read_entry(&dir.join(host_key(&host.key()))) {
+            Some((age, known)) if age < TTL => out.push(known),
+            cached => {
+                out.push(None);
+                stale.push((at, cached.and_then(|(_, k)| k)));
+            }
+        }
+    }
+    if stale.is_empty() {
+        return out;
+    }
+    let asked: Vec<Option<Known>> = std::thread::scope(|scope| {
+        let asks: Vec<_> = stale
             .iter()
-            .map(|&i| {
-                let host = &hosts[i];
-                let dir = &dir;
-                scope.spawn(move || status_of(host, dir, settings, || ours(i)))
+            .map(|&(at, cached)| {
+                let (i, dir) = (wanted[at], &dir);
+                scope.spawn(move || refresh(&hosts[i], dir, settings, cached, || ours(i)))
             })
             .collect();
         asks.into_iter().map(|a| a.join().ok().flatten()).collect()
-    })
+    });
+    for ((at, _), known) in stale.iter().zip(asked) {
+        out[*at] = known;
+    }
+    out
 }
 
-fn status_of(
+/// Asks `host` again, unless another client is asking it now (then what
+/// was known, `cached`, will do meanwhile).
+fn refresh(
     host: &Host,
     dir: &Path,
     settings: &Settings,
+    cached: Option<Known>,
     ours: impl FnOnce() -> u32,
 ) -> Option<Known> {
     let Transport::Tcp { host: name, port } = &host.transport else {
         return None;
     };
-    if !pick::speaks(host, settings, Extension::Status) {
-        return None;
-    }
     let path = dir.join(host_key(&host.key()));
-    let cached = read_entry(&path);
-    if let Some((age, known)) = cached {
-        if age < TTL {
-            return known;
-        }
-    }
     let Some(_refreshing) = refresh_lock(&path) else {
-        // Another client asks now; what was known will do meanwhile.
-        return cached.and_then(|(_, k)| k);
+        return cached;
     };
     let ours_then = ours();
     let known = match ask(name, *port) {

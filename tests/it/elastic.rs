@@ -9,11 +9,10 @@
 //! loopback addresses (127.0.0.2, 127.0.0.3), which Linux routes to `lo`.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use crate::blocking::{self, jobs_in, wait_for};
 use crate::skip_unless;
 use crate::util::*;
 
@@ -22,6 +21,7 @@ const NAME: &str = "pool.test";
 
 struct Rig {
     tree: Tree,
+    path: std::ffi::OsString,
 }
 
 fn is_root() -> bool {
@@ -32,43 +32,19 @@ fn is_root() -> bool {
 impl Rig {
     fn new() -> Rig {
         let tree = Tree::new();
-        for d in ["fake", "rec"] {
-            fs::create_dir_all(tree.path(d)).unwrap();
-            fs::set_permissions(tree.path(d), fs::Permissions::from_mode(0o777)).unwrap();
-        }
-        let r = tree.path("rec");
-        let r = r.display();
-        // Compiles with -fno-ident wait for the test's release file.
-        let wrapper = format!(
-            "#!/bin/sh\n\
-             for a in \"$@\"; do\n\
-             if [ \"$a\" = -fno-ident ]; then\n\
-             : > {r}/started.$$\n\
-             i=0; until [ -e {r}/release ] || [ $i -ge 3000 ]; do sleep 0.1; i=$((i + 1)); done\n\
-             fi\n\
-             done\n\
-             exec {gcc} \"$@\"\n",
-            gcc = which("gcc").display()
-        );
-        let p = tree.path("fake/gcc");
-        fs::write(&p, wrapper).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = blocking::install(&tree);
         tree.write("x.c", "int f(int x) { return x + 1; }\n");
-        Rig { tree }
+        Rig { tree, path }
     }
 
     /// Our daemon on `addr`, on `port` (0: the kernel's choice).
     fn daemon(&self, addr: &str, port: u16) -> Daemon {
-        let mut path = vec![self.tree.path("fake")];
-        path.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
         let mut cmd = Command::new(self.tree.path("bin/distccd"));
         cmd.args(["--daemon", "--no-detach", "--log-stderr", "--no-sandbox"])
             .args(["--listen", addr, "--port", &port.to_string(), "--jobs", "1"])
             .arg("--compiler-dir")
             .arg(self.tree.path("masq"))
-            .env("PATH", std::env::join_paths(path).unwrap())
+            .env("PATH", &self.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         Daemon::spawn(cmd)
@@ -117,7 +93,7 @@ impl Rig {
     fn compile(&self, port: u16, obj: &str, blocking: bool) -> Command {
         let mut args = vec!["gcc", "-c", "x.c", "-o", obj];
         if blocking {
-            args.push("-fno-ident");
+            args.push(blocking::MARKER);
         }
         self.client(port, &args)
     }
@@ -129,29 +105,8 @@ impl Rig {
     }
 
     fn started(&self) -> usize {
-        fs::read_dir(self.tree.path("rec"))
-            .unwrap()
-            .filter(|e| {
-                let name = e.as_ref().unwrap().file_name();
-                name.to_string_lossy().starts_with("started.")
-            })
-            .count()
+        blocking::started(&self.tree)
     }
-}
-
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
-
-fn jobs_in(d: &Daemon) -> usize {
-    d.log().matches(" status 0").count()
 }
 
 fn ready() -> bool {
@@ -178,10 +133,10 @@ fn a_name_with_many_addresses_is_one_volunteer_per_address() {
     assert!(wait_for(T, || rig.started() == 1));
     let out = run(rig.compile(a.port, "second.o", false), T);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    fs::write(rig.tree.path("rec/release"), b"").unwrap();
+    blocking::release(&rig.tree);
     assert!(wait_bounded(&mut first, T).unwrap().success());
     assert_eq!(
-        (jobs_in(&a), jobs_in(&b)),
+        (jobs_in(&a, 1), jobs_in(&b, 1)),
         (1, 1),
         "{}\n{}",
         a.log(),
@@ -205,8 +160,8 @@ fn a_volunteer_added_to_the_answer_gets_work_and_one_gone_costs_nothing() {
     rig.expire_answer();
     let out = run(rig.compile(port, "second.o", false), T);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(jobs_in(&b), 1, "{}", b.log());
-    fs::write(rig.tree.path("rec/release"), b"").unwrap();
+    assert_eq!(jobs_in(&b, 1), 1, "{}", b.log());
+    blocking::release(&rig.tree);
     assert!(wait_bounded(&mut first, T).unwrap().success());
     // A volunteer leaves (still in the answer, listed first): its refused
     // connection sends the job on, and nothing fails.
@@ -222,5 +177,5 @@ fn a_volunteer_added_to_the_answer_gets_work_and_one_gone_costs_nothing() {
         "the gone volunteer was not tried: {}",
         text(&out.stderr)
     );
-    assert_eq!(jobs_in(&a), 2, "{}", a.log());
+    assert_eq!(jobs_in(&a, 2), 2, "{}", a.log());
 }

@@ -1,6 +1,7 @@
 //! Integration tests: real daemons on 127.0.0.1 (port 0), real gcc.
 //! Tests that need gcc or Debian's distcc skip with a message without them.
 
+mod blocking;
 mod sshd;
 mod util;
 

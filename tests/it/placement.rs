@@ -3,10 +3,8 @@
 //! after SIGTERM while refusing new ones (the client takes another host),
 //! placement by the hosts' answers, and distcc 3.4 left to today's order.
 //!
-//! The daemons' PATH starts with a `gcc` wrapper that, for a compile with
-//! `-fno-ident` (a marker that changes nothing a test checks), says it
-//! started and waits for the test's release file: a job that runs exactly
-//! as long as the test needs.
+//! The daemons' PATH starts with `blocking`'s `gcc` wrapper: a job that
+//! runs exactly as long as the test needs.
 
 use std::fs;
 use std::io::Write;
@@ -14,82 +12,54 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use distcc::protocol::status::{self, Status};
 
+use crate::blocking::{self, jobs_in, wait_for};
 use crate::skip_unless;
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(60);
 const SOURCE: &str = "int f(int x) { return x * 7; }\n";
 
-/// A tree with the blocking wrapper; `rec/` holds its marks.
 struct Rig {
     tree: Tree,
+    path: std::ffi::OsString,
 }
 
 impl Rig {
     fn new() -> Rig {
         let tree = Tree::new();
-        for d in ["fake", "rec", "other"] {
-            fs::create_dir_all(tree.path(d)).unwrap();
-            fs::set_permissions(tree.path(d), fs::Permissions::from_mode(0o777)).unwrap();
-        }
-        let r = tree.path("rec");
-        let r = r.display();
-        let wrapper = format!(
-            "#!/bin/sh\n\
-             for a in \"$@\"; do\n\
-             if [ \"$a\" = -fno-ident ]; then\n\
-             : > {r}/started.$$\n\
-             i=0; until [ -e {r}/release ] || [ $i -ge 3000 ]; do sleep 0.1; i=$((i + 1)); done\n\
-             fi\n\
-             done\n\
-             exec {gcc} \"$@\"\n",
-            gcc = which("gcc").display()
-        );
-        let p = tree.path("fake/gcc");
-        fs::write(&p, wrapper).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = blocking::install(&tree);
+        fs::create_dir_all(tree.path("other")).unwrap();
+        fs::set_permissions(tree.path("other"), fs::Permissions::from_mode(0o777)).unwrap();
         tree.write("x.c", SOURCE);
         tree.write("y.c", SOURCE);
-        Rig { tree }
+        Rig { tree, path }
     }
 
     fn daemon(&self, extra: &[&str]) -> Daemon {
-        let mut path = vec![self.tree.path("fake")];
-        path.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
-        let path = std::env::join_paths(path).unwrap();
         let mut args = vec!["--no-sandbox"];
         args.extend_from_slice(extra);
         Daemon::start_with(&self.tree, &args, |c| {
-            c.env("PATH", path);
+            c.env("PATH", &self.path);
         })
     }
 
     fn started(&self) -> usize {
-        fs::read_dir(self.tree.path("rec"))
-            .unwrap()
-            .filter(|e| {
-                let name = e.as_ref().unwrap().file_name();
-                name.to_string_lossy().starts_with("started.")
-            })
-            .count()
+        blocking::started(&self.tree)
     }
 
     fn release(&self) {
-        fs::write(self.tree.path("rec/release"), b"").unwrap();
+        blocking::release(&self.tree)
     }
 
     /// A client compiling `src` to `obj` on `hosts`, never locally.
     fn compile(&self, hosts: &str, src: &str, obj: &str, blocking: bool) -> Command {
         let mut args = vec!["gcc", "-c", src, "-o", obj];
         if blocking {
-            args.push("-fno-ident");
+            args.push(blocking::MARKER);
         }
         let mut c = self.tree.client(hosts, &args);
         c.env("DISTCC_FALLBACK", "0");
@@ -107,26 +77,11 @@ impl Rig {
     }
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
-
 fn ask(port: u16) -> Status {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
     s.write_all(&status::query()).unwrap();
     status::read_status(&mut s).unwrap()
-}
-
-fn jobs_in(d: &Daemon) -> usize {
-    d.log().matches(" status 0").count()
 }
 
 fn same_as_local(rig: &Rig, src: &str, obj: &str) {
@@ -142,7 +97,7 @@ fn same_as_local(rig: &Rig, src: &str, obj: &str) {
 }
 
 fn local_compile(rig: &Rig, src: &str, obj: &str) -> std::process::Output {
-    local(&rig.tree, "gcc", &["-c", src, "-o", obj, "-fno-ident"])
+    local(&rig.tree, "gcc", &["-c", src, "-o", obj, blocking::MARKER])
 }
 
 #[test]
@@ -199,7 +154,7 @@ fn sigterm_drains_the_running_job_and_sends_new_ones_elsewhere() {
     let hosts = format!("{} {}", draining.host(), other.host());
     let out = run(rig.compile(&hosts, "y.c", "y.o", false), T);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(jobs_in(&other), 1, "{}", other.log());
+    assert_eq!(jobs_in(&other, 1), 1, "{}", other.log());
 
     rig.release();
     let status = wait_bounded(&mut running, T).unwrap();
@@ -208,7 +163,7 @@ fn sigterm_drains_the_running_job_and_sends_new_ones_elsewhere() {
     let exit = wait_bounded(&mut draining.child, T).expect("daemon did not exit");
     assert_eq!(exit.code(), Some(0), "{}", draining.log());
     assert!(!pid_file.exists(), "pid file left after the drain");
-    assert_eq!(jobs_in(&draining), 1, "{}", draining.log());
+    assert_eq!(jobs_in(&draining, 1), 1, "{}", draining.log());
 }
 
 #[test]
@@ -225,12 +180,12 @@ fn jobs_go_to_the_volunteer_that_is_free() {
     let hosts = format!("{}/4 {}/4", busy.host(), free.host());
     let out = run(rig.compile(&hosts, "y.c", "y.o", false), T);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(jobs_in(&free), 1, "{}", free.log());
+    assert_eq!(jobs_in(&free, 1), 1, "{}", free.log());
     let cached = rig.tree.path("state/status");
     assert!(cached.is_dir(), "no status cache in DISTCC_DIR");
     rig.release();
     assert!(wait_bounded(&mut theirs, T).unwrap().success());
-    assert_eq!(jobs_in(&busy), 1, "{}", busy.log());
+    assert_eq!(jobs_in(&busy, 1), 1, "{}", busy.log());
 }
 
 #[test]
