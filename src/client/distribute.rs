@@ -33,13 +33,18 @@ struct Failure {
 
 /// Compiles `job` on the hosts, or here when distribution fails.
 pub fn run(ctx: &Context, job: &Job) -> Result<u8> {
-    let loaded = match hosts::load(ctx.settings) {
-        Ok(Some(l)) if !l.list.hosts.is_empty() => l,
-        Ok(loaded) => return fallback(ctx, job, None, no_hosts(loaded.as_ref())),
+    let (loaded, list) = match hosts::load(ctx.settings) {
+        Ok(Some(l)) => {
+            let list = resolve::expand(&l.list, &ctx.settings.dir);
+            if list.hosts.is_empty() {
+                return fallback(ctx, job, None, no_hosts(Some(&l)));
+            }
+            (l, list)
+        }
+        Ok(None) => return fallback(ctx, job, None, no_hosts(None)),
         Err(e) => return fallback(ctx, job, None, e),
     };
     log::debug!("hosts from {}", loaded.source);
-    let list = resolve::expand(&loaded.list, &ctx.settings.dir);
     let mut sources = Sources::default();
     let result = hosts_in_turn(ctx, job, &list, &mut sources);
     keep_temps(ctx, sources);

@@ -9,7 +9,8 @@
 //! - `distribute` is the host loop: `pick` a host through the `lock`
 //!   slots and the backoff records (ranked by `place` from the hosts'
 //!   `status` when our daemons answer it), over the host list as
-//!   `resolve` expands it (a name with many addresses, one host each), make one `attempt` there, then retry,
+//!   `resolve` expands it (a name with many addresses, one host each;
+//!   `+zeroconf`'s volunteers from `zeroconf`), make one `attempt` there, then retry,
 //!   fall back, or fail with distcc's code;
 //! - `attempt` picks the dialect for the host, one file each: `plain`
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
@@ -51,6 +52,7 @@ pub mod scan;
 pub mod status;
 pub mod streamed;
 pub mod tee;
+pub mod zeroconf;
 
 use std::ffi::{OsStr, OsString};
 

@@ -1,6 +1,7 @@
-//! Hosts that come and go: a TCP host named by a DNS name that resolves to
-//! several addresses (a Kubernetes headless service, a round-robin record)
-//! is one volunteer per address, each with the entry's limit and options.
+//! Hosts that come and go (and `+zeroconf`'s, from `zeroconf`): a TCP
+//! host named by a DNS name that resolves to several addresses (a
+//! Kubernetes headless service, a round-robin record) is one volunteer per
+//! address, each with the entry's limit and options.
 //! The answer is cached in `$DISTCC_DIR/dns/` for [`TTL`], shared by every
 //! client process, so a build re-resolves every few seconds, not once per
 //! job: a volunteer added to the answer gets work within the TTL, and one
@@ -17,20 +18,26 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::zeroconf;
 use crate::hosts::{Host, HostList, Transport};
 use crate::state::host_key;
 
 /// How long an answer is used before the name is looked up again.
 pub const TTL: Duration = Duration::from_secs(5);
 
-/// `list` with every many-address name replaced by its addresses.
+/// `list` with every many-address name replaced by its addresses, and
+/// the volunteers Avahi finds where `+zeroconf` stood (`zeroconf`).
 pub fn expand(list: &HostList, state_dir: &Path) -> HostList {
     let dir = state_dir.join("dns");
     let mut out = HostList {
         hosts: Vec::with_capacity(list.hosts.len()),
+        zeroconf: None,
         ..list.clone()
     };
-    for host in &list.hosts {
+    for (at, host) in list.hosts.iter().enumerate() {
+        if list.zeroconf == Some(at) {
+            out.hosts.extend(zeroconf::hosts(state_dir));
+        }
         match &host.transport {
             Transport::Tcp { host: name, port } if is_name(name) => {
                 let addrs = addresses(&dir, name);
@@ -48,6 +55,9 @@ pub fn expand(list: &HostList, state_dir: &Path) -> HostList {
             }
             _ => out.hosts.push(host.clone()),
         }
+    }
+    if list.zeroconf == Some(list.hosts.len()) {
+        out.hosts.extend(zeroconf::hosts(state_dir));
     }
     out
 }

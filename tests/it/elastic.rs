@@ -1,14 +1,17 @@
 //! Hosts that come and go: a name in DISTCC_HOSTS with many addresses is
 //! one volunteer per address, looked up again once the cached answer is
 //! older than its TTL, so a volunteer added to the answer gets work; one
-//! that has gone costs no job.
+//! that has gone costs no job. `+zeroconf` takes what Avahi announces.
 //!
 //! The names live in a hosts file the test writes, bind-mounted over
 //! /etc/hosts in a private mount namespace that only the client process
 //! sees (`unshare -m`), and gone with it; the volunteers listen on
 //! loopback addresses (127.0.0.2, 127.0.0.3), which Linux routes to `lo`.
+//! Avahi is an `avahi-browse` on the client's PATH that prints what the
+//! real one would.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -178,4 +181,43 @@ fn a_volunteer_added_to_the_answer_gets_work_and_one_gone_costs_nothing() {
         text(&out.stderr)
     );
     assert_eq!(jobs_in(&a, 2), 2, "{}", a.log());
+}
+
+#[test]
+fn zeroconf_takes_the_volunteers_avahi_announces() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let rig = Rig::new();
+    let d = Daemon::start(&rig.tree, &[]);
+    // Avahi as the client sees it: a browse that finds our daemon, with
+    // two CPUs announced, and a service that did not resolve.
+    let bin = rig.tree.path("avahi");
+    fs::create_dir_all(&bin).unwrap();
+    let browse = bin.join("avahi-browse");
+    fs::write(
+        &browse,
+        format!(
+            "#!/bin/sh\n\
+             echo '+;lo;IPv4;gone;_distcc._tcp;local'\n\
+             echo '=;lo;IPv4;box;_distcc._tcp;local;box.local;127.0.0.1;{};\"txtvers=1\" \"cpus=2\"'\n",
+            d.port
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&browse, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = vec![bin];
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let path = std::env::join_paths(path).unwrap();
+    let client = |args: &[&str]| {
+        let mut c = rig.tree.client("+zeroconf", args);
+        c.env("PATH", &path).env("DISTCC_FALLBACK", "0");
+        c
+    };
+    let shown = run(client(&["--show-hosts"]), T);
+    assert_eq!(text(&shown.stdout), format!("127.0.0.1:{}/8\n", d.port));
+    let out = run(client(&["gcc", "-c", "x.c", "-o", "x.o"]), T);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(jobs_in(&d, 1), 1, "{}", d.log());
+    assert!(rig.tree.path("state/zeroconf/hosts").exists());
 }
