@@ -10,7 +10,8 @@
 //!   slots and the backoff records (ranked by `place` from the hosts'
 //!   `status` when our daemons answer it), over the host list as
 //!   `resolve` expands it (a name with many addresses, one host each;
-//!   `+zeroconf`'s volunteers from `zeroconf`), make one `attempt` there, then retry,
+//!   `_distcc._tcp.` names by their `srv` records; `+zeroconf`'s
+//!   volunteers from `zeroconf`), make one `attempt` there, then retry,
 //!   fall back, or fail with distcc's code;
 //! - `attempt` picks the dialect for the host, one file each: `plain`
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
@@ -49,6 +50,7 @@ pub mod plain;
 pub mod reply;
 pub mod resolve;
 pub mod scan;
+pub mod srv;
 pub mod status;
 pub mod streamed;
 pub mod tee;

@@ -13,20 +13,23 @@
 //! fails keeps the last answer, if any, else the name as it is (the
 //! connection then fails like any unreachable host).
 
+use std::fmt;
 use std::fs;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use super::zeroconf;
+use super::{srv, zeroconf};
 use crate::hosts::{Host, HostList, Transport};
 use crate::state::host_key;
 
 /// How long an answer is used before the name is looked up again.
 pub const TTL: Duration = Duration::from_secs(5);
 
-/// `list` with every many-address name replaced by its addresses, and
-/// the volunteers Avahi finds where `+zeroconf` stood (`zeroconf`).
+/// `list` with every many-address name replaced by its addresses, every
+/// `_distcc._tcp.` name by its SRV targets (`srv`), and the volunteers
+/// Avahi finds where `+zeroconf` stood (`zeroconf`).
 pub fn expand(list: &HostList, state_dir: &Path) -> HostList {
     let dir = state_dir.join("dns");
     let mut out = HostList {
@@ -39,19 +42,13 @@ pub fn expand(list: &HostList, state_dir: &Path) -> HostList {
             out.hosts.extend(zeroconf::hosts(state_dir));
         }
         match &host.transport {
-            Transport::Tcp { host: name, port } if is_name(name) => {
-                let addrs = addresses(&dir, name);
-                if addrs.len() < 2 {
-                    out.hosts.push(host.clone());
-                    continue;
+            Transport::Tcp { host: name, .. } if name.starts_with(srv::PREFIX) => {
+                for t in srv_targets(&dir, name) {
+                    push_addresses(&mut out.hosts, &dir, host, &t.host, t.port);
                 }
-                out.hosts.extend(addrs.into_iter().map(|a| Host {
-                    transport: Transport::Tcp {
-                        host: a.to_string(),
-                        port: *port,
-                    },
-                    ..host.clone()
-                }));
+            }
+            Transport::Tcp { host: name, port } if is_name(name) => {
+                push_addresses(&mut out.hosts, &dir, host, name, *port)
             }
             _ => out.hosts.push(host.clone()),
         }
@@ -62,25 +59,82 @@ pub fn expand(list: &HostList, state_dir: &Path) -> HostList {
     out
 }
 
+/// `name:port` with `entry`'s limit and options: one host per address
+/// when the name has several, else the name itself.
+fn push_addresses(out: &mut Vec<Host>, dir: &Path, entry: &Host, name: &str, port: u16) {
+    let at = |host: String| Host {
+        transport: Transport::Tcp { host, port },
+        ..entry.clone()
+    };
+    let addrs: Vec<IpAddr> = cached(&dir.join(host_key(name)), || lookup(name));
+    if addrs.len() < 2 {
+        out.push(at(name.to_string()));
+    } else {
+        out.extend(addrs.into_iter().map(|a| at(a.to_string())));
+    }
+}
+
 fn is_name(host: &str) -> bool {
     host.parse::<IpAddr>().is_err() && !host.eq_ignore_ascii_case("localhost")
 }
 
-/// The addresses of `name`, from the cache while it is fresh.
-fn addresses(dir: &Path, name: &str) -> Vec<IpAddr> {
-    let path = dir.join(host_key(name));
-    let cached = read_entry(&path);
-    if let Some((age, addrs)) = &cached {
+/// An SRV target as the cache keeps it: `HOST PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    host: String,
+    port: u16,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.host, self.port)
+    }
+}
+
+impl FromStr for Target {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Target, ()> {
+        let (host, port) = s.split_once(' ').ok_or(())?;
+        Ok(Target {
+            host: host.to_string(),
+            port: port.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+fn srv_targets(dir: &Path, name: &str) -> Vec<Target> {
+    let path = dir.join(format!("srv_{}", host_key(name)));
+    cached(&path, || {
+        let found = srv::lookup(name)?;
+        let targets: Vec<Target> = found
+            .into_iter()
+            .map(|t| Target {
+                host: t.host,
+                port: t.port,
+            })
+            .collect();
+        (!targets.is_empty()).then_some(targets)
+    })
+}
+
+/// The answer kept at `path` while it is fresh, else `lookup`'s (kept for
+/// next time); the stale one when the lookup fails.
+fn cached<T: FromStr + fmt::Display + Clone>(
+    path: &Path,
+    lookup: impl FnOnce() -> Option<Vec<T>>,
+) -> Vec<T> {
+    let old = read_entry::<T>(path);
+    if let Some((age, items)) = &old {
         if *age < TTL {
-            return addrs.clone();
+            return items.clone();
         }
     }
-    match lookup(name) {
-        Some(addrs) => {
-            write_entry(&path, &addrs);
-            addrs
+    match lookup() {
+        Some(items) => {
+            write_entry(path, &items);
+            items
         }
-        None => cached.map(|(_, a)| a).unwrap_or_default(),
+        None => old.map(|(_, a)| a).unwrap_or_default(),
     }
 }
 
@@ -96,23 +150,23 @@ fn lookup(name: &str) -> Option<Vec<IpAddr>> {
     (!out.is_empty()).then_some(out)
 }
 
-fn read_entry(path: &Path) -> Option<(Duration, Vec<IpAddr>)> {
+fn read_entry<T: FromStr>(path: &Path) -> Option<(Duration, Vec<T>)> {
     let modified = fs::metadata(path).ok()?.modified().ok()?;
     let age = SystemTime::now()
         .duration_since(modified)
         .unwrap_or_default();
     let text = fs::read_to_string(path).ok()?;
-    let addrs: Vec<IpAddr> = text.lines().filter_map(|l| l.parse().ok()).collect();
-    (!addrs.is_empty()).then_some((age, addrs))
+    let items: Vec<T> = text.lines().filter_map(|l| l.parse().ok()).collect();
+    (!items.is_empty()).then_some((age, items))
 }
 
 /// Replaces the entry whole (a rename), so readers never see half of it.
-fn write_entry(path: &Path, addrs: &[IpAddr]) {
+fn write_entry<T: fmt::Display>(path: &Path, items: &[T]) {
     let Some(dir) = path.parent() else { return };
     if fs::create_dir_all(dir).is_err() {
         return;
     }
-    let text: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    let text: String = items.iter().map(|a| format!("{a}\n")).collect();
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -132,9 +186,15 @@ mod tests {
         let dir = state.path().join("dns");
         write_entry(
             &dir.join("pool.example"),
-            &["10.1.0.1".parse().unwrap(), "10.1.0.2".parse().unwrap()],
+            &[
+                "10.1.0.1".parse::<IpAddr>().unwrap(),
+                "10.1.0.2".parse().unwrap(),
+            ],
         );
-        write_entry(&dir.join("one.example"), &["10.1.0.9".parse().unwrap()]);
+        write_entry(
+            &dir.join("one.example"),
+            &["10.1.0.9".parse::<IpAddr>().unwrap()],
+        );
         let list = parse("pool.example:4000/3,lzo one.example/2 10.1.0.7 localhost:99").unwrap();
         let got: Vec<String> = expand(&list, state.path())
             .hosts
@@ -154,10 +214,46 @@ mod tests {
     }
 
     #[test]
+    fn srv_targets_are_expanded_like_names() {
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().join("dns");
+        let targets = [
+            Target {
+                host: "v1.example".into(),
+                port: 4000,
+            },
+            Target {
+                host: "10.1.0.5".into(),
+                port: 4001,
+            },
+        ];
+        write_entry(&dir.join("srv__distcc._tcp.pool.example"), &targets);
+        let two: [IpAddr; 2] = ["10.1.0.1".parse().unwrap(), "10.1.0.2".parse().unwrap()];
+        write_entry(&dir.join("v1.example"), &two);
+        let list = parse("_distcc._tcp.pool.example/2,lzo").unwrap();
+        let got: Vec<String> = expand(&list, state.path())
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "10.1.0.1:4000/2,lzo",
+                "10.1.0.2:4000/2,lzo",
+                "10.1.0.5:4001/2,lzo"
+            ]
+        );
+    }
+
+    #[test]
     fn a_stale_answer_outlives_a_failed_lookup() {
         let state = tempfile::tempdir().unwrap();
         let path = state.path().join("dns").join("gone.invalid");
-        let addrs: Vec<IpAddr> = vec!["10.1.0.1".parse().unwrap(), "10.1.0.2".parse().unwrap()];
+        let addrs: Vec<IpAddr> = vec![
+            "10.1.0.1".parse::<IpAddr>().unwrap(),
+            "10.1.0.2".parse().unwrap(),
+        ];
         write_entry(&path, &addrs);
         let old = SystemTime::now() - 2 * TTL;
         fs::File::options()
@@ -167,6 +263,7 @@ mod tests {
             .set_modified(old)
             .unwrap();
         // `.invalid` never resolves (RFC 2606).
-        assert_eq!(addresses(&state.path().join("dns"), "gone.invalid"), addrs);
+        let got: Vec<IpAddr> = cached(&path, || lookup("gone.invalid"));
+        assert_eq!(got, addrs);
     }
 }

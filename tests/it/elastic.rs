@@ -1,7 +1,9 @@
 //! Hosts that come and go: a name in DISTCC_HOSTS with many addresses is
 //! one volunteer per address, looked up again once the cached answer is
 //! older than its TTL, so a volunteer added to the answer gets work; one
-//! that has gone costs no job. `+zeroconf` takes what Avahi announces.
+//! that has gone costs no job. A `_distcc._tcp.` name is read as SRV
+//! records (from a dnsmasq of the test's own, in a network namespace the
+//! test creates); `+zeroconf` takes what Avahi announces.
 //!
 //! The names live in a hosts file the test writes, bind-mounted over
 //! /etc/hosts in a private mount namespace that only the client process
@@ -220,4 +222,70 @@ fn zeroconf_takes_the_volunteers_avahi_announces() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(jobs_in(&d, 1), 1, "{}", d.log());
     assert!(rig.tree.path("state/zeroconf/hosts").exists());
+}
+
+#[test]
+fn srv_records_name_the_volunteers_and_their_ports() {
+    let dnsmasq = std::path::Path::new("/usr/sbin/dnsmasq");
+    skip_unless!(
+        is_root() && have("unshare") && have("ip") && dnsmasq.exists(),
+        "needs root, unshare, ip and dnsmasq"
+    );
+    let tree = Tree::new();
+    let t = tree.path("");
+    fs::write(tree.path("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+    // A DNS server of our own, in a network namespace of our own, seen
+    // through a resolv.conf only this mount namespace has.
+    let script = format!(
+        "set -e\n\
+         ip link set lo up\n\
+         {dnsmasq} --port=53 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+         --no-hosts --user=root --pid-file={t}/dnsmasq.pid \
+         --srv-host=_distcc._tcp.pool.test,v2.pool.test,4002,1,10 \
+         --srv-host=_distcc._tcp.pool.test,v1.pool.test,4001,0,10 \
+         --host-record=v1.pool.test,127.0.0.2 \
+         --host-record=v2.pool.test,127.0.0.3 --host-record=v2.pool.test,127.0.0.4\n\
+         trap 'kill $(cat {t}/dnsmasq.pid)' EXIT\n\
+         mount --bind {t}/resolv.conf /etc/resolv.conf\n\
+         \"$@\"\n",
+        dnsmasq = dnsmasq.display(),
+        t = t.display()
+    );
+    let inner = tree.client("_distcc._tcp.pool.test/2,lzo", &["--show-hosts"]);
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "-n",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+    ])
+    .arg(inner.get_program())
+    .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = run(cmd, T);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The best priority first; a target's addresses in the resolver's order.
+    let shown = text(&out.stdout);
+    let mut lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.first(), Some(&"v1.pool.test:4001/2,lzo"), "{shown}");
+    lines[1..].sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "v1.pool.test:4001/2,lzo",
+            "127.0.0.3:4002/2,lzo",
+            "127.0.0.4:4002/2,lzo"
+        ],
+        "{}",
+        text(&out.stderr)
+    );
 }
