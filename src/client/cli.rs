@@ -114,7 +114,7 @@ fn show_hosts(settings: &Settings) -> Result<u8> {
                 .context("no hosts: set DISTCC_HOSTS or write ~/.distcc/hosts"))
         }
         Some(l) => {
-            for h in &l.list.hosts {
+            for h in &super::resolve::expand(&l.list, &settings.dir).hosts {
                 println!("{h}");
             }
             Ok(0)
@@ -123,7 +123,9 @@ fn show_hosts(settings: &Settings) -> Result<u8> {
 }
 
 fn show_jobs(settings: &Settings) -> Result<u8> {
-    let n = hosts::load(settings)?.map_or(0, |l| l.list.total_slots());
+    let n = hosts::load(settings)?.map_or(0, |l| {
+        super::resolve::expand(&l.list, &settings.dir).total_slots()
+    });
     println!("{}", n.max(1));
     Ok(0)
 }

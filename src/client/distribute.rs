@@ -20,6 +20,7 @@ use super::local;
 use super::lock;
 use super::outcome::{Blame, Compiled};
 use super::pick;
+use super::resolve;
 use crate::exit::Code;
 use crate::hosts::{self, HostList, Loaded};
 use crate::state::{self, backoff, Phase};
@@ -32,20 +33,26 @@ struct Failure {
 
 /// Compiles `job` on the hosts, or here when distribution fails.
 pub fn run(ctx: &Context, job: &Job) -> Result<u8> {
-    let loaded = match hosts::load(ctx.settings) {
-        Ok(Some(l)) if !l.list.hosts.is_empty() => l,
-        Ok(loaded) => return fallback(ctx, job, None, no_hosts(loaded.as_ref())),
+    let (loaded, list) = match hosts::load(ctx.settings) {
+        Ok(Some(l)) => {
+            let list = resolve::expand(&l.list, &ctx.settings.dir);
+            if list.hosts.is_empty() {
+                return fallback(ctx, job, None, no_hosts(Some(&l)));
+            }
+            (l, list)
+        }
+        Ok(None) => return fallback(ctx, job, None, no_hosts(None)),
         Err(e) => return fallback(ctx, job, None, e),
     };
     log::debug!("hosts from {}", loaded.source);
     let mut sources = Sources::default();
-    let result = hosts_in_turn(ctx, job, &loaded.list, &mut sources);
+    let result = hosts_in_turn(ctx, job, &list, &mut sources);
     keep_temps(ctx, sources);
     match result? {
         Ok(Compiled(code)) => Ok(code),
         Err(Failure { host, err }) => {
             // Only a compile that will run here waits for a local slot.
-            let _local_slot = match loaded.list.local_slots.filter(|_| ctx.settings.fallback) {
+            let _local_slot = match list.local_slots.filter(|_| ctx.settings.fallback) {
                 Some(n) => {
                     let local = [lock::SlotRequest {
                         key: "localhost",

@@ -134,6 +134,25 @@ pub fn acquire_cpp(dir: &Path, limit: u32) -> Result<Slot> {
     wait(&candidates, None)?.ok_or_else(|| anyhow!("no preprocessing slot obtained"))
 }
 
+/// How many of `key`'s first `limit` slots some process holds now. A
+/// probe takes and drops each free lock, which another client may see as
+/// busy for that instant; it then takes another slot, as it would anyway.
+pub fn held(dir: &Path, key: &str, limit: u32) -> u32 {
+    (0..limit)
+        .filter(|&slot| {
+            let path = cpu_lock_path(dir, key, slot);
+            match OpenOptions::new().write(true).open(&path) {
+                // Never created: never taken.
+                Err(_) => false,
+                Ok(file) => match file.try_lock_exclusive() {
+                    Ok(()) => false,
+                    Err(e) => is_contended(&e),
+                },
+            }
+        })
+        .count() as u32
+}
+
 struct Candidate {
     host: usize,
     slot: u32,

@@ -8,7 +8,11 @@
 //!   can go to the volunteers, and adds what only this machine knows;
 //! - `local` runs a job that stays here, unchanged;
 //! - `distribute` is the host loop: `pick` a host through the `lock`
-//!   slots and the backoff records, make one `attempt` there, then retry,
+//!   slots and the backoff records (ranked by `place` from the hosts'
+//!   `status` when our daemons answer it), over the host list as
+//!   `resolve` expands it (a name with many addresses, one host each;
+//!   `_distcc._tcp.` names by their `srv` records; `+zeroconf`'s
+//!   volunteers from `zeroconf`), make one `attempt` there, then retry,
 //!   fall back, or fail with distcc's code;
 //! - `attempt` picks the dialect for the host, one file each: `plain`
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
@@ -46,15 +50,20 @@ pub mod lock;
 pub mod outcome;
 pub mod output;
 pub mod pick;
+pub mod place;
 pub mod plain;
 pub mod reply;
+pub mod resolve;
 pub mod scan;
 pub mod scanned;
+pub mod srv;
+pub mod status;
 pub mod streamed;
 pub mod tee;
 pub mod trust;
 pub mod unit;
 pub mod verify;
+pub mod zeroconf;
 
 use std::ffi::{OsStr, OsString};
 

@@ -1,6 +1,8 @@
 //! Which volunteer gets a job: the host list (`hosts::load`), minus hosts
-//! in backoff, through the slot locks; and what the client remembers of
-//! each host between jobs (failures, extensions it refused).
+//! in backoff, through the slot locks, in the order `place` ranks them
+//! when our daemons say how busy they are (distcc's own order otherwise);
+//! and what the client remembers of each host between jobs (failures,
+//! extensions it refused).
 
 use std::fs;
 use std::path::PathBuf;
@@ -8,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::lock::{self, Slot, SlotRequest};
+use super::place;
 use crate::hosts::{Host, HostList};
 use crate::settings::Settings;
 use crate::state::{self, backoff, host_key};
@@ -55,11 +58,40 @@ pub fn pick(
         exclude.contains(&i) || backoff::is_backed_off(&state, &keys[i], settings.backoff_period)
     };
     let dir = lock_dir(settings);
+    let active: Vec<usize> = (0..hosts.len()).filter(|&i| !skip(i)).collect();
+    if let Some(ranked) = place::rank(hosts, &active, settings) {
+        return pick_ranked(&dir, &requests, &ranked, wait);
+    }
     if wait {
         lock::acquire(&dir, &requests, &skip)
     } else {
         lock::try_acquire(&dir, &requests, &skip)
     }
+}
+
+/// A free slot on the first host of `ranked` that has one; when none has,
+/// the first slot to free on any of them (`wait`), or `None`.
+fn pick_ranked(
+    dir: &std::path::Path,
+    requests: &[SlotRequest],
+    ranked: &[usize],
+    wait: bool,
+) -> Result<Option<Slot>> {
+    let picked: Vec<SlotRequest> = ranked.iter().map(|&i| requests[i]).collect();
+    for (at, one) in picked.iter().enumerate() {
+        if let Some(mut slot) = lock::try_acquire(dir, std::slice::from_ref(one), &|_| false)? {
+            slot.host = ranked[at];
+            return Ok(Some(slot));
+        }
+    }
+    if !wait {
+        return Ok(None);
+    }
+    let slot = lock::acquire(dir, &picked, &|_| false)?;
+    Ok(slot.map(|mut s| {
+        s.host = ranked[s.host];
+        s
+    }))
 }
 
 pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
@@ -76,6 +108,8 @@ pub enum Extension {
     /// The list of files read after a hashed reply (`OutputKind::Reads`),
     /// which our daemons from before it do not send.
     ReadList,
+    /// The status query (`protocol::status`), for placement (`place`).
+    Status,
 }
 
 impl Extension {
@@ -84,6 +118,7 @@ impl Extension {
             Extension::Hashed => "plain3_",
             Extension::Stream => "nostream_",
             Extension::ReadList => "noreads_",
+            Extension::Status => "nostatus_",
         };
         format!("{prefix}{}", host_key(&host.key()))
     }

@@ -62,6 +62,10 @@ fn refusal(code: u8, reply: &Reply) -> Failed {
         err: err.context(format!("server failed with exit {code}: {msg}")),
         blame: if code == Code::Timeout.as_u8() {
             Blame::MidJob
+        } else if code == Code::Busy.as_u8() {
+            // Draining or shutting down: no work was lost, and the host
+            // is going away, so on to the next host as if unreachable.
+            Blame::Unreachable
         } else {
             Blame::Refused
         },

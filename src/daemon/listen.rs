@@ -8,8 +8,11 @@
 //! once; past that, ready ones wait in the reception stage, first come
 //! first served, and idle ones never hold a worker at all. Running
 //! compilers are bounded separately by the job semaphore in `job`.
-//! SIGTERM/SIGINT stop accepting and let workers finish within
-//! `drain_timeout`; then the server's stop latch cancels what is left
+//! SIGTERM/SIGINT start draining: running jobs finish, new requests are
+//! refused in reception with a busy code (the client takes another host),
+//! status queries say "draining"; once no worker is left, and requests
+//! still arriving have had [`ARRIVING_GRACE`] to be refused, we return.
+//! Past `drain_timeout`, the server's stop latch cancels what is left
 //! (compilers are killed, their temp dirs removed) before we return, so the
 //! process never exits with a job's files still on disk. Connections still
 //! in reception are closed. SIGHUP reopens the log file and re-reads the
@@ -37,6 +40,10 @@ use crate::sys;
 
 /// How long cancelled jobs get to kill their compilers and clean up.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
+/// How long a draining server, its jobs done, still answers connections
+/// whose request is on its way (a client preprocessing while connected),
+/// so that they hear "busy" rather than see the connection close.
+const ARRIVING_GRACE: Duration = Duration::from_secs(2);
 
 pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
@@ -92,17 +99,21 @@ pub fn serve_forever(
     let open = Arc::new(AtomicUsize::new(0));
     let deadline = cfg.lifetime.map(|l| Instant::now() + l);
     let mut reception = Reception::new(&server, cfg.reception)?;
+    reception.count_workers(open.clone());
     reception.watch(&wake.read_fd(), WAKE)?;
     watch_listeners(&reception, &listeners, &cfg.access)?;
+    let mut drain_state = Draining::default();
     loop {
-        if signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| Instant::now() >= d)
+            || drain_state.done(&server, &open, &reception, cfg.drain_timeout)
+        {
             break;
         }
         if signals::take_reopen() {
             reopen(log, &server);
         }
         start_workers(&mut reception, &server, &cfg, &open);
-        let ready = reception.wait(deadline)?;
+        let ready = reception.wait(earliest(deadline, drain_state.next_check()))?;
         wake.drain();
         for token in ready {
             match token {
@@ -137,7 +148,7 @@ pub fn serve_forever(
     }
     drop(listeners);
     drop(reception);
-    drain(&wake, &open, cfg.drain_timeout, &server);
+    drain(&wake, &open, drain_state.left(cfg.drain_timeout), &server);
     Ok(())
 }
 
@@ -178,6 +189,63 @@ fn reopen(log: Option<&LoggerHandle>, server: &Server) {
             Ok(n) => log::info!("authorized keys re-read: {n} keys"),
             Err(e) => log::warn!("authorized keys not re-read, the old list stays: {e:#}"),
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Where the drain after SIGTERM stands.
+#[derive(Default)]
+struct Draining {
+    since: Option<Instant>,
+    /// When the last worker was seen to finish.
+    idle_since: Option<Instant>,
+}
+
+impl Draining {
+    /// Whether the loop should end: draining, and nothing left to finish
+    /// (or the drain timeout passed). Starts draining on a signal.
+    fn done(
+        &mut self,
+        server: &Server,
+        open: &AtomicUsize,
+        reception: &Reception,
+        timeout: Duration,
+    ) -> bool {
+        if !signals::stop_requested() {
+            return false;
+        }
+        let now = Instant::now();
+        let since = *self.since.get_or_insert_with(|| {
+            server.draining.store(true, Ordering::SeqCst);
+            log::info!("draining: finishing running jobs, refusing new ones");
+            now
+        });
+        if now >= since + timeout {
+            return true;
+        }
+        if open.load(Ordering::SeqCst) > 0 {
+            self.idle_since = None;
+            return false;
+        }
+        let idle = *self.idle_since.get_or_insert(now);
+        reception.arriving() == 0 || now >= idle + ARRIVING_GRACE
+    }
+
+    /// When to look again though nothing happened.
+    fn next_check(&self) -> Option<Instant> {
+        self.idle_since.map(|i| i + ARRIVING_GRACE)
+    }
+
+    /// What is left of the drain timeout.
+    fn left(&self, timeout: Duration) -> Duration {
+        self.since
+            .map_or(timeout, |s| timeout.saturating_sub(s.elapsed()))
     }
 }
 

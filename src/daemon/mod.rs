@@ -19,12 +19,14 @@
 //! system headers a hashed request asserts); `space` (a full disk, said as
 //! one); `run` (one compiler process), `leader` (the process that takes
 //! its whole tree down with it) and `sandbox` (its Landlock jail); `stats`,
-//! `statspage` and `machine` (counters and the stats page); `daemonize`
-//! (detach, pid file, dropping root); `signals` (stopping); `tls` (the TLS
-//! port: keys, the hello the reception stage waits for, the handshake on
-//! the job's thread).
+//! `statspage` and `machine` (counters and the stats page); `status` and
+//! `capacity` (the status query's answer, from `reception`); `daemonize`
+//! (detach, pid file, dropping root); `signals` (stopping, draining); `tls`
+//! (the TLS port: keys, the hello the reception stage waits for, the
+//! handshake on the job's thread).
 
 pub mod access;
+pub mod capacity;
 pub mod compilers;
 pub mod daemonize;
 pub mod deadline;
@@ -51,6 +53,7 @@ pub mod signals;
 pub mod space;
 pub mod stats;
 pub mod statspage;
+pub mod status;
 pub mod store;
 pub mod streamed;
 pub mod tls;

@@ -22,8 +22,11 @@
 //! - `Ready`: waiting for a worker, first come first served, when
 //!   `--max-connections` workers are busy; not read meanwhile.
 //! - `Draining`: a request refused before it earned a worker (over a
-//!   limit, malformed) has had its answer; what it still sends is read and
+//!   limit, malformed, or any new request once the server is draining
+//!   after SIGTERM) has had its answer; what it still sends is read and
 //!   dropped for a few seconds, so it reads the answer rather than a reset.
+//!   A status query (`protocol::status`) is answered here too, at once,
+//!   and never earns a worker.
 //!
 //! On the TLS port (`tls`), `Head` waits for the client's first TLS record
 //! instead, and a plaintext distcc request there is refused in its own
@@ -37,13 +40,17 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::job;
 use super::refusal::Refusal;
 use super::server::Server;
+use super::status;
 use super::tls::{self, Hello};
 use crate::exit::Code;
+use crate::protocol::status::{self as query, Asked};
 use crate::protocol::{self, Dist, Limits, ReplyForm, WireError};
 use crate::sys::epoll::Epoll;
 
@@ -97,6 +104,8 @@ pub struct Reception {
     capacity: usize,
     head_timeout: Duration,
     body_timeout: Duration,
+    /// Connections served by workers, for the status query.
+    workers: Arc<AtomicUsize>,
 }
 
 /// What a head read so far says.
@@ -144,7 +153,23 @@ impl Reception {
             capacity: capacity.max(1),
             head_timeout: HEAD_TIMEOUT.min(server.io_timeout),
             body_timeout: server.io_timeout,
+            workers: Arc::default(),
         })
+    }
+
+    /// Where the caller counts the connections its workers serve.
+    pub fn count_workers(&mut self, workers: Arc<AtomicUsize>) {
+        self.workers = workers;
+    }
+
+    /// Connections held whose request is still arriving: a draining server
+    /// gives them a moment to be answered before it exits.
+    pub fn arriving(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|w| matches!(w.stage, Stage::Silent | Stage::Head | Stage::Body))
+            .count()
     }
 
     /// Watches one of the caller's descriptors (listeners, wake-up pipe)
@@ -263,7 +288,21 @@ impl Reception {
         if w.tls {
             return self.after_hello_bytes(slot, server);
         }
+        match query::is_query(&w.buf) {
+            Asked::Yes => return self.answer_status(slot, server),
+            Asked::Maybe => return,
+            Asked::No => {}
+        }
+        let draining = server.draining.load(Ordering::SeqCst);
         match judge_head(&w.buf, &server.limits) {
+            Head::Complete { .. } if draining => {
+                let form = protocol::read_dist(&mut &w.buf[..])
+                    .map_or(ReplyForm::of(protocol::Version::V1), |d| {
+                        ReplyForm::of(d.base())
+                    });
+                let refusal = Refusal::new(Code::Busy, "draining: this server is shutting down");
+                self.refuse(slot, form, refusal, server)
+            }
             Head::Complete { streamed, len } if streamed || w.buf.len() > len => {
                 self.make_ready(slot)
             }
@@ -311,9 +350,18 @@ impl Reception {
         }
     }
 
+    /// Answers a status query, then waits (briefly) for the client to close.
+    fn answer_status(&mut self, slot: usize, server: &Server) {
+        let workers = self.workers.load(Ordering::SeqCst);
+        let mut bytes = Vec::new();
+        let status = status::of(server, workers, self.ready.len());
+        query::write_status(&mut bytes, &status).ok();
+        self.answer(slot, &bytes);
+    }
+
     /// Answers a request refused here, then drains it for a while.
     fn refuse(&mut self, slot: usize, form: ReplyForm, refusal: Refusal, server: &Server) {
-        let Some(w) = self.slots[slot].as_mut() else {
+        let Some(w) = self.slots[slot].as_ref() else {
             return;
         };
         log::warn!("{}: refused: {}", w.peer, refusal.message);
@@ -324,8 +372,17 @@ impl Reception {
             protocol::hashed::write_need(&mut bytes, &[]).ok();
         }
         form.write(&mut bytes, &job::refusal_reply(&refusal)).ok();
+        self.answer(slot, &bytes);
+    }
+
+    /// Sends `bytes` as the whole answer, then reads and drops what the
+    /// client still sends, for a while.
+    fn answer(&mut self, slot: usize, bytes: &[u8]) {
+        let Some(w) = self.slots[slot].as_mut() else {
+            return;
+        };
         // A fresh socket's buffer takes an answer this small whole.
-        (&w.stream).write_all(&bytes).ok();
+        (&w.stream).write_all(bytes).ok();
         self.deadlines.remove(&(w.deadline, slot));
         w.stage = Stage::Draining;
         w.buf = Vec::new();

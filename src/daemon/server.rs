@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -47,6 +48,11 @@ pub struct Server {
     /// Set when the daemon stops waiting for jobs: readers give up,
     /// compilers are killed, queued jobs are refused.
     pub stop: Latch,
+    /// Set on SIGTERM: running jobs finish, new requests are refused with
+    /// `Code::Busy` (the client tries another host), status says so.
+    pub draining: AtomicBool,
+    /// CPUs the compilers may use (`capacity`), for the status query.
+    pub cores: f64,
 }
 
 fn default_jobs() -> u32 {
@@ -87,6 +93,8 @@ impl Server {
             sandbox: !opts.no_sandbox,
             tls: None,
             stop: Latch::new()?,
+            draining: AtomicBool::new(false),
+            cores: super::capacity::cores(),
         })
     }
 }

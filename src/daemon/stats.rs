@@ -214,6 +214,11 @@ impl Stats {
         self.dropped.fetch_add(1, Relaxed);
     }
 
+    /// Compilers holding a job slot now.
+    pub fn running(&self) -> u64 {
+        self.running.load(Relaxed)
+    }
+
     pub fn max_running(&self) -> u64 {
         self.max_running.load(Relaxed)
     }

@@ -11,6 +11,7 @@
 //! LIST        = { WORD }
 //! WORD        = GLOBAL | HOSTSPEC
 //! GLOBAL      = "--randomize" | "--localslots=" NUM | "--localslots_cpp=" NUM
+//!             | "+zeroconf"
 //! HOSTSPEC    = (LOCAL | SSH_HOST | TCP_HOST) { "," OPTION }
 //! LOCAL       = "localhost" [ "/" LIMIT ]
 //! TCP_HOST    = HOSTID [ ":" PORT ] [ "/" LIMIT ]
@@ -33,7 +34,9 @@
 //!   (preprocessed here) whatever the daemon, and excludes `,cpp`.
 //! * `,tls` (TCP hosts only) speaks TLS 1.3 with the keys in `$DISTCC_DIR/tls`
 //!   (see `tls`), to the daemon's TLS port, 3634 unless one is given.
-//! * `,auth` / `,auth=NAME` (GSSAPI), `+zeroconf` and any other option or
+//! * `+zeroconf` adds the volunteers Avahi finds (the client's
+//!   `zeroconf`), where the word stands in the list.
+//! * `,auth` / `,auth=NAME` (GSSAPI) and any other option, `+keyword` or
 //!   `--flag` are rejected with an error naming the problem.
 //! * Host names, user names and remote commands may reach a remote shell, so
 //!   they are restricted to ASCII letters, digits, `-`, `.` and `_` (commands
@@ -178,6 +181,8 @@ pub struct HostList {
     pub randomize: bool,
     pub local_slots: Option<u32>,
     pub local_slots_cpp: Option<u32>,
+    /// Where `+zeroconf` stood: the index in `hosts` its volunteers go at.
+    pub zeroconf: Option<usize>,
 }
 
 impl HostList {
@@ -249,12 +254,10 @@ pub fn parse(text: &str) -> Result<HostList, HostsError> {
         };
         if let Some(flag) = word.strip_prefix("--") {
             parse_flag(flag, &mut list).map_err(err)?;
+        } else if word == "+zeroconf" {
+            list.zeroconf = Some(list.hosts.len());
         } else if word.starts_with('+') {
-            return Err(err(if word == "+zeroconf" {
-                "zeroconf is not supported".to_string()
-            } else {
-                format!("unknown keyword {word:?}")
-            }));
+            return Err(err(format!("unknown keyword {word:?}")));
         } else {
             list.hosts.push(parse_host(word).map_err(err)?);
         }

@@ -198,7 +198,6 @@ fn malformed_words() {
         ("--localslots_cpp", "needs a value"),
         ("--frobnicate", "unknown option --frobnicate"),
         ("--randomize=1", "takes no value"),
-        ("+zeroconf", "zeroconf is not supported"),
         ("+other", "unknown keyword"),
     ];
     let prefix = "ok1 localhost/3 # a, bad; comment\n\t";
@@ -248,6 +247,14 @@ fn globals_comments_and_slots() {
     assert_eq!(protocols, [2, 1, 1, 3, 1]);
     let locals: Vec<bool> = list.hosts.iter().map(Host::is_local).collect();
     assert_eq!(locals, [false, false, true, false, false]);
+}
+
+#[test]
+fn zeroconf_marks_its_place_in_the_list() {
+    let list = parse("a +zeroconf b").unwrap();
+    assert_eq!(list.zeroconf, Some(1));
+    assert_eq!(list.hosts.len(), 2);
+    assert_eq!(parse("a b").unwrap().zeroconf, None);
 }
 
 #[test]

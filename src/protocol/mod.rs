@@ -8,7 +8,7 @@
 //! `request` (what a client sends first), `files` (protocol 3's file
 //! list), `reply` (what a server answers, with
 //! named outputs), `error` ([`WireError`] and its exit codes); and our
-//! extensions, `stream` (the source streamed while it is preprocessed) and
+//! extensions, `status` (how busy a volunteer is), `stream` (the source streamed while it is preprocessed) and
 //! `hashed` (exact mode's content-addressed files), with `identity` (the
 //! compiler and system headers such a request asserts). Every reader
 //! checks the token it expects, parses the digits strictly, and checks a
@@ -25,6 +25,7 @@ pub mod limits;
 pub mod packet;
 pub mod reply;
 pub mod request;
+pub mod status;
 pub mod stream;
 pub mod token;
 pub mod version;

@@ -1,7 +1,7 @@
 //! The few libc wrappers the roles share: pipes and non-blocking fds
 //! (`fd`), waiting on fds (`poll`, and `epoll` for many at once), a file's identity and whether it may
 //! be executed (`fs`), whether a process exists and how many CPUs there
-//! are (`process`), an OS error in the C library's words (`error`). Each is a thin, safe wrapper with its `unsafe` block
+//! are (`process`), the resolver's raw query (`resolv`), an OS error in the C library's words (`error`). Each is a thin, safe wrapper with its `unsafe` block
 //! there, so no role repeats a syscall's error handling. Signal handlers
 //! stay with the daemon (`daemon::signals`) and the monitor, whose needs
 //! differ; socket options with `transport`.
@@ -12,6 +12,7 @@ pub mod fd;
 pub mod fs;
 pub mod poll;
 pub mod process;
+pub mod resolv;
 
 pub use error::strerror;
 pub use fd::{pipe, raise_fd_limit, set_nonblocking};

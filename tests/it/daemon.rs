@@ -626,11 +626,7 @@ fn sigterm_lets_a_running_job_finish() {
     let client = thread::spawn(move || compile(port, PAUSE));
     assert!(wait_for(T, || rig.compiles_started() == 1));
     signal(d.child.id(), libc::SIGTERM);
-    assert!(wait_for(T, || d.log().contains("stopping:")), "{}", d.log());
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "still accepting after SIGTERM"
-    );
+    assert!(wait_for(T, || d.log().contains("draining")), "{}", d.log());
     assert_compiled(&client.join().unwrap());
     let status = wait_bounded(&mut d.child, T).expect("daemon did not exit");
     assert_eq!(status.code(), Some(0), "{}", d.log());

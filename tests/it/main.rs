@@ -1,6 +1,7 @@
 //! Integration tests: real daemons on 127.0.0.1 (port 0), real gcc.
 //! Tests that need gcc or Debian's distcc skip with a message without them.
 
+mod blocking;
 mod sshd;
 mod util;
 
@@ -8,6 +9,7 @@ mod alloc;
 mod clang;
 mod daemon;
 mod dropin;
+mod elastic;
 mod exact;
 mod faults;
 mod flood;
@@ -26,6 +28,7 @@ mod messages;
 mod monitor;
 mod outputs;
 mod packaging;
+mod placement;
 mod same;
 mod scan;
 mod scan_corpus;

@@ -1,0 +1,238 @@
+//! What the client knows of how busy each of our volunteers is: their
+//! answers to the status query (`protocol::status`), cached in
+//! `$DISTCC_DIR/status/` for [`TTL`] and shared by every client process of
+//! the user, so a `make -j20` asks each host about once per TTL, not once
+//! per job. One process refreshes a stale entry (it holds the entry's
+//! lock file while it asks); the others use what is there meanwhile.
+//!
+//! An entry also records how many of the user's own slot locks on that
+//! host were held when it was asked: the host's count includes those jobs,
+//! and `place` adds the ones held now instead, which it knows exactly.
+//! A host that closes the connection on the query (distcc 3.4) is
+//! remembered like any extension it refuses (`pick::speaks`); one that
+//! cannot be reached is cached as silent, so no client waits on it again
+//! within the TTL.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use fs2::FileExt;
+
+use super::pick::{self, Extension};
+use crate::hosts::{Host, Transport};
+use crate::protocol::status::{self, Status};
+use crate::protocol::WireError;
+use crate::settings::Settings;
+use crate::state::host_key;
+
+/// How long an answer is used before it is asked again.
+pub const TTL: Duration = Duration::from_millis(1000);
+/// How long one query may take in all: the answer comes from the daemon's
+/// accept loop, at once, or the host is not worth waiting for.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A host's answer, with the user's slots held there when it was asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Known {
+    pub status: Status,
+    pub ours_then: u32,
+}
+
+/// The status of each host in `wanted` (`None`: silent, not ours, or not
+/// a TCP host); `ours(i)` counts the user's slots held on host `i` now.
+/// Fresh entries are read here; stale ones are asked again, at once.
+pub fn statuses(
+    hosts: &[Host],
+    wanted: &[usize],
+    settings: &Settings,
+    ours: &(dyn Fn(usize) -> u32 + Sync),
+) -> Vec<Option<Known>> {
+    let dir = settings.dir.join("status");
+    let mut out: Vec<Option<Known>> = Vec::with_capacity(wanted.len());
+    let mut stale: Vec<(usize, Option<Known>)> = Vec::new();
+    for (at, &i) in wanted.iter().enumerate() {
+        let host = &hosts[i];
+        if !matches!(host.transport, Transport::Tcp { .. })
+            || !pick::speaks(host, settings, Extension::Status)
+        {
+            out.push(None);
+            continue;
+        }
+        match read_entry(&dir.join(host_key(&host.key()))) {
+            Some((age, known)) if age < TTL => out.push(known),
+            cached => {
+                out.push(None);
+                stale.push((at, cached.and_then(|(_, k)| k)));
+            }
+        }
+    }
+    if stale.is_empty() {
+        return out;
+    }
+    let asked: Vec<Option<Known>> = std::thread::scope(|scope| {
+        let asks: Vec<_> = stale
+            .iter()
+            .map(|&(at, cached)| {
+                let (i, dir) = (wanted[at], &dir);
+                scope.spawn(move || refresh(&hosts[i], dir, settings, cached, || ours(i)))
+            })
+            .collect();
+        asks.into_iter().map(|a| a.join().ok().flatten()).collect()
+    });
+    for ((at, _), known) in stale.iter().zip(asked) {
+        out[*at] = known;
+    }
+    out
+}
+
+/// Asks `host` again, unless another client is asking it now (then what
+/// was known, `cached`, will do meanwhile).
+fn refresh(
+    host: &Host,
+    dir: &Path,
+    settings: &Settings,
+    cached: Option<Known>,
+    ours: impl FnOnce() -> u32,
+) -> Option<Known> {
+    let Transport::Tcp { host: name, port } = &host.transport else {
+        return None;
+    };
+    let path = dir.join(host_key(&host.key()));
+    let Some(_refreshing) = refresh_lock(&path) else {
+        return cached;
+    };
+    let ours_then = ours();
+    let known = match ask(name, *port) {
+        Asked::Answer(status) => Some(Known { status, ours_then }),
+        Asked::Unspoken => {
+            pick::mark_unspoken(host, settings, Extension::Status);
+            None
+        }
+        Asked::Silent => None,
+    };
+    write_entry(&path, known.as_ref());
+    known
+}
+
+enum Asked {
+    Answer(Status),
+    /// It closed on the query: not ours.
+    Unspoken,
+    /// Unreachable, or too slow.
+    Silent,
+}
+
+fn ask(name: &str, port: u16) -> Asked {
+    let Some(addr) = (name, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return Asked::Silent;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, QUERY_TIMEOUT) else {
+        return Asked::Silent;
+    };
+    s.set_read_timeout(Some(QUERY_TIMEOUT)).ok();
+    s.set_write_timeout(Some(QUERY_TIMEOUT)).ok();
+    if s.write_all(&status::query()).is_err() {
+        return Asked::Silent;
+    }
+    match status::read_status(&mut s) {
+        Ok(st) => Asked::Answer(st),
+        Err(WireError::Closed { .. } | WireError::Truncated { .. }) => Asked::Unspoken,
+        Err(WireError::Io(e)) if e.kind() == ErrorKind::ConnectionReset => Asked::Unspoken,
+        Err(e) => {
+            log::debug!("{name}:{port}: status: {e}");
+            Asked::Silent
+        }
+    }
+}
+
+/// The entry's age and what it says (`None` inside: silent).
+fn read_entry(path: &Path) -> Option<(Duration, Option<Known>)> {
+    let meta = fs::metadata(path).ok()?;
+    let age = SystemTime::now()
+        .duration_since(meta.modified().ok()?)
+        .unwrap_or_default();
+    let text = fs::read_to_string(path).ok()?;
+    Some((age, parse_entry(&text)))
+}
+
+fn parse_entry(text: &str) -> Option<Known> {
+    let (first, rest) = text.split_once('\n')?;
+    let ours_then = first.strip_prefix("ours ")?.parse().ok()?;
+    let status = Status::from_text(rest).ok()?;
+    Some(Known { status, ours_then })
+}
+
+fn entry_text(known: Option<&Known>) -> String {
+    match known {
+        Some(k) => format!("ours {}\n{}", k.ours_then, k.status.to_text()),
+        None => "silent\n".into(),
+    }
+}
+
+/// Replaces the entry whole (a rename), so readers never see half of it.
+fn write_entry(path: &Path, known: Option<&Known>) {
+    let Some(dir) = path.parent() else { return };
+    if fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = tmp_name(path);
+    if fs::write(&tmp, entry_text(known)).is_ok() && fs::rename(&tmp, path).is_err() {
+        fs::remove_file(&tmp).ok();
+    }
+}
+
+fn tmp_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}.tmp", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// The entry's refresh lock, if no other process holds it.
+fn refresh_lock(path: &Path) -> Option<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let dir = path.parent()?;
+    fs::create_dir_all(dir).ok()?;
+    let file = File::create(PathBuf::from(name)).ok()?;
+    file.try_lock_exclusive().ok()?;
+    Some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        let k = Known {
+            status: Status {
+                slots: 4,
+                running: 2,
+                queued: 1,
+                cores: 0.5,
+                load: 0.25,
+                draining: false,
+            },
+            ours_then: 3,
+        };
+        assert_eq!(parse_entry(&entry_text(Some(&k))), Some(k));
+        assert_eq!(parse_entry(&entry_text(None)), None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status").join("h");
+        write_entry(&path, Some(&k));
+        let (age, back) = read_entry(&path).unwrap();
+        assert_eq!(back, Some(k));
+        assert!(age < Duration::from_secs(3600));
+        let held = refresh_lock(&path).unwrap();
+        assert!(refresh_lock(&path).is_none(), "the lock is exclusive");
+        drop(held);
+        assert!(refresh_lock(&path).is_some());
+    }
+}
