@@ -78,7 +78,7 @@ fn choose(ctx: &Context, job: &Job, host: &Host, sources: &Sources) -> Dialect {
         // Nothing to ship but preprocessed text: protocol 2 carries it.
         version = Version::V2;
     }
-    if sources.temps.is_none() && streamed::suits(ctx, job, host) {
+    if sources.temps.is_none() && streamed::suits(ctx.settings, job, host) {
         Dialect::Streamed(version)
     } else {
         Dialect::Plain(version)
@@ -94,7 +94,7 @@ pub fn run(
     cpp_slots: u32,
     sources: &mut Sources,
 ) -> Attempt {
-    if job.split_dwarf() && !streamed::suits(ctx, job, host) {
+    if job.split_dwarf() && !streamed::suits(ctx.settings, job, host) {
         return Err(Failed {
             err: anyhow::anyhow!(
                 "-gsplit-dwarf: {host} is not known to speak our streamed dialect, the one \

@@ -9,6 +9,9 @@ use std::path::Path;
 
 use super::job::Job;
 use super::scan::{self, Scan};
+use super::streamed;
+use crate::hosts::{self, Host};
+use crate::settings::Settings;
 use crate::state;
 
 /// Where a job runs.
@@ -33,6 +36,30 @@ pub fn decide(args: &[OsString]) -> Decision {
             source: job.input,
         },
         None => Decision::Remote(job),
+    }
+}
+
+/// A remote `-gsplit-dwarf` job stays here, quietly, when no host in the
+/// list may return its `.dwo` (only our daemons do, in the streamed
+/// dialect): rather than a failure to distribute on every host, every
+/// time. A list that cannot be read is the host loop's to report.
+pub fn with_hosts(decision: Decision, settings: &Settings) -> Decision {
+    let job = match decision {
+        Decision::Remote(job) if job.split_dwarf() => job,
+        other => return other,
+    };
+    let Ok(Some(loaded)) = hosts::load(settings) else {
+        return Decision::Remote(job);
+    };
+    let returns_dwo = |h: &Host| h.is_local() || streamed::suits(settings, &job, h);
+    if loaded.list.hosts.is_empty() || loaded.list.hosts.iter().any(returns_dwo) {
+        return Decision::Remote(job);
+    }
+    Decision::Local {
+        reason: "-gsplit-dwarf: no host may return the .dwo file (only distcc in Rust's \
+                 daemons do, in the streamed dialect)"
+            .into(),
+        source: job.input,
     }
 }
 

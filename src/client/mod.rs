@@ -99,7 +99,7 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
 
     cleanup::install(&state::dir(&settings));
     let _finish = Finish;
-    match decide::decide(&args) {
+    match decide::with_hosts(decide::decide(&args), &settings) {
         Decision::Local { reason, source } => {
             log::info!("running locally: {reason}");
             let job_state = JobState::start(&settings, &source);

@@ -22,16 +22,17 @@ use super::tee::Tee;
 use crate::exit::{self, Code};
 use crate::hosts::Host;
 use crate::protocol::{self, stream, ReplyForm, RequestHead, Version, WireError};
+use crate::settings::Settings;
 use crate::state::Phase;
 use crate::transport::{self, Connection};
 
 /// Whether to stream this job's source to `host` while preprocessing:
 /// C-family sources, to hosts not known to lack the extension.
-pub fn suits(ctx: &Context, job: &Job, host: &Host) -> bool {
-    ctx.settings.stream
+pub fn suits(settings: &Settings, job: &Job, host: &Host) -> bool {
+    settings.stream
         && job.needs_cpp()
         && matches!(job.lang.preprocessed_suffix(), "i" | "ii" | "mi" | "mii")
-        && pick::speaks(host, ctx.settings, pick::Extension::Stream)
+        && pick::speaks(host, settings, pick::Extension::Stream)
 }
 
 /// One attempt with our streamed protocol over `base` (1 or 2). Whatever

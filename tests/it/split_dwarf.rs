@@ -124,3 +124,42 @@ fn split_dwarf_runs_here_where_the_dwo_cannot_come_back() {
     let log = ours.log();
     assert!(!log.contains("gcc status 0"), "{log}");
 }
+
+/// When no host in the list may return the `.dwo` (streaming off, or a
+/// distcc 3.4 daemon once it is known not to speak our dialect), the job
+/// stays here by decision: no failure to distribute, no warning, no
+/// connection.
+#[test]
+fn split_dwarf_stays_here_quietly_when_no_host_returns_the_dwo() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("t.c", SRC);
+    let args = ["gcc", "-g", "-gsplit-dwarf", "-c", "t.c", "-o", "t.o"];
+    let want = local_pair(&tree, &args[1..5], "t.o");
+    let ours = Daemon::start(&tree, &[]);
+    let mut cases = vec![("DISTCC_STREAM=0", ours.host(), false)];
+    let reference = RefDaemon::available().then(RefDaemon::start);
+    if let Some(r) = &reference {
+        // The first job finds out that it does not speak our dialect.
+        cases.push(("distcc 3.4, first", r.host(), true));
+        cases.push(("distcc 3.4, known", r.host(), false));
+    } else {
+        eprintln!("SKIPPED (part): Debian's distcc not installed");
+    }
+    for (what, host, may_warn) in cases {
+        let mut c = tree.client(&host, &args);
+        if what == "DISTCC_STREAM=0" {
+            c.env("DISTCC_STREAM", "0");
+        }
+        let out = run(c, T);
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        assert!(
+            may_warn || out.stderr.is_empty(),
+            "{what}: {}",
+            text(&out.stderr)
+        );
+        assert!(take_pair(&tree, "t.o") == want, "{what}");
+    }
+    let log = ours.log();
+    assert!(!log.contains(": gcc "), "no job reached our daemon: {log}");
+}
