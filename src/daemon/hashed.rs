@@ -62,7 +62,7 @@ pub fn prepare<'a, R: Read>(
         let files = asserted::read_list(input, &server.limits, &digest)
             .context("reading the system file list")?;
         let list = server.verifier.remember(digest, files);
-        if let Err(r) = server.verifier.system(&list) {
+        if let Err(r) = server.verifier.system(&list, mirror.program()) {
             return Ok(Err(r));
         }
     }
@@ -165,7 +165,10 @@ fn verify(
     };
     let known: Option<SystemList> = server.verifier.known(&digest);
     match known {
-        Some(list) => server.verifier.system(&list).map(|()| None),
+        Some(list) => server
+            .verifier
+            .system(&list, mirror.program())
+            .map(|()| None),
         None => Ok(Some(digest)),
     }
 }

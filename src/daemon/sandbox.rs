@@ -59,6 +59,21 @@ pub struct Jail {
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 
+/// The trees `compiler` may read and run from: the system's, and a
+/// compiler installed outside them (/opt/gcc-13/bin/gcc) reads its own.
+pub fn readable_trees(compiler: &Path) -> Vec<PathBuf> {
+    let mut trees: Vec<PathBuf> = SYSTEM.iter().map(PathBuf::from).collect();
+    if let Some(tree) = std::fs::canonicalize(compiler)
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(PathBuf::from))
+    {
+        if tree != Path::new("/") {
+            trees.push(tree);
+        }
+    }
+    trees
+}
+
 impl Jail {
     /// Builds the ruleset for a job writing in `job_dir` with `compiler`.
     /// `Ok(None)` when the kernel has no Landlock.
@@ -94,21 +109,11 @@ impl Jail {
             ruleset: unsafe { OwnedFd::from_raw_fd(fd as i32) },
         };
         let read_exec = EXECUTE | READ_FILE | READ_DIR;
-        for dir in SYSTEM {
-            jail.allow(Path::new(dir), read_exec)?;
+        for dir in readable_trees(compiler) {
+            jail.allow(&dir, read_exec)?;
         }
         for (file, rights) in FILES {
             jail.allow(Path::new(file), *rights)?;
-        }
-        // A compiler installed outside the system trees (/opt/gcc-13/bin/gcc)
-        // reads its own tree.
-        if let Some(tree) = std::fs::canonicalize(compiler)
-            .ok()
-            .and_then(|p| p.parent()?.parent().map(PathBuf::from))
-        {
-            if tree != Path::new("/") {
-                jail.allow(&tree, read_exec)?;
-            }
         }
         jail.allow(job_dir, ALL_ABI1)?;
         Ok(Some(jail))

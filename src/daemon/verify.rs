@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use super::compilers::Whitelist;
 use super::refusal::Refusal;
+use super::sandbox::readable_trees;
 use crate::exit::Code;
 use crate::identity::{self, Cache, Expect, Identity};
 use crate::protocol::identity::{Digest, SystemFile};
@@ -27,7 +28,14 @@ use crate::protocol::identity::{Digest, SystemFile};
 /// configurations; a list itself is at most `protocol::identity::MAX_LIST`).
 const MAX_ENTRIES: usize = 200_000;
 
-pub type SystemList = Arc<Vec<(PathBuf, Expect)>>;
+/// A system list as received, with where each path leads here (for the
+/// trees a compiler may read), resolved once per list.
+pub struct Received {
+    files: Vec<(PathBuf, Expect)>,
+    resolved: Vec<Option<PathBuf>>,
+}
+
+pub type SystemList = Arc<Received>;
 
 #[derive(Default)]
 struct Lists {
@@ -100,28 +108,46 @@ impl Verifier {
 
     /// Keeps a list that arrived (its digest checked by the reader).
     pub fn remember(&self, digest: Digest, files: Vec<SystemFile>) -> SystemList {
-        let list: SystemList = Arc::new(
-            files
-                .into_iter()
-                .map(|(path, d)| {
-                    let expect = d.map_or(Expect::Absent, Expect::Digest);
-                    (PathBuf::from(path), expect)
-                })
-                .collect(),
-        );
+        let files: Vec<(PathBuf, Expect)> = files
+            .into_iter()
+            .map(|(path, d)| {
+                let expect = d.map_or(Expect::Absent, Expect::Digest);
+                (PathBuf::from(path), expect)
+            })
+            .collect();
+        let resolved = files
+            .iter()
+            .map(|(p, _)| fs::canonicalize(p).ok())
+            .collect();
+        let list = Arc::new(Received { files, resolved });
         if let Ok(mut lists) = self.lists.lock() {
-            if lists.entries + list.len() > MAX_ENTRIES {
+            if lists.entries + list.files.len() > MAX_ENTRIES {
                 *lists = Lists::default();
             }
-            lists.entries += list.len();
+            lists.entries += list.files.len();
             lists.by_digest.insert(digest, list.clone());
         }
         list
     }
 
-    /// Whether this host has every system file as the client has it.
-    pub fn system(&self, list: &[(PathBuf, Expect)]) -> Result<(), Refusal> {
-        match identity::check_files(&self.cache, list, 1).first() {
+    /// Whether this host has every system file as the client has it, for
+    /// `compiler`. Only files a compiler may read here (`sandbox`) are
+    /// read: any other is refused unread, so a client learns nothing of
+    /// them.
+    pub fn system(&self, list: &Received, compiler: &Path) -> Result<(), Refusal> {
+        let trees = readable_trees(compiler);
+        let outside = list.files.iter().zip(&list.resolved).find(|(_, real)| {
+            real.as_ref()
+                .is_some_and(|r| !trees.iter().any(|t| r.starts_with(t)))
+        });
+        if let Some(((path, _), _)) = outside {
+            let why = format!(
+                "system header mismatch: {}: outside what a compiler may read here",
+                path.display()
+            );
+            return Err(Refusal::new(Code::CompilerMissing, why));
+        }
+        match identity::check_files(&self.cache, &list.files, 1).first() {
             None => Ok(()),
             Some(m) => Err(Refusal::new(
                 Code::CompilerMissing,
@@ -137,17 +163,28 @@ mod tests {
 
     #[test]
     fn lists_are_kept_by_digest_and_checked() {
+        // A compiler of its own tree, as one under /opt would be.
         let dir = tempfile::tempdir().unwrap();
-        let h = dir.path().join("h.h");
+        let compiler = dir.path().join("bin/gcc");
+        fs::create_dir_all(dir.path().join("bin")).unwrap();
+        fs::write(&compiler, b"").unwrap();
+        fs::create_dir_all(dir.path().join("include")).unwrap();
+        let h = dir.path().join("include/h.h");
         fs::write(&h, b"int x;\n").unwrap();
         let v = Verifier::new(None);
         assert!(v.known(&[1; 32]).is_none());
         let good = crate::protocol::hashed::digest(b"int x;\n");
         let list = v.remember([1; 32], vec![(h.clone().into(), Some(good))]);
         assert!(v.known(&[1; 32]).is_some());
-        assert_eq!(v.system(&list), Ok(()));
+        assert_eq!(v.system(&list, &compiler), Ok(()));
+        let r = v.system(&list, Path::new("/usr/bin/gcc")).unwrap_err();
+        assert!(
+            r.message.ends_with("outside what a compiler may read here"),
+            "{}",
+            r.message
+        );
         let bad = v.remember([2; 32], vec![(h.clone().into(), Some([0; 32]))]);
-        let r = v.system(&bad).unwrap_err();
+        let r = v.system(&bad, &compiler).unwrap_err();
         assert_eq!(r.code, Code::CompilerMissing);
         assert!(
             r.message.starts_with("system header mismatch: "),

@@ -23,8 +23,10 @@ use super::codec::{copy_body, write_body, Codec};
 use super::error::{Result, WireError};
 use super::files::read_file_count;
 use super::limits::Limits;
-use super::packet::{read_header, read_len, read_raw, read_string, write_header, write_raw};
-use super::token::{Token, FILE, HEADER_LEN, LINK, NAME, NFIL};
+use super::packet::{
+    next_header, read_digest, read_header, read_len, read_string, write_header, write_raw,
+};
+use super::token::{Token, FILE, LINK, NAME, NFIL};
 use super::version::Dist;
 
 /// The `DIST` value of the extension.
@@ -113,26 +115,11 @@ pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFi
     let mut files = Vec::with_capacity((n as usize).min(1024));
     for _ in 0..n {
         let name = read_string(r, NAME, limits.max_path)?;
-        let mut h = [0u8; HEADER_LEN];
-        r.read_exact(&mut h).map_err(|_| WireError::Truncated {
-            what: *HASH,
-            got: 0,
-            want: HEADER_LEN,
-        })?;
+        let h = next_header(r, HASH)?;
         let token: Token = h[..4].try_into().expect("four bytes");
         let mut chained = io::Cursor::new(h).chain(&mut *r);
         let entry = match &token {
-            HASH => {
-                let len = read_header(&mut chained, HASH)?;
-                if len != 32 {
-                    return Err(WireError::BadValue {
-                        token: *HASH,
-                        why: format!("digest of {len} bytes, expected 32"),
-                    });
-                }
-                let d = read_raw(&mut chained, HASH, 32)?;
-                Entry::Hashed(d.try_into().expect("32 bytes"))
-            }
+            HASH => Entry::Hashed(read_digest(&mut chained, HASH)?),
             LINK => Entry::Link(read_string(&mut chained, LINK, limits.max_path)?),
             _ => {
                 return Err(WireError::BadToken {

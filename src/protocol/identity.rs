@@ -27,7 +27,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::error::{Result, WireError};
 use super::limits::Limits;
-use super::packet::{header, read_header, read_raw, read_string, write_header, write_raw};
+use super::packet::{
+    header, next_header, read_digest, read_header, read_raw, read_string, write_header, write_raw,
+};
 use super::token::{Token, HEADER_LEN, NAME, NFIL};
 
 pub const CCID: &Token = b"CCID";
@@ -75,12 +77,7 @@ pub fn write_assertions<W: Write>(w: &mut W, a: &Assertions) -> io::Result<()> {
 pub fn read_assertions<R: Read>(r: &mut R) -> Result<(Assertions, [u8; HEADER_LEN])> {
     let mut a = Assertions::default();
     loop {
-        let mut h = [0u8; HEADER_LEN];
-        r.read_exact(&mut h).map_err(|_| WireError::Truncated {
-            what: *NFIL,
-            got: 0,
-            want: HEADER_LEN,
-        })?;
+        let h = next_header(r, NFIL)?;
         let token: Token = h[..4].try_into().expect("four bytes");
         let mut chained = io::Cursor::new(h).chain(&mut *r);
         match &token {
@@ -99,17 +96,6 @@ pub fn read_assertions<R: Read>(r: &mut R) -> Result<(Assertions, [u8; HEADER_LE
             _ => return Ok((a, h)),
         }
     }
-}
-
-fn read_digest<R: Read>(r: &mut R, token: &Token) -> Result<Digest> {
-    let len = read_header(r, token)?;
-    if len != 32 {
-        return Err(WireError::BadValue {
-            token: *token,
-            why: format!("digest of {len} bytes, expected 32"),
-        });
-    }
-    Ok(read_raw(r, token, 32)?.try_into().expect("32 bytes"))
 }
 
 /// The daemon asks for the list whose digest it does not know.
@@ -166,12 +152,7 @@ pub fn read_list<R: Read>(
                 limit: MAX_LIST,
             });
         }
-        let mut h = [0u8; HEADER_LEN];
-        r.read_exact(&mut h).map_err(|_| WireError::Truncated {
-            what: *HASH,
-            got: 0,
-            want: HEADER_LEN,
-        })?;
+        let h = next_header(r, HASH)?;
         let mut chained = io::Cursor::new(h).chain(&mut *r);
         let digest = match &h[..4] {
             b"ABSN" => {

@@ -70,6 +70,31 @@ pub(super) fn read_full<R: Read>(
     Ok(())
 }
 
+/// Reads the next header whatever its token, for a reader that branches
+/// on it; chain it in front of the rest to read it as usual. `what` names
+/// the token expected for a truncation's message.
+pub fn next_header<R: Read>(r: &mut R, what: &Token) -> Result<[u8; HEADER_LEN]> {
+    let mut h = [0u8; HEADER_LEN];
+    r.read_exact(&mut h).map_err(|_| WireError::Truncated {
+        what: *what,
+        got: 0,
+        want: HEADER_LEN,
+    })?;
+    Ok(h)
+}
+
+/// Reads a `token` whose body is a SHA-256 digest.
+pub fn read_digest<R: Read>(r: &mut R, token: &Token) -> Result<[u8; 32]> {
+    let len = read_header(r, token)?;
+    if len != 32 {
+        return Err(WireError::BadValue {
+            token: *token,
+            why: format!("digest of {len} bytes, expected 32"),
+        });
+    }
+    Ok(read_raw(r, token, 32)?.try_into().expect("32 bytes"))
+}
+
 /// Reads one header and checks its token.
 pub fn read_header<R: Read>(r: &mut R, expected: &Token) -> Result<u32> {
     let mut h = [0u8; HEADER_LEN];

@@ -281,3 +281,24 @@ fn check_hosts_says_which_hosts_have_this_compiler() {
     assert!(l.contains("(differs in driver)"), "{l}");
     assert!(line(&out, &same.host()).contains(": same compiler (gcc "));
 }
+
+#[test]
+fn a_reference_daemon_is_used_as_before_and_said_to_be_unverified_once() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(RefDaemon::available(), "distcc 3.4's daemon not installed");
+    let tree = Tree::new();
+    tree.write("t.c", SRC);
+    let reference = RefDaemon::start();
+    let hosts = format!("{},cpp,lzo", reference.host());
+    let real = which("gcc");
+    let bin = real.parent().unwrap();
+    let want = local_object(&tree, &real);
+    let said = "which cannot verify its compiler and system headers";
+    for (obj, once) in [("a.o", true), ("b.o", false)] {
+        let mut c = compile(&tree, &hosts, bin, obj);
+        c.env("DISTCC_FALLBACK", "0");
+        let err = ok(&run(c, T));
+        assert_eq!(err.contains(said), once, "{obj}: {err}");
+        assert_eq!(fs::read(tree.work().join(obj)).unwrap(), want);
+    }
+}
