@@ -141,7 +141,7 @@ done
 CONFIGS=(
     "local gcc|gcc|"
     "reference distcc 3.4|$REF_CLIENT gcc|127.0.0.1:$REF_PORT"
-    "ours|$WORK/bin/distcc gcc|127.0.0.1:$OURS_PORT"
+    "ours|$WORK/bin/distcc gcc|127.0.0.1:$OURS_PORT,classic"
     "ours ,cpp,lzo (exact mode)|$WORK/bin/distcc gcc|127.0.0.1:$OURS_PORT,cpp,lzo"
 )
 declare -A SAMPLES

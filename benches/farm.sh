@@ -66,8 +66,8 @@ set -euo pipefail
 
 CONFIGS=(
     "ref|ref||distcc 3.4"
-    "ours|ours||ours"
-    "lzo|ours|,lzo|ours ,lzo"
+    "ours|ours|,classic|ours"
+    "lzo|ours|,lzo,classic|ours ,lzo"
 )
 
 log() { printf '[farm %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }

@@ -224,9 +224,9 @@ with_cfg() {
     case $cfg in
     local) env -u DISTCC_HOSTS "$@" ;;
     ref) DISTCC_DIR=$WORK/state/ref DISTCC_HOSTS="127.0.0.1:$REF_PORT/$DJOBS" DISTCC_FALLBACK=0 "$@" ;;
-    ours) DISTCC_DIR=$WORK/state/ours DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS" DISTCC_FALLBACK=0 "$@" ;;
-    lzo) DISTCC_DIR=$WORK/state/lzo DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,lzo" DISTCC_FALLBACK=0 "$@" ;;
-    whole) DISTCC_DIR=$WORK/state/whole DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS" DISTCC_STREAM=0 DISTCC_FALLBACK=0 "$@" ;;
+    ours) DISTCC_DIR=$WORK/state/ours DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,classic" DISTCC_FALLBACK=0 "$@" ;;
+    lzo) DISTCC_DIR=$WORK/state/lzo DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,lzo,classic" DISTCC_FALLBACK=0 "$@" ;;
+    whole) DISTCC_DIR=$WORK/state/whole DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,classic" DISTCC_STREAM=0 DISTCC_FALLBACK=0 "$@" ;;
     exact) DISTCC_DIR=$WORK/state/exact DISTCC_HOSTS="127.0.0.1:$OURS_PORT/$DJOBS,cpp,lzo" DISTCC_FALLBACK=0 "$@" ;;
     reflzo) DISTCC_DIR=$WORK/state/ref DISTCC_HOSTS="127.0.0.1:$REF_PORT/$DJOBS,lzo" DISTCC_FALLBACK=0 "$@" ;;
     *) echo "unknown configuration $cfg" >&2; return 2 ;;

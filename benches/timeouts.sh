@@ -79,8 +79,8 @@ RUNS_LIST=(
     "distcc 3.4 -> stopped distccd 3.4|$REF_CLIENT|$REF_PORT|"
     "distcc 3.4 -> stopped ours|$REF_CLIENT|$OURS_PORT|"
     "ours -> stopped distccd 3.4|$BIN|$REF_PORT|DISTCC_STREAM=0"
-    "ours -> stopped ours|$BIN|$OURS_PORT|DISTCC_STREAM=0"
-    "ours -> stopped ours, streamed|$BIN|$OURS_PORT|DISTCC_STREAM=1"
+    "ours -> stopped ours|$BIN|$OURS_PORT,classic|DISTCC_STREAM=0"
+    "ours -> stopped ours, streamed|$BIN|$OURS_PORT,classic|DISTCC_STREAM=1"
     "ours -> stopped ours, exact mode|$BIN|$OURS_PORT,cpp,lzo|"
 )
 if [[ -n ${BIN_BEFORE:-} ]]; then

@@ -163,6 +163,7 @@ pub fn run(
             // A host without `,cpp` that refused exact mode (now
             // remembered) gets classic distcc instead.
             Answer::Unspoken if dialect == Dialect::Hashed && !host.cpp => {
+                ctx.state.no_listing();
                 dialect = choose(ctx, job, host, sources);
             }
             Answer::Unspoken => match dialect.plain() {

@@ -254,6 +254,11 @@ impl JobState {
         self.inner.borrow_mut().listing = Some(how);
     }
 
+    /// The job went on without its file list (classic distcc after all).
+    pub fn no_listing(&self) {
+        self.inner.borrow_mut().listing = None;
+    }
+
     /// Whether a scanned listing of this job has missed a file already.
     pub fn had_scanner_miss(&self) -> bool {
         self.inner.borrow().listing == Some(Listing::ScannerMiss)
