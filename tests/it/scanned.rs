@@ -15,17 +15,25 @@ use std::time::Duration;
 use crate::skip_unless;
 use crate::util::*;
 
-/// A `gcc` in `dir` that appends its argv to `log` and runs the real one,
-/// with `extra` words first.
-fn logging_gcc(tree: &Tree, dir: &str, log: &str, extra: &str) -> PathBuf {
+/// The variable naming the file a [`logging_gcc`] appends its argv to.
+/// A daemon runs compilers with a cleaned environment, so only the
+/// client's invocations are logged.
+const LOG_VAR: &str = "LOGGING_GCC_LOG";
+
+/// A `gcc` in `dir` that appends its argv to the file `LOG_VAR` names, if
+/// any, and runs the real one with `extra` words first. Client and daemon
+/// run this one script: our daemon runs only a compiler whose bytes are
+/// the client's.
+fn logging_gcc(tree: &Tree, dir: &str, extra: &str) -> PathBuf {
     let d = tree.path(dir);
     fs::create_dir_all(&d).unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
     let p = d.join("gcc");
     fs::write(
         &p,
         format!(
-            "#!/bin/sh\necho \"$*\" >> {}\nexec {} {extra} \"$@\"\n",
-            tree.path(log).display(),
+            "#!/bin/sh\n[ -z \"${LOG_VAR}\" ] || echo \"$*\" >> \"${LOG_VAR}\"\n\
+             exec {} {extra} \"$@\"\n",
             which("gcc").display()
         ),
     )
@@ -108,11 +116,9 @@ impl Scene {
         unit(&tree);
         let inject = inject.replace("{work}", &tree.work().to_string_lossy());
         let inject = &inject;
-        let bin = logging_gcc(&tree, "wrap", "client.log", inject);
-        // The daemon's sandbox lets it write only in its job dirs.
-        let dbin = logging_gcc(&tree, "dwrap", "/dev/null", inject);
+        let bin = logging_gcc(&tree, "wrap", inject);
         let daemon = Daemon::start_with(&tree, &["--allow", "127.0.0.1"], |c| {
-            c.env("PATH", path_with(&dbin));
+            c.env("PATH", path_with(&bin));
         });
         Scene { tree, bin, daemon }
     }
@@ -120,7 +126,8 @@ impl Scene {
     /// `ARGS` and `extra` through our client to the daemon with `opts`.
     fn client(&self, opts: &str, extra: &[&str]) -> (bool, String) {
         let host = format!("{}{opts}", self.daemon.host());
-        let c = client(&self.tree, &host, &path_with(&self.bin), extra);
+        let mut c = client(&self.tree, &host, &path_with(&self.bin), extra);
+        c.env(LOG_VAR, self.tree.path("client.log"));
         let out = run(c, Duration::from_secs(120));
         (out.status.success(), text(&out.stderr))
     }
@@ -161,6 +168,8 @@ fn scanned_unit_is_identical_and_runs_no_listing_here() {
     let (ok, err) = s.client(",cpp", &[]);
     assert!(ok, "{err}");
     assert!(!ran_with(&s.client_log(), "-M"), "{}", s.client_log());
+    // Logged at all: the scanner's probe is the client's own run.
+    assert!(ran_with(&s.client_log(), "-dM"), "{}", s.client_log());
     assert!(s.same_as_local(&[]));
     assert!(err.contains("list files (scan)"), "{err}");
     let summary = s.summary();
