@@ -1,8 +1,11 @@
 //! A `gcc` wrapper for daemons whose jobs must run exactly as long as a
-//! test needs: a compile with `-fno-ident` (a marker that changes nothing
-//! a test checks) leaves a mark in `rec/` and waits for the test's release
-//! file there; every other compile runs the real gcc at once. Shared by
-//! the placement and elastic-host tests.
+//! test needs: a compile (`-c`) with `-fno-ident` (a marker that changes
+//! nothing a test checks) leaves a mark in `rec/` and waits for the test's
+//! release file there; every other run, a client's preprocessing probe
+//! with the marker among its flags included, runs the real gcc at once.
+//! Clients run the same wrapper: our daemon runs only a compiler whose
+//! identity (its driver's bytes among it) is the client's. Shared by the
+//! placement and elastic-host tests.
 
 #![allow(dead_code)]
 
@@ -18,7 +21,7 @@ use crate::util::*;
 pub const MARKER: &str = "-fno-ident";
 
 /// Writes the wrapper to `fake/gcc` of `tree` (with `rec/` for its marks)
-/// and returns the PATH a daemon should have.
+/// and returns the PATH its daemons and clients should have.
 pub fn install(tree: &Tree) -> std::ffi::OsString {
     for d in ["fake", "rec"] {
         fs::create_dir_all(tree.path(d)).unwrap();
@@ -28,12 +31,18 @@ pub fn install(tree: &Tree) -> std::ffi::OsString {
     let r = r.display();
     let wrapper = format!(
         "#!/bin/sh\n\
+         marked=; compile=\n\
          for a in \"$@\"; do\n\
-         if [ \"$a\" = {MARKER} ]; then\n\
+         case \"$a\" in\n\
+         {MARKER}) marked=1;;\n\
+         -c) compile=${{compile:-1}};;\n\
+         -E|-M|-MM) compile=0;;\n\
+         esac\n\
+         done\n\
+         if [ -n \"$marked\" ] && [ \"$compile\" = 1 ]; then\n\
          : > {r}/started.$$\n\
          i=0; until [ -e {r}/release ] || [ $i -ge 3000 ]; do sleep 0.1; i=$((i + 1)); done\n\
          fi\n\
-         done\n\
          exec {gcc} \"$@\"\n",
         gcc = which("gcc").display()
     );

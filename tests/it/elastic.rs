@@ -75,7 +75,9 @@ impl Rig {
 
     /// A client (`distcc ARGS`) that sees the test's hosts file.
     fn client(&self, port: u16, args: &[&str]) -> Command {
-        let inner = self.tree.client(&format!("{NAME}:{port}/1"), args);
+        let mut inner = self.tree.client(&format!("{NAME}:{port}/1"), args);
+        // The daemons' compiler: ours runs only the client's.
+        inner.env("PATH", &self.path);
         let mut cmd = Command::new("unshare");
         cmd.args(["-m", "--propagation", "private", "sh", "-c"])
             .arg("mount --bind \"$1\" /etc/hosts && shift && exec \"$@\"")

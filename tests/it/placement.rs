@@ -3,8 +3,8 @@
 //! after SIGTERM while refusing new ones (the client takes another host),
 //! placement by the hosts' answers, and distcc 3.4 left to today's order.
 //!
-//! The daemons' PATH starts with `blocking`'s `gcc` wrapper: a job that
-//! runs exactly as long as the test needs.
+//! The daemons' and clients' PATH starts with `blocking`'s `gcc` wrapper:
+//! a job that runs exactly as long as the test needs.
 
 use std::fs;
 use std::io::Write;
@@ -62,7 +62,7 @@ impl Rig {
             args.push(blocking::MARKER);
         }
         let mut c = self.tree.client(hosts, &args);
-        c.env("DISTCC_FALLBACK", "0");
+        c.env("DISTCC_FALLBACK", "0").env("PATH", &self.path);
         c
     }
 
