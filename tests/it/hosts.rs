@@ -16,18 +16,26 @@ use std::time::{Duration, Instant};
 use crate::skip_unless;
 use crate::util::*;
 
-/// A dir holding a `gcc` that records each compile in `events` and then
-/// runs the real one; `delay` stretches compiles so they overlap.
+/// A dir holding a `gcc` that records each compile (`-c`: not the
+/// identity probes a daemon runs) in the `events` file beside it and then
+/// runs the real one; `delay` (seconds, kept in the
+/// `delay` file beside it) stretches compiles so they overlap. Every such
+/// `gcc` has the same bytes, the client's too: our daemon runs only a
+/// compiler whose identity is the client's.
 fn counting_compiler(tree: &Tree, name: &str, delay: &str) -> (PathBuf, PathBuf) {
     let dir = tree.path(name);
     fs::create_dir_all(&dir).unwrap();
     let events = dir.join("events");
     fs::write(&events, "").unwrap();
     fs::set_permissions(&events, fs::Permissions::from_mode(0o666)).unwrap();
+    fs::write(dir.join("delay"), delay).unwrap();
     let real = which("gcc");
     let script = format!(
-        "#!/bin/sh\necho start >> {ev}\nsleep {delay}\n{real} \"$@\"\nrc=$?\necho end >> {ev}\nexit $rc\n",
-        ev = events.display(),
+        "#!/bin/sh\n\
+         for a in \"$@\"; do [ \"$a\" = -c ] && break; done\n\
+         [ \"$a\" = -c ] || exec {real} \"$@\"\n\
+         here=$(dirname \"$0\")\necho start >> \"$here/events\"\n\
+         sleep \"$(cat \"$here/delay\")\"\n{real} \"$@\"\nrc=$?\necho end >> \"$here/events\"\nexit $rc\n",
         real = real.display()
     );
     let gcc = dir.join("gcc");
@@ -143,7 +151,9 @@ fn parallel_build_survives_a_killed_volunteer() {
 
     // The spec allows a local compile for a job whose host died when no
     // other slot is free at that moment, so the client's compilers are
-    // real here; the objects must still equal the local build's.
+    // real here (the counting one, whose own events nobody counts); the
+    // objects must still equal the local build's.
+    let (client_dir, _) = counting_compiler(&tree, "wrap-client", "0");
     let mut make = Command::new("make");
     make.args(["-j12", "CC=distcc gcc"])
         .current_dir(tree.work())
@@ -152,7 +162,7 @@ fn parallel_build_survives_a_killed_volunteer() {
             format!(
                 "{}:{}",
                 tree.path("bin").display(),
-                std::env::var("PATH").unwrap()
+                with_path_first(&client_dir)
             ),
         )
         .env("DISTCC_HOSTS", hosts.join(" "))
