@@ -12,6 +12,6 @@ pub mod paths;
 pub mod phase;
 pub mod running;
 
-pub use paths::{dir, host_key, unescape_key};
+pub use paths::{dir, host_key, replace_file, unescape_key};
 pub use phase::{Phase, PHASES};
 pub use running::{list, source_of, JobState, Running};
