@@ -16,13 +16,13 @@
 use std::fmt;
 use std::fs;
 use std::net::{IpAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use super::{srv, zeroconf};
 use crate::hosts::{Host, HostList, Transport};
-use crate::state::host_key;
+use crate::state::{host_key, replace_file};
 
 /// How long an answer is used before the name is looked up again.
 pub const TTL: Duration = Duration::from_secs(5);
@@ -160,25 +160,23 @@ fn read_entry<T: FromStr>(path: &Path) -> Option<(Duration, Vec<T>)> {
     (!items.is_empty()).then_some((age, items))
 }
 
-/// Replaces the entry whole (a rename), so readers never see half of it.
 fn write_entry<T: fmt::Display>(path: &Path, items: &[T]) {
-    let Some(dir) = path.parent() else { return };
-    if fs::create_dir_all(dir).is_err() {
-        return;
-    }
     let text: String = items.iter().map(|a| format!("{a}\n")).collect();
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    if fs::write(&tmp, text).is_ok() && fs::rename(&tmp, path).is_err() {
-        fs::remove_file(&tmp).ok();
-    }
+    // A cache: a failure costs a lookup next time.
+    replace_file(path, text.as_bytes()).ok();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hosts::parse;
+
+    /// The host list `text` expands to, as `--show-hosts` says it.
+    fn shown(text: &str, state: &Path) -> Vec<String> {
+        let list = parse(text).unwrap();
+        let hosts = expand(&list, state).hosts;
+        hosts.iter().map(ToString::to_string).collect()
+    }
 
     #[test]
     fn a_cached_name_with_many_addresses_is_one_host_per_address() {
@@ -195,14 +193,9 @@ mod tests {
             &dir.join("one.example"),
             &["10.1.0.9".parse::<IpAddr>().unwrap()],
         );
-        let list = parse("pool.example:4000/3,lzo one.example/2 10.1.0.7 localhost:99").unwrap();
-        let got: Vec<String> = expand(&list, state.path())
-            .hosts
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let text = "pool.example:4000/3,lzo one.example/2 10.1.0.7 localhost:99";
         assert_eq!(
-            got,
+            shown(text, state.path()),
             [
                 "10.1.0.1:4000/3,lzo",
                 "10.1.0.2:4000/3,lzo",
@@ -230,14 +223,8 @@ mod tests {
         write_entry(&dir.join("srv__distcc._tcp.pool.example"), &targets);
         let two: [IpAddr; 2] = ["10.1.0.1".parse().unwrap(), "10.1.0.2".parse().unwrap()];
         write_entry(&dir.join("v1.example"), &two);
-        let list = parse("_distcc._tcp.pool.example/2,lzo").unwrap();
-        let got: Vec<String> = expand(&list, state.path())
-            .hosts
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         assert_eq!(
-            got,
+            shown("_distcc._tcp.pool.example/2,lzo", state.path()),
             [
                 "10.1.0.1:4000/2,lzo",
                 "10.1.0.2:4000/2,lzo",

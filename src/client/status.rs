@@ -26,7 +26,7 @@ use crate::hosts::{Host, Transport};
 use crate::protocol::status::{self, Status};
 use crate::protocol::WireError;
 use crate::settings::Settings;
-use crate::state::host_key;
+use crate::state::{host_key, replace_file};
 
 /// How long an answer is used before it is asked again.
 pub const TTL: Duration = Duration::from_millis(1000);
@@ -176,22 +176,9 @@ fn entry_text(known: Option<&Known>) -> String {
     }
 }
 
-/// Replaces the entry whole (a rename), so readers never see half of it.
 fn write_entry(path: &Path, known: Option<&Known>) {
-    let Some(dir) = path.parent() else { return };
-    if fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    let tmp = tmp_name(path);
-    if fs::write(&tmp, entry_text(known)).is_ok() && fs::rename(&tmp, path).is_err() {
-        fs::remove_file(&tmp).ok();
-    }
-}
-
-fn tmp_name(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}.tmp", std::process::id()));
-    PathBuf::from(name)
+    // A cache: a failure costs a query next time.
+    replace_file(path, entry_text(known).as_bytes()).ok();
 }
 
 /// The entry's refresh lock, if no other process holds it.

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use fs2::FileExt;
 
 use crate::hosts::{self, Host};
+use crate::state::replace_file;
 
 /// How long a browse's answer is used.
 pub const TTL: Duration = Duration::from_secs(5);
@@ -57,10 +58,7 @@ pub fn hosts(state_dir: &Path) -> Vec<Host> {
         return read(&path);
     }
     let text = browse().map(|out| to_host_list(&out)).unwrap_or_default();
-    let tmp = dir.join(format!("hosts.{}.tmp", std::process::id()));
-    if fs::write(&tmp, &text).is_ok() && fs::rename(&tmp, &path).is_err() {
-        fs::remove_file(&tmp).ok();
-    }
+    replace_file(&path, text.as_bytes()).ok();
     hosts_of(&text)
 }
 

@@ -13,6 +13,6 @@ pub mod phase;
 pub mod running;
 
 pub use history::Listing;
-pub use paths::{dir, host_key, unescape_key};
+pub use paths::{dir, host_key, replace_file, unescape_key};
 pub use phase::{Phase, PHASES};
 pub use running::{list, source_of, JobState, Running};

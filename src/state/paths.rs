@@ -3,13 +3,31 @@
 //! markers here, and the client's slot locks beside, are named by (tested
 //! with the locks, in tests/it/lock_slots.rs, and with `backoff`).
 
-use std::path::PathBuf;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
 
 /// The state dir of the user whose settings these are.
 pub fn dir(settings: &Settings) -> PathBuf {
     settings.dir.join("state")
+}
+
+/// Replaces `path` with `contents` whole, creating its directory: a write
+/// to a name of this process's beside it, then a rename, so that another
+/// process reads the old file or the new one, never half of one.
+pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, contents)?;
+    fs::rename(&tmp, path).inspect_err(|_| {
+        fs::remove_file(&tmp).ok();
+    })
 }
 
 /// Encodes a host's canonical text as a file-name-safe string: bytes outside
