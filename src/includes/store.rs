@@ -18,10 +18,10 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::files::Stamp;
 use super::listing::Listing;
 use super::pack::{Key, Limits, Pack};
 use super::skeleton::Skeleton;
+use super::stamp::Stamp;
 use super::token::Interner;
 
 const SKELETON: u32 = 1;
