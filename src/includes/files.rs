@@ -13,41 +13,15 @@
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::listing::{self, listable, Listing};
 use super::skeleton::Skeleton;
+pub use super::stamp::Stamp;
 use super::store::Store;
 use super::token::{FxMap, Interner};
-
-/// What identifies a file's content without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Stamp {
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
-    pub mtime: i64,
-    pub mtime_ns: i64,
-    pub ctime: i64,
-    pub ctime_ns: i64,
-}
-
-impl Stamp {
-    pub fn of(m: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: m.mtime(),
-            mtime_ns: m.mtime_nsec(),
-            ctime: m.ctime(),
-            ctime_ns: m.ctime_nsec(),
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct Node {

@@ -167,7 +167,9 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
 
-/// The inverse of `encode`; None for bytes it did not write.
+/// The inverse of `encode`; None for bytes it did not write. Long because
+/// every count and offset from the bytes is checked before it is used, in
+/// the order `encode` wrote them: a cache file is untrusted input.
 pub fn decode(b: &[u8], int: &mut Interner) -> Option<Skeleton> {
     if b.len() < HEAD || &b[..8] != MAGIC {
         return None;

@@ -94,7 +94,9 @@ pub fn parse_number(s: &[u8]) -> Result<Num, &'static str> {
 /// A character constant's value as gcc computes it for x86-64 targets:
 /// narrow chars are `char` (signed unless `-funsigned-char`), several
 /// chars make an `int` big-endian, `L` is a signed 32-bit wchar_t,
-/// `u`/`U` are unsigned 16/32-bit.
+/// `u`/`U` are unsigned 16/32-bit. One function for all escapes and
+/// prefixes, since they interact (a wide prefix changes how bytes and
+/// escapes combine), which is why it is long.
 pub fn parse_char(s: &[u8], unsigned_char: bool) -> Result<Num, &'static str> {
     let q = s
         .iter()

@@ -42,6 +42,7 @@ pub mod probe;
 pub mod search;
 pub mod session;
 pub mod skeleton;
+pub mod stamp;
 pub mod store;
 pub mod token;
 pub mod unit;

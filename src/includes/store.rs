@@ -20,10 +20,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime};
 
-use super::files::Stamp;
 use super::listing::Listing;
 use super::pack::{Key, Limits, Pack};
 use super::skeleton::Skeleton;
+use super::stamp::Stamp;
 use super::token::{FxMap, Interner};
 
 const SKELETON: u32 = 1;
