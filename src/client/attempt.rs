@@ -87,6 +87,9 @@ fn choose(ctx: &Context, job: &Job, host: &Host, sources: &Sources) -> Dialect {
 
 /// One attempt on `host`. `Ok` means a compiler ran (its status is final,
 /// success or not).
+/// Long because it is the one loop over a host's dialects and their retreats
+/// (an extension to the plain dialect under it, hashed to classic, a scanner
+/// miss to the compiler's listing), kept together so every retry is seen.
 pub fn run(
     ctx: &Context,
     job: &Job,

@@ -49,6 +49,11 @@ use fs2::FileExt;
 
 use crate::state::host_key;
 
+/// The lock directory, `$DISTCC_DIR/lock`.
+pub fn dir(settings: &crate::settings::Settings) -> PathBuf {
+    settings.dir.join("lock")
+}
+
 /// How often a blocked caller also looks for any other slot that has freed.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 

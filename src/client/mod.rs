@@ -56,6 +56,7 @@ pub mod reply;
 pub mod resolve;
 pub mod scan;
 pub mod scanned;
+pub mod spoken;
 pub mod srv;
 pub mod status;
 pub mod streamed;

@@ -4,20 +4,16 @@
 //! and what the client remembers of each host between jobs (failures,
 //! extensions it refused).
 
-use std::fs;
-use std::path::PathBuf;
-
 use anyhow::Result;
 
 use super::lock::{self, Slot, SlotRequest};
 use super::place;
+pub use super::spoken::{mark_unspoken, speaks, Extension};
 use crate::hosts::{Host, HostList};
 use crate::settings::Settings;
-use crate::state::{self, backoff, host_key};
+use crate::state::{self, backoff};
 
-pub fn lock_dir(settings: &Settings) -> PathBuf {
-    settings.dir.join("lock")
-}
+pub use super::lock::dir as lock_dir;
 
 /// The hosts in preference order (shuffled under `--randomize`).
 pub fn ordered(list: &HostList) -> Vec<Host> {
@@ -96,49 +92,6 @@ fn pick_ranked(
 
 pub fn is_backed_off(host: &Host, settings: &Settings) -> bool {
     backoff::is_backed_off(&state::dir(settings), &host.key(), settings.backoff_period)
-}
-
-/// Our protocol extensions, which only our own daemon speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extension {
-    /// Exact mode's hashed file transfer (`protocol::hashed`).
-    Hashed,
-    /// The source streamed while it is preprocessed (`protocol::stream`).
-    Stream,
-    /// The list of files read after a hashed reply (`OutputKind::Reads`),
-    /// which our daemons from before it do not send.
-    ReadList,
-    /// The status query (`protocol::status`), for placement (`place`).
-    Status,
-}
-
-impl Extension {
-    fn marker(self, host: &Host) -> String {
-        let prefix = match self {
-            Extension::Hashed => "plain3_",
-            Extension::Stream => "nostream_",
-            Extension::ReadList => "noreads_",
-            Extension::Status => "nostatus_",
-        };
-        format!("{prefix}{}", host_key(&host.key()))
-    }
-}
-
-/// Whether to offer `host` an extension: yes, unless it refused it within
-/// the last day (a reference daemon, or one of ours from before it).
-pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
-    let marker = state::dir(settings).join(ext.marker(host));
-    match fs::metadata(marker).and_then(|m| m.modified()) {
-        Ok(t) => t.elapsed().map_or(true, |age| age.as_secs() > 24 * 3600),
-        Err(_) => true,
-    }
-}
-
-/// Remembers that `host` closed the connection on an extension.
-pub fn mark_unspoken(host: &Host, settings: &Settings, ext: Extension) {
-    let dir = state::dir(settings);
-    fs::create_dir_all(&dir).ok();
-    fs::write(dir.join(ext.marker(host)), b"").ok();
 }
 
 /// Remembers that `host` failed so every client skips it for a while.

@@ -17,7 +17,6 @@
 //! order (slot 0 of every host, then slot 1 ...).
 
 use super::lock;
-use super::pick;
 use super::status::{self, Known};
 use crate::hosts::Host;
 use crate::settings::Settings;
@@ -38,7 +37,7 @@ pub fn rank(hosts: &[Host], active: &[usize], settings: &Settings) -> Option<Vec
     if active.len() < 2 {
         return None;
     }
-    let dir = pick::lock_dir(settings);
+    let dir = lock::dir(settings);
     let ours: Vec<u32> = hosts
         .iter()
         .map(|h| lock::held(&dir, &h.key(), h.limit))

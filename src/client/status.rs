@@ -9,7 +9,7 @@
 //! host were held when it was asked: the host's count includes those jobs,
 //! and `place` adds the ones held now instead, which it knows exactly.
 //! A host that closes the connection on the query (distcc 3.4) is
-//! remembered like any extension it refuses (`pick::speaks`); one that
+//! remembered like any extension it refuses (`spoken::speaks`); one that
 //! cannot be reached is cached as silent, so no client waits on it again
 //! within the TTL.
 
@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use fs2::FileExt;
 
-use super::pick::{self, Extension};
+use super::spoken::{self, Extension};
 use crate::hosts::{Host, Transport};
 use crate::protocol::status::{self, Status};
 use crate::protocol::WireError;
@@ -56,7 +56,7 @@ pub fn statuses(
     for (at, &i) in wanted.iter().enumerate() {
         let host = &hosts[i];
         if !matches!(host.transport, Transport::Tcp { .. })
-            || !pick::speaks(host, settings, Extension::Status)
+            || !spoken::speaks(host, settings, Extension::Status)
         {
             out.push(None);
             continue;
@@ -108,7 +108,7 @@ fn refresh(
     let known = match ask(name, *port) {
         Asked::Answer(status) => Some(Known { status, ours_then }),
         Asked::Unspoken => {
-            pick::mark_unspoken(host, settings, Extension::Status);
+            spoken::mark_unspoken(host, settings, Extension::Status);
             None
         }
         Asked::Silent => None,

@@ -243,7 +243,8 @@ impl<'j> Launch<'j> {
 
 /// Waits for a job slot, runs the compiler, and replies. The slot and the
 /// job dir are released before the reply goes out, so a client that reads
-/// slowly holds neither.
+/// slowly holds neither. Long because that order is the point: each step
+/// releases what the one before it held, which a split would hide.
 pub fn run<W: Write>(
     server: &Server,
     job: Job<'_>,

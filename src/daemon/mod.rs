@@ -22,8 +22,8 @@
 //! `statspage` and `machine` (counters and the stats page); `status` and
 //! `capacity` (the status query's answer, from `reception`); `daemonize`
 //! (detach, pid file, dropping root); `signals` (stopping, draining); `tls`
-//! (the TLS port: keys, the hello the reception stage waits for, the
-//! handshake on the job's thread).
+//! (the TLS port: keys, the handshake on the job's thread) and `hello`
+//! (what reception waits for on that port).
 
 pub mod access;
 pub mod capacity;
@@ -32,6 +32,7 @@ pub mod daemonize;
 pub mod deadline;
 pub mod exact;
 pub mod hashed;
+pub mod hello;
 pub mod inetd;
 pub mod job;
 pub mod leader;

@@ -44,11 +44,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::hello::{self, Hello};
 use super::job;
 use super::refusal::Refusal;
 use super::server::Server;
 use super::status;
-use super::tls::{self, Hello};
 use crate::exit::Code;
 use crate::protocol::status::{self as query, Asked};
 use crate::protocol::{self, Dist, Limits, ReplyForm, WireError};
@@ -330,7 +330,7 @@ impl Reception {
         let Some(w) = self.slots[slot].as_ref() else {
             return;
         };
-        match tls::judge_hello(&w.buf) {
+        match hello::judge_hello(&w.buf) {
             Hello::Complete => self.make_ready(slot),
             Hello::Partial if w.buf.len() >= HEAD_BUFFER => self.make_ready(slot),
             Hello::Partial => {}
@@ -341,7 +341,7 @@ impl Reception {
                         Ok(dist) => ReplyForm::of(dist.base()),
                         Err(_) => return self.close(slot, server, "not a distcc request"),
                     };
-                    let refusal = Refusal::new(Code::AuthFailed, tls::PLAINTEXT_REFUSAL);
+                    let refusal = Refusal::new(Code::AuthFailed, hello::PLAINTEXT_REFUSAL);
                     self.refuse(slot, form, refusal, server)
                 }
                 Head::Garbage => self.close(slot, server, "not a distcc request"),
