@@ -24,11 +24,9 @@
 # - one case per python process, so each result is its exit status, not
 #   parsed from output the suite's background daemons write into.
 #
-# Set-up (CI machine): `apt-get source` needs a deb-src entry. When there
-# is none and we are root, this script adds one for Debian bookworm main
-# in its own file, /etc/apt/sources.list.d/debian-src-bookworm.sources
-# (the only system file it writes), and runs `apt-get update`. Without
-# root, pass the tarball with --orig.
+# Set-up: `apt-get source` needs a deb-src entry; `.ci/run` adds one (an
+# installation step, not the test's). This script writes no system file:
+# without a deb-src entry, pass the tarball with --orig.
 #
 # Usage: tests/reference-suite.sh [options] [CASE...]
 #   --bin PATH     our binary (default: build with `cargo build --release`)
@@ -72,7 +70,6 @@ declare -A EXCLUDED=(
 declare -A DELIBERATE=()
 
 RESTRICTED_PATH=/usr/local/bin:/usr/bin:/bin
-SOURCE_LIST=/etc/apt/sources.list.d/debian-src-bookworm.sources
 
 bin=
 client=ours
@@ -127,20 +124,7 @@ have_deb_src() {
 
 fetch_orig() {
     command -v apt-get >/dev/null || die "no apt-get; pass --orig FILE"
-    if ! have_deb_src; then
-        [[ $EUID -eq 0 ]] || die "no deb-src entry and not root; pass --orig FILE"
-        cat >"$SOURCE_LIST" <<'EOF'
-# Added by distcc's tests/reference-suite.sh: `apt-get source distcc`
-# fetches the upstream test suite.
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-        apt-get update -qq
-        have_deb_src || die "apt-cache showsrc distcc finds nothing after adding $SOURCE_LIST"
-    fi
+    have_deb_src || die "no deb-src entry for distcc (.ci/run adds one); pass --orig FILE"
     mkdir "$run/src"
     # --tar-only: the orig tarball alone (apt checks its hash against the
     # signed Sources index); Debian's own patches are not wanted.
