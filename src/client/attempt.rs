@@ -78,6 +78,7 @@ pub fn run(
     sources: &mut Sources,
 ) -> Attempt {
     let mut dialect = choose(ctx, job, host, sources);
+    let mut closed_on = 0;
     loop {
         let answer = match dialect {
             Dialect::Plain(v) => plain::run(ctx, job, host, v, cpp_slots, &mut sources.temps)?,
@@ -102,18 +103,21 @@ pub fn run(
                 return reply::accept(job, r, exact);
             }
             Answer::Compiled(c) => return Ok(c),
-            // The host does not speak our extension: the plain dialect
-            // under it, on a new connection (`temps` holds the whole
-            // source by now).
-            Answer::Unspoken => match dialect.plain() {
-                Some(plain) => dialect = plain,
-                None => {
-                    return Err(Failed {
-                        err: anyhow::anyhow!("{host} closed the connection on {dialect:?}"),
-                        blame: Blame::MidJob,
-                    })
-                }
-            },
+            // The host does not speak our extension (or its zstd form),
+            // as remembered now: the dialect to speak instead, on a new
+            // connection (`temps` holds the whole source by now, so a
+            // streamed job goes plain). Twice at most: zstd, then the
+            // extension itself.
+            Answer::Unspoken if dialect.plain().is_some() && closed_on < 2 => {
+                closed_on += 1;
+                dialect = choose(ctx, job, host, sources);
+            }
+            Answer::Unspoken => {
+                return Err(Failed {
+                    err: anyhow::anyhow!("{host} closed the connection on {dialect:?}"),
+                    blame: Blame::MidJob,
+                })
+            }
         }
     }
 }

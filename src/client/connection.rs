@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use super::context::Context;
 use super::outcome::{Blame, Failed};
 use crate::hosts::Host;
-use crate::protocol::{self, Limits, Reply, Version};
+use crate::protocol::{self, Codec, Limits, Reply, Version};
 use crate::state::Phase;
 use crate::transport::{self, Connection};
 
@@ -37,8 +37,14 @@ pub fn write_all(conn: &mut Connection, buf: &[u8], cork: bool) -> io::Result<()
 
 /// Waits for the server's reply to a sent request and reads it, the two
 /// together within `DISTCC_IO_TIMEOUT`; the monitor sees the compile and
-/// the receiving apart.
-pub fn await_reply(ctx: &Context, mut conn: Connection, version: Version) -> Result<Reply, Failed> {
+/// the receiving apart. The reply has `version`'s layout, its bodies
+/// `codec`'s (the request's).
+pub fn await_reply(
+    ctx: &Context,
+    mut conn: Connection,
+    version: Version,
+    codec: Codec,
+) -> Result<Reply, Failed> {
     let mid_job = Failed::by(Blame::MidJob);
     ctx.state.phase(Phase::Compile);
     conn.set_time_limit(Some(ctx.settings.io_timeout));
@@ -46,7 +52,7 @@ pub fn await_reply(ctx: &Context, mut conn: Connection, version: Version) -> Res
         .context("waiting for the compile")
         .map_err(mid_job)?;
     ctx.state.phase(Phase::Receive);
-    receive_after(&mut conn, version, &[]).map_err(mid_job)
+    receive_after(&mut conn, version, codec, &[]).map_err(mid_job)
 }
 
 /// Starts the send phase: what follows is written (and, for our extensions,
@@ -57,11 +63,16 @@ pub fn start_send(ctx: &Context, conn: &mut Connection) {
 }
 
 /// Reads the server's reply, the first `already` bytes of which were read.
-pub fn receive_after(conn: &mut Connection, version: Version, already: &[u8]) -> Result<Reply> {
+pub fn receive_after(
+    conn: &mut Connection,
+    version: Version,
+    codec: Codec,
+    already: &[u8],
+) -> Result<Reply> {
     protocol::read_reply(
         &mut already.chain(BufReader::with_capacity(64 * 1024, conn)),
         version,
-        version.codec(),
+        codec,
         &Limits::for_replies(),
     )
     .context("reading the reply")

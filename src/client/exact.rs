@@ -17,7 +17,7 @@ use super::job::Job;
 use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
 use crate::hosts::Host;
-use crate::protocol::{self, NamedFile, RequestHead, Version};
+use crate::protocol::{self, Codec, NamedFile, RequestHead, Version};
 use crate::transport::Connection;
 
 /// One protocol 3 request to `host` with the files `listed`.
@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         argv,
         started,
         bytes,
+        codec: Version::V3.codec(),
     };
     reply_to(ctx, job, host, listed, sent)
 }
@@ -51,6 +52,8 @@ pub struct Sent {
     pub started: Instant,
     /// Bytes put on the wire.
     pub bytes: usize,
+    /// The codec of the request's bodies, and so of the reply's.
+    pub codec: Codec,
 }
 
 /// The rest of an exact job once its request is sent, for both exact
@@ -64,13 +67,14 @@ pub fn reply_to(
     sent: Sent,
 ) -> Result<Answer, Failed> {
     log::debug!(
-        "sent to {host} (exact): {:?}, {} files, {} bytes on the wire",
+        "sent to {host} (exact): {:?}, {} files, {:?} bodies, {} bytes on the wire",
         sent.argv,
         listed.files.len(),
+        sent.codec,
         sent.bytes
     );
     let send_time = sent.started.elapsed();
-    let reply = connection::await_reply(ctx, sent.conn, Version::V3)?;
+    let reply = connection::await_reply(ctx, sent.conn, Version::V3, sent.codec)?;
     log::info!(
         "{} on {host} (exact): list files {} ms, send {} ms, compile+receive {} ms, status {}",
         job.input.to_string_lossy(),

@@ -20,7 +20,7 @@ use super::outcome::{Answer, Blame, Failed};
 use super::pick;
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, Entry, HashedFile};
-use crate::protocol::{self, FileBody, NamedFile, RequestHead, Version, WireError};
+use crate::protocol::{self, Codec, Dist, FileBody, NamedFile, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
@@ -29,13 +29,14 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     let argv = ctx.server_argv(job.exact_args());
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
-    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files) {
+    let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
+    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files, codec) {
         Ok(n) => n,
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
-            // protocol 3 to this host from now on.
-            log::info!("{host}: no hashed transfer ({e:#}); using protocol 3");
-            pick::mark_unspoken(host, ctx.settings, pick::Extension::Hashed);
+            // protocol 3 to this host from now on (or, on zstd, LZO).
+            log::info!("{host}: no hashed transfer with {codec:?} ({e:#}); asking otherwise");
+            pick::mark_closed_on(host, ctx.settings, pick::Extension::Hashed, codec);
             return Ok(Answer::Unspoken);
         }
         Err(e) => return Err(Failed::by(Blame::MidJob)(e)),
@@ -45,6 +46,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         argv,
         started,
         bytes,
+        codec,
     };
     exact::reply_to(ctx, job, host, listed, sent)
 }
@@ -56,6 +58,7 @@ fn send(
     cwd: &Path,
     argv: &[OsString],
     files: &[NamedFile],
+    codec: Codec,
 ) -> Result<usize> {
     let manifest: Vec<HashedFile> = files
         .iter()
@@ -73,7 +76,7 @@ fn send(
         argv: argv.to_vec(),
     };
     let mut buf = Vec::with_capacity(16 * 1024);
-    protocol::write_request_head_as(&mut buf, &head, hashed::VERSION)?;
+    protocol::write_request_head_as(&mut buf, &head, Dist::hashed(codec).number())?;
     hashed::write_manifest(&mut buf, &manifest)?;
     connection::write_all(conn, &buf, false).context("sending the file list")?;
     let mut sent = buf.len();
@@ -87,7 +90,7 @@ fn send(
         })
         .collect();
     buf.clear();
-    hashed::write_bodies(&mut buf, Version::V3.codec(), &bodies)?;
+    hashed::write_bodies(&mut buf, codec, &bodies)?;
     connection::write_all(conn, &buf, false).context("sending files")?;
     sent += buf.len();
     Ok(sent)

@@ -52,7 +52,7 @@ pub fn run(
         .map_err(Failed::by(Blame::MidJob))?;
     log::debug!("sent {sent_bytes} bytes on the wire");
     let sent = started.elapsed();
-    let reply = connection::await_reply(ctx, conn, version)?;
+    let reply = connection::await_reply(ctx, conn, version, version.codec())?;
     log::info!(
         "{} on {host}: preprocess+connect {} ms, send {} ms, compile+receive {} ms, status {}",
         job.input.to_string_lossy(),

@@ -14,7 +14,7 @@ use super::server::Server;
 use super::store::Store;
 use crate::exit::Code;
 use crate::protocol::hashed::{self, Digest, Entry, HashedFile};
-use crate::protocol::RequestHead;
+use crate::protocol::{Codec, RequestHead};
 
 /// Reads the file list of a hashed request whose head has been read, asks
 /// for the files the store lacks, places every file, and prepares the
@@ -23,6 +23,7 @@ use crate::protocol::RequestHead;
 pub fn prepare<'a, R: Read>(
     server: &'a Server,
     head: RequestHead,
+    codec: Codec,
     input: &mut R,
     output: &mut dyn Write,
 ) -> Result<Verdict<'a>> {
@@ -50,7 +51,6 @@ pub fn prepare<'a, R: Read>(
     hashed::write_need(output, &indices)?;
     output.flush().context("asking for files")?;
     let mut total: u64 = 0;
-    let codec = head.version.codec();
     for (i, d) in &missing {
         let name = &manifest[*i as usize].name;
         // Each body streams into the store, digested on the way; the

@@ -111,12 +111,12 @@ fn judge_head(buf: &[u8], limits: &Limits) -> Head {
     };
     match protocol::read_head(&mut r, dist, limits) {
         Ok(_) => Head::Complete {
-            streamed: matches!(dist, Dist::Streamed(_)),
+            streamed: matches!(dist, Dist::Streamed(..)),
             len: buf.len() - r.len(),
         },
         Err(WireError::Closed { .. } | WireError::Truncated { .. }) => Head::Partial,
         Err(e) => Head::Refused(
-            ReplyForm::of(dist.base()),
+            ReplyForm::of_dist(dist),
             Refusal::new(e.code(), format!("refused request: {e}")),
         ),
     }

@@ -39,6 +39,7 @@ fn language(temp_suffix: &str) -> Option<&'static str> {
 pub fn prepare<'a, R: BufRead>(
     server: &'a Server,
     head: RequestHead,
+    codec: Codec,
     input: &'a mut R,
     output: &mut dyn Write,
     until: Instant,
@@ -60,7 +61,6 @@ pub fn prepare<'a, R: BufRead>(
         }
     };
     let output_name = policy::output_name(plan.mode);
-    let codec = head.version.codec();
     let mut job = Job::in_dir(&head, program, Vec::new(), dir, output_name);
     // Started early, a compiler holds no job slot while its source comes
     // (a client that stalls must not starve others of slots), so their

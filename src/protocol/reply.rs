@@ -12,7 +12,7 @@ use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{read_header, write_header};
 use super::token::{Token, DONE, DOTD, DOTO, SERR, SOUT, STAT};
-use super::version::Version;
+use super::version::{Dist, Version};
 
 /// A file a compile produced, by what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,6 +107,15 @@ impl ReplyForm {
         ReplyForm {
             version,
             codec: version.codec(),
+        }
+    }
+
+    /// The reply a request whose `DIST` was `dist` gets: its base version,
+    /// in its codec (zstd for our extensions that asked for it).
+    pub fn of_dist(dist: Dist) -> ReplyForm {
+        ReplyForm {
+            version: dist.base(),
+            codec: dist.codec(),
         }
     }
 

@@ -30,3 +30,4 @@ mod scan_corpus;
 mod ssh;
 mod stream;
 mod volunteer;
+mod zstd;
