@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result};
 
+use super::cache::Inputs;
 use super::job::Verdict;
 use super::mirror::{self, Mirror, Source};
 use super::refusal::Refusal;
@@ -14,7 +15,7 @@ use super::server::Server;
 use super::store::Store;
 use crate::exit::Code;
 use crate::protocol::hashed::{self, Digest, Entry, HashedFile};
-use crate::protocol::{Codec, RequestHead};
+use crate::protocol::{Codec, Reply, RequestHead};
 
 /// Reads the file list of a hashed request whose head has been read, asks
 /// for the files the store lacks, places every file, and prepares the
@@ -47,6 +48,16 @@ pub fn prepare<'a, R: Read>(
             return Err(e);
         }
     };
+    let inputs = inputs_of(&manifest);
+    if let Some(reply) = answered_early(server, &mirror, &inputs, &missing) {
+        // From the digests alone: no body is asked for.
+        hashed::write_need(output, &[])?;
+        output.flush().context("asking for files")?;
+        let mut job = mirror.into_job();
+        job.inputs = Some(inputs);
+        job.cached = Some(reply);
+        return Ok(Ok(job));
+    }
     let indices: Vec<u32> = missing.iter().map(|(i, _)| *i).collect();
     hashed::write_need(output, &indices)?;
     output.flush().context("asking for files")?;
@@ -80,7 +91,35 @@ pub fn prepare<'a, R: Read>(
         missing.len(),
         total
     );
-    Ok(Ok(mirror.into_job()))
+    let mut job = mirror.into_job();
+    job.inputs = Some(inputs);
+    Ok(Ok(job))
+}
+
+/// The result cache's digest of a hashed request's files.
+fn inputs_of(manifest: &[HashedFile]) -> Digest {
+    let mut inputs = Inputs::files();
+    for f in manifest {
+        match &f.entry {
+            Entry::Hashed(d) => inputs.file(&f.name, d),
+            Entry::Link(target) => inputs.link(&f.name, target),
+        }
+    }
+    inputs.finish()
+}
+
+/// The cached reply to a job whose bodies are still to come, if the
+/// result cache has one: worth asking only when bodies are missing.
+fn answered_early(
+    server: &Server,
+    mirror: &Mirror,
+    inputs: &Digest,
+    missing: &[(u32, Digest)],
+) -> Option<Reply> {
+    let cache = server.cache.as_ref().filter(|_| !missing.is_empty())?;
+    let run_dir = mirror.run_dir();
+    let key = cache.key(&mirror.compile(&run_dir, &server.cache_setting, inputs))?;
+    cache.get_early(&key)
 }
 
 /// What a hashed request is before `NEED`: its file list read, its

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::cache::Compile;
 use super::refusal::Refusal;
 use super::run::{self, Ended, Finished, Running};
 use super::sandbox::Jail;
@@ -25,6 +26,7 @@ use super::stats::Permit;
 use super::unmap;
 use crate::args::Lang;
 use crate::exit::{self, Code};
+use crate::protocol::hashed::Digest;
 use crate::protocol::{OutputKind, Reply, ReplyForm, RequestHead};
 use crate::sys;
 
@@ -49,6 +51,12 @@ pub struct Job<'a> {
     pub feed: Feed<'a>,
     /// How the answer goes on the wire.
     pub reply: ReplyForm,
+    /// The digest of the job's inputs (`cache::Inputs`), when its dialect
+    /// took them: then the result cache may answer or keep it.
+    pub inputs: Option<Digest>,
+    /// The reply the result cache had for it already (a hashed job asks
+    /// before its files are sent).
+    pub cached: Option<Reply>,
 }
 
 impl Job<'_> {
@@ -74,6 +82,8 @@ impl Job<'_> {
             unmap: None,
             feed: Feed::File,
             reply: ReplyForm::of(head.version),
+            inputs: None,
+            cached: None,
         }
     }
 }
@@ -237,7 +247,24 @@ pub fn run<W: Write>(
         unmap,
         feed,
         reply: form,
+        inputs,
+        cached,
     } = job;
+    let compile = Compile {
+        program: &program,
+        args: &args,
+        cwd: &cwd,
+        dir: dir.path(),
+        version: form.version.number(),
+        source: &source,
+        setting: &server.cache_setting,
+        inputs: &inputs.unwrap_or_default(),
+    };
+    let key = match lookup(server, &compile, inputs.is_some(), cached) {
+        Looked::Hit(reply) => return answer_cached(server, form, output, compiler, dir, &reply),
+        Looked::Miss(key) => Some(key),
+        Looked::Off => None,
+    };
     let captured = Captured::new(dir.path());
     let mut outputs = vec![object.as_path()];
     outputs.extend(deps.as_deref());
@@ -280,7 +307,68 @@ pub fn run<W: Write>(
     drop(counted);
     drop(slot);
     release(server, dir);
+    if let Some(key) = key {
+        keep(server, &key, &finished, &reply);
+    }
     send(form, output, &reply)?;
+    Ok(Outcome {
+        compiler,
+        status: Some(reply.status as i32),
+        refused: None,
+    })
+}
+
+/// What the result cache says of a job.
+enum Looked {
+    Hit(Reply),
+    /// Not cached: its key, to keep the result under.
+    Miss(Digest),
+    /// No cache, or a job it cannot key.
+    Off,
+}
+
+fn lookup(server: &Server, compile: &Compile, keyed: bool, cached: Option<Reply>) -> Looked {
+    let Some(cache) = server.cache.as_ref().filter(|_| keyed) else {
+        return Looked::Off;
+    };
+    if let Some(reply) = cached {
+        return Looked::Hit(reply);
+    }
+    let Some(key) = cache.key(compile) else {
+        return Looked::Off;
+    };
+    match cache.get(&key) {
+        Some(reply) => Looked::Hit(reply),
+        None => Looked::Miss(key),
+    }
+}
+
+/// Keeps a compile's reply in the result cache before it is sent, so a
+/// client that has its result knows the next one will find it. Only a
+/// compile that ended by itself, and was not refused for room, is the
+/// compile's own result.
+fn keep(server: &Server, key: &Digest, finished: &Finished, reply: &Reply) {
+    let Some(cache) = &server.cache else { return };
+    let exited = finished.ended == Ended::Exited && libc::WIFEXITED(finished.status);
+    if exited && reply.status == finished.status as u32 {
+        if let Err(e) = cache.put(key, reply) {
+            log::warn!("result not cached: {e:#}");
+        }
+    }
+}
+
+/// Answers from the result cache: no job slot, no compiler.
+fn answer_cached<W: Write>(
+    server: &Server,
+    form: ReplyForm,
+    output: &mut W,
+    compiler: String,
+    dir: tempfile::TempDir,
+    reply: &Reply,
+) -> Result<Outcome> {
+    log::info!("{compiler}: answered from the result cache");
+    release(server, dir);
+    send(form, output, reply)?;
     Ok(Outcome {
         compiler,
         status: Some(reply.status as i32),

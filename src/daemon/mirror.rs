@@ -21,9 +21,11 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::cache::Compile;
 use super::job::{self, Feed, Job};
 use super::refusal::Refusal;
 use super::server::Server;
+use crate::protocol::hashed::Digest;
 use crate::protocol::{ReplyForm, Version};
 
 #[cfg(test)]
@@ -139,6 +141,32 @@ impl Mirror {
             .map_err(|e| Refusal::bad_arguments(format!("cannot create {}: {e}", name.display()))))
     }
 
+    /// Where the compile runs: the client's working directory, mirrored.
+    pub fn run_dir(&self) -> PathBuf {
+        under(&self.root, &self.cwd)
+    }
+
+    /// The compile this job will run, as the result cache keys it (a
+    /// hashed job asks before its files are sent). `run_dir` is
+    /// [`Mirror::run_dir`]'s.
+    pub fn compile<'m>(
+        &'m self,
+        run_dir: &'m Path,
+        setting: &'m str,
+        inputs: &'m Digest,
+    ) -> Compile<'m> {
+        Compile {
+            program: &self.program,
+            args: &self.plan.args,
+            cwd: run_dir,
+            dir: self.job.path(),
+            version: Version::V3.number(),
+            source: &self.source,
+            setting,
+            inputs,
+        }
+    }
+
     /// The job to run once every file is in place: the client's own
     /// command line from the mirrored cwd, answered as protocol 3.
     pub fn into_job<'a>(self) -> Job<'a> {
@@ -148,18 +176,21 @@ impl Mirror {
             fs::create_dir_all(d).ok();
         }
         let deps = self.plan.deps.then(|| self.job.path().join("deps.d"));
+        let cwd = self.run_dir();
         Job {
             compiler: self.compiler,
             source: self.source,
             program: self.program,
             args: self.plan.args,
-            cwd: under(&self.root, &self.cwd),
+            cwd,
             unmap: Some(self.root.into_os_string().into_vec()),
             dir: self.job,
             object: self.plan.output,
             deps,
             feed: Feed::File,
             reply: ReplyForm::of(Version::V3),
+            inputs: None,
+            cached: None,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! (detach, pid file, dropping root); `signals` (stopping).
 
 pub mod access;
+pub mod cache;
 pub mod compilers;
 pub mod daemonize;
 pub mod deadline;

@@ -5,6 +5,7 @@ mod sshd;
 mod util;
 
 mod alloc;
+mod cache;
 mod daemon;
 mod dropin;
 mod exact;

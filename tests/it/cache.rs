@@ -1,0 +1,231 @@
+//! The daemon's result cache (`--cache-size`): a second client's identical
+//! compile is answered from it without running the compiler, with the same
+//! object; any change to what decides the output is a miss; a damaged or
+//! half-written entry is never served after a restart; the cache keeps to
+//! its size.
+//!
+//! The daemon's compiler is a wrapper that logs each compile it runs into
+//! the test's temp dir, so "the compiler did not run" is read, not guessed.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::skip_unless;
+use crate::util::{have, local, run, text, which, Daemon, Tree};
+
+/// A tree whose daemon runs `wrap/gcc` (listed in `DISTCC_CMDLIST`), which
+/// logs every compile (`-c`) to `wrap/calls` and runs the real gcc.
+struct Setup {
+    tree: Tree,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let tree = Tree::new();
+        for d in ["wrap", "dc"] {
+            fs::create_dir(tree.path(d)).unwrap();
+            // The daemon drops root to its own user.
+            fs::set_permissions(tree.path(d), fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let s = Setup { tree };
+        s.write_wrapper("");
+        fs::write(
+            s.tree.path("wrap/cmdlist"),
+            format!("{}\n", s.tree.path("wrap/gcc").display()),
+        )
+        .unwrap();
+        s
+    }
+
+    fn write_wrapper(&self, extra: &str) {
+        let p = self.tree.path("wrap/gcc");
+        let script = format!(
+            "#!/bin/sh\n{extra}\ncase \" $* \" in *\" -c \"*) echo \"$*\" >> {};; esac\nexec {} \"$@\"\n",
+            self.tree.path("wrap/calls").display(),
+            which("gcc").display()
+        );
+        fs::write(&p, script).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.tree.path("dc/cache")
+    }
+
+    fn daemon(&self, mib: &str) -> Daemon {
+        let dir = self.cache_dir();
+        let args = [
+            "--cache-size",
+            mib,
+            "--cache-dir",
+            dir.to_str().unwrap(),
+            // The wrapper writes its log outside the job dir.
+            "--no-sandbox",
+            "--stats",
+            "--stats-port",
+            "0",
+        ];
+        Daemon::start_with(&self.tree, &args, |c| {
+            c.env("DISTCC_CMDLIST", self.tree.path("wrap/cmdlist"));
+        })
+    }
+
+    /// Compiles that ran on the daemon so far.
+    fn calls(&self) -> usize {
+        fs::read_to_string(self.tree.path("wrap/calls"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// One client (its own state dir) compiling `args` on `hosts`; the
+    /// object's bytes.
+    fn compile(&self, client: &str, hosts: &str, args: &[&str], out: &str) -> Vec<u8> {
+        let state = self.tree.path(&format!("state-{client}"));
+        fs::create_dir_all(&state).unwrap();
+        let mut all = vec!["gcc"];
+        all.extend_from_slice(args);
+        all.extend(["-o", out]);
+        let mut cmd = self.tree.client(hosts, &all);
+        cmd.env("DISTCC_DIR", &state)
+            .env("PATH", self.tree.cpponly_path())
+            .env("DISTCC_FALLBACK", "0");
+        let o = run(cmd, Duration::from_secs(120));
+        assert!(o.status.success(), "{all:?}: {}", text(&o.stderr));
+        fs::read(self.tree.work().join(out)).unwrap()
+    }
+
+    fn entries(&self) -> Vec<(String, u64)> {
+        fs::read_dir(self.cache_dir())
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name.len() == 64).then(|| (name, e.metadata().unwrap().len()))
+            })
+            .collect()
+    }
+}
+
+const HEADER: &str = "#define SCALE 3\nstatic inline int scale(int x) { return x * SCALE; }\n";
+const SOURCE: &str = "#include \"unit.h\"\nint f(int x) { return scale(x) + 1; }\n";
+
+#[test]
+fn a_second_clients_identical_compile_is_a_hit_and_changes_are_misses() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::new();
+    s.tree.write("unit.h", HEADER);
+    s.tree.write("unit.c", SOURCE);
+    let daemon = s.daemon("64");
+    for (mode, opts) in [("classic", ",lzo"), ("exact", ",cpp,lzo")] {
+        let hosts = format!("{}{opts}", daemon.host());
+        let flags = ["-O2", "-g", "-c", "unit.c"];
+        let before = s.calls();
+        let first = s.compile("a", &hosts, &flags, "a.o");
+        assert_eq!(s.calls(), before + 1, "{mode}: the first compile runs");
+        let second = s.compile("b", &hosts, &flags, "b.o");
+        assert_eq!(s.calls(), before + 1, "{mode}: the second is a hit");
+        assert!(first == second, "{mode}: the hit's object is the first's");
+        if mode == "exact" {
+            let want = local(&s.tree, "gcc", &["-O2", "-g", "-c", "unit.c", "-o", "l.o"]);
+            assert!(want.status.success());
+            assert!(second == fs::read(s.tree.work().join("l.o")).unwrap());
+        }
+
+        // One flag changed: a miss.
+        s.compile("b", &hosts, &["-O1", "-g", "-c", "unit.c"], "c.o");
+        assert_eq!(s.calls(), before + 2, "{mode}: another flag is a miss");
+
+        // One byte of the header changed: a miss, and the new object.
+        s.tree.write("unit.h", &HEADER.replace('3', "4"));
+        let changed = s.compile("b", &hosts, &flags, "d.o");
+        assert_eq!(s.calls(), before + 3, "{mode}: another header is a miss");
+        assert!(changed != first, "{mode}: the new header's object");
+        s.tree.write("unit.h", HEADER);
+    }
+    let log = daemon.log();
+    assert!(log.contains("answered from the result cache"), "{log}");
+}
+
+#[test]
+fn another_compiler_identity_is_a_miss() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::new();
+    s.tree.write("unit.h", HEADER);
+    s.tree.write("unit.c", SOURCE);
+    let daemon = s.daemon("64");
+    let hosts = format!("{},lzo", daemon.host());
+    let flags = ["-O2", "-c", "unit.c"];
+    s.compile("a", &hosts, &flags, "a.o");
+    s.compile("b", &hosts, &flags, "b.o");
+    assert_eq!(s.calls(), 1);
+    // The same name, other bytes: another compiler as far as the key goes.
+    s.write_wrapper("# upgraded");
+    s.compile("b", &hosts, &flags, "c.o");
+    assert_eq!(s.calls(), 2, "a changed compiler is a miss");
+}
+
+#[test]
+fn damaged_and_half_written_entries_are_never_served_after_a_restart() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::new();
+    s.tree.write("unit.h", HEADER);
+    s.tree.write("unit.c", SOURCE);
+    let want = local(&s.tree, "gcc", &["-O2", "-c", "unit.c", "-o", "want.o"]);
+    assert!(want.status.success());
+    let want = fs::read(s.tree.work().join("want.o")).unwrap();
+    let flags = ["-O2", "-c", "unit.c"];
+
+    let mut daemon = s.daemon("64");
+    let hosts = format!("{},lzo", daemon.host());
+    assert!(s.compile("a", &hosts, &flags, "a.o") == want);
+    let entries = s.entries();
+    assert_eq!(entries.len(), 1, "one entry kept");
+    // Killed outright; what a crash mid-store could leave: the entry torn
+    // (as a disk without our rename's ordering would), and a temp file.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    let entry = s.cache_dir().join(&entries[0].0);
+    let bytes = fs::read(&entry).unwrap();
+    fs::write(&entry, &bytes[..bytes.len() - 40]).unwrap();
+    let temp = s.cache_dir().join(format!("tmp.{}.1.0", entries[0].0));
+    fs::write(&temp, &bytes[..bytes.len() / 2]).unwrap();
+
+    let daemon = s.daemon("64");
+    let hosts = format!("{},lzo", daemon.host());
+    assert!(!temp.exists(), "the half-written file is gone at start");
+    assert!(s.compile("b", &hosts, &flags, "b.o") == want);
+    assert_eq!(s.calls(), 2, "the torn entry was not served: a compile ran");
+    assert!(s.compile("c", &hosts, &flags, "c.o") == want);
+    assert_eq!(s.calls(), 2, "the entry, whole again, is served");
+}
+
+#[test]
+fn the_cache_stays_under_its_size() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::new();
+    let daemon = s.daemon("1");
+    let hosts = format!("{},lzo", daemon.host());
+    let mut sizes = Vec::new();
+    for i in 0..6 {
+        // -g objects of a few hundred KiB each.
+        let mut src = String::new();
+        for j in 0..1000 {
+            src.push_str(&format!(
+                "struct s{i}_{j} {{ int a; double b; }}; int f{i}_{j}(struct s{i}_{j} *p) {{ return p->a; }}\n"
+            ));
+        }
+        let name = format!("u{i}.c");
+        s.tree.write(&name, &src);
+        s.compile("a", &hosts, &["-O2", "-g", "-c", &name], &format!("u{i}.o"));
+        let total: u64 = s.entries().iter().map(|e| e.1).sum();
+        assert!(total <= 1 << 20, "after unit {i}: {total} bytes");
+        sizes.push(total);
+    }
+    assert!(
+        s.entries().len() < 6,
+        "older entries were evicted: {sizes:?}"
+    );
+    assert!(!s.entries().is_empty());
+}
