@@ -24,7 +24,7 @@ struct Setup {
 impl Setup {
     fn new() -> Setup {
         let tree = Tree::new();
-        for d in ["wrap", "dc"] {
+        for d in ["wrap", "dc", "dc2"] {
             fs::create_dir(tree.path(d)).unwrap();
             // The daemon drops root to its own user.
             fs::set_permissions(tree.path(d), fs::Permissions::from_mode(0o777)).unwrap();
@@ -55,6 +55,12 @@ impl Setup {
     }
 
     fn daemon(&self, mib: &str) -> Daemon {
+        self.daemon_in(mib, "dc")
+    }
+
+    /// A daemon whose temp dir (and so exact mode's file store) is `tmp`.
+    fn daemon_in(&self, mib: &str, tmp: &str) -> Daemon {
+        let tmp = self.tree.path(tmp);
         let dir = self.cache_dir();
         let args = [
             "--cache-size",
@@ -68,7 +74,8 @@ impl Setup {
             "0",
         ];
         Daemon::start_with(&self.tree, &args, |c| {
-            c.env("DISTCC_CMDLIST", self.tree.path("wrap/cmdlist"));
+            c.env("DISTCC_CMDLIST", self.tree.path("wrap/cmdlist"))
+                .env("TMPDIR", &tmp);
         })
     }
 
@@ -146,6 +153,63 @@ fn a_second_clients_identical_compile_is_a_hit_and_changes_are_misses() {
     }
     let log = daemon.log();
     assert!(log.contains("answered from the result cache"), "{log}");
+}
+
+#[test]
+fn a_hashed_job_is_answered_from_its_digests_before_any_body_is_sent() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::new();
+    // A header far larger than a file list.
+    let mut big = String::from(HEADER);
+    for i in 0..2000 {
+        big.push_str(&format!("int declared_{i}(int, char *, double);\n"));
+    }
+    s.tree.write("unit.h", &big);
+    s.tree.write("unit.c", SOURCE);
+    let first = {
+        let daemon = s.daemon_in("64", "dc");
+        logged_exact(&s, &daemon, "a", "a.o")
+    };
+    // Another daemon on the same cache, with an empty file store: it lacks
+    // every body, yet needs none.
+    let daemon = s.daemon_in("64", "dc2");
+    let second = logged_exact(&s, &daemon, "b", "b.o");
+    println!("bytes sent: cold store {}, answered early {}", first.1, second.1);
+    assert_eq!(s.calls(), 1, "answered without a compile");
+    assert!(second.0 == first.0, "the same object");
+    assert!(
+        second.1 * 3 < first.1,
+        "bodies went out: {} bytes sent, {} by the cold job",
+        second.1,
+        first.1
+    );
+}
+
+/// An exact-mode compile of `unit.c` by client `client`: its object and
+/// the bytes its request put on the wire, as its log says.
+fn logged_exact(s: &Setup, daemon: &Daemon, client: &str, out: &str) -> (Vec<u8>, usize) {
+    let log = s.tree.path(&format!("state-{client}.log"));
+    let state = s.tree.path(&format!("state-{client}"));
+    fs::create_dir_all(&state).unwrap();
+    let mut cmd = s.tree.client(
+        &format!("{},cpp,lzo", daemon.host()),
+        &["gcc", "-O2", "-g", "-c", "unit.c", "-o", out],
+    );
+    cmd.env("DISTCC_DIR", &state)
+        .env("DISTCC_LOG", &log)
+        .env("PATH", s.tree.cpponly_path())
+        .env("DISTCC_FALLBACK", "0");
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let log = fs::read_to_string(&log).unwrap();
+    let sent: usize = log
+        .lines()
+        .find_map(|l| {
+            let end = l.find(" bytes on the wire")?;
+            l[..end].rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no byte count: {log}"));
+    (fs::read(s.tree.work().join(out)).unwrap(), sent)
 }
 
 #[test]
