@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 #[path = "common/lua_src.rs"]
 mod lua_src;
+#[path = "common/results.rs"]
+mod results;
 
 const BEGIN: &str =
     "<!-- result-cache: begin (written by benches/result_cache.rs; other scripts keep it) -->";
@@ -205,13 +207,5 @@ fn main() {
         }
     }
     println!();
-    if let Some(path) = std::env::var_os("RESULTS") {
-        let old = fs::read_to_string(&path).unwrap_or_default();
-        let section = format!("{BEGIN}\n{text}{END}\n");
-        let new = match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) => format!("{}{section}{}", &old[..b], &old[e + END.len() + 1..]),
-            _ => format!("{old}\n{section}"),
-        };
-        fs::write(&path, new).unwrap();
-    }
+    results::write_section(BEGIN, END, &text);
 }

@@ -17,6 +17,8 @@ use distcc::protocol::{read_body, write_body, Codec, Limits, DOTI, DOTO};
 
 #[path = "common/lua_src.rs"]
 mod lua_src;
+#[path = "common/results.rs"]
+mod results;
 use lua_src::lua_sources;
 
 const BEGIN: &str =
@@ -158,13 +160,5 @@ fn main() {
         .collect();
     let text = table(&rows, &units);
     print!("{text}");
-    if let Some(path) = std::env::var_os("RESULTS") {
-        let old = fs::read_to_string(&path).unwrap_or_default();
-        let section = format!("{BEGIN}\n{text}{END}\n");
-        let new = match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) => format!("{}{section}{}", &old[..b], &old[e + END.len() + 1..]),
-            _ => format!("{old}\n{section}"),
-        };
-        fs::write(&path, new).unwrap();
-    }
+    results::write_section(BEGIN, END, &text);
 }

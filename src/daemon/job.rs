@@ -226,15 +226,21 @@ impl<'j> Launch<'j> {
     }
 }
 
-/// Waits for a job slot, runs the compiler, and replies. The slot and the
-/// job dir are released before the reply goes out, so a client that reads
-/// slowly holds neither.
+/// Answers from the result cache when it has the job's result (no slot, no
+/// compiler); otherwise waits for a job slot, runs the compiler, and
+/// replies. The slot and the job dir are released before the reply goes
+/// out, so a client that reads slowly holds neither.
 pub fn run<W: Write>(
     server: &Server,
-    job: Job<'_>,
+    mut job: Job<'_>,
     output: &mut W,
     client_fd: RawFd,
 ) -> Result<Outcome> {
+    let key = match lookup(server, &mut job) {
+        Looked::Hit(reply) => return answer_cached(server, job, output, &reply),
+        Looked::Miss(key) => Some(key),
+        Looked::Off => None,
+    };
     let Job {
         compiler,
         source,
@@ -247,24 +253,8 @@ pub fn run<W: Write>(
         unmap,
         feed,
         reply: form,
-        inputs,
-        cached,
+        ..
     } = job;
-    let compile = Compile {
-        program: &program,
-        args: &args,
-        cwd: &cwd,
-        dir: dir.path(),
-        version: form.version.number(),
-        source: &source,
-        setting: &server.cache_setting,
-        inputs: &inputs.unwrap_or_default(),
-    };
-    let key = match lookup(server, &compile, inputs.is_some(), cached) {
-        Looked::Hit(reply) => return answer_cached(server, form, output, compiler, dir, &reply),
-        Looked::Miss(key) => Some(key),
-        Looked::Off => None,
-    };
     let captured = Captured::new(dir.path());
     let mut outputs = vec![object.as_path()];
     outputs.extend(deps.as_deref());
@@ -327,14 +317,24 @@ enum Looked {
     Off,
 }
 
-fn lookup(server: &Server, compile: &Compile, keyed: bool, cached: Option<Reply>) -> Looked {
-    let Some(cache) = server.cache.as_ref().filter(|_| keyed) else {
+fn lookup(server: &Server, job: &mut Job) -> Looked {
+    let (Some(cache), Some(inputs)) = (&server.cache, &job.inputs) else {
         return Looked::Off;
     };
-    if let Some(reply) = cached {
+    if let Some(reply) = job.cached.take() {
         return Looked::Hit(reply);
     }
-    let Some(key) = cache.key(compile) else {
+    let compile = Compile {
+        program: &job.program,
+        args: &job.args,
+        cwd: &job.cwd,
+        dir: job.dir.path(),
+        version: job.reply.version.number(),
+        source: &job.source,
+        setting: &server.cache_setting,
+        inputs,
+    };
+    let Some(key) = cache.key(&compile) else {
         return Looked::Off;
     };
     match cache.get(&key) {
@@ -360,17 +360,15 @@ fn keep(server: &Server, key: &Digest, finished: &Finished, reply: &Reply) {
 /// Answers from the result cache: no job slot, no compiler.
 fn answer_cached<W: Write>(
     server: &Server,
-    form: ReplyForm,
+    job: Job,
     output: &mut W,
-    compiler: String,
-    dir: tempfile::TempDir,
     reply: &Reply,
 ) -> Result<Outcome> {
-    log::info!("{compiler}: answered from the result cache");
-    release(server, dir);
-    send(form, output, reply)?;
+    log::info!("{}: answered from the result cache", job.compiler);
+    release(server, job.dir);
+    send(job.reply, output, reply)?;
     Ok(Outcome {
-        compiler,
+        compiler: job.compiler,
         status: Some(reply.status as i32),
         refused: None,
     })

@@ -39,6 +39,14 @@ impl Setup {
         s
     }
 
+    /// A setup with `unit.c`, which includes `unit.h`, in its work dir.
+    fn with_unit() -> Setup {
+        let s = Setup::new();
+        s.tree.write("unit.h", HEADER);
+        s.tree.write("unit.c", SOURCE);
+        s
+    }
+
     fn write_wrapper(&self, extra: &str) {
         let p = self.tree.path("wrap/gcc");
         let script = format!(
@@ -121,9 +129,7 @@ const SOURCE: &str = "#include \"unit.h\"\nint f(int x) { return scale(x) + 1; }
 #[test]
 fn a_second_clients_identical_compile_is_a_hit_and_changes_are_misses() {
     skip_unless!(have("gcc"), "gcc not installed");
-    let s = Setup::new();
-    s.tree.write("unit.h", HEADER);
-    s.tree.write("unit.c", SOURCE);
+    let s = Setup::with_unit();
     let daemon = s.daemon("64");
     for (mode, opts) in [("classic", ",lzo"), ("exact", ",cpp,lzo")] {
         let hosts = format!("{}{opts}", daemon.host());
@@ -174,7 +180,10 @@ fn a_hashed_job_is_answered_from_its_digests_before_any_body_is_sent() {
     // every body, yet needs none.
     let daemon = s.daemon_in("64", "dc2");
     let second = logged_exact(&s, &daemon, "b", "b.o");
-    println!("bytes sent: cold store {}, answered early {}", first.1, second.1);
+    println!(
+        "bytes sent: cold store {}, answered early {}",
+        first.1, second.1
+    );
     assert_eq!(s.calls(), 1, "answered without a compile");
     assert!(second.0 == first.0, "the same object");
     assert!(
@@ -215,9 +224,7 @@ fn logged_exact(s: &Setup, daemon: &Daemon, client: &str, out: &str) -> (Vec<u8>
 #[test]
 fn another_compiler_identity_is_a_miss() {
     skip_unless!(have("gcc"), "gcc not installed");
-    let s = Setup::new();
-    s.tree.write("unit.h", HEADER);
-    s.tree.write("unit.c", SOURCE);
+    let s = Setup::with_unit();
     let daemon = s.daemon("64");
     let hosts = format!("{},lzo", daemon.host());
     let flags = ["-O2", "-c", "unit.c"];
@@ -233,9 +240,7 @@ fn another_compiler_identity_is_a_miss() {
 #[test]
 fn damaged_and_half_written_entries_are_never_served_after_a_restart() {
     skip_unless!(have("gcc"), "gcc not installed");
-    let s = Setup::new();
-    s.tree.write("unit.h", HEADER);
-    s.tree.write("unit.c", SOURCE);
+    let s = Setup::with_unit();
     let want = local(&s.tree, "gcc", &["-O2", "-c", "unit.c", "-o", "want.o"]);
     assert!(want.status.success());
     let want = fs::read(s.tree.work().join("want.o")).unwrap();
