@@ -1,7 +1,8 @@
 //! A cached result's key: everything that decides a compile's output on
 //! this daemon, digested. The compiler's identity (the bytes of its
 //! programs, its configuration: `identity`), the protocol version (which
-//! outputs the reply carries), the argument vector and working directory
+//! outputs the reply carries), in exact mode a stamp of this machine's
+//! system headers (`system`), the argument vector and working directory
 //! after the daemon's rewrites, the compilers' environment and limits, and
 //! the inputs: the preprocessed source in classic mode, every shipped file
 //! with its client path in exact mode ([`Inputs`]).
@@ -66,6 +67,8 @@ impl Inputs {
 pub struct Parts<'a> {
     /// The compiler's identity digests (one per language it may run as).
     pub identities: &'a [Digest],
+    /// Exact mode: the stamp of the volunteer's system headers.
+    pub system: Option<&'a Digest>,
     pub version: u32,
     pub args: &'a [OsString],
     pub cwd: &'a Path,
@@ -82,6 +85,7 @@ pub fn key(p: &Parts) -> Digest {
     for id in p.identities {
         h.field(id);
     }
+    h.field(p.system.map_or(&[][..], |d| &d[..]));
     h.field(&p.version.to_le_bytes());
     h.field(&(p.args.len() as u64).to_le_bytes());
     let dir = p.dir.as_os_str().as_bytes();
@@ -120,6 +124,7 @@ mod tests {
     fn parts<'a>(args: &'a [OsString], dir: &'a Path, inputs: &'a Digest) -> Parts<'a> {
         Parts {
             identities: &[[1; 32]],
+            system: None,
             version: 2,
             args,
             cwd: dir,

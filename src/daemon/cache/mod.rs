@@ -18,6 +18,7 @@
 
 mod entry;
 pub mod key;
+mod system;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -41,6 +42,7 @@ pub struct ResultCache {
     /// Bytes of entries on disk; its lock also orders renames and eviction.
     used: Mutex<u64>,
     identities: identity::Cache,
+    system: system::SystemDirs,
     hits: AtomicU64,
     misses: AtomicU64,
     stored: AtomicU64,
@@ -92,6 +94,7 @@ impl ResultCache {
             cap,
             used: Mutex::new(used),
             identities,
+            system: system::SystemDirs::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             stored: AtomicU64::new(0),
@@ -107,8 +110,9 @@ impl ResultCache {
     /// The key of `c`, or `None` when its compiler's identity cannot be
     /// known (then the job is not cached).
     pub fn key(&self, c: &Compile) -> Option<Digest> {
+        let langs = langs(c);
         let mut ids = Vec::new();
-        for lang in langs(c) {
+        for &lang in &langs {
             match self.identities.identity(c.program, lang) {
                 Ok(id) => ids.push(id.digest),
                 Err(e) => {
@@ -117,8 +121,17 @@ impl ResultCache {
                 }
             }
         }
+        // Exact mode reads this machine's system headers (`system`).
+        let cxx = langs
+            .iter()
+            .any(|l| matches!(l, identity::Lang::Cxx | identity::Lang::ObjCxx));
+        let system = match c.version {
+            3 => Some(self.system.stamp(c.program, cxx)?),
+            _ => None,
+        };
         Some(key::key(&key::Parts {
             identities: &ids,
+            system: system.as_ref(),
             version: c.version,
             args: c.args,
             cwd: c.cwd,
