@@ -12,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::daemon::{fetch_stats, stat, stats_port};
 use crate::skip_unless;
 use crate::util::{have, local, run, text, which, Daemon, Tree};
 
@@ -159,6 +160,11 @@ fn a_second_clients_identical_compile_is_a_hit_and_changes_are_misses() {
     }
     let log = daemon.log();
     assert!(log.contains("answered from the result cache"), "{log}");
+    // Per mode: one hit; misses for the first compile, the flag, the header.
+    let page = fetch_stats(stats_port(&daemon));
+    assert_eq!(stat(&page, "cache_hits"), 2, "{page}");
+    assert_eq!(stat(&page, "cache_misses"), 6, "{page}");
+    assert_eq!(stat(&page, "cache_stored"), 6, "{page}");
 }
 
 #[test]

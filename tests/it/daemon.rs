@@ -248,7 +248,7 @@ fn port_in(log: &str, what: &str) -> Option<u16> {
     Some(addr.port())
 }
 
-fn fetch_stats(port: u16) -> String {
+pub fn fetch_stats(port: u16) -> String {
     let mut s = connect(port);
     s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let mut page = String::new();
@@ -256,14 +256,14 @@ fn fetch_stats(port: u16) -> String {
     page
 }
 
-fn stat(page: &str, key: &str) -> u64 {
+pub fn stat(page: &str, key: &str) -> u64 {
     page.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {key} in {page}"))
 }
 
 /// The stats port of a daemon started with `--stats --stats-port 0`.
-fn stats_port(d: &Daemon) -> u16 {
+pub fn stats_port(d: &Daemon) -> u16 {
     let mut port = None;
     wait_for(Duration::from_secs(10), || {
         port = port_in(&d.log(), "stats on ");
