@@ -12,6 +12,7 @@ use anyhow::Result;
 use super::lock::{self, Slot, SlotRequest};
 use super::place;
 use crate::hosts::{Host, HostList};
+use crate::protocol::Codec;
 use crate::settings::Settings;
 use crate::state::{self, backoff, host_key};
 
@@ -110,6 +111,8 @@ pub enum Extension {
     ReadList,
     /// The status query (`protocol::status`), for placement (`place`).
     Status,
+    /// zstd bodies in either extension (`crate::zstd`).
+    Zstd,
 }
 
 impl Extension {
@@ -119,6 +122,7 @@ impl Extension {
             Extension::Stream => "nostream_",
             Extension::ReadList => "noreads_",
             Extension::Status => "nostatus_",
+            Extension::Zstd => "nozstd_",
         };
         format!("{prefix}{}", host_key(&host.key()))
     }
@@ -132,6 +136,28 @@ pub fn speaks(host: &Host, settings: &Settings, ext: Extension) -> bool {
         Ok(t) => t.elapsed().map_or(true, |age| age.as_secs() > 24 * 3600),
         Err(_) => true,
     }
+}
+
+/// The codec of our extension dialects with `host`, whose base protocol
+/// would use `base`: zstd where compression is asked for (`,lzo`) and the
+/// host has not closed on it; raw stays raw (a fast LAN, or a loopback).
+pub fn extension_codec(host: &Host, settings: &Settings, base: Codec) -> Codec {
+    if base == Codec::Lzo && speaks(host, settings, Extension::Zstd) {
+        Codec::Zstd
+    } else {
+        base
+    }
+}
+
+/// Remembers that `host` closed the connection on an extension: on a zstd
+/// request, only zstd (a daemon of ours from before it may speak the rest).
+pub fn mark_closed_on(host: &Host, settings: &Settings, ext: Extension, codec: Codec) {
+    let ext = if codec == Codec::Zstd {
+        Extension::Zstd
+    } else {
+        ext
+    };
+    mark_unspoken(host, settings, ext);
 }
 
 /// Remembers that `host` closed the connection on an extension.

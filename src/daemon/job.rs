@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::cached::{self, Looked};
 use super::reads::ReadsFrom;
 use super::refusal::Refusal;
 use super::run::{self, Ended, Finished, Running};
@@ -26,6 +27,7 @@ use super::stats::Permit;
 use super::unmap;
 use crate::args::Lang;
 use crate::exit::{self, Code};
+use crate::protocol::hashed::Digest;
 use crate::protocol::{OutputKind, Reply, ReplyForm, RequestHead};
 use crate::sys;
 
@@ -54,6 +56,12 @@ pub struct Job<'a> {
     pub reads: Option<ReadsFrom>,
     /// Variables set for this compile on top of the server's.
     pub env: Vec<(OsString, OsString)>,
+    /// The digest of the job's inputs (`cache::Inputs`), when its dialect
+    /// took them: then the result cache may answer or keep it.
+    pub inputs: Option<Digest>,
+    /// The reply the result cache had for it already (a hashed job asks
+    /// before its files are sent).
+    pub cached: Option<Reply>,
 }
 
 impl Job<'_> {
@@ -81,6 +89,8 @@ impl Job<'_> {
             reply: ReplyForm::of(head.version),
             reads: None,
             env: Vec::new(),
+            inputs: None,
+            cached: None,
         }
     }
 }
@@ -241,15 +251,21 @@ impl<'j> Launch<'j> {
     }
 }
 
-/// Waits for a job slot, runs the compiler, and replies. The slot and the
-/// job dir are released before the reply goes out, so a client that reads
-/// slowly holds neither.
+/// Answers from the result cache when it has the job's result (no slot, no
+/// compiler); otherwise waits for a job slot, runs the compiler, and
+/// replies. The slot and the job dir are released before the reply goes
+/// out, so a client that reads slowly holds neither.
 pub fn run<W: Write>(
     server: &Server,
-    job: Job<'_>,
+    mut job: Job<'_>,
     output: &mut W,
     client_fd: RawFd,
 ) -> Result<Outcome> {
+    let key = match cached::lookup(server, &mut job) {
+        Looked::Hit(reply) => return cached::answer(server, job, output, &reply),
+        Looked::Miss(key) => Some(key),
+        Looked::Off => None,
+    };
     let Job {
         compiler,
         source,
@@ -264,6 +280,7 @@ pub fn run<W: Write>(
         reply: form,
         reads,
         env,
+        ..
     } = job;
     let captured = Captured::new(dir.path());
     let mut outputs = vec![object.as_path()];
@@ -322,6 +339,9 @@ pub fn run<W: Write>(
     drop(counted);
     drop(slot);
     release(server, dir);
+    if let Some(key) = key {
+        cached::keep(server, &key, &finished, &reply);
+    }
     send(form, output, &reply)?;
     Ok(Outcome {
         compiler,
@@ -501,7 +521,7 @@ fn ended_by_us(reply: &mut Reply, code: Code, why: &str) {
 }
 
 /// Removes the job dir, or keeps it (`DISTCCD_SAVE_TEMPS`) and says where.
-fn release(server: &Server, dir: tempfile::TempDir) {
+pub(super) fn release(server: &Server, dir: tempfile::TempDir) {
     if server.save_temps {
         let kept = dir.keep();
         log::info!("kept job files in {}", kept.display());
@@ -510,7 +530,7 @@ fn release(server: &Server, dir: tempfile::TempDir) {
     }
 }
 
-fn send<W: Write>(form: ReplyForm, output: &mut W, reply: &Reply) -> Result<()> {
+pub(super) fn send<W: Write>(form: ReplyForm, output: &mut W, reply: &Reply) -> Result<()> {
     form.write(output, reply).context("sending reply")?;
     output.flush().context("sending reply")
 }
