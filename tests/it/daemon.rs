@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use distcc::protocol::{self, Limits, Reply, RequestHead, Version};
 
+use crate::blocking::wait_for;
 use crate::skip_unless;
 use crate::util::*;
 
@@ -218,18 +219,6 @@ fn compile(port: u16, source: &str) -> Reply {
 fn assert_compiled(r: &Reply) {
     assert_eq!(r.status, 0, "{}", text(&r.stderr));
     assert!(r.object().starts_with(b"\x7fELF"), "no object");
-}
-
-/// Polls `cond` until it holds or `limit` passes.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 fn signal(pid: u32, sig: i32) {
