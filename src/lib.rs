@@ -10,7 +10,7 @@
 //! - `exit`: distcc's exit codes and the wait status that carries them.
 //! - `sys`: the few libc wrappers (pipes, non-blocking fds, poll and
 //!   epoll, file identity, is-executable, process exists, CPUs, strerror).
-//! - `lzo`: the LZO1X codec.
+//! - `lzo`: the LZO1X codec; `zstd`: zstd bodies for our own dialects.
 //! - `role`: which program we are, from argv[0].
 //! - `settings`: the environment, read once (client's and daemon's).
 //! - `masquerade`: finding the real compiler, the recursion guard.
@@ -47,6 +47,7 @@ pub mod masquerade;
 pub mod role;
 pub mod settings;
 pub mod sys;
+pub mod zstd;
 
 // Floor 2.
 pub mod args;

@@ -48,6 +48,12 @@ impl Dialect {
             Dialect::Plain(_) | Dialect::Exact => None,
         }
     }
+
+    /// Whether the unit's files travel (exact mode) rather than its
+    /// preprocessed text.
+    fn is_exact(self) -> bool {
+        matches!(self, Dialect::Exact | Dialect::Hashed)
+    }
 }
 
 /// The first dialect to try with `host`: exact mode to a `,cpp` host,
@@ -107,6 +113,7 @@ pub fn run(
         });
     }
     let mut dialect = choose(ctx, job, host, sources);
+    let mut closed_on = 0;
     loop {
         let answer = match dialect {
             Dialect::Plain(v) => plain::run(ctx, job, host, v, cpp_slots, &mut sources.temps)?,
@@ -131,7 +138,7 @@ pub fn run(
         };
         match answer {
             Answer::Reply(r) => {
-                let exact = matches!(dialect, Dialect::Exact | Dialect::Hashed);
+                let exact = dialect.is_exact();
                 if let Some(miss) = unverified(&r, sources.listed.as_ref()) {
                     if r.output(OutputKind::Reads).is_none() {
                         // A daemon of ours from before the list: its
@@ -152,10 +159,10 @@ pub fn run(
                 return reply::accept(job, r, exact);
             }
             Answer::Compiled(c) => return Ok(c),
-            // The host does not speak our extension: the plain dialect
-            // under it, on a new connection (`temps` holds the whole
-            // source by now).
-            Answer::Unspoken if job.split_dwarf() => {
+            // The host does not speak our extension (or its zstd form),
+            // as remembered now. A -gsplit-dwarf job has no dialect but
+            // the streamed one.
+            Answer::Unspoken if job.split_dwarf() && !streamed::suits(ctx.settings, job, host) => {
                 return Err(Failed {
                     err: anyhow::anyhow!(
                         "-gsplit-dwarf: {host} does not speak our streamed dialect"
@@ -163,21 +170,26 @@ pub fn run(
                     blame: Blame::Refused,
                 })
             }
-            // A host without `,cpp` that refused exact mode (now
-            // remembered) gets classic distcc instead.
-            Answer::Unspoken if dialect == Dialect::Hashed && !host.cpp => {
-                ctx.state.no_listing();
+            // Otherwise the dialect to speak instead, on a new connection
+            // (`temps` holds the whole source by now, so a streamed job
+            // goes plain; a host without `,cpp` that refused exact mode
+            // gets classic distcc). Each closing is remembered, so three
+            // at most: zstd, the hashed dialect, the streamed one (distcc
+            // 3.4 closes on all of them).
+            Answer::Unspoken if dialect.plain().is_some() && closed_on < 3 => {
+                closed_on += 1;
+                let was_exact = dialect.is_exact();
                 dialect = choose(ctx, job, host, sources);
-            }
-            Answer::Unspoken => match dialect.plain() {
-                Some(plain) => dialect = plain,
-                None => {
-                    return Err(Failed {
-                        err: anyhow::anyhow!("{host} closed the connection on {dialect:?}"),
-                        blame: Blame::MidJob,
-                    })
+                if was_exact && !dialect.is_exact() {
+                    ctx.state.no_listing();
                 }
-            },
+            }
+            Answer::Unspoken => {
+                return Err(Failed {
+                    err: anyhow::anyhow!("{host} closed the connection on {dialect:?}"),
+                    blame: Blame::MidJob,
+                })
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ pub fn await_reply_in(
         .context("waiting for the compile")
         .map_err(mid_job)?;
     ctx.state.phase(Phase::Receive);
-    receive_in(&mut conn, form, &[]).map_err(mid_job)
+    receive_after(&mut conn, form, &[]).map_err(mid_job)
 }
 
 /// Starts the send phase: what follows is written (and, for our extensions,
@@ -65,13 +65,9 @@ pub fn start_send(ctx: &Context, conn: &mut Connection) {
     conn.set_time_limit(Some(ctx.settings.io_timeout));
 }
 
-/// Reads the server's reply, the first `already` bytes of which were read.
-pub fn receive_after(conn: &mut Connection, version: Version, already: &[u8]) -> Result<Reply> {
-    receive_in(conn, ReplyForm::of(version), already)
-}
-
-/// [`receive_after`] for a reply in `form`.
-fn receive_in(conn: &mut Connection, form: ReplyForm, already: &[u8]) -> Result<Reply> {
+/// Reads the server's reply in `form`, the first `already` bytes of which
+/// were read.
+pub fn receive_after(conn: &mut Connection, form: ReplyForm, already: &[u8]) -> Result<Reply> {
     form.read(
         &mut already.chain(BufReader::with_capacity(64 * 1024, conn)),
         &Limits::for_replies(),

@@ -65,9 +65,10 @@ pub fn reply_to(
     form: ReplyForm,
 ) -> Result<Answer, Failed> {
     log::debug!(
-        "sent to {host} (exact): {:?}, {} files, {} bytes on the wire",
+        "sent to {host} (exact): {:?}, {} files, {:?} bodies, {} bytes on the wire",
         sent.argv,
         listed.files.len(),
+        form.codec,
         sent.bytes
     );
     let send_time = sent.started.elapsed();

@@ -24,7 +24,9 @@ use super::pick;
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, Entry, HashedFile};
 use crate::protocol::identity as asserted;
-use crate::protocol::{self, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError};
+use crate::protocol::{
+    self, Codec, Dist, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError,
+};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
@@ -34,16 +36,29 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     let asserted = assertions::of(ctx, job, &listed.system);
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
-    let bytes = match send(&mut conn, &listed.cwd, &argv, &listed.files, &asserted) {
+    let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
+    let bytes = match send(
+        &mut conn,
+        &listed.cwd,
+        &argv,
+        &listed.files,
+        &asserted,
+        codec,
+    ) {
         Ok(n) => n,
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
-            // protocol 3 to this host from now on.
-            log::info!(
-                "{host}: no hashed transfer ({e:#}); using protocol 3, \
-                 which cannot verify its compiler and system headers"
-            );
-            pick::mark_unspoken(host, ctx.settings, pick::Extension::Hashed);
+            // protocol 3 to this host from now on; one of ours from
+            // before zstd closes on its zstd form: LZO from now on.
+            if codec == Codec::Zstd {
+                log::info!("{host}: no hashed transfer with zstd ({e:#}); asking with LZO");
+            } else {
+                log::info!(
+                    "{host}: no hashed transfer ({e:#}); using protocol 3, \
+                     which cannot verify its compiler and system headers"
+                );
+            }
+            pick::mark_closed_on(host, ctx.settings, pick::Extension::Hashed, codec);
             return Ok(Answer::Unspoken);
         }
         Err(e) => return Err(Failed::by(Blame::MidJob)(e)),
@@ -54,7 +69,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         started,
         bytes,
     };
-    exact::reply_to(ctx, job, host, listed, sent, ReplyForm::hashed())
+    exact::reply_to(ctx, job, host, listed, sent, ReplyForm::hashed(codec))
 }
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks;
@@ -66,6 +81,7 @@ fn send(
     argv: &[OsString],
     files: &[NamedFile],
     asserted: &Asserted,
+    codec: Codec,
 ) -> Result<usize> {
     let manifest: Vec<HashedFile> = files
         .iter()
@@ -83,7 +99,7 @@ fn send(
         argv: argv.to_vec(),
     };
     let mut buf = Vec::with_capacity(16 * 1024);
-    protocol::write_request_head_as(&mut buf, &head, hashed::VERSION)?;
+    protocol::write_request_head_as(&mut buf, &head, Dist::hashed(codec).number())?;
     asserted::write_assertions(&mut buf, &asserted.assertions)?;
     hashed::write_manifest(&mut buf, &manifest)?;
     connection::write_all(conn, &buf, false).context("sending the file list")?;
@@ -100,7 +116,7 @@ fn send(
     if list_asked {
         buf.extend_from_slice(&asserted.list);
     }
-    hashed::write_bodies(&mut buf, Version::V3.codec(), &bodies)?;
+    hashed::write_bodies(&mut buf, codec, &bodies)?;
     connection::write_all(conn, &buf, false).context("sending files")?;
     sent += buf.len();
     Ok(sent)

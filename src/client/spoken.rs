@@ -6,6 +6,7 @@
 use std::fs;
 
 use crate::hosts::Host;
+use crate::protocol::Codec;
 use crate::settings::Settings;
 use crate::state::{self, host_key};
 
@@ -21,6 +22,8 @@ pub enum Extension {
     ReadList,
     /// The status query (`protocol::status`), for placement (`place`).
     Status,
+    /// zstd bodies in either extension (`crate::zstd`).
+    Zstd,
 }
 
 impl Extension {
@@ -30,6 +33,7 @@ impl Extension {
             Extension::Stream => "nostream_",
             Extension::ReadList => "noreads_",
             Extension::Status => "nostatus_",
+            Extension::Zstd => "nozstd_",
         };
         format!("{prefix}{}", host_key(&host.key()))
     }
@@ -50,4 +54,26 @@ pub fn mark_unspoken(host: &Host, settings: &Settings, ext: Extension) {
     let dir = state::dir(settings);
     fs::create_dir_all(&dir).ok();
     fs::write(dir.join(ext.marker(host)), b"").ok();
+}
+
+/// The codec of our extension dialects with `host`, whose base protocol
+/// would use `base`: zstd where compression is asked for (`,lzo`) and the
+/// host has not closed on it; raw stays raw (a fast LAN, or a loopback).
+pub fn extension_codec(host: &Host, settings: &Settings, base: Codec) -> Codec {
+    if base == Codec::Lzo && speaks(host, settings, Extension::Zstd) {
+        Codec::Zstd
+    } else {
+        base
+    }
+}
+
+/// Remembers that `host` closed the connection on an extension: on a zstd
+/// request, only zstd (a daemon of ours from before it may speak the rest).
+pub fn mark_closed_on(host: &Host, settings: &Settings, ext: Extension, codec: Codec) {
+    let ext = if codec == Codec::Zstd {
+        Extension::Zstd
+    } else {
+        ext
+    };
+    mark_unspoken(host, settings, ext);
 }

@@ -21,7 +21,7 @@ use super::pick;
 use super::tee::Tee;
 use crate::exit::{self, Code};
 use crate::hosts::Host;
-use crate::protocol::{self, stream, ReplyForm, RequestHead, Version, WireError};
+use crate::protocol::{self, stream, Codec, Dist, ReplyForm, RequestHead, Version, WireError};
 use crate::settings::Settings;
 use crate::state::Phase;
 use crate::transport::{self, Connection};
@@ -73,8 +73,8 @@ pub fn run(
         .context("copying the preprocessed source")
         .map_err(local_fault)?;
     let cpp_done = started.elapsed();
-    let mut conn = match sent? {
-        Streamed::Sent(conn) => conn,
+    let (mut conn, codec) = match sent? {
+        Streamed::Sent(conn, codec) => (conn, codec),
         Streamed::Answered(reply) => return Ok(Answer::Reply(reply)),
         Streamed::Unsupported => return Ok(Answer::Unspoken),
     };
@@ -82,13 +82,9 @@ pub fn run(
     connection::write_all(&mut conn, &stream::end(), false)
         .context("ending the source")
         .map_err(Failed::by(Blame::MidJob))?;
-    let form = match job.split_dwarf() {
-        true => ReplyForm::of(base).with_split_dwarf(),
-        false => ReplyForm::of(base),
-    };
-    let reply = connection::await_reply_in(ctx, conn, form)?;
+    let reply = connection::await_reply_in(ctx, conn, reply_form(job, base, codec))?;
     log::info!(
-        "{} on {host} (streamed): preprocess+send {} ms, compile+receive {} ms, status {}",
+        "{} on {host} (streamed): preprocess+send {} ms, compile+receive {} ms, status {}, {codec:?} bodies",
         job.input.to_string_lossy(),
         cpp_done.as_millis(),
         (started.elapsed() - cpp_done).as_millis(),
@@ -97,10 +93,23 @@ pub fn run(
     Ok(Answer::Reply(reply))
 }
 
+/// The reply a streamed request gets: `base`'s, in the request's codec,
+/// with the split DWARF file if the job makes one.
+fn reply_form(job: &Job, base: Version, codec: Codec) -> ReplyForm {
+    let form = ReplyForm {
+        codec,
+        ..ReplyForm::of(base)
+    };
+    match job.split_dwarf() {
+        true => form.with_split_dwarf(),
+        false => form,
+    }
+}
+
 /// How far a streamed attempt got before the preprocessor's status is known.
 enum Streamed {
-    /// The source is sent, all but its end marker.
-    Sent(Connection),
+    /// The source is sent, all but its end marker, in the codec.
+    Sent(Connection, Codec),
     /// The server replied without compiling (refused the job).
     Answered(protocol::Reply),
     /// The server closed the connection on our extension.
@@ -119,10 +128,14 @@ fn stream_to(
     let mid_job = Failed::by(Blame::MidJob);
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.server_args());
-    log::debug!("streaming to {host} (protocol {}): {argv:?}", base.number());
+    let codec = pick::extension_codec(host, ctx.settings, base.codec());
+    log::debug!(
+        "streaming to {host} (protocol {}, {codec:?}): {argv:?}",
+        base.number()
+    );
     let limit = ctx.settings.io_timeout;
     conn.set_time_limit(Some(limit));
-    send_head(&mut conn, base, argv).map_err(mid_job)?;
+    send_head(&mut conn, base, codec, argv).map_err(mid_job)?;
     ctx.state.phase(Phase::Preprocess);
     let answered = tee
         .await_readable(conn.poll_fd(), Instant::now() + limit)
@@ -136,13 +149,15 @@ fn stream_to(
     match stream::read_answer(&mut conn) {
         Ok(stream::Answer::Go) => {}
         Ok(stream::Answer::Reply(first)) => {
-            let reply = connection::receive_after(&mut conn, base, &first).map_err(mid_job)?;
+            let form = reply_form(job, base, codec);
+            let reply = connection::receive_after(&mut conn, form, &first).map_err(mid_job)?;
             return Ok(Streamed::Answered(reply));
         }
         Err(e) if e.code() == Code::Truncated || is_reset(&e) => {
-            // distcc 3.4 closes on a version it does not know.
-            log::info!("{host}: no streaming ({e}); sending sources whole");
-            pick::mark_unspoken(host, ctx.settings, pick::Extension::Stream);
+            // distcc 3.4 closes on a version it does not know (and one
+            // of ours from before zstd on the zstd one).
+            log::info!("{host}: no streaming with {codec:?} ({e}); sending sources whole");
+            pick::mark_closed_on(host, ctx.settings, pick::Extension::Stream, codec);
             return Ok(Streamed::Unsupported);
         }
         Err(e) => return Err(mid_job(anyhow!(e.code()).context(e.to_string()))),
@@ -153,11 +168,11 @@ fn stream_to(
         limit,
     };
     let wire = tee
-        .send(&mut per_chunk, base.codec())
+        .send(&mut per_chunk, codec)
         .context("streaming the source")
         .map_err(mid_job)?;
     log::debug!("streamed {wire} bytes on the wire");
-    Ok(Streamed::Sent(conn))
+    Ok(Streamed::Sent(conn, codec))
 }
 
 /// Step one: the request head under the extension's version; the server
@@ -165,6 +180,7 @@ fn stream_to(
 fn send_head(
     conn: &mut Connection,
     base: Version,
+    codec: Codec,
     argv: Vec<std::ffi::OsString>,
 ) -> anyhow::Result<()> {
     let head = RequestHead {
@@ -173,7 +189,7 @@ fn send_head(
         argv,
     };
     let mut buf = Vec::with_capacity(512);
-    protocol::write_request_head_as(&mut buf, &head, stream::version_for(base))?;
+    protocol::write_request_head_as(&mut buf, &head, Dist::streamed(codec).number())?;
     connection::write_all(conn, &buf, false).context("sending the job")
 }
 

@@ -8,9 +8,11 @@ use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result};
 
+use super::cache::Inputs;
 use super::job::Verdict;
 use super::mirror::{self, Source};
 use super::server::Server;
+use crate::protocol::hashed::Digesting;
 use crate::protocol::{FileList, Incoming, RequestHead};
 
 /// Checks a protocol-3 request whose head has been read, then places its
@@ -27,13 +29,20 @@ pub fn prepare<'a, R: Read>(
     };
     let mut files =
         FileList::new(input, head.version.codec(), &server.limits).context("reading files")?;
+    // Each file digested on the way, for the result cache's key.
+    let mut inputs = Inputs::files();
     while let Some((name, incoming)) = files.next_file().context("reading files")? {
         let placed = match incoming {
-            Incoming::Link(target) => mirror.place(&name, Source::Link(&target))?,
+            Incoming::Link(target) => {
+                inputs.link(&name, &target);
+                mirror.place(&name, Source::Link(&target))?
+            }
             Incoming::File { len } => {
                 let mut write = |f: &mut File| -> Result<()> {
-                    let mut w = io::BufWriter::with_capacity(64 * 1024, f);
+                    let mut w = Digesting::new(io::BufWriter::with_capacity(64 * 1024, f));
                     files.body_to(len, &mut w).context("reading a file")?;
+                    let (mut w, digest) = w.finish();
+                    inputs.file(&name, &digest);
                     w.flush().context("writing a file")
                 };
                 mirror.place(&name, Source::Body(&mut write))?
@@ -43,5 +52,7 @@ pub fn prepare<'a, R: Read>(
             return Ok(Err(r));
         }
     }
-    Ok(Ok(mirror.into_job(false)))
+    let mut job = mirror.into_job(false);
+    job.inputs = Some(inputs.finish());
+    Ok(Ok(job))
 }

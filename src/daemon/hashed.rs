@@ -4,12 +4,15 @@
 //! stored, and placed. The compile and the reply are exact mode's. What
 //! the request asserts about its compiler and system headers is checked
 //! by `verify` before `NEED`, or, for a system list this daemon has not
-//! seen, right after it.
+//! seen, right after it. A job the result cache has is answered from the
+//! digests alone, with an empty `NEED`, once the assertions are checked
+//! (the system list too, which the client sends without bodies).
 
 use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result};
 
+use super::cache::Inputs;
 use super::job::Verdict;
 use super::mirror::{self, Mirror, Source};
 use super::refusal::Refusal;
@@ -19,7 +22,7 @@ use super::verify::SystemList;
 use crate::exit::Code;
 use crate::protocol::hashed::{self, Digest, Entry, HashedFile};
 use crate::protocol::identity::{self as asserted, Assertions};
-use crate::protocol::RequestHead;
+use crate::protocol::{Codec, Reply, RequestHead};
 
 /// Reads the file list of a hashed request whose head has been read, asks
 /// for the files the store lacks, places every file, and prepares the
@@ -28,16 +31,11 @@ use crate::protocol::RequestHead;
 pub fn prepare<'a, R: Read>(
     server: &'a Server,
     head: RequestHead,
+    codec: Codec,
     input: &mut R,
     output: &mut dyn Write,
 ) -> Result<Verdict<'a>> {
-    let Known {
-        mirror,
-        manifest,
-        missing,
-        store,
-        ask_system,
-    } = match before_need(server, &head, input) {
+    let known = match before_need(server, &head, input) {
         Ok(Ok(known)) => known,
         Ok(Err(r)) => {
             hashed::write_need(output, &[])?;
@@ -52,13 +50,27 @@ pub fn prepare<'a, R: Read>(
             return Err(e);
         }
     };
-    let indices: Vec<u32> = missing.iter().map(|(i, _)| *i).collect();
+    let Known {
+        mirror,
+        manifest,
+        missing,
+        store,
+        ask_system,
+    } = known;
+    let inputs = inputs_of(&manifest);
+    // A result the cache has needs no body: an empty NEED.
+    let early = answered_early(server, &mirror, &inputs, &missing);
+    let indices: Vec<u32> = match early {
+        Some(_) => Vec::new(),
+        None => missing.iter().map(|(i, _)| *i).collect(),
+    };
     if ask_system.is_some() {
         asserted::write_list_request(output)?;
     }
     hashed::write_need(output, &indices)?;
     output.flush().context("asking for files")?;
     if let Some(digest) = ask_system {
+        // Checked before any answer, a cached one included.
         let files = asserted::read_list(input, &server.limits, &digest)
             .context("reading the system file list")?;
         let list = server.verifier.remember(digest, files);
@@ -66,9 +78,40 @@ pub fn prepare<'a, R: Read>(
             return Ok(Err(r));
         }
     }
+    if let Some(reply) = early {
+        let mut job = mirror.into_job(true);
+        job.inputs = Some(inputs);
+        job.cached = Some(reply);
+        return Ok(Ok(job));
+    }
+    let total = match receive_missing(server, codec, input, &mirror, store, &manifest, &missing)? {
+        Ok(total) => total,
+        Err(r) => return Ok(Err(r)),
+    };
+    log::debug!(
+        "exact job: {} files, {} sent, {} bytes",
+        manifest.len(),
+        missing.len(),
+        total
+    );
+    let mut job = mirror.into_job(true);
+    job.inputs = Some(inputs);
+    Ok(Ok(job))
+}
+
+/// Receives the bodies asked for (`missing`) into the store and places
+/// them; returns the bytes received.
+fn receive_missing<R: Read>(
+    server: &Server,
+    codec: Codec,
+    input: &mut R,
+    mirror: &Mirror,
+    store: &Store,
+    manifest: &[HashedFile],
+    missing: &[(u32, Digest)],
+) -> Result<Result<u64, Refusal>> {
     let mut total: u64 = 0;
-    let codec = head.version.codec();
-    for (i, d) in &missing {
+    for (i, d) in missing {
         let name = &manifest[*i as usize].name;
         // Each body streams into the store, digested on the way; the
         // bodies together stay within the request limit.
@@ -91,13 +134,34 @@ pub fn prepare<'a, R: Read>(
             return Ok(Err(r));
         }
     }
-    log::debug!(
-        "exact job: {} files, {} sent, {} bytes",
-        manifest.len(),
-        missing.len(),
-        total
-    );
-    Ok(Ok(mirror.into_job(true)))
+    Ok(Ok(total))
+}
+
+/// The result cache's digest of a hashed request's files.
+fn inputs_of(manifest: &[HashedFile]) -> Digest {
+    let mut inputs = Inputs::files();
+    for f in manifest {
+        match &f.entry {
+            Entry::Hashed(d) => inputs.file(&f.name, d),
+            Entry::Link(target) => inputs.link(&f.name, target),
+        }
+    }
+    inputs.finish()
+}
+
+/// The cached reply to a job whose bodies are still to come, if the
+/// result cache has one: worth asking only when bodies are missing. The
+/// key has the compiler `verify` chose, the one the job would run.
+fn answered_early(
+    server: &Server,
+    mirror: &Mirror,
+    inputs: &Digest,
+    missing: &[(u32, Digest)],
+) -> Option<Reply> {
+    let cache = server.cache.as_ref().filter(|_| !missing.is_empty())?;
+    let run_dir = mirror.run_dir();
+    let key = cache.key(&mirror.compile(&run_dir, &server.cache_setting, inputs, true))?;
+    cache.get_early(&key)
 }
 
 /// What a hashed request is before `NEED`: its file list read, its

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::cached::{self, Looked};
 use super::reads::ReadsFrom;
 use super::refusal::Refusal;
 use super::run::{self, Ended, Finished, Running};
@@ -24,119 +25,11 @@ use super::server::Server;
 use super::space;
 use super::stats::Permit;
 use super::unmap;
-use crate::args::Lang;
 use crate::exit::{self, Code};
-use crate::protocol::{OutputKind, Reply, ReplyForm, RequestHead};
+use crate::protocol::{OutputKind, Reply, ReplyForm};
 use crate::sys;
 
-/// A compile ready to run.
-pub struct Job<'a> {
-    /// argv[0] as the client sent it, for the log and the stats page.
-    pub compiler: String,
-    /// The source's name as the client sent it, for the stats page.
-    pub source: String,
-    pub program: PathBuf,
-    pub args: Vec<OsString>,
-    /// Where the compiler runs.
-    pub cwd: PathBuf,
-    /// The job's private dir; removed before the reply is sent.
-    pub dir: tempfile::TempDir,
-    /// The object (or assembly) the compiler writes.
-    pub object: PathBuf,
-    /// The dependency file to return (protocol 3).
-    pub deps: Option<PathBuf>,
-    /// A server-side prefix to remove from diagnostics and the `.d` file.
-    pub unmap: Option<Vec<u8>>,
-    pub feed: Feed<'a>,
-    /// How the answer goes on the wire.
-    pub reply: ReplyForm,
-    /// Where the list of files read comes from, when the reply has one.
-    pub reads: Option<ReadsFrom>,
-    /// Variables set for this compile on top of the server's.
-    pub env: Vec<(OsString, OsString)>,
-}
-
-impl Job<'_> {
-    /// A compile of preprocessed source in its own job `dir`, which is also
-    /// where it runs and writes `output_name`: the plain and streamed
-    /// dialects' jobs. Fed from a file until the caller says otherwise.
-    pub fn in_dir(
-        head: &RequestHead,
-        program: PathBuf,
-        args: Vec<OsString>,
-        dir: tempfile::TempDir,
-        output_name: impl AsRef<Path>,
-    ) -> Self {
-        Job {
-            compiler: head.argv[0].to_string_lossy().into_owned(),
-            source: source_name(&head.argv),
-            program,
-            args,
-            cwd: dir.path().to_path_buf(),
-            object: dir.path().join(output_name),
-            dir,
-            deps: None,
-            unmap: None,
-            feed: Feed::File,
-            reply: ReplyForm::of(head.version),
-            reads: None,
-            env: Vec::new(),
-        }
-    }
-}
-
-/// A job ready to run, or why it will not: what a dialect makes of a
-/// request.
-pub type Verdict<'a> = std::result::Result<Job<'a>, Refusal>;
-
-/// A fresh private dir for one job under the daemon's temp dir.
-pub fn dir(server: &Server) -> io::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix("distccd_")
-        .tempdir_in(&server.tmpdir)
-}
-
-/// Tells the client to go ahead, then fills the compiler's stdin (the
-/// pipe's write end) with the streamed source and hands the pipe back open.
-pub type PipeFeed<'a> = Box<dyn FnMut(&mut dyn Write, File) -> Result<File> + 'a>;
-
-/// How the compiler gets its input.
-pub enum Feed<'a> {
-    /// From a file in the job dir; stdin is /dev/null.
-    File,
-    /// From a pipe, the compiler started before its source has arrived:
-    /// `feed` tells the client to go ahead, then fills the pipe's write end
-    /// with the source and hands it back open. The compiler, which reads
-    /// its whole input before compiling, starts its work only once the
-    /// pipe is closed, and that waits for a job slot.
-    Pipe {
-        feed: PipeFeed<'a>,
-        /// Held from before the compiler starts until it has a job slot.
-        token: Permit<'a>,
-    },
-}
-
-/// What became of one connection, for the log.
-#[derive(Debug)]
-pub struct Outcome {
-    pub compiler: String,
-    pub status: Option<i32>,
-    pub refused: Option<Code>,
-}
-
-/// The name `source` gets in a [`Job`]: the last word that names a source
-/// and is not `-o`'s.
-pub fn source_name(argv: &[OsString]) -> String {
-    argv.iter()
-        .enumerate()
-        .skip(1)
-        .rfind(|(i, a)| {
-            !a.to_string_lossy().starts_with('-')
-                && Lang::from_path(a).is_some()
-                && argv[i - 1] != "-o"
-        })
-        .map_or_else(|| "none".into(), |(_, a)| a.to_string_lossy().into_owned())
-}
+pub use super::prepared::{dir, source_name, Feed, Job, Outcome, PipeFeed, Verdict};
 
 /// The compiler's stdout and stderr, captured in the job dir.
 struct Captured {
@@ -241,16 +134,23 @@ impl<'j> Launch<'j> {
     }
 }
 
-/// Waits for a job slot, runs the compiler, and replies. The slot and the
-/// job dir are released before the reply goes out, so a client that reads
-/// slowly holds neither. Long because that order is the point: each step
-/// releases what the one before it held, which a split would hide.
+/// Answers from the result cache when it has the job's result (no slot, no
+/// compiler); otherwise waits for a job slot, runs the compiler, and
+/// replies. The slot and the job dir are released before the reply goes
+/// out, so a client that reads slowly holds neither. Long because that
+/// order is the point: each step releases what the one before it held,
+/// which a split would hide.
 pub fn run<W: Write>(
     server: &Server,
-    job: Job<'_>,
+    mut job: Job<'_>,
     output: &mut W,
     client_fd: RawFd,
 ) -> Result<Outcome> {
+    let key = match cached::lookup(server, &mut job) {
+        Looked::Hit(reply) => return answer_cached(server, job, output, &reply),
+        Looked::Miss(key) => Some(key),
+        Looked::Off => None,
+    };
     let Job {
         compiler,
         source,
@@ -265,6 +165,7 @@ pub fn run<W: Write>(
         reply: form,
         reads,
         env,
+        ..
     } = job;
     let captured = Captured::new(dir.path());
     let mut outputs = vec![object.as_path()];
@@ -323,6 +224,9 @@ pub fn run<W: Write>(
     drop(counted);
     drop(slot);
     release(server, dir);
+    if let Some(key) = key {
+        cached::keep(server, &key, &finished, &reply);
+    }
     send(form, output, &reply)?;
     Ok(Outcome {
         compiler,
@@ -502,7 +406,7 @@ fn ended_by_us(reply: &mut Reply, code: Code, why: &str) {
 }
 
 /// Removes the job dir, or keeps it (`DISTCCD_SAVE_TEMPS`) and says where.
-fn release(server: &Server, dir: tempfile::TempDir) {
+pub(super) fn release(server: &Server, dir: tempfile::TempDir) {
     if server.save_temps {
         let kept = dir.keep();
         log::info!("kept job files in {}", kept.display());
@@ -511,7 +415,7 @@ fn release(server: &Server, dir: tempfile::TempDir) {
     }
 }
 
-fn send<W: Write>(form: ReplyForm, output: &mut W, reply: &Reply) -> Result<()> {
+pub(super) fn send<W: Write>(form: ReplyForm, output: &mut W, reply: &Reply) -> Result<()> {
     form.write(output, reply).context("sending reply")?;
     output.flush().context("sending reply")
 }
@@ -552,5 +456,22 @@ pub fn refuse<W: Write>(
         compiler,
         status: None,
         refused: Some(refusal.code),
+    })
+}
+
+/// Answers from the result cache: no job slot, no compiler.
+fn answer_cached<W: Write>(
+    server: &Server,
+    job: Job,
+    output: &mut W,
+    reply: &Reply,
+) -> Result<Outcome> {
+    log::info!("{}: answered from the result cache", job.compiler);
+    release(server, job.dir);
+    send(job.reply, output, reply)?;
+    Ok(Outcome {
+        compiler: job.compiler,
+        status: Some(reply.status as i32),
+        refused: None,
     })
 }

@@ -21,10 +21,12 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::cache::Compile;
 use super::job::{self, Feed, Job};
 use super::reads::ReadsFrom;
 use super::refusal::Refusal;
 use super::server::Server;
+use crate::protocol::hashed::Digest;
 use crate::protocol::{ReplyForm, Version};
 
 #[cfg(test)]
@@ -151,6 +153,35 @@ impl Mirror {
             .map_err(|e| Refusal::bad_arguments(format!("cannot create {}: {e}", name.display()))))
     }
 
+    /// Where the compile runs: the client's working directory, mirrored.
+    pub fn run_dir(&self) -> PathBuf {
+        under(&self.root, &self.cwd)
+    }
+
+    /// The compile this job will run, as the result cache keys it (a
+    /// hashed job asks before its files are sent; its reply has the list
+    /// of files read, as [`Mirror::into_job`]'s `reads` says). `run_dir`
+    /// is [`Mirror::run_dir`]'s.
+    pub fn compile<'m>(
+        &'m self,
+        run_dir: &'m Path,
+        setting: &'m str,
+        inputs: &'m Digest,
+        reads: bool,
+    ) -> Compile<'m> {
+        Compile {
+            program: &self.program,
+            args: &self.plan.args,
+            cwd: run_dir,
+            dir: self.job.path(),
+            version: Version::V3.number(),
+            reads,
+            source: &self.source,
+            setting,
+            inputs,
+        }
+    }
+
     /// The job to run once every file is in place: the client's own
     /// command line from the mirrored cwd, answered as protocol 3; with
     /// `reads` (our hashed dialect), also with the list of files read.
@@ -164,16 +195,17 @@ impl Mirror {
         let (reads, env, reply) = if reads {
             let (from, env) =
                 ReadsFrom::choose(self.job.path(), self.plan.deps, self.plan.deps_all);
-            (Some(from), env, ReplyForm::hashed())
+            (Some(from), env, ReplyForm::hashed(Version::V3.codec()))
         } else {
             (None, Vec::new(), ReplyForm::of(Version::V3))
         };
+        let cwd = self.run_dir();
         Job {
             compiler: self.compiler,
             source: self.source,
             program: self.program,
             args: self.plan.args,
-            cwd: under(&self.root, &self.cwd),
+            cwd,
             unmap: Some(self.root.into_os_string().into_vec()),
             dir: self.job,
             object: self.plan.output,
@@ -182,6 +214,8 @@ impl Mirror {
             reply,
             reads,
             env,
+            inputs: None,
+            cached: None,
         }
     }
 }

@@ -16,8 +16,9 @@
 //! arguments are safe, from the flag table in `args`); `mirror` and
 //! `mirror_args` (exact mode's file tree and command line), `unmap` (its
 //! way back), `store` (its content store), `verify` (the compiler and
-//! system headers a hashed request asserts); `space` (a full disk, said as
-//! one); `run` (one compiler process), `leader` (the process that takes
+//! system headers a hashed request asserts); `cache` (the result cache,
+//! shared by all clients) and `cached` (its part in a job); `space` (a
+//! full disk, said as one); `run` (one compiler process), `leader` (the process that takes
 //! its whole tree down with it) and `sandbox` (its Landlock jail); `stats`,
 //! `statspage` and `machine` (counters and the stats page); `status` and
 //! `capacity` (the status query's answer, from `reception`); `daemonize`
@@ -26,6 +27,8 @@
 //! (what reception waits for on that port).
 
 pub mod access;
+pub mod cache;
+pub mod cached;
 pub mod capacity;
 pub mod compilers;
 pub mod daemonize;
@@ -43,6 +46,7 @@ pub mod mirror_args;
 pub mod options;
 pub mod plain;
 pub mod policy;
+pub mod prepared;
 pub mod reads;
 pub mod reception;
 pub mod refusal;

@@ -178,6 +178,14 @@ pub struct Options {
     /// clients to check before they pin it
     #[argh(switch)]
     pub tls_fingerprint: bool,
+    /// size of the result cache shared by all clients, in MiB (default 0:
+    /// off); identical compiles are then answered from it
+    #[argh(option)]
+    pub cache_size: Option<u64>,
+
+    /// where the result cache lives (default $TMPDIR/distccd-cache-UID)
+    #[argh(option)]
+    pub cache_dir: Option<PathBuf>,
 
     /// accepted for compatibility with distcc 3.4, whose opt-out of its
     /// compiler whitelist it is; here only allowed compilers run, always
@@ -189,6 +197,8 @@ pub struct Options {
 /// list against the parser's own usage line).
 const LONG_WITH_VALUE: &[&str] = &[
     "--allow",
+    "--cache-dir",
+    "--cache-size",
     "--compiler-dir",
     "--io-timeout",
     "--job-lifetime",
@@ -321,6 +331,8 @@ mod tests {
     fn every_value_option_in_both_forms() {
         let cases: &[(&str, Option<&str>, &str)] = &[
             ("--allow", Some("-a"), "10.0.0.0/8"),
+            ("--cache-dir", None, "/var/cache/distccd"),
+            ("--cache-size", None, "1024"),
             ("--compiler-dir", None, "/opt/masq"),
             ("--io-timeout", None, "30"),
             ("--job-lifetime", None, "60"),

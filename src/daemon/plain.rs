@@ -9,9 +9,11 @@ use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result};
 
+use super::cache::Inputs;
 use super::job::{self, Job, Verdict};
 use super::policy;
 use super::server::Server;
+use crate::protocol::hashed::Digesting;
 use crate::protocol::{self, RequestHead};
 
 /// Reads the source of a protocol 1 or 2 request whose head has been read,
@@ -24,11 +26,12 @@ pub fn prepare<'a, R: Read>(
     let dir = job::dir(server)
         .with_context(|| format!("creating a job dir in {}", server.tmpdir.display()))?;
     let received = dir.path().join("received");
-    {
-        let mut file = io::BufWriter::with_capacity(
+    let source = {
+        // Digested on the way, for the result cache's key.
+        let mut file = Digesting::new(io::BufWriter::with_capacity(
             64 * 1024,
             File::create(&received).context("creating the job's input")?,
-        );
+        ));
         protocol::read_body_to(
             input,
             protocol::DOTI,
@@ -37,8 +40,10 @@ pub fn prepare<'a, R: Read>(
             &mut file,
         )
         .context("reading preprocessed source")?;
+        let (mut file, digest) = file.finish();
         file.flush().context("writing the job's input")?;
-    }
+        digest
+    };
     let plan = match policy::check(&head.argv[1..]) {
         Ok(plan) => plan,
         Err(refusal) => return Ok(Err(refusal)),
@@ -51,5 +56,7 @@ pub fn prepare<'a, R: Read>(
     let output_name = policy::output_name(plan.mode);
     fs::rename(&received, dir.path().join(&input_name)).context("naming the job's input")?;
     let args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name.as_ref());
-    Ok(Ok(Job::in_dir(&head, program, args, dir, output_name)))
+    let mut job = Job::in_dir(&head, program, args, dir, output_name);
+    job.inputs = Some(Inputs::source(&source));
+    Ok(Ok(job))
 }

@@ -129,12 +129,12 @@ fn judge_head(buf: &[u8], limits: &Limits) -> Head {
     };
     match protocol::read_head(&mut r, dist, limits) {
         Ok(_) => Head::Complete {
-            streamed: matches!(dist, Dist::Streamed(_)),
+            streamed: matches!(dist, Dist::Streamed(..)),
             len: buf.len() - r.len(),
         },
         Err(WireError::Closed { .. } | WireError::Truncated { .. }) => Head::Partial,
         Err(e) => Head::Refused(
-            ReplyForm::of(dist.base()),
+            ReplyForm::of_dist(dist),
             Refusal::new(e.code(), format!("refused request: {e}")),
         ),
     }
@@ -296,10 +296,9 @@ impl Reception {
         let draining = server.draining.load(Ordering::SeqCst);
         match judge_head(&w.buf, &server.limits) {
             Head::Complete { .. } if draining => {
+                // In the request's codec: a zstd client reads zstd.
                 let form = protocol::read_dist(&mut &w.buf[..])
-                    .map_or(ReplyForm::of(protocol::Version::V1), |d| {
-                        ReplyForm::of(d.base())
-                    });
+                    .map_or(ReplyForm::of(protocol::Version::V1), ReplyForm::of_dist);
                 let refusal = Refusal::new(Code::Busy, "draining: this server is shutting down");
                 self.refuse(slot, form, refusal, server)
             }
@@ -338,7 +337,7 @@ impl Reception {
                 Head::Partial if w.buf.len() < HEAD_BUFFER => {}
                 Head::Complete { .. } | Head::Partial | Head::Refused(..) => {
                     let form = match crate::protocol::read_dist(&mut &w.buf[..]) {
-                        Ok(dist) => ReplyForm::of(dist.base()),
+                        Ok(dist) => ReplyForm::of_dist(dist),
                         Err(_) => return self.close(slot, server, "not a distcc request"),
                     };
                     let refusal = Refusal::new(Code::AuthFailed, hello::PLAINTEXT_REFUSAL);
@@ -368,7 +367,7 @@ impl Reception {
         server.stats.refused();
         let mut bytes = Vec::new();
         // Our hashed client reads NEED before anything else.
-        if matches!(protocol::read_dist(&mut &w.buf[..]), Ok(Dist::Hashed)) {
+        if matches!(protocol::read_dist(&mut &w.buf[..]), Ok(Dist::Hashed(_))) {
             protocol::hashed::write_need(&mut bytes, &[]).ok();
         }
         form.write(&mut bytes, &job::refusal_reply(&refusal)).ok();

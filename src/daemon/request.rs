@@ -59,7 +59,7 @@ pub fn serve<R: Source, W: Write>(
     };
     let outcome = job::refuse(
         server,
-        ReplyForm::of(dist.base()),
+        ReplyForm::of_dist(dist),
         &mut output,
         compiler,
         refusal,
@@ -98,18 +98,23 @@ fn read_and_run<R: Source, W: Write>(
     *compiler = head.argv[0].to_string_lossy().into_owned();
     // Only our streaming client sends on at once (it waits for our answer
     // while it preprocesses); the others may preprocess now.
-    if !matches!(dist, Dist::Streamed(_)) {
+    if !matches!(dist, Dist::Streamed(..)) {
         input.get_mut().wait_for_source();
     }
     let until = input.get_ref().until();
     let verdict = match dist {
         Dist::Plain(Version::V3) => exact::prepare(server, head, input)?,
         Dist::Plain(_) => plain::prepare(server, head, input)?,
-        Dist::Streamed(_) => streamed::prepare(server, head, input, output, until)?,
-        Dist::Hashed => hashed::prepare(server, head, input, output)?,
+        Dist::Streamed(_, codec) => streamed::prepare(server, head, codec, input, output, until)?,
+        Dist::Hashed(codec) => hashed::prepare(server, head, codec, input, output)?,
     };
     match verdict {
-        Ok(job) => job::run(server, job, output, client_fd).map(Ok),
+        Ok(mut job) => {
+            // The dialect chose the reply's form (its extras, the list of
+            // files read); its bodies go in the request's codec.
+            job.reply.codec = dist.codec();
+            job::run(server, job, output, client_fd).map(Ok)
+        }
         Err(refusal) => Ok(Err(refusal)),
     }
 }

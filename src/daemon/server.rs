@@ -1,8 +1,9 @@
 //! The daemon's shared state: what every job reads and never changes (the
 //! whitelist, the limits, the compilers' environment) and what jobs share
-//! (job slots, early-start tokens, counters, the content store, the stop
-//! latch). Built once, from the command line (`options`) and the
-//! environment (`settings::DaemonSettings`), before the first connection.
+//! (job slots, early-start tokens, counters, the content store, the
+//! result cache, the stop latch). Built once, from the command line
+//! (`options`) and the environment (`settings::DaemonSettings`), before the
+//! first connection.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::cache::ResultCache;
 use super::compilers::{self, Whitelist};
 use super::options::Options;
 use super::run::{self, RunLimits};
@@ -40,6 +42,10 @@ pub struct Server {
     pub store: Option<Store>,
     /// Checks hashed requests' compiler identity and system headers.
     pub verifier: Verifier,
+    /// The result cache (`--cache-size`), off unless asked for.
+    pub cache: Option<ResultCache>,
+    /// The compilers' environment and limits, as the cache key has them.
+    pub cache_setting: String,
     /// Confine compilers with Landlock (`--no-sandbox` turns it off).
     pub sandbox: bool,
     /// The TLS port's key and authorized keys (`--tls-dir`), read before
@@ -61,6 +67,12 @@ fn default_jobs() -> u32 {
 
 impl Server {
     pub fn build(opts: &Options) -> Result<Server> {
+        let mut server = Server::build_parts(opts)?;
+        server.cache_setting = format!("{:?} {:?}", server.env, server.run_limits);
+        Ok(server)
+    }
+
+    fn build_parts(opts: &Options) -> Result<Server> {
         let settings = DaemonSettings::from_env();
         let jobs = opts.jobs.unwrap_or_else(default_jobs).max(1);
         let io_timeout = opts
@@ -89,6 +101,8 @@ impl Server {
             stats: Stats::new(),
             store: open_store(&settings.tmpdir, opts.store_size.unwrap_or(256)),
             verifier: Verifier::new(Some(&private_dir(&settings.tmpdir, "distccd-identity"))),
+            cache: open_cache(opts, &settings.tmpdir),
+            cache_setting: String::new(),
             tmpdir: settings.tmpdir,
             sandbox: !opts.no_sandbox,
             tls: None,
@@ -134,6 +148,33 @@ fn open_store(tmpdir: &Path, mib: u64) -> Option<Store> {
         Ok(s) => Some(s),
         Err(e) => {
             log::warn!("no content store: {e:#}");
+            None
+        }
+    }
+}
+
+/// The result cache, when `--cache-size` asks for one. Off by default: it
+/// keeps clients' objects on the volunteer's disk and answers one client
+/// with another's compile, which is the operator's call to make (the
+/// content store, on by default, keeps only inputs). Private to this
+/// daemon's user under its temp dir, or in `--cache-dir` (somewhere that
+/// outlives a reboot, such as `/var/cache/distccd`, for a cache that does).
+fn open_cache(opts: &Options, tmpdir: &Path) -> Option<ResultCache> {
+    let mib = opts.cache_size.unwrap_or(0);
+    if mib == 0 {
+        return None;
+    }
+    let dir = opts
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| private_dir(tmpdir, "distccd-cache"));
+    match ResultCache::open(&dir, mib.saturating_mul(1 << 20)) {
+        Ok(c) => {
+            log::info!("result cache in {}, {mib} MiB", dir.display());
+            Some(c)
+        }
+        Err(e) => {
+            log::warn!("no result cache: {e:#}");
             None
         }
     }

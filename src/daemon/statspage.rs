@@ -34,7 +34,10 @@ pub fn serve(mut s: TcpStream, server: &Server) {
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let body = server.stats.render(server.jobs, &server.tmpdir);
+    let mut body = server.stats.render(server.jobs, &server.tmpdir);
+    if let Some(cache) = &server.cache {
+        cache.render(&mut body);
+    }
     let _ = write!(
         s,
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\

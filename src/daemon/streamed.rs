@@ -11,11 +11,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
+use super::cache::Inputs;
 use super::job::{self, Feed, Job, Verdict};
 use super::policy::{self, ServerJob};
 use super::refusal::Refusal;
 use super::server::Server;
 use crate::exit::Code;
+use crate::protocol::hashed::{Digest, Digesting};
 use crate::protocol::{stream, Codec, Limits, RequestHead};
 use crate::sys::{self, poll_events};
 
@@ -39,6 +41,7 @@ fn language(temp_suffix: &str) -> Option<&'static str> {
 pub fn prepare<'a, R: BufRead>(
     server: &'a Server,
     head: RequestHead,
+    codec: Codec,
     input: &'a mut R,
     output: &mut dyn Write,
     until: Instant,
@@ -59,7 +62,6 @@ pub fn prepare<'a, R: BufRead>(
             return Ok(Err(Refusal::new(Code::IoError, why)));
         }
     };
-    let codec = head.version.codec();
     let (output_name, mut job) = match plan.split_dwarf {
         false => {
             let name = Path::new(policy::output_name(plan.mode));
@@ -75,11 +77,18 @@ pub fn prepare<'a, R: BufRead>(
     // (a client that stalls must not starve others of slots), so their
     // number is bounded on its own; past it, the source is received into
     // a file and compiled as an unstreamed one would be.
-    match server.early.try_acquire() {
+    // With a result cache, the source is received whole first: a hit
+    // must not have started the compiler.
+    let early = match server.cache {
+        Some(_) => None,
+        None => server.early.try_acquire(),
+    };
+    match early {
         None => {
             let input_name = format!("input{}", plan.temp_suffix);
             let file = job.dir.path().join(&input_name);
-            receive_whole(input, output, codec, &server.limits, &file)?;
+            let source = receive_whole(input, output, codec, &server.limits, &file)?;
+            job.inputs = Some(Inputs::source(&source));
             job.args = plan.rewrite(&head.argv[1..], input_name.as_ref(), output_name);
         }
         Some(token) => {
@@ -144,22 +153,25 @@ fn accept(
     Ok((plan, program, lang))
 }
 
-/// Tells the client to go ahead and receives its whole source into `file`.
+/// Tells the client to go ahead and receives its whole source into `file`;
+/// returns the source's digest.
 fn receive_whole<R: BufRead>(
     input: &mut R,
     output: &mut dyn Write,
     codec: Codec,
     limits: &Limits,
     file: &Path,
-) -> Result<()> {
+) -> Result<Digest> {
     stream::write_go(output).context("telling the client to stream")?;
-    let mut file = io::BufWriter::with_capacity(
+    let mut file = Digesting::new(io::BufWriter::with_capacity(
         64 * 1024,
         File::create(file).context("creating the job's input")?,
-    );
+    ));
     stream::read_chunks(input, codec, limits, |data| file.write_all(data))
         .context("reading the streamed source")?;
-    file.flush().context("writing the job's input")
+    let (mut file, digest) = file.finish();
+    file.flush().context("writing the job's input")?;
+    Ok(digest)
 }
 
 /// The compiler's stdin. Writes wait for room until the request's

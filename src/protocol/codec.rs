@@ -2,7 +2,8 @@
 //! on one connection: [`Codec`], and the readers and writers of bodies
 //! that take it. distcc 3.4 implies the codec from the protocol version
 //! ([`Version::codec`]); the connection's owner chooses it, so our own
-//! extensions may choose another without a new version number.
+//! extensions may choose another: zstd, which only their `DIST` values ask
+//! for ([`Dist::codec`](super::version::Dist::codec)).
 
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
@@ -11,8 +12,8 @@ use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{read_len, read_raw, write_raw};
 use super::token::Token;
-use super::version::Version;
 use crate::lzo::{self, InflateError};
+use crate::zstd;
 
 /// The compression of a connection's bulk bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +22,8 @@ pub enum Codec {
     Raw,
     /// LZO1X-1 (protocols 2 and 3).
     Lzo,
-}
-
-impl Version {
-    /// The codec distcc 3.4 uses with this version.
-    pub fn codec(self) -> Codec {
-        match self {
-            Version::V1 => Codec::Raw,
-            Version::V2 | Version::V3 => Codec::Lzo,
-        }
-    }
+    /// zstd (`crate::zstd`): our own extension dialects only.
+    Zstd,
 }
 
 impl Codec {
@@ -43,6 +36,7 @@ impl Codec {
     pub fn compress(self, data: &[u8]) -> Cow<'_, [u8]> {
         match self {
             Codec::Lzo if !data.is_empty() => Cow::Owned(lzo::compress(data)),
+            Codec::Zstd if !data.is_empty() => Cow::Owned(zstd::compress(data)),
             _ => Cow::Borrowed(data),
         }
     }
@@ -53,6 +47,9 @@ impl Codec {
         match self {
             Codec::Lzo if !raw.is_empty() => {
                 lzo::decompress(&raw, bound).map_err(|err| WireError::Lzo { token: *token, err })
+            }
+            Codec::Zstd if !raw.is_empty() => {
+                zstd::decompress(&raw, bound).map_err(|err| WireError::Zstd { token: *token, err })
             }
             _ => Ok(raw),
         }
@@ -112,6 +109,16 @@ pub fn copy_body<R: Read, W: Write>(
             Err(InflateError::Lzo(err)) => return Err(WireError::Lzo { token: *token, err }),
             Err(InflateError::Io(e)) => return Err(e.into()),
         },
+        Codec::Zstd if len > 0 => match zstd::inflate(&mut body, w, limit) {
+            Ok(n) => n,
+            Err(_) if body.limit() > 0 && at_eof(&mut body) => {
+                return Err(truncated(token, len - body.limit(), len))
+            }
+            Err(zstd::InflateError::Zstd(err)) => {
+                return Err(WireError::Zstd { token: *token, err })
+            }
+            Err(zstd::InflateError::Io(e)) => return Err(e.into()),
+        },
         _ if len > limit => {
             return Err(WireError::TooLarge {
                 token: *token,
@@ -149,6 +156,7 @@ pub fn write_body<W: Write>(w: &mut W, token: &Token, codec: Codec, body: &[u8])
 mod tests {
     use super::*;
     use crate::protocol::token::DOTI;
+    use crate::protocol::version::Version;
 
     #[test]
     fn versions_imply_the_reference_codecs_and_bodies_round_trip() {
@@ -158,10 +166,20 @@ mod tests {
         let body: Vec<u8> = (0..500)
             .flat_map(|i| format!("int x{i};\n").into_bytes())
             .collect();
-        for codec in [Codec::Raw, Codec::Lzo] {
+        for codec in [Codec::Raw, Codec::Lzo, Codec::Zstd] {
             let mut wire = Vec::new();
             write_body(&mut wire, DOTI, codec, &body).unwrap();
-            assert_eq!(wire.len() < body.len(), codec == Codec::Lzo, "{codec:?}");
+            assert_eq!(wire.len() < body.len(), !codec.is_raw(), "{codec:?}");
+            let mut streamed = Vec::new();
+            read_body_to(
+                &mut &wire[..],
+                DOTI,
+                codec,
+                &Limits::default(),
+                &mut streamed,
+            )
+            .unwrap();
+            assert_eq!(streamed, body, "{codec:?}");
             let got = read_body(&mut &wire[..], DOTI, codec, &Limits::default());
             assert_eq!(got.unwrap(), body, "{codec:?}");
             // An empty body is sent raw whatever the codec.

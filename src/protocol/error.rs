@@ -9,6 +9,7 @@ use std::io;
 use super::token::Token;
 use crate::exit::{code_of_io, Code};
 use crate::lzo::LzoError;
+use crate::zstd::ZstdError;
 
 #[derive(Debug)]
 pub enum WireError {
@@ -42,6 +43,10 @@ pub enum WireError {
     Lzo {
         token: Token,
         err: LzoError,
+    },
+    Zstd {
+        token: Token,
+        err: ZstdError,
     },
     Io(io::Error),
 }
@@ -82,6 +87,7 @@ impl fmt::Display for WireError {
             }
             WireError::BadValue { token, why } => write!(f, "bad {}: {why}", show(token)),
             WireError::Lzo { token, err } => write!(f, "{} body: {err}", show(token)),
+            WireError::Zstd { token, err } => write!(f, "{} body: {err}", show(token)),
             WireError::Io(e) => write!(f, "{e}"),
         }
     }

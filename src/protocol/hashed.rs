@@ -5,11 +5,12 @@
 //! travel once per daemon instead of once per job.
 //!
 //! ```text
-//! client: DIST 00000103  CDIR  ARGC  ARGV...  NFIL n
+//! client: DIST 00000103 (LZO) or 00000113 (zstd)  CDIR  ARGC  ARGV...  NFIL n
 //!         n x ( NAME path, then LINK target | HASH 00000020 <32 bytes> )
 //! daemon: NEED k, then k x INDX i        (indices of HASH entries it lacks)
-//! client: k x FILE body                  (LZO, in the order asked)
-//! daemon: DONE 00000103 STAT SERR SOUT DOTO DOTD   (as protocol 3)
+//! client: k x FILE body                  (in the order asked)
+//! daemon: DONE 00000003 STAT SERR SOUT DOTO DOTD   (as protocol 3, in the
+//!                                                    request's codec)
 //! ```
 //!
 //! The reference daemon closes the connection on version 0x103, which the
@@ -29,8 +30,9 @@ use super::packet::{
 use super::token::{Token, FILE, LINK, NAME, NFIL};
 use super::version::Dist;
 
-/// The `DIST` value of the extension.
+/// The `DIST` values of the extension, with LZO and zstd bodies.
 pub const VERSION: u32 = Dist::HASHED;
+pub const VERSION_ZSTD: u32 = Dist::HASHED_ZSTD;
 
 pub const HASH: &Token = b"HASH";
 pub const NEED: &Token = b"NEED";
@@ -174,7 +176,7 @@ pub fn read_need<R: Read>(r: &mut R, files: &[HashedFile]) -> Result<Vec<u32>> {
 }
 
 /// The bodies asked for, in the order asked, compressed by the
-/// connection's codec (protocol 3's LZO with our own peers today).
+/// connection's codec.
 pub fn write_bodies<W: Write>(w: &mut W, codec: Codec, bodies: &[&[u8]]) -> io::Result<()> {
     for b in bodies {
         write_body(w, FILE, codec, b)?;

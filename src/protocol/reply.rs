@@ -12,7 +12,7 @@ use super::error::{Result, WireError};
 use super::limits::Limits;
 use super::packet::{read_header, write_header};
 use super::token::{Token, DDWO, DONE, DOTD, DOTO, READ, SERR, SOUT, STAT};
-use super::version::Version;
+use super::version::{Dist, Version};
 
 /// A file a compile produced, by what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -136,11 +136,21 @@ impl ReplyForm {
         }
     }
 
-    /// The reply to our hashed dialect: protocol 3's, then `READ`.
-    pub fn hashed() -> ReplyForm {
+    /// The reply to our hashed dialect: protocol 3's in the request's
+    /// codec (LZO or zstd), then `READ`.
+    pub fn hashed(codec: Codec) -> ReplyForm {
         ReplyForm {
             reads: true,
-            ..ReplyForm::of(Version::V3)
+            ..ReplyForm::of_dist(Dist::hashed(codec))
+        }
+    }
+
+    /// The reply a request whose `DIST` was `dist` gets: its base version,
+    /// in its codec (zstd for our extensions that asked for it).
+    pub fn of_dist(dist: Dist) -> ReplyForm {
+        ReplyForm {
+            codec: dist.codec(),
+            ..ReplyForm::of(dist.base())
         }
     }
 
@@ -313,7 +323,7 @@ mod tests {
         let mut a = Reply::default();
         a.set_output(OutputKind::Object, b"obj".to_vec());
         a.set_output(OutputKind::Reads, b"all\nx.o: x.c h.h\n".to_vec());
-        let form = ReplyForm::hashed();
+        let form = ReplyForm::hashed(Codec::Lzo);
         let mut wire = Vec::new();
         form.write(&mut wire, &a).unwrap();
         let back = form.read(&mut &wire[..], &Limits::default()).unwrap();

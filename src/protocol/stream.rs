@@ -7,12 +7,14 @@
 //! of waiting for a length the protocol needs up front.
 //!
 //! ```text
-//! client: DIST 00000101 (raw) or 00000102 (LZO)   ARGC  ARGV...
+//! client: DIST 00000101 (raw), 00000102 (LZO) or 00000112 (zstd)
+//!         ARGC  ARGV...
 //! daemon: STRM 00000000        the compiler runs; send the source
 //!      or DONE ...             a whole reply: refused (policy, whitelist)
-//! client: DOTC len body ...    chunks (each LZO1X-compressed in 0x102)
+//! client: DOTC len body ...    chunks (each compressed in 0x102, 0x112)
 //!         DOTC 00000000        end of the source
-//! daemon: DONE 00000001|2  STAT SERR SOUT DOTO     (as protocol 1 or 2)
+//! daemon: DONE 00000001|2  STAT SERR SOUT DOTO     (as protocol 1 or 2,
+//!                                                   in the request's codec)
 //!         DDWO len body        only for -gsplit-dwarf, and STAT 0
 //! ```
 //!
@@ -35,10 +37,11 @@ use super::packet::{header, read_header};
 use super::token::{Token, DONE, HEADER_LEN};
 use super::version::{Dist, Version};
 
-/// `DIST` values of the extension: 0x100 + the protocol whose bodies and
-/// reply it uses.
+/// `DIST` values of the extension: 0x100 + the protocol whose reply it
+/// uses (+ 0x10 for zstd bodies).
 pub const RAW: u32 = Dist::STREAMED_RAW;
 pub const LZO: u32 = Dist::STREAMED_LZO;
+pub const ZSTD: u32 = Dist::STREAMED_ZSTD;
 
 /// The daemon's go-ahead.
 pub const STRM: &Token = b"STRM";
@@ -60,7 +63,7 @@ pub fn version_for(base: Version) -> u32 {
 pub fn base_of(dist: u32) -> Option<Version> {
     match dist {
         RAW => Some(Version::V1),
-        LZO => Some(Version::V2),
+        LZO | ZSTD => Some(Version::V2),
         _ => None,
     }
 }

@@ -2,6 +2,8 @@
 //! server answers in the version the client asked for), the port it
 //! listens on, and how `--version` says both.
 
+use super::codec::Codec;
+
 /// The TCP port distcc servers listen on unless told otherwise (IANA's
 /// registration for distcc).
 pub const DEFAULT_PORT: u16 = 3632;
@@ -22,6 +24,14 @@ pub enum Version {
 impl Version {
     /// Every version we speak, client and server alike.
     pub const ALL: [Version; 3] = [Version::V1, Version::V2, Version::V3];
+
+    /// The codec distcc 3.4 uses with this version.
+    pub fn codec(self) -> Codec {
+        match self {
+            Version::V1 => Codec::Raw,
+            Version::V2 | Version::V3 => Codec::Lzo,
+        }
+    }
 
     pub fn from_u32(n: u32) -> Option<Version> {
         match n {
@@ -66,49 +76,103 @@ pub fn version_text(program: &str) -> String {
 }
 
 /// What a request's `DIST` says: the distcc version whose layout the head
-/// has, and which of our extensions (if any) the rest of it follows. The
-/// daemon serves each with its own dialect; the reply is always the base
-/// version's.
+/// has, and which of our extensions (if any) the rest of it follows, with
+/// the codec of its bodies. The daemon serves each with its own dialect;
+/// the reply is always the base version's, in the request's codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dist {
     /// distcc 3.4's protocols 1, 2 and 3.
     Plain(Version),
-    /// Our streamed source (`stream`), over protocol 1 or 2.
-    Streamed(Version),
-    /// Our content-addressed files (`hashed`), over protocol 3.
-    Hashed,
+    /// Our streamed source (`stream`), over protocol 1 (raw) or 2 (LZO or
+    /// zstd).
+    Streamed(Version, Codec),
+    /// Our content-addressed files (`hashed`), over protocol 3 (LZO or zstd).
+    Hashed(Codec),
 }
 
 impl Dist {
-    /// `DIST` values of the extensions (0x100 + the base protocol); their
-    /// modules, `stream` and `hashed`, own what follows the head.
+    /// `DIST` values of the extensions (0x100 + the base protocol, + 0x10
+    /// for zstd bodies); their modules, `stream` and `hashed`, own what
+    /// follows the head. distcc 3.4 closes the connection on every one of
+    /// them, and so does one of our daemons from before zstd on the zstd
+    /// values, which is how a client learns what a host speaks.
     pub const STREAMED_RAW: u32 = 0x101;
     pub const STREAMED_LZO: u32 = 0x102;
     pub const HASHED: u32 = 0x103;
+    pub const STREAMED_ZSTD: u32 = 0x112;
+    pub const HASHED_ZSTD: u32 = 0x113;
 
     pub fn from_u32(n: u32) -> Option<Dist> {
         Some(match n {
-            Dist::STREAMED_RAW => Dist::Streamed(Version::V1),
-            Dist::STREAMED_LZO => Dist::Streamed(Version::V2),
-            Dist::HASHED => Dist::Hashed,
+            Dist::STREAMED_RAW => Dist::Streamed(Version::V1, Codec::Raw),
+            Dist::STREAMED_LZO => Dist::Streamed(Version::V2, Codec::Lzo),
+            Dist::STREAMED_ZSTD => Dist::Streamed(Version::V2, Codec::Zstd),
+            Dist::HASHED => Dist::Hashed(Codec::Lzo),
+            Dist::HASHED_ZSTD => Dist::Hashed(Codec::Zstd),
             n => Dist::Plain(Version::from_u32(n)?),
         })
+    }
+
+    /// The streamed extension with bodies in `codec`: raw bodies over
+    /// protocol 1's layout, compressed ones over protocol 2's.
+    pub fn streamed(codec: Codec) -> Dist {
+        match codec {
+            Codec::Raw => Dist::Streamed(Version::V1, Codec::Raw),
+            c => Dist::Streamed(Version::V2, c),
+        }
+    }
+
+    /// The hashed extension with bodies in `codec` (LZO unless zstd: its
+    /// base, protocol 3, always compresses).
+    pub fn hashed(codec: Codec) -> Dist {
+        match codec {
+            Codec::Zstd => Dist::Hashed(Codec::Zstd),
+            _ => Dist::Hashed(Codec::Lzo),
+        }
     }
 
     pub fn number(self) -> u32 {
         match self {
             Dist::Plain(v) => v.number(),
-            Dist::Streamed(Version::V1) => Dist::STREAMED_RAW,
-            Dist::Streamed(_) => Dist::STREAMED_LZO,
-            Dist::Hashed => Dist::HASHED,
+            Dist::Streamed(_, Codec::Raw) => Dist::STREAMED_RAW,
+            Dist::Streamed(_, Codec::Lzo) => Dist::STREAMED_LZO,
+            Dist::Streamed(_, Codec::Zstd) => Dist::STREAMED_ZSTD,
+            Dist::Hashed(Codec::Zstd) => Dist::HASHED_ZSTD,
+            Dist::Hashed(_) => Dist::HASHED,
         }
     }
 
-    /// The version whose head layout, bodies and reply the request uses.
+    /// The version whose head layout and reply the request uses.
     pub fn base(self) -> Version {
         match self {
-            Dist::Plain(v) | Dist::Streamed(v) => v,
-            Dist::Hashed => Version::V3,
+            Dist::Plain(v) | Dist::Streamed(v, _) => v,
+            Dist::Hashed(_) => Version::V3,
         }
+    }
+
+    /// The codec of the request's bodies and of its reply's.
+    pub fn codec(self) -> Codec {
+        match self {
+            Dist::Plain(v) => v.codec(),
+            Dist::Streamed(_, c) | Dist::Hashed(c) => c,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dist_values_round_trip() {
+        for n in [1, 2, 3, 0x101, 0x102, 0x103, 0x112, 0x113] {
+            let d = Dist::from_u32(n).unwrap();
+            assert_eq!(d.number(), n, "{d:?}");
+        }
+        assert_eq!(Dist::from_u32(0x111), None);
+        assert_eq!(Dist::streamed(Codec::Zstd).number(), 0x112);
+        assert_eq!(Dist::hashed(Codec::Raw).number(), 0x103);
+        assert_eq!(Dist::from_u32(0x113).unwrap().codec(), Codec::Zstd);
+        assert_eq!(Dist::from_u32(2).unwrap().codec(), Codec::Lzo);
     }
 }

@@ -135,11 +135,19 @@ fn wire_bytes(log: &str) -> Vec<usize> {
 fn warm_header_store_sends_less_than_protocol_2() {
     skip_unless!(have("gcc"), "gcc missing");
     let tree = Tree::new();
-    // A project header of realistic weight, included by every unit.
+    // A project header of realistic weight, included by every unit, with
+    // names varied enough that a good compressor cannot make it vanish.
     let mut big = String::from("#pragma once\n");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         big.push_str(&format!(
-            "int api_function_{i}(int a, const char *name, double scale);\n"
+            "int api_function_{i}(int a{:x}, const char *n{:x}, double s{:x});\n",
+            x & 0xffff,
+            (x >> 16) & 0xffff,
+            (x >> 32) & 0xffff
         ));
     }
     tree.write("include/api.h", &big);

@@ -6,6 +6,7 @@ mod sshd;
 mod util;
 
 mod alloc;
+mod cache;
 mod clang;
 mod daemon;
 mod dropin;
@@ -38,3 +39,4 @@ mod ssh;
 mod stream;
 mod tls;
 mod volunteer;
+mod zstd;
