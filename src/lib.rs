@@ -20,7 +20,8 @@
 //! - `includes`: the include scanner: which files a unit reads, from
 //!   cached directive skeletons, without running the preprocessor.
 //! - `protocol`: the wire format over Read/Write (a Codec per connection,
-//!   a reply with named outputs, our `stream` and `hashed` extensions).
+//!   a reply with named outputs; our extensions: `stream`, `hashed`,
+//!   `identity` assertions, the `status` query).
 //! - `args`: the compiler command line as data: the flag table (with a
 //!   path column), option parsing, languages and modes, response files.
 //! - `hosts`: the `DISTCC_HOSTS` grammar, the host list, where it is read.
@@ -29,7 +30,8 @@
 //! - `state`: what clients share on disk and the monitor reads: running
 //!   jobs, history, backoff, the state dir.
 //! - `tls`: keys, pins and authorized keys, a TLS 1.3 stream (rustls).
-//! - `transport`: one type for a byte stream to a volunteer (TCP, ssh).
+//! - `transport`: one type for a byte stream to a volunteer (TCP, ssh,
+//!   TLS).
 //!
 //! Floor 3, the roles:
 //! - `client`: scanning a command line, choosing a host, preprocessing,
