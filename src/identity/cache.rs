@@ -136,6 +136,14 @@ impl Cache {
         if let Some(id) = self.memory_hit(&key) {
             return Ok(id);
         }
+        // At a build's start, make's many client processes all miss at
+        // once: one computes, the others wait and read its record.
+        let across = self.computing_lock(&key);
+        if across.is_some() {
+            if let Some(id) = self.disk_hit(&key) {
+                return Ok(id);
+            }
+        }
         // The banner comes from running the driver, its digest from
         // reading it: both must be of the same file to be kept.
         let driver_before = FileKey::stat(&driver)?;
@@ -161,6 +169,24 @@ impl Cache {
             lock(&self.compilers).insert(key, record);
         }
         Ok(identity)
+    }
+
+    /// An exclusive lock on `key`'s record among processes sharing the
+    /// dir, released when dropped; `None` without a dir (or a lock file),
+    /// when each process computes for itself.
+    fn computing_lock(&self, key: &[u8]) -> Option<std::fs::File> {
+        use fs2::FileExt;
+        let dir = self.dir.as_ref()?;
+        std::fs::create_dir_all(dir).ok()?;
+        let path = dir.join(format!("lock-{}", record_name(key)));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok()?;
+        file.lock_exclusive().ok()?;
+        Some(file)
     }
 
     fn memory_hit(&self, key: &[u8]) -> Option<Identity> {

@@ -335,3 +335,26 @@ fn gcc_and_clang_under_one_name_serve_clients_of_either() {
         assert_eq!(resolve(&cache, &wanted, &list).unwrap(), host);
     }
 }
+
+/// Client processes that miss at once (make starting many jobs) compute
+/// the identity once between them: the others wait and read its record.
+#[test]
+fn concurrent_misses_compute_once_per_cache_dir() {
+    let Some(gcc) = on_path("gcc") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let computed: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    // A cache each, as separate processes have.
+                    let cache = Cache::new(Some(&cache_dir));
+                    cache.identity(&gcc, Lang::C).unwrap();
+                    cache.stats().identities_computed
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(computed, 1);
+}
