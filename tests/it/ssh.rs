@@ -84,6 +84,11 @@ fn ssh_our_client_to_our_distccd() {
     };
     compile_over_ssh(&tree, Client::Ours, &sshd.ssh().to_string_lossy());
     assert_eq!(sshd.calls(), "--inetd\n--inetd\n", "how distccd was run");
+    // The daemon logs how a job ended after its reply is sent: the client
+    // may be done before the line is written.
+    crate::blocking::wait_for(Duration::from_secs(60), || {
+        sshd.daemon_log().matches("inetd: ").count() >= 2
+    });
     let log = sshd.daemon_log();
     assert_eq!(log.matches("inetd: ").count(), 2, "{log}");
 }
@@ -101,6 +106,11 @@ fn ssh_reference_client_to_our_distccd() {
         "--inetd --enable-tcp-insecure\n--inetd --enable-tcp-insecure\n",
         "how distcc 3.4 runs distccd"
     );
+    // The daemon logs how a job ended after its reply is sent: the client
+    // may be done before the line is written.
+    crate::blocking::wait_for(Duration::from_secs(60), || {
+        sshd.daemon_log().matches("inetd: ").count() >= 2
+    });
     let log = sshd.daemon_log();
     assert_eq!(log.matches("inetd: ").count(), 2, "{log}");
 }
