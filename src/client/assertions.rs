@@ -34,7 +34,7 @@ pub fn lang(lang: Lang) -> identity::Lang {
 /// gcc or clang) asserts nothing about itself, and the daemon runs what
 /// it has, as distcc always did; said under `DISTCC_VERBOSE`.
 pub fn of(ctx: &Context, job: &Job, system: &[PathBuf]) -> Asserted {
-    let cache = Cache::new(Some(&ctx.settings.dir.join("cache")));
+    let cache = ctx.identities;
     let identity = match cache.identity(&ctx.compiler.path, lang(job.lang)) {
         Ok(id) => Some(id.to_wire()),
         Err(e) => {
@@ -45,7 +45,7 @@ pub fn of(ctx: &Context, job: &Job, system: &[PathBuf]) -> Asserted {
             None
         }
     };
-    let files = system_files(&cache, system);
+    let files = system_files(cache, system);
     if let Err(e) = cache.flush() {
         log::debug!("cache: saving file digests: {e}");
     }

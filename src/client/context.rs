@@ -21,6 +21,10 @@ pub struct Context<'a> {
     pub args: &'a [OsString],
     /// What the monitor sees of this job.
     pub state: &'a JobState,
+    /// Compiler identities and file digests (`$DISTCC_DIR/cache`), one
+    /// cache for the job, so the scan and the assertions take the
+    /// compiler's identity once.
+    pub identities: &'a crate::identity::Cache,
 }
 
 impl Context<'_> {

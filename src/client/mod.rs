@@ -110,12 +110,14 @@ pub fn main(argv0: &OsStr, masquerade_name: Option<&str>, args: Vec<OsString>) -
         Decision::Remote(job) => {
             cleanup::sweep_dead(&state::dir(&settings));
             let job_state = JobState::start(&settings, &job.input);
+            let identities = crate::identity::Cache::new(Some(&settings.dir.join("cache")));
             let ctx = Context {
                 settings: &settings,
                 compiler: &compiler,
                 name: &name,
                 args: &args,
                 state: &job_state,
+                identities: &identities,
             };
             let result = distribute::run(&ctx, &job);
             job_state.finish(result)

@@ -63,15 +63,15 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
     let mapped = unit::map(job, &cwd)?;
     let cache = ctx.settings.dir.join("cache");
     let path = &ctx.compiler.path;
-    let ids = identity::Cache::new(Some(&cache));
     let id_lang = match mapped.unit.lang {
         Some(includes::Lang::Cxx) => identity::Lang::Cxx,
         _ => identity::Lang::C,
     };
-    let id = ids
+    let id = ctx
+        .identities
         .identity(path, id_lang)
         .map_err(|e| ScanError(format!("compiler identity: {e:#}")))?;
-    ids.flush().ok();
+    ctx.identities.flush().ok();
     let cc = includes::Compiler {
         path,
         identity: &id,
