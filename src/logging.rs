@@ -6,16 +6,19 @@
 //! happy); a log file that cannot be opened is said once, on stderr, and
 //! the client carries on there; `DISTCC_VERBOSE` adds the story. The
 //! client's logger is a few lines over one open file, so a job pays one
-//! open at most. The daemon logs to a file (reopened on SIGHUP for
+//! open at most. The daemon logs to a file (opened before root is dropped,
+//! reopened on SIGHUP for
 //! logrotate), to stderr, or to syslog when it has no terminal.
 
 use std::ffi::CString;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use flexi_logger::writers::LogWriter;
-use flexi_logger::{DeferredNow, FileSpec, Logger, LoggerHandle, WriteMode};
+use flexi_logger::{DeferredNow, Logger, LoggerHandle, WriteMode};
 use log::{LevelFilter, Record};
 
 fn line(w: &mut dyn Write, now: &mut DeferredNow, record: &Record, prog: &str) -> io::Result<()> {
@@ -33,23 +36,10 @@ fn daemon_line(w: &mut dyn Write, now: &mut DeferredNow, record: &Record) -> io:
     line(w, now, record, "distccd")
 }
 
-fn start(
-    logger: Logger,
-    file: Option<&Path>,
-    format: flexi_logger::FormatFunction,
-) -> Result<LoggerHandle> {
-    let logger = match file {
-        Some(path) => logger
-            .log_to_file(
-                FileSpec::try_from(path)
-                    .with_context(|| format!("log file {}", path.display()))?
-                    .suppress_timestamp(),
-            )
-            .append()
-            .format_for_files(format),
-        None => logger.log_to_stderr().format_for_stderr(format),
-    };
+fn start_stderr(logger: Logger) -> Result<LoggerHandle> {
     logger
+        .log_to_stderr()
+        .format_for_stderr(daemon_line)
         .write_mode(WriteMode::Direct)
         .start()
         .context("starting the logger")
@@ -178,13 +168,71 @@ pub fn level(name: Option<&str>, verbose: bool) -> Result<LevelFilter> {
 pub fn daemon(target: Target, level: LevelFilter) -> Result<LoggerHandle> {
     let logger = Logger::with(level);
     match target {
-        Target::File(p) => start(logger, Some(p), daemon_line),
-        Target::Stderr => start(logger, None, daemon_line),
+        Target::File(p) => logger
+            .log_to_writer(Box::new(LogFile::open(p)?))
+            .write_mode(WriteMode::Direct)
+            .start()
+            .context("starting the logger"),
+        Target::Stderr => start_stderr(logger),
         Target::Syslog => logger
             .log_to_writer(Box::new(Syslog::open()))
             .write_mode(WriteMode::Direct)
             .start()
             .context("starting the logger"),
+    }
+}
+
+/// The daemon's log file, opened when logging starts, before root is
+/// dropped: a file in a directory the daemon's user cannot enter is still
+/// written, through the descriptor, instead of failing at every line.
+/// SIGHUP reopens it by path (logrotate); if that fails, the old
+/// descriptor stays and the caller says so once.
+struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> Result<LogFile> {
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(Self::open_path(path)?),
+        })
+    }
+
+    fn open_path(path: &Path) -> Result<File> {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("opening log file {}", path.display()))
+    }
+}
+
+impl LogWriter for LogFile {
+    fn write(&self, now: &mut DeferredNow, record: &Record) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(160);
+        daemon_line(&mut buf, now, record)?;
+        buf.push(b'\n');
+        // One write per line, so lines from worker threads never interleave.
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        (&*file).write_all(&buf)
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn max_log_level(&self) -> LevelFilter {
+        LevelFilter::Trace
+    }
+
+    fn reopen_output(&self) -> Result<(), flexi_logger::FlexiLoggerError> {
+        let fresh = Self::open_path(&self.path).map_err(|e| {
+            flexi_logger::FlexiLoggerError::OutputIo(io::Error::other(format!("{e:#}")))
+        })?;
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
     }
 }
 

@@ -927,3 +927,57 @@ fn sighup_reopens_the_log_file() {
     guard.pid = None;
     assert_eq!(status.code(), Some(0));
 }
+
+/// As root, a log file in a directory only root may enter is opened before
+/// root is dropped and written from then on: every line lands there, and
+/// stderr gets no error per line.
+#[test]
+fn a_log_file_only_root_can_reach_is_written_after_dropping_root() {
+    skip_unless!(
+        have("gcc") && unsafe { libc::geteuid() } == 0,
+        "needs root and gcc"
+    );
+    let rig = Rig::new();
+    let private = rig.tree.path("private");
+    fs::create_dir_all(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let log = private.join("d.log");
+    let mut child = rig
+        .distccd(&[
+            "--daemon",
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .arg("--log-file")
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start distccd");
+    let mut guard = Detached {
+        pid: Some(child.id()),
+    };
+    let port = listening_port(&log);
+    assert_compiled(&compile(port, QUICK));
+    assert!(
+        wait_for(T, || fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains(": gcc status 0"))),
+        "{:?}",
+        fs::read_to_string(&log)
+    );
+    signal(child.id(), libc::SIGTERM);
+    let status = wait_bounded(&mut child, T).expect("daemon did not stop");
+    guard.pid = None;
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+}
