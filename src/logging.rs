@@ -7,8 +7,8 @@
 //! the client carries on there; `DISTCC_VERBOSE` adds the story. The
 //! client's logger is a few lines over one open file, so a job pays one
 //! open at most. The daemon logs to a file (opened before root is dropped,
-//! reopened on SIGHUP for
-//! logrotate), to stderr, or to syslog when it has no terminal.
+//! reopened on SIGHUP for logrotate), to stderr, or to syslog when it has
+//! no terminal.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
