@@ -31,6 +31,7 @@
 //! the job runs locally by decision (a reason, not an error), and distcc
 //! failed (fall back, or exit with distcc's code).
 
+pub mod absent;
 pub mod assertions;
 pub mod attempt;
 pub mod check;

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
+use super::absent;
 use super::context::Context;
 use super::job::Job;
 use super::listing::{self, Listed};
@@ -100,6 +101,8 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
         .filter(|p| expected.system.iter().any(|d| p.starts_with(d)))
         .cloned()
         .collect();
+    // And the system headers a `__has_include` found absent (`absent`).
+    system.extend(absent::system_probes(&cwd, &scan, &expected.system));
     system.sort();
     Ok(Listed {
         cwd,

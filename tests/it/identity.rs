@@ -177,11 +177,37 @@ fn summary(tree: &Tree) -> String {
 }
 
 /// Whether this process may create a mount namespace.
-fn can_unshare() -> bool {
+pub(crate) fn can_unshare() -> bool {
     Command::new("unshare")
         .args(["-m", "--propagation", "private", "true"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// A daemon in a mount namespace of its own where `from` is bind-mounted
+/// over `over`: it alone sees the other file (or dir) there.
+pub(crate) fn daemon_with_bind(tree: &Tree, from: &Path, over: &Path) -> Daemon {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
+        .arg("sh")
+        .arg(from)
+        .arg(over)
+        .arg(tree.path("bin/distccd"))
+        .args([
+            "--daemon",
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .arg("--log-stderr")
+        .arg("--compiler-dir")
+        .arg(tree.path("masq"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    Daemon::spawn(cmd)
 }
 
 #[test]
@@ -199,27 +225,7 @@ fn a_system_header_that_differs_on_the_daemon_is_refused() {
     let copy = tree.path("stdio.h");
     fs::write(&copy, changed).unwrap();
     // The daemon sees the changed header in its own mount namespace only.
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
-        .arg("sh")
-        .arg(&copy)
-        .arg(&header)
-        .arg(tree.path("bin/distccd"))
-        .args([
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
-        .arg("--log-stderr")
-        .arg("--compiler-dir")
-        .arg(tree.path("masq"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
-    let daemon = Daemon::spawn(cmd);
+    let daemon = daemon_with_bind(&tree, &copy, &header);
     let hosts = format!("{},cpp,lzo", daemon.host());
     let real = which("gcc");
     let bin = real.parent().unwrap();
