@@ -8,7 +8,8 @@
 //! its dir has a listing (`listing`) that lacks it, or when its dir is
 //! itself absent; a file's skeleton comes from memory (shared by every
 //! path that reaches the same file), else from the cross-process `store`,
-//! else from reading the file (the only time it is read and hashed).
+//! else from reading the file (the only time it is read and hashed; once
+//! among processes that want it at the same time).
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -246,7 +247,7 @@ impl FileCache {
                 stamp,
                 skel: Rc::new(sk),
             },
-            None => match self.read(path, int)? {
+            None => match self.read_once(path, &stamp, int)? {
                 Some(n) => n,
                 None => return Ok(State::Missing),
             },
@@ -255,6 +256,31 @@ impl FileCache {
         self.by_id
             .insert((node.stamp.dev, node.stamp.ino), node.clone());
         Ok(State::File(node))
+    }
+
+    /// `read`, done once among processes that want the same file at
+    /// once (`Store::claim_skeleton`): the first reads it and keeps its
+    /// skeleton before it lets go; the others then find that skeleton.
+    fn read_once(
+        &mut self,
+        path: &[u8],
+        stamp: &Stamp,
+        int: &mut Interner,
+    ) -> io::Result<Option<Node>> {
+        let claim = self.store.claim_skeleton(stamp, SystemTime::now());
+        if claim.is_some() {
+            if let Some(sk) = self.store.skeleton_latest(stamp, int) {
+                return Ok(Some(Node {
+                    stamp: *stamp,
+                    skel: Rc::new(sk),
+                }));
+            }
+        }
+        let node = self.read(path, int)?;
+        if claim.is_some() {
+            self.store.flush();
+        }
+        Ok(node)
     }
 
     /// Reads and lexes the file; its stamp is taken from the open file,

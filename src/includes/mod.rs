@@ -27,6 +27,7 @@
 pub mod base;
 pub mod builtins;
 pub mod chars;
+pub mod claim;
 pub mod codec;
 pub mod expand;
 pub mod expr;

@@ -148,6 +148,26 @@ impl Pack {
         None
     }
 
+    /// As `get`, and also finds a record another process appended since
+    /// this one mapped the file (its index slot is in the shared part):
+    /// the mapping then grows to the file's present size.
+    pub fn get_latest(&mut self, kind: u32, key: &Key) -> Option<&[u8]> {
+        let tag = tag_of(kind, key);
+        let group = self.group(tag);
+        let mapped = self.map.len as u64;
+        let beyond = (group..group + GROUP).any(|i| {
+            let (t, off) = self.slot(i);
+            t == tag && off.saturating_add(REC_HEAD as u64) > mapped
+        });
+        if beyond {
+            let len = self.file.metadata().ok()?.len() as usize;
+            if let Err(e) = self.map.grow(len) {
+                log::debug!("{}: {e}", self.path.display());
+            }
+        }
+        self.get(kind, key)
+    }
+
     /// Queues a record; `flush` appends the queue.
     pub fn put(&mut self, kind: u32, key: &Key, payload: &[u8]) {
         let at = self.batch.len();
@@ -387,7 +407,8 @@ fn record_at(b: &[u8], data_start: usize, off: u64) -> Option<(u32, Key, &[u8])>
     (word(72) == check(1, payload)).then_some((kind, key, payload))
 }
 
-fn tag_of(kind: u32, key: &Key) -> u64 {
+/// A record's index tag: a hash of its kind and key.
+pub fn tag_of(kind: u32, key: &Key) -> u64 {
     let mut h = mix(kind as u64 ^ 0x9e37_79b9_7f4a_7c15);
     h = mix(h ^ key[0]);
     h = mix(h ^ key[1]);
@@ -451,6 +472,23 @@ impl Map {
             return Err(io::Error::last_os_error());
         }
         Ok(Map { ptr: p.cast(), len })
+    }
+
+    /// Extends the mapping to the file's first `len` bytes (the file only
+    /// grows; a smaller `len` changes nothing). The mapping may move:
+    /// no slice of it outlives this `&mut` call.
+    fn grow(&mut self, len: usize) -> io::Result<()> {
+        if len <= self.len || self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: remapping what `new` mapped; the kernel checks the range.
+        let p = unsafe { libc::mremap(self.ptr.cast(), self.len, len, libc::MREMAP_MAYMOVE) };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.ptr = p.cast();
+        self.len = len;
+        Ok(())
     }
 
     /// The file header (the first `HEAD` bytes, or fewer): written once,

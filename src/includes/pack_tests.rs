@@ -1,4 +1,5 @@
-//! The shared pack: records found again by another opener, damage and
+//! The shared pack: records found again by another opener (also those
+//! appended after it opened), damage and
 //! torn writes ignored, the size bound kept, several processes writing
 //! at once.
 
@@ -45,6 +46,22 @@ fn records_are_found_by_a_later_opener() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700, "the cache dir is private");
+}
+
+#[test]
+fn a_record_appended_since_opening_is_found_by_get_latest() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("p.pack");
+    let mut reader = Pack::open(&path, small()).unwrap();
+    let mut writer = Pack::open(&path, small()).unwrap();
+    for n in 0..20 {
+        writer.put(1, &key(n), &payload(n));
+    }
+    writer.flush().unwrap();
+    assert_eq!(reader.get(1, &key(5)), None, "past what it mapped");
+    assert_eq!(reader.get_latest(1, &key(5)), Some(&payload(5)[..]));
+    assert_eq!(reader.get(1, &key(6)), Some(&payload(6)[..]));
+    assert_eq!(reader.get_latest(1, &key(99)), None);
 }
 
 #[test]

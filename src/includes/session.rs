@@ -94,13 +94,32 @@ impl Session {
         let mut r = self.scanner.scan(unit, &info);
         let questions = self.scanner.take_questions();
         if !questions.is_empty() {
-            self.builtin_runs += 1;
-            let answers =
-                probe::answer_builtins(compiler.path, compiler.probe_flags, info.lang, &questions);
+            // Other processes may be asking the same at once: one asks,
+            // the others find its answers.
             let store = self.scanner.store();
-            for (q, a) in questions.iter().zip(answers) {
-                store.keep_builtin(&info.key, q, a);
+            let claim = store.claim_compiler(&info.key, true);
+            let questions: Vec<Vec<u8>> = match claim {
+                Some(_) => questions
+                    .into_iter()
+                    .filter(|q| store.builtin_latest(&info.key, q).is_none())
+                    .collect(),
+                None => questions,
+            };
+            if !questions.is_empty() {
+                self.builtin_runs += 1;
+                let answers = probe::answer_builtins(
+                    compiler.path,
+                    compiler.probe_flags,
+                    info.lang,
+                    &questions,
+                );
+                let store = self.scanner.store();
+                for (q, a) in questions.iter().zip(answers) {
+                    store.keep_builtin(&info.key, q, a);
+                }
+                store.flush();
             }
+            drop(claim);
             r = self.scanner.scan(unit, &info);
             self.scanner.take_questions();
         }
@@ -146,18 +165,36 @@ impl Session {
             return Ok(i.clone());
         }
         let store = self.scanner.store();
+        let usable = |i: &CompilerInfo| i.lang == lang && !i.is_stale();
         let cached = store
             .probe(&key)
             .and_then(CompilerInfo::decode)
-            .filter(|i| i.lang == lang && !i.is_stale());
+            .filter(usable);
         let mut info = match cached {
             Some(i) => i,
             None => {
-                self.probes_run += 1;
-                let i = probe::probe(cc.path, cc.probe_flags, lang)
-                    .map_err(|e| ScanError(format!("compiler probe: {e:#}")))?;
-                self.scanner.store().keep_probe(&key, &i.encode());
-                i
+                // Other processes may be probing the same at once: one
+                // probes, the others find its answers.
+                let claim = store.claim_compiler(&key, false);
+                let theirs = match claim {
+                    Some(_) => store
+                        .probe_latest(&key)
+                        .and_then(CompilerInfo::decode)
+                        .filter(usable),
+                    None => None,
+                };
+                match theirs {
+                    Some(i) => i,
+                    None => {
+                        self.probes_run += 1;
+                        let i = probe::probe(cc.path, cc.probe_flags, lang)
+                            .map_err(|e| ScanError(format!("compiler probe: {e:#}")))?;
+                        let store = self.scanner.store();
+                        store.keep_probe(&key, &i.encode());
+                        store.flush();
+                        i
+                    }
+                }
             }
         };
         info.key = key;

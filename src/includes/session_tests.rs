@@ -223,3 +223,52 @@ fn builtin_calls_are_answered_by_the_compiler_once() {
     assert_eq!(later.builtin_runs, 0, "the answers came from the cache");
     assert_eq!(names(&again), names(&r));
 }
+
+/// Processes that scan at once over an empty cache (a build's first
+/// `make -jN`) read each file once between them, and probe the compiler
+/// once: the others wait for the claim and find the results.
+#[test]
+fn concurrent_cold_scans_read_each_file_once() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let headers: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            (
+                format!("h{i}.h"),
+                format!("#include <stddef.h>\n#define H{i} {i}\n"),
+            )
+        })
+        .collect();
+    let main: String = (0..12).map(|i| format!("#include \"h{i}.h\"\n")).collect();
+    let mut files: Vec<(&str, &str)> = vec![("m.c", &main)];
+    files.extend(headers.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let t = Tree::new(&files);
+    let cache = tempfile::tempdir().unwrap();
+    const N: usize = 4;
+    let long = Duration::from_secs(600);
+    let runs: Vec<(u64, u64, usize)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..N)
+            .map(|_| {
+                sc.spawn(|| {
+                    // A session each, as separate processes have.
+                    let mut s = session(cache.path(), Duration::ZERO);
+                    s.scanner.store().set_patience(long, long);
+                    let r = scan(&mut s, &t, &["m.c"]);
+                    (s.files_read(), s.probes_run, r.files.len())
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let read: u64 = runs.iter().map(|r| r.0).sum();
+    let probes: u64 = runs.iter().map(|r| r.1).sum();
+    let distinct = runs[0].2 as u64;
+    assert!(runs.iter().all(|r| r.2 == runs[0].2), "{runs:?}");
+    assert_eq!(probes, 1, "{runs:?}");
+    assert_eq!(
+        read, distinct,
+        "m.c, 12 headers and stddef.h, once each: {runs:?}"
+    );
+}

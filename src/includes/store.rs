@@ -13,6 +13,11 @@
 //! the window, any later change shows. An entry not kept is still used by
 //! the process that built it.
 //!
+//! Cold work that concurrent processes would all do at once (a skeleton
+//! of a file not yet kept, a compiler probe, builtin answers) is claimed
+//! first (`claim`): one does it and appends the result at once, the
+//! others wait and find it (`*_latest`).
+//!
 //! Without a usable cache dir the store is empty and scans work as cold.
 
 use std::path::Path;
@@ -20,8 +25,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime};
 
+use super::claim::{Claim, Claims};
 use super::listing::Listing;
-use super::pack::{Key, Limits, Pack};
+use super::pack::{tag_of, Key, Limits, Pack};
 use super::skeleton::Skeleton;
 use super::stamp::Stamp;
 use super::token::{FxMap, Interner};
@@ -35,6 +41,14 @@ const BUILTIN: u32 = 5;
 /// More than a clock tick, and than the 2 s of the coarsest file systems.
 pub const RACY: Duration = Duration::from_secs(3);
 
+/// How long a process waits for another to read and lex a file: far more
+/// than that takes (well under a millisecond of CPU), as a client held to
+/// a fraction of a CPU by a cgroup can be stopped for most of a period.
+const FILE_PATIENCE: Duration = Duration::from_millis(500);
+/// And for another to run the compiler (a probe, builtin answers): a
+/// compiler run is some 10-100 ms of CPU.
+const COMPILER_PATIENCE: Duration = Duration::from_secs(5);
+
 /// The pack's name in the cache dir; a new format gets a new name, so
 /// versions side by side do not fight over one file.
 pub const PACK_NAME: &str = "scan-1.pack";
@@ -47,10 +61,15 @@ pub struct StoreStats {
     pub listings_kept: u64,
     /// Entries too recent to keep.
     pub racy: u64,
+    /// Claims that waited for another process doing the same work.
+    pub claims_waited: u64,
 }
 
 pub struct Store {
     pack: Option<Pack>,
+    claims: Claims,
+    /// How long to wait for a file's reader, and for a compiler's runner.
+    patience: (Duration, Duration),
     racy: Duration,
     /// Builtin answers kept by this process (not yet in the pack).
     builtins: FxMap<[u8; 32], Option<i64>>,
@@ -71,6 +90,8 @@ impl Store {
     pub fn none() -> Store {
         Store {
             pack: None,
+            claims: Claims::none(),
+            patience: (FILE_PATIENCE, COMPILER_PATIENCE),
             racy: RACY,
             builtins: FxMap::default(),
             keep_files: true,
@@ -89,8 +110,14 @@ impl Store {
                 None
             }
         };
+        let claims = match pack {
+            Some(_) => Claims::new(dir),
+            None => Claims::none(),
+        };
         Store {
             pack,
+            claims,
+            patience: (FILE_PATIENCE, COMPILER_PATIENCE),
             racy,
             builtins: FxMap::default(),
             keep_files: true,
@@ -100,6 +127,15 @@ impl Store {
 
     /// Whether an entry for something last changed at `st` may be kept.
     pub fn keepable(&mut self, st: &Stamp, now: SystemTime) -> bool {
+        let ok = self.settled(st, now);
+        if !ok {
+            self.stats.racy += 1;
+        }
+        ok
+    }
+
+    /// `keepable` without counting.
+    fn settled(&self, st: &Stamp, now: SystemTime) -> bool {
         let changed = Duration::new(
             st.mtime.max(0) as u64,
             st.mtime_ns.clamp(0, 999_999_999) as u32,
@@ -108,17 +144,53 @@ impl Store {
             st.ctime.max(0) as u64,
             st.ctime_ns.clamp(0, 999_999_999) as u32,
         ));
-        let ok = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .is_ok_and(|now| changed + self.racy <= now);
-        if !ok {
-            self.stats.racy += 1;
+        now.duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|now| changed + self.racy <= now)
+    }
+
+    /// Claims the reading of the file whose stamp is `st`, for a process
+    /// about to read it: None when its skeleton would not be kept (others
+    /// would wait for nothing) or nothing can be claimed. The caller
+    /// looks again (`skeleton_latest`) once it holds the claim, and
+    /// `flush`es what it kept before letting go.
+    pub fn claim_skeleton(&mut self, st: &Stamp, now: SystemTime) -> Option<Claim> {
+        if self.pack.is_none() || !self.keep_files || !self.settled(st, now) {
+            return None;
         }
-        ok
+        self.claim(tag_of(SKELETON, &key(st)), self.patience.0)
+    }
+
+    /// Claims a compiler probe (by its id) or the builtin answers of a
+    /// compiler setup (by its key), as `claim_skeleton` does a file.
+    pub fn claim_compiler(&mut self, id: &[u8; 32], builtins: bool) -> Option<Claim> {
+        self.pack.as_ref()?;
+        let kind = if builtins { BUILTIN } else { PROBE };
+        self.claim(tag_of(kind, &probe_key(id)), self.patience.1)
+    }
+
+    /// Other waits than the defaults (tests on a loaded machine wait
+    /// longer, so that a slow holder never makes them do the work).
+    pub fn set_patience(&mut self, file: Duration, compiler: Duration) {
+        self.patience = (file, compiler);
+    }
+
+    fn claim(&mut self, key: u64, patience: Duration) -> Option<Claim> {
+        let c = self.claims.claim(key, patience);
+        self.stats.claims_waited = self.claims.waited;
+        c
     }
 
     pub fn skeleton(&mut self, st: &Stamp, int: &mut Interner) -> Option<Skeleton> {
         let b = self.pack.as_ref()?.get(SKELETON, &key(st))?;
+        let sk = Skeleton::decode(b, int).filter(|sk| sk.size == st.size)?;
+        self.stats.skeleton_hits += 1;
+        Some(sk)
+    }
+
+    /// As `skeleton`, also finding one another process kept since this
+    /// one opened the cache.
+    pub fn skeleton_latest(&mut self, st: &Stamp, int: &mut Interner) -> Option<Skeleton> {
+        let b = self.pack.as_mut()?.get_latest(SKELETON, &key(st))?;
         let sk = Skeleton::decode(b, int).filter(|sk| sk.size == st.size)?;
         self.stats.skeleton_hits += 1;
         Some(sk)
@@ -165,12 +237,19 @@ impl Store {
         if let Some(v) = self.builtins.get(&k) {
             return Some(*v);
         }
-        let b = self.pack.as_ref()?.get(BUILTIN, &probe_key(&k))?;
-        match b {
-            [0] => Some(None),
-            [1, v @ ..] => Some(Some(i64::from_le_bytes(v.try_into().ok()?))),
-            _ => None,
+        decode_builtin(self.pack.as_ref()?.get(BUILTIN, &probe_key(&k))?)
+    }
+
+    /// As `builtin`, also finding answers another process kept since
+    /// this one opened the cache.
+    pub fn builtin_latest(&mut self, key: &[u8; 32], query: &[u8]) -> Option<Option<i64>> {
+        let k = builtin_key(key, query);
+        if let Some(v) = self.builtins.get(&k) {
+            return Some(*v);
         }
+        let v = decode_builtin(self.pack.as_mut()?.get_latest(BUILTIN, &probe_key(&k))?)?;
+        self.builtins.insert(k, v);
+        Some(v)
     }
 
     pub fn keep_builtin(&mut self, key: &[u8; 32], query: &[u8], v: Option<i64>) {
@@ -187,6 +266,12 @@ impl Store {
 
     pub fn probe(&self, id: &[u8; 32]) -> Option<&[u8]> {
         self.pack.as_ref()?.get(PROBE, &probe_key(id))
+    }
+
+    /// As `probe`, also finding one another process kept since this one
+    /// opened the cache.
+    pub fn probe_latest(&mut self, id: &[u8; 32]) -> Option<&[u8]> {
+        self.pack.as_mut()?.get_latest(PROBE, &probe_key(id))
     }
 
     pub fn keep_probe(&mut self, id: &[u8; 32], bytes: &[u8]) {
@@ -215,6 +300,15 @@ fn key(st: &Stamp) -> Key {
         st.ctime as u64,
         st.ctime_ns as u64,
     ]
+}
+
+/// A kept builtin answer: None if the bytes are not one.
+fn decode_builtin(b: &[u8]) -> Option<Option<i64>> {
+    match b {
+        [0] => Some(None),
+        [1, v @ ..] => Some(Some(i64::from_le_bytes(v.try_into().ok()?))),
+        _ => None,
+    }
 }
 
 fn builtin_key(key: &[u8; 32], query: &[u8]) -> [u8; 32] {
