@@ -22,6 +22,11 @@
 //! `cargo bench --bench scan_unit -- NAME=UNITS.tsv[,NAME=UNITS.tsv...]`
 //! with units files as `benches/scan-corpus.sh` writes them; `ROUNDS=3`;
 //! `OUT=file` for the markdown table; `DETAIL=file` for one line per unit.
+//!
+//! `CONCURRENT=N` measures a build's cold start instead (`concurrent`):
+//! per unit, N processes scan it at once over one empty cache dir (as
+//! `make -jN` starts N jobs), against N at once over N empty dirs (each
+//! does all the work, as before processes shared their cold work).
 
 #[path = "../tests/it/scan_corpus/args.rs"]
 #[allow(dead_code)]
@@ -36,6 +41,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[path = "scan_unit/concurrent.rs"]
+mod concurrent;
+
 use args::Recorded;
 use distcc::identity;
 use distcc::includes::{self, Compiler, Lang};
@@ -46,7 +54,10 @@ fn main() {
         Some("--child") => child(&argv[1..]),
 
         Some("--bench") | None => usage(),
-        Some(spec) => parent(spec),
+        Some(spec) => match std::env::var("CONCURRENT").ok().and_then(|n| n.parse().ok()) {
+            Some(n) => concurrent::parent(spec, n),
+            None => parent(spec),
+        },
     }
 }
 
@@ -91,6 +102,9 @@ fn child(a: &[String]) {
         .identity(&driver, id_lang(lang))
         .expect("compiler identity");
     let _ = ids.flush();
+    if a.get(2).map(String::as_str) == Some("identity-only") {
+        return;
+    }
     let flags: Vec<OsString> = u.probe_flags.iter().map(OsString::from).collect();
     let cc = Compiler {
         path: &driver,
