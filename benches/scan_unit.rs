@@ -54,7 +54,10 @@ fn main() {
         Some("--child") => child(&argv[1..]),
 
         Some("--bench") | None => usage(),
-        Some(spec) => match std::env::var("CONCURRENT").ok().and_then(|n| n.parse().ok()) {
+        Some(spec) => match std::env::var("CONCURRENT")
+            .ok()
+            .and_then(|n| n.parse().ok())
+        {
             Some(n) => concurrent::parent(spec, n),
             None => parent(spec),
         },
@@ -149,6 +152,12 @@ fn run(cmd: &mut Command) -> Option<(Duration, String)> {
     let mut out = String::new();
     use std::io::Read;
     c.stdout.take().unwrap().read_to_string(&mut out).ok()?;
+    Some((reap(&c)?, out))
+}
+
+/// Waits for `c` and returns its CPU (user + system, from `wait4`); None
+/// if it failed.
+fn reap(c: &std::process::Child) -> Option<Duration> {
     let mut status = 0;
     // SAFETY: wait4 on our own child, filling structs we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -157,7 +166,27 @@ fn run(cmd: &mut Command) -> Option<(Duration, String)> {
         return None;
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Some((tv(ru.ru_utime) + tv(ru.ru_stime), out))
+    Some(tv(ru.ru_utime) + tv(ru.ru_stime))
+}
+
+/// A `NAME=UNITS.tsv` item: the name, and the units the file holds.
+fn project(item: &str) -> (&str, Vec<String>) {
+    let (name, path) = item.split_once('=').expect("NAME=UNITS.tsv");
+    let text = std::fs::read_to_string(path).expect("units file");
+    let lines = text
+        .lines()
+        .filter(|l| Recorded::from_line(l).is_some())
+        .map(String::from)
+        .collect();
+    (name, lines)
+}
+
+/// Prints the table and writes it to `OUT` if set.
+fn report(md: &str) {
+    println!("{md}");
+    if let Ok(out) = std::env::var("OUT") {
+        std::fs::write(out, md).unwrap();
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -228,12 +257,7 @@ fn parent(spec: &str) {
     md.push_str("| project | units | misses | files (median) | gcc -M µs | cold µs | warm µs | cold / gcc -M | warm / gcc -M | whole process cold µs | whole process warm µs |\n");
     md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for item in spec.split(',') {
-        let (name, path) = item.split_once('=').expect("NAME=UNITS.tsv");
-        let text = std::fs::read_to_string(path).expect("units file");
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| Recorded::from_line(l).is_some())
-            .collect();
+        let (name, lines) = project(item);
         let tmp = tempfile::Builder::new()
             .prefix("scan-unit-")
             .tempdir()
@@ -335,10 +359,7 @@ fn parent(spec: &str) {
         md.push_str(&line);
         md.push('\n');
     }
-    println!("{md}");
-    if let Ok(out) = std::env::var("OUT") {
-        std::fs::write(out, &md).unwrap();
-    }
+    report(&md);
     if let Ok(out) = std::env::var("DETAIL") {
         std::fs::write(out, &detail).unwrap();
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use distcc::includes::claim::LOCK_NAME;
 
-use super::{copy_dir, median, run, Recorded};
+use super::{copy_dir, median, project, reap, report, run};
 
 /// CPU of each of the children, and the wall time until all ended.
 fn batch(caches: &[&Path], line: &str) -> Option<(Duration, Duration)> {
@@ -40,13 +40,10 @@ fn batch(caches: &[&Path], line: &str) -> Option<(Duration, Duration)> {
     let mut cpu = Duration::ZERO;
     let mut ok = true;
     for c in children {
-        let mut status = 0;
-        // SAFETY: wait4 on our own child, filling structs we own.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::wait4(c.id() as i32, &mut status, 0, &mut ru) };
-        ok &= r >= 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        cpu += tv(ru.ru_utime) + tv(ru.ru_stime);
+        match reap(&c) {
+            Some(t) => cpu += t,
+            None => ok = false,
+        }
     }
     ok.then(|| (cpu, start.elapsed()))
 }
@@ -72,13 +69,8 @@ pub fn parent(spec: &str, n: usize) {
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for item in spec.split(',') {
-        let (name, path) = item.split_once('=').expect("NAME=UNITS.tsv");
-        let text = std::fs::read_to_string(path).expect("units file");
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| Recorded::from_line(l).is_some())
-            .step_by(every)
-            .collect();
+        let (name, lines) = project(item);
+        let lines: Vec<String> = lines.into_iter().step_by(every).collect();
         let tmp = tempfile::Builder::new()
             .prefix("scan-concurrent-")
             .tempdir()
@@ -148,10 +140,7 @@ pub fn parent(spec: &str, n: usize) {
         md.push_str(&line);
         md.push('\n');
     }
-    println!("{md}");
-    if let Ok(out) = std::env::var("OUT") {
-        std::fs::write(out, &md).unwrap();
-    }
+    report(&md);
 }
 
 fn env_num(name: &str, default: usize) -> usize {
