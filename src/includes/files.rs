@@ -269,7 +269,7 @@ impl FileCache {
     ) -> io::Result<Option<Node>> {
         let claim = self.store.claim_skeleton(stamp, SystemTime::now());
         if claim.is_some() {
-            if let Some(sk) = self.store.skeleton_latest(stamp, int) {
+            if let Some(sk) = self.store.skeleton(stamp, int) {
                 return Ok(Some(Node {
                     stamp: *stamp,
                     skel: Rc::new(sk),

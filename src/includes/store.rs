@@ -16,7 +16,8 @@
 //! Cold work that concurrent processes would all do at once (a skeleton
 //! of a file not yet kept, a compiler probe, builtin answers) is claimed
 //! first (`claim`): one does it and appends the result at once, the
-//! others wait and find it (`*_latest`).
+//! others wait and find it (lookups see what other processes appended
+//! since this one opened the cache).
 //!
 //! Without a usable cache dir the store is empty and scans work as cold.
 
@@ -151,7 +152,7 @@ impl Store {
     /// Claims the reading of the file whose stamp is `st`, for a process
     /// about to read it: None when its skeleton would not be kept (others
     /// would wait for nothing) or nothing can be claimed. The caller
-    /// looks again (`skeleton_latest`) once it holds the claim, and
+    /// looks again (`skeleton`) once it holds the claim, and
     /// `flush`es what it kept before letting go.
     pub fn claim_skeleton(&mut self, st: &Stamp, now: SystemTime) -> Option<Claim> {
         if self.pack.is_none() || !self.keep_files || !self.settled(st, now) {
@@ -180,16 +181,10 @@ impl Store {
         c
     }
 
+    /// The skeleton of the file whose stamp is `st`, also one another
+    /// process kept since this one opened the cache (a process that
+    /// follows another through the same headers finds them all).
     pub fn skeleton(&mut self, st: &Stamp, int: &mut Interner) -> Option<Skeleton> {
-        let b = self.pack.as_ref()?.get(SKELETON, &key(st))?;
-        let sk = Skeleton::decode(b, int).filter(|sk| sk.size == st.size)?;
-        self.stats.skeleton_hits += 1;
-        Some(sk)
-    }
-
-    /// As `skeleton`, also finding one another process kept since this
-    /// one opened the cache.
-    pub fn skeleton_latest(&mut self, st: &Stamp, int: &mut Interner) -> Option<Skeleton> {
         let b = self.pack.as_mut()?.get_latest(SKELETON, &key(st))?;
         let sk = Skeleton::decode(b, int).filter(|sk| sk.size == st.size)?;
         self.stats.skeleton_hits += 1;
@@ -205,8 +200,9 @@ impl Store {
         }
     }
 
+    /// The listing of the dir whose stamp is `st`, as `skeleton` finds.
     pub fn listing(&mut self, st: &Stamp) -> Option<Listing<'_>> {
-        let b = self.pack.as_ref()?.get(LISTING, &key(st))?;
+        let b = self.pack.as_mut()?.get_latest(LISTING, &key(st))?;
         let l = Listing::new(b)?;
         self.stats.listing_hits += 1;
         Some(l)
