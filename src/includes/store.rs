@@ -215,9 +215,10 @@ impl Store {
         }
     }
 
-    /// A compiler's predefined macros as a skeleton, by probe id.
-    pub fn base(&self, id: &[u8; 32], int: &mut Interner) -> Option<Skeleton> {
-        Skeleton::decode(self.pack.as_ref()?.get(BASE, &probe_key(id))?, int)
+    /// A compiler's predefined macros as a skeleton, by probe id (also
+    /// one another process kept since this one opened the cache).
+    pub fn base(&mut self, id: &[u8; 32], int: &mut Interner) -> Option<Skeleton> {
+        Skeleton::decode(self.pack.as_mut()?.get_latest(BASE, &probe_key(id))?, int)
     }
 
     pub fn keep_base(&mut self, id: &[u8; 32], sk: &Skeleton, int: &Interner) {
