@@ -18,7 +18,8 @@
 //!   with `listing`s of dirs; `fs`: one unit's lookups and records;
 //!   `walk`: one unit's walk;
 //! - `pack`: one file shared by processes; `store`: what is kept in it
-//!   (skeletons, listings, probes) and when;
+//!   (skeletons, listings, probes) and when; `claim`: cold work done
+//!   once among processes that want it at the same time;
 //! - `unit`: what the caller gives and gets; `probe`: the compiler probe,
 //!   `base` what its answers contribute to each scan;
 //!   `session`: the client's entry point, `scan_unit`, which puts them
