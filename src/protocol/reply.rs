@@ -147,18 +147,18 @@ impl ReplyForm {
     /// The reply to our hashed dialect: protocol 3's in the request's
     /// codec (LZO or zstd), then `READ`.
     pub fn hashed(codec: Codec) -> ReplyForm {
-        ReplyForm {
-            reads: true,
-            ..ReplyForm::of_dist(Dist::hashed(codec))
-        }
+        ReplyForm::of_dist(Dist::hashed(codec))
     }
 
-    /// The reply a request whose `DIST` was `dist` gets: its base version,
-    /// in its codec (zstd for our extensions that asked for it), with the
-    /// note if it asked for one.
+    /// The reply a request whose `DIST` was `dist` gets, a refusal's
+    /// included: its base version, in its codec (zstd for our extensions
+    /// that asked for it), with `READ` in the hashed dialect (empty for a
+    /// refusal, so the client reads to the end without waiting for the
+    /// daemon to hang up), and the note if the request asked for one.
     pub fn of_dist(dist: Dist) -> ReplyForm {
         ReplyForm {
             codec: dist.codec(),
+            reads: matches!(dist, Dist::Hashed(..)),
             notes: dist.notes(),
             ..ReplyForm::of(dist.base())
         }
@@ -399,6 +399,28 @@ mod tests {
         // distcc 3.4's protocols never carry one.
         for v in Version::ALL {
             assert!(!ReplyForm::of_dist(Dist::Plain(v).noted(true)).notes);
+        }
+    }
+
+    /// A refusal of a hashed request, written in the form its `DIST` gives
+    /// (the daemon's, before any job), is read whole by our clients that
+    /// ask for a note and by those that do not.
+    #[test]
+    fn a_hashed_refusal_is_read_whole_by_old_and_new_clients() {
+        let refusal = Reply {
+            status: 116 << 8,
+            stderr: b"distccd: draining\n".to_vec(),
+            ..Reply::default()
+        };
+        for noted in [false, true] {
+            let dist = Dist::hashed(Codec::Zstd).noted(noted);
+            let mut wire = Vec::new();
+            ReplyForm::of_dist(dist).write(&mut wire, &refusal).unwrap();
+            let client = ReplyForm::hashed(Codec::Zstd).with_notes(noted);
+            let mut r = &wire[..];
+            let got = client.read(&mut r, &Limits::default()).unwrap();
+            assert!(r.is_empty(), "noted {noted}: bytes left");
+            assert_eq!((got.status, got.note.is_some()), (refusal.status, noted));
         }
     }
 
