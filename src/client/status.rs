@@ -11,7 +11,9 @@
 //! A host that closes the connection on the query (distcc 3.4) is
 //! remembered like any extension it refuses (`spoken::speaks`); one that
 //! cannot be reached is cached as silent, so no client waits on it again
-//! within the TTL.
+//! within the TTL. A reply's note (`protocol::note`) carries the same
+//! answer, which refreshes the entry as a query would ([`heard`]): a host
+//! kept busy by the user's jobs is then hardly ever asked.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
@@ -21,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use fs2::FileExt;
 
+use super::lock;
 use super::spoken::{self, Extension};
 use crate::hosts::{Host, Transport};
 use crate::protocol::status::{self, Status};
@@ -86,6 +89,45 @@ pub fn statuses(
         out[*at] = known;
     }
     out
+}
+
+/// Keeps what `host` said of its load in a reply's note as its entry, as
+/// if it had just been asked; the job that got the reply still holds its
+/// slot, as the daemon still counts its connection.
+pub fn heard(host: &Host, settings: &Settings, status: Status) {
+    if !matches!(host.transport, Transport::Tcp { .. }) {
+        return;
+    }
+    let key = host.key();
+    let ours_then = lock::held(&lock::dir(settings), &key, host.limit);
+    let path = settings.dir.join("status").join(host_key(&key));
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).ok();
+    }
+    write_entry(&path, Some(&Known { status, ours_then }));
+}
+
+/// Whether `host` runs a daemon of ours, asked now: it answers the status
+/// query, which distcc 3.4 closes on (remembered, as `refresh` does). A
+/// TLS host is ours (distcc 3.4 has no TLS); one that cannot be asked
+/// counts as ours, the cheaper guess to get wrong.
+pub fn answers(host: &Host, settings: &Settings) -> bool {
+    let Transport::Tcp { host: name, port } = &host.transport else {
+        return false;
+    };
+    if host.tls {
+        return true;
+    }
+    if !spoken::speaks(host, settings, Extension::Status) {
+        return false;
+    }
+    match ask(name, *port) {
+        Asked::Answer(_) | Asked::Silent => true,
+        Asked::Unspoken => {
+            spoken::mark_unspoken(host, settings, Extension::Status);
+            false
+        }
+    }
 }
 
 /// Asks `host` again, unless another client is asking it now (then what
