@@ -400,7 +400,8 @@ fn an_exact_hit_carries_the_list_of_files_read() {
         let log = fs::read_to_string(&log).unwrap();
         assert!(log.contains("list files (scan)"), "{client}: {log}");
         assert!(!log.contains("scanner miss"), "{client}: {log}");
-        let noreads = fs::read_dir(&state).unwrap().any(|e| {
+        // The extension markers live in DISTCC_DIR's state dir.
+        let noreads = fs::read_dir(state.join("state")).unwrap().any(|e| {
             e.unwrap()
                 .file_name()
                 .to_string_lossy()
