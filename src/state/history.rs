@@ -453,5 +453,10 @@ mod tests {
         );
         let r = record("localhost", Outcome::Fallback("h:2: refused".into()));
         assert!(stats_line(&r).contains(", failed on 10.0.0.9:3632 (h:2: refused)"));
+        let mut r = record("h:1", Outcome::Remote);
+        r.cache = Some(CacheUse::Hit);
+        assert!(stats_line(&r).contains(", status 0, failed on 10.0.0.9:3632, from its cache"));
+        r.cache = Some(CacheUse::Off);
+        assert!(!stats_line(&r).contains("cache"), "no cache, nothing said");
     }
 }

@@ -13,9 +13,10 @@ use std::thread;
 use std::time::Duration;
 
 use distcc::protocol::note::CacheUse;
-use distcc::protocol::status::Status;
+use distcc::protocol::status::{self, Status};
 use distcc::protocol::{self, stream, Codec, Dist, Limits, Reply, ReplyForm, RequestHead, Version};
 
+use crate::blocking::wait_for;
 use crate::skip_unless;
 use crate::util::*;
 
@@ -52,6 +53,18 @@ fn same_as_local(tree: &Tree, obj: &str) {
     );
 }
 
+/// Whether the daemon on `port` has no connection open (its workers count
+/// theirs until they end, a moment after their reply).
+fn idle(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(&status::query()).unwrap();
+    let st = status::read_status(&mut s).unwrap();
+    st.running + st.queued == 0
+}
+
 /// With one host the client never asks the status query, so an entry for
 /// it comes from a reply's note: taken while the job was there (the
 /// daemon counts its connection, the client its slot).
@@ -65,6 +78,8 @@ fn a_reply_refreshes_the_hosts_status_entry() {
         .path("state/status")
         .join(format!("127.0.0.1%3A{}", daemon.port));
     for (dialect, opts) in [("streamed", ",lzo,classic"), ("hashed", ",lzo")] {
+        // The job before has ended on the daemon too.
+        assert!(wait_for(T, || idle(daemon.port)), "{}", daemon.log());
         fs::remove_file(&entry).ok();
         let log = compile(&tree, &format!("{}{opts}", daemon.host()), "x.o");
         same_as_local(&tree, "x.o");
