@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         started,
         bytes,
     };
-    let form = ReplyForm::hashed(codec).with_notes(dist.notes());
+    let form = ReplyForm::of_dist(dist);
     exact::reply_to(ctx, job, host, listed, sent, form)
 }
 
