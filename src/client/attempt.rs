@@ -10,7 +10,7 @@ use super::cpp;
 use super::job::Job;
 use super::listing::{self, Listed};
 use super::outcome::{Answer, Attempt, Blame, Compiled, Failed};
-use super::{exact, hashed, pick, plain, reply, scanned, streamed, verify};
+use super::{exact, hashed, heard, pick, plain, reply, scanned, streamed, verify};
 use crate::exit::{self, Code};
 use crate::hosts::Host;
 use crate::protocol::{OutputKind, Reply, Version};
@@ -138,6 +138,7 @@ pub fn run(
         };
         match answer {
             Answer::Reply(r) => {
+                heard::reply(ctx, host, &r);
                 let exact = dialect.is_exact();
                 if let Some(miss) = unverified(&r, sources.listed.as_ref()) {
                     if r.output(OutputKind::Reads).is_none() {
@@ -173,10 +174,11 @@ pub fn run(
             // Otherwise the dialect to speak instead, on a new connection
             // (`temps` holds the whole source by now, so a streamed job
             // goes plain; a host without `,cpp` that refused exact mode
-            // gets classic distcc). Each closing is remembered, so three
-            // at most: zstd, the hashed dialect, the streamed one (distcc
-            // 3.4 closes on all of them).
-            Answer::Unspoken if dialect.plain().is_some() && closed_on < 3 => {
+            // gets classic distcc). Each closing is remembered, so four
+            // at most: the note, zstd, the hashed dialect, the streamed
+            // one (distcc 3.4 closes on all of them, but is found out by
+            // the status query on the first: `spoken::mark_closed_on`).
+            Answer::Unspoken if dialect.plain().is_some() && closed_on < 4 => {
                 closed_on += 1;
                 let was_exact = dialect.is_exact();
                 dialect = choose(ctx, job, host, sources);

@@ -25,7 +25,7 @@ use crate::hosts::Host;
 use crate::protocol::hashed::{self, Entry, HashedFile};
 use crate::protocol::identity as asserted;
 use crate::protocol::{
-    self, Codec, Dist, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError,
+    self, Dist, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError,
 };
 use crate::transport::Connection;
 
@@ -37,28 +37,33 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
+    let dist = Dist::hashed(codec).noted(pick::notes(host, ctx.settings));
     let bytes = match send(
         &mut conn,
         &listed.cwd,
         &argv,
         &listed.files,
         &asserted,
-        codec,
+        dist,
     ) {
         Ok(n) => n,
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
             // protocol 3 to this host from now on; one of ours from
-            // before zstd closes on its zstd form: LZO from now on.
-            if codec == Codec::Zstd {
-                log::info!("{host}: no hashed transfer with zstd ({e:#}); asking with LZO");
-            } else {
-                log::info!(
+            // before notes or zstd closes on those: without from now on.
+            let ext = pick::Extension::Hashed;
+            match pick::mark_closed_on(host, ctx.settings, ext, codec, dist.notes()) {
+                pick::Extension::Notes => {
+                    log::info!("{host}: no hashed transfer with notes ({e:#}); asking without")
+                }
+                pick::Extension::Zstd => {
+                    log::info!("{host}: no hashed transfer with zstd ({e:#}); asking with LZO")
+                }
+                _ => log::info!(
                     "{host}: no hashed transfer ({e:#}); using protocol 3, \
                      which cannot verify its compiler and system headers"
-                );
+                ),
             }
-            pick::mark_closed_on(host, ctx.settings, pick::Extension::Hashed, codec);
             return Ok(Answer::Unspoken);
         }
         Err(e) => return Err(Failed::by(Blame::MidJob)(e)),
@@ -69,7 +74,8 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         started,
         bytes,
     };
-    exact::reply_to(ctx, job, host, listed, sent, ReplyForm::hashed(codec))
+    let form = ReplyForm::of_dist(dist);
+    exact::reply_to(ctx, job, host, listed, sent, form)
 }
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks;
@@ -81,7 +87,7 @@ fn send(
     argv: &[OsString],
     files: &[NamedFile],
     asserted: &Asserted,
-    codec: Codec,
+    dist: Dist,
 ) -> Result<usize> {
     let manifest: Vec<HashedFile> = files
         .iter()
@@ -99,7 +105,7 @@ fn send(
         argv: argv.to_vec(),
     };
     let mut buf = Vec::with_capacity(16 * 1024);
-    protocol::write_request_head_as(&mut buf, &head, Dist::hashed(codec).number())?;
+    protocol::write_request_head_as(&mut buf, &head, dist.number())?;
     asserted::write_assertions(&mut buf, &asserted.assertions)?;
     hashed::write_manifest(&mut buf, &manifest)?;
     connection::write_all(conn, &buf, false).context("sending the file list")?;
@@ -116,7 +122,7 @@ fn send(
     if list_asked {
         buf.extend_from_slice(&asserted.list);
     }
-    hashed::write_bodies(&mut buf, codec, &bodies)?;
+    hashed::write_bodies(&mut buf, dist.codec(), &bodies)?;
     connection::write_all(conn, &buf, false).context("sending files")?;
     sent += buf.len();
     Ok(sent)

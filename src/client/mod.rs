@@ -22,7 +22,8 @@
 //!   system headers it asserts, `assertions`); every dialect moves
 //!   bytes through `connection` (over `transport`) and returns an answer;
 //! - `reply` accepts a reply: a distcc code is a failure to distribute,
-//!   anything else the compiler's result, whose files `output` writes.
+//!   anything else the compiler's result, whose files `output` writes;
+//!   `heard` takes in the note our daemons add (a cache hit, their load).
 //!
 //! `trust` answers `--tls-key` and `--trust` (the `,tls` keys).
 //! `cleanup` removes what a signal would leave (temp files, children).
@@ -44,6 +45,7 @@ pub mod decide;
 pub mod distribute;
 pub mod exact;
 pub mod hashed;
+pub mod heard;
 pub mod job;
 pub mod listing;
 pub mod local;

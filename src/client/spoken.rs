@@ -24,6 +24,8 @@ pub enum Extension {
     Status,
     /// zstd bodies in either extension (`crate::zstd`).
     Zstd,
+    /// The note after a reply in either extension (`protocol::note`).
+    Notes,
 }
 
 impl Extension {
@@ -34,6 +36,7 @@ impl Extension {
             Extension::ReadList => "noreads_",
             Extension::Status => "nostatus_",
             Extension::Zstd => "nozstd_",
+            Extension::Notes => "nonotes_",
         };
         format!("{prefix}{}", host_key(&host.key()))
     }
@@ -67,13 +70,37 @@ pub fn extension_codec(host: &Host, settings: &Settings, base: Codec) -> Codec {
     }
 }
 
-/// Remembers that `host` closed the connection on an extension: on a zstd
-/// request, only zstd (a daemon of ours from before it may speak the rest).
-pub fn mark_closed_on(host: &Host, settings: &Settings, ext: Extension, codec: Codec) {
+/// Whether to ask `host` for a note after each reply of our extensions.
+pub fn notes(host: &Host, settings: &Settings) -> bool {
+    speaks(host, settings, Extension::Notes)
+}
+
+/// Remembers that `host` closed the connection on a request in `ext` with
+/// `codec`, with a note or not (`noted`), and returns what that takes
+/// away: the newest thing the request asked for, as a daemon of ours from
+/// before it speaks the rest (notes came after zstd, which came after
+/// both extensions). On a request with a note, whether the host answers
+/// the status query tells such a daemon from distcc 3.4, which closes on
+/// all of them: then the note goes, and the next newest with it, so
+/// distcc 3.4 costs no more closings than before notes.
+pub fn mark_closed_on(
+    host: &Host,
+    settings: &Settings,
+    ext: Extension,
+    codec: Codec,
+    noted: bool,
+) -> Extension {
+    if noted {
+        mark_unspoken(host, settings, Extension::Notes);
+        if super::status::answers(host, settings) {
+            return Extension::Notes;
+        }
+    }
     let ext = if codec == Codec::Zstd {
         Extension::Zstd
     } else {
         ext
     };
     mark_unspoken(host, settings, ext);
+    ext
 }

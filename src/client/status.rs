@@ -11,7 +11,9 @@
 //! A host that closes the connection on the query (distcc 3.4) is
 //! remembered like any extension it refuses (`spoken::speaks`); one that
 //! cannot be reached is cached as silent, so no client waits on it again
-//! within the TTL.
+//! within the TTL. A reply's note (`protocol::note`) carries the same
+//! answer, which refreshes the entry as a query would ([`heard`]): a host
+//! kept busy by the user's jobs is then hardly ever asked.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
@@ -21,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use fs2::FileExt;
 
+use super::lock;
 use super::spoken::{self, Extension};
 use crate::hosts::{Host, Transport};
 use crate::protocol::status::{self, Status};
@@ -33,6 +36,10 @@ pub const TTL: Duration = Duration::from_millis(1000);
 /// How long one query may take in all: the answer comes from the daemon's
 /// accept loop, at once, or the host is not worth waiting for.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the query may take when it tells a daemon of ours from distcc
+/// 3.4, just after the host closed on a request: rare, and a guess made
+/// on a slow answer would stick for a day.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A host's answer, with the user's slots held there when it was asked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +50,9 @@ pub struct Known {
 
 /// The status of each host in `wanted` (`None`: silent, not ours, or not
 /// a TCP host); `ours(i)` counts the user's slots held on host `i` now.
-/// Fresh entries are read here; stale ones are asked again, at once.
+/// Fresh entries are read here; stale ones are asked again, at once. A
+/// host that cannot be asked (a TLS port closes on the plain query) still
+/// has what its last reply's note said, while that is fresh.
 pub fn statuses(
     hosts: &[Host],
     wanted: &[usize],
@@ -55,14 +64,13 @@ pub fn statuses(
     let mut stale: Vec<(usize, Option<Known>)> = Vec::new();
     for (at, &i) in wanted.iter().enumerate() {
         let host = &hosts[i];
-        if !matches!(host.transport, Transport::Tcp { .. })
-            || !spoken::speaks(host, settings, Extension::Status)
-        {
+        if !matches!(host.transport, Transport::Tcp { .. }) {
             out.push(None);
             continue;
         }
         match read_entry(&dir.join(host_key(&host.key()))) {
             Some((age, known)) if age < TTL => out.push(known),
+            _ if !spoken::speaks(host, settings, Extension::Status) => out.push(None),
             cached => {
                 out.push(None);
                 stale.push((at, cached.and_then(|(_, k)| k)));
@@ -88,6 +96,47 @@ pub fn statuses(
     out
 }
 
+/// Keeps what `host` said of its load in a reply's note as its entry, as
+/// if it had just been asked; the job that got the reply still holds its
+/// slot, as the daemon still counts its connection.
+pub fn heard(host: &Host, settings: &Settings, status: Status) {
+    if !matches!(host.transport, Transport::Tcp { .. }) {
+        return;
+    }
+    let key = host.key();
+    let ours_then = lock::held(&lock::dir(settings), &key, host.limit);
+    let path = settings.dir.join("status").join(host_key(&key));
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).ok();
+    }
+    write_entry(&path, Some(&Known { status, ours_then }));
+}
+
+/// Whether `host` runs a daemon of ours, asked now: it answers the status
+/// query, which distcc 3.4 closes on (remembered, as `refresh` does). A
+/// TLS host is ours (distcc 3.4 has no TLS); one that cannot be asked (an
+/// ssh host, one that does not answer in time) counts as ours, the
+/// cheaper guess to get wrong: one more closing of distcc 3.4, against a
+/// daemon of ours spoken to without zstd or an extension for a day.
+pub fn answers(host: &Host, settings: &Settings) -> bool {
+    let Transport::Tcp { host: name, port } = &host.transport else {
+        return true;
+    };
+    if host.tls {
+        return true;
+    }
+    if !spoken::speaks(host, settings, Extension::Status) {
+        return false;
+    }
+    match ask(name, *port, PROBE_TIMEOUT) {
+        Asked::Answer(_) | Asked::Silent => true,
+        Asked::Unspoken => {
+            spoken::mark_unspoken(host, settings, Extension::Status);
+            false
+        }
+    }
+}
+
 /// Asks `host` again, unless another client is asking it now (then what
 /// was known, `cached`, will do meanwhile).
 fn refresh(
@@ -105,7 +154,7 @@ fn refresh(
         return cached;
     };
     let ours_then = ours();
-    let known = match ask(name, *port) {
+    let known = match ask(name, *port, QUERY_TIMEOUT) {
         Asked::Answer(status) => Some(Known { status, ours_then }),
         Asked::Unspoken => {
             spoken::mark_unspoken(host, settings, Extension::Status);
@@ -125,7 +174,7 @@ enum Asked {
     Silent,
 }
 
-fn ask(name: &str, port: u16) -> Asked {
+fn ask(name: &str, port: u16, limit: Duration) -> Asked {
     let Some(addr) = (name, port)
         .to_socket_addrs()
         .ok()
@@ -133,11 +182,11 @@ fn ask(name: &str, port: u16) -> Asked {
     else {
         return Asked::Silent;
     };
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, QUERY_TIMEOUT) else {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
         return Asked::Silent;
     };
-    s.set_read_timeout(Some(QUERY_TIMEOUT)).ok();
-    s.set_write_timeout(Some(QUERY_TIMEOUT)).ok();
+    s.set_read_timeout(Some(limit)).ok();
+    s.set_write_timeout(Some(limit)).ok();
     if s.write_all(&status::query()).is_err() {
         return Asked::Silent;
     }
@@ -221,5 +270,33 @@ mod tests {
         assert!(refresh_lock(&path).is_none(), "the lock is exclusive");
         drop(held);
         assert!(refresh_lock(&path).is_some());
+    }
+
+    /// A reply's note is used as a query's answer, by a host that cannot
+    /// be asked too (no query is made here: the entry is fresh, or the
+    /// host is known to close on the query).
+    #[test]
+    fn a_notes_status_is_used_while_fresh_even_where_no_query_is_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_lookup(|name| match name {
+            "DISTCC_DIR" => Some(dir.path().into()),
+            _ => None,
+        });
+        let hosts = crate::hosts::parse("127.0.0.1:9/2,tls").unwrap().hosts;
+        spoken::mark_unspoken(&hosts[0], &settings, Extension::Status);
+        let none = |_| 0;
+        assert_eq!(statuses(&hosts, &[0], &settings, &none), [None]);
+        let st = Status {
+            slots: 2,
+            running: 1,
+            cores: 2.0,
+            ..Status::default()
+        };
+        heard(&hosts[0], &settings, st);
+        let known = Known {
+            status: st,
+            ours_then: 0,
+        };
+        assert_eq!(statuses(&hosts, &[0], &settings, &none), [Some(known)]);
     }
 }

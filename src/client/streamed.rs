@@ -73,8 +73,8 @@ pub fn run(
         .context("copying the preprocessed source")
         .map_err(local_fault)?;
     let cpp_done = started.elapsed();
-    let (mut conn, codec) = match sent? {
-        Streamed::Sent(conn, codec) => (conn, codec),
+    let (mut conn, codec, noted) = match sent? {
+        Streamed::Sent(conn, codec, noted) => (conn, codec, noted),
         Streamed::Answered(reply) => return Ok(Answer::Reply(reply)),
         Streamed::Unsupported => return Ok(Answer::Unspoken),
     };
@@ -82,7 +82,8 @@ pub fn run(
     connection::write_all(&mut conn, &stream::end(), false)
         .context("ending the source")
         .map_err(Failed::by(Blame::MidJob))?;
-    let reply = connection::await_reply_in(ctx, conn, reply_form(job, base, codec))?;
+    let form = reply_form(job, codec, noted);
+    let reply = connection::await_reply_in(ctx, conn, form)?;
     log::info!(
         "{} on {host} (streamed): preprocess+send {} ms, compile+receive {} ms, status {}, {codec:?} bodies",
         job.input.to_string_lossy(),
@@ -93,13 +94,11 @@ pub fn run(
     Ok(Answer::Reply(reply))
 }
 
-/// The reply a streamed request gets: `base`'s, in the request's codec,
-/// with the split DWARF file if the job makes one.
-fn reply_form(job: &Job, base: Version, codec: Codec) -> ReplyForm {
-    let form = ReplyForm {
-        codec,
-        ..ReplyForm::of(base)
-    };
+/// The reply a streamed request gets: its base protocol's, in its codec,
+/// with the split DWARF file if the job makes one, and the note if asked.
+fn reply_form(job: &Job, codec: Codec, noted: bool) -> ReplyForm {
+    // Raw bodies over protocol 1, compressed ones over 2, as `run`'s base.
+    let form = ReplyForm::of_dist(Dist::streamed(codec).noted(noted));
     match job.split_dwarf() {
         true => form.with_split_dwarf(),
         false => form,
@@ -108,8 +107,9 @@ fn reply_form(job: &Job, base: Version, codec: Codec) -> ReplyForm {
 
 /// How far a streamed attempt got before the preprocessor's status is known.
 enum Streamed {
-    /// The source is sent, all but its end marker, in the codec.
-    Sent(Connection, Codec),
+    /// The source is sent, all but its end marker, in the codec; with
+    /// whether a note was asked for.
+    Sent(Connection, Codec, bool),
     /// The server replied without compiling (refused the job).
     Answered(protocol::Reply),
     /// The server closed the connection on our extension.
@@ -129,13 +129,15 @@ fn stream_to(
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.server_args());
     let codec = pick::extension_codec(host, ctx.settings, base.codec());
+    let noted = pick::notes(host, ctx.settings);
     log::debug!(
         "streaming to {host} (protocol {}, {codec:?}): {argv:?}",
         base.number()
     );
     let limit = ctx.settings.io_timeout;
     conn.set_time_limit(Some(limit));
-    send_head(&mut conn, base, codec, argv).map_err(mid_job)?;
+    let dist = Dist::streamed(codec).noted(noted);
+    send_head(&mut conn, base, dist, argv).map_err(mid_job)?;
     ctx.state.phase(Phase::Preprocess);
     let answered = tee
         .await_readable(conn.poll_fd(), Instant::now() + limit)
@@ -149,15 +151,19 @@ fn stream_to(
     match stream::read_answer(&mut conn) {
         Ok(stream::Answer::Go) => {}
         Ok(stream::Answer::Reply(first)) => {
-            let form = reply_form(job, base, codec);
+            let form = reply_form(job, codec, noted);
             let reply = connection::receive_after(&mut conn, form, &first).map_err(mid_job)?;
             return Ok(Streamed::Answered(reply));
         }
         Err(e) if e.code() == Code::Truncated || is_reset(&e) => {
             // distcc 3.4 closes on a version it does not know (and one
-            // of ours from before zstd on the zstd one).
-            log::info!("{host}: no streaming with {codec:?} ({e}); sending sources whole");
-            pick::mark_closed_on(host, ctx.settings, pick::Extension::Stream, codec);
+            // of ours from before zstd or notes on those).
+            let ext = pick::Extension::Stream;
+            let what = match pick::mark_closed_on(host, ctx.settings, ext, codec, noted) {
+                pick::Extension::Notes => "notes".to_string(),
+                _ => format!("{codec:?}"),
+            };
+            log::info!("{host}: no streaming with {what} ({e}); sending sources whole");
             return Ok(Streamed::Unsupported);
         }
         Err(e) => return Err(mid_job(anyhow!(e.code()).context(e.to_string()))),
@@ -172,7 +178,7 @@ fn stream_to(
         .context("streaming the source")
         .map_err(mid_job)?;
     log::debug!("streamed {wire} bytes on the wire");
-    Ok(Streamed::Sent(conn, codec))
+    Ok(Streamed::Sent(conn, codec, noted))
 }
 
 /// Step one: the request head under the extension's version; the server
@@ -180,7 +186,7 @@ fn stream_to(
 fn send_head(
     conn: &mut Connection,
     base: Version,
-    codec: Codec,
+    dist: Dist,
     argv: Vec<std::ffi::OsString>,
 ) -> anyhow::Result<()> {
     let head = RequestHead {
@@ -189,7 +195,7 @@ fn send_head(
         argv,
     };
     let mut buf = Vec::with_capacity(512);
-    protocol::write_request_head_as(&mut buf, &head, Dist::streamed(codec).number())?;
+    protocol::write_request_head_as(&mut buf, &head, dist.number())?;
     connection::write_all(conn, &buf, false).context("sending the job")
 }
 

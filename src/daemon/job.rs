@@ -24,8 +24,10 @@ use super::sandbox::Jail;
 use super::server::Server;
 use super::space;
 use super::stats::Permit;
+use super::status;
 use super::unmap;
 use crate::exit::{self, Code};
+use crate::protocol::note::CacheUse;
 use crate::protocol::{OutputKind, Reply, ReplyForm};
 use crate::sys;
 
@@ -147,7 +149,7 @@ pub fn run<W: Write>(
     client_fd: RawFd,
 ) -> Result<Outcome> {
     let key = match cached::lookup(server, &mut job) {
-        Looked::Hit(reply) => return answer_cached(server, job, output, &reply),
+        Looked::Hit(reply) => return answer_cached(server, job, output, reply),
         Looked::Miss(key) => Some(key),
         Looked::Off => None,
     };
@@ -227,7 +229,12 @@ pub fn run<W: Write>(
     if let Some(key) = key {
         cached::keep(server, &key, &finished, &reply);
     }
-    send(form, output, &reply)?;
+    let cache = if key.is_some() {
+        CacheUse::Miss
+    } else {
+        CacheUse::Off
+    };
+    let reply = send(server, form, output, reply, Some(cache))?;
     Ok(Outcome {
         compiler,
         status: Some(reply.status as i32),
@@ -415,9 +422,21 @@ pub(super) fn release(server: &Server, dir: tempfile::TempDir) {
     }
 }
 
-pub(super) fn send<W: Write>(form: ReplyForm, output: &mut W, reply: &Reply) -> Result<()> {
-    form.write(output, reply).context("sending reply")?;
-    output.flush().context("sending reply")
+/// Sends `reply`, with the note (what the result cache did, `cache`, and
+/// the status now) if the client asked for one; gives the reply back.
+pub(super) fn send<W: Write>(
+    server: &Server,
+    form: ReplyForm,
+    output: &mut W,
+    mut reply: Reply,
+    cache: Option<CacheUse>,
+) -> Result<Reply> {
+    if form.notes {
+        reply.note = Some(status::note(server, cache));
+    }
+    form.write(output, &reply).context("sending reply")?;
+    output.flush().context("sending reply")?;
+    Ok(reply)
 }
 
 /// A pipe for the compiler's stdin: the read end for the child, the write
@@ -449,8 +468,11 @@ pub fn refuse<W: Write>(
 ) -> Result<Outcome> {
     log::warn!("refused {compiler:?}: {}", refusal.message);
     server.stats.refused();
-    form.write(output, &refusal_reply(&refusal))
-        .context("sending refusal")?;
+    let mut reply = refusal_reply(&refusal);
+    if form.notes {
+        reply.note = Some(status::note(server, None));
+    }
+    form.write(output, &reply).context("sending refusal")?;
     output.flush().ok();
     Ok(Outcome {
         compiler,
@@ -464,11 +486,11 @@ fn answer_cached<W: Write>(
     server: &Server,
     job: Job,
     output: &mut W,
-    reply: &Reply,
+    reply: Reply,
 ) -> Result<Outcome> {
     log::info!("{}: answered from the result cache", job.compiler);
     release(server, job.dir);
-    send(job.reply, output, reply)?;
+    let reply = send(server, job.reply, output, reply, Some(CacheUse::Hit))?;
     Ok(Outcome {
         compiler: job.compiler,
         status: Some(reply.status as i32),

@@ -96,7 +96,7 @@ pub fn serve_forever(
         wake.write_fd(),
         &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP],
     );
-    let open = Arc::new(AtomicUsize::new(0));
+    let open = server.counts.open.clone();
     let deadline = cfg.lifetime.map(|l| Instant::now() + l);
     let mut reception = Reception::new(&server, cfg.reception)?;
     reception.count_workers(open.clone());
@@ -113,6 +113,8 @@ pub fn serve_forever(
             reopen(log, &server);
         }
         start_workers(&mut reception, &server, &cfg, &open);
+        let waiting = reception.waiting();
+        server.counts.waiting.store(waiting, Ordering::SeqCst);
         let ready = reception.wait(earliest(deadline, drain_state.next_check()))?;
         wake.drain();
         for token in ready {

@@ -367,7 +367,7 @@ impl Reception {
         server.stats.refused();
         let mut bytes = Vec::new();
         // Our hashed client reads NEED before anything else.
-        if matches!(protocol::read_dist(&mut &w.buf[..]), Ok(Dist::Hashed(_))) {
+        if matches!(protocol::read_dist(&mut &w.buf[..]), Ok(Dist::Hashed(..))) {
             protocol::hashed::write_need(&mut bytes, &[]).ok();
         }
         form.write(&mut bytes, &job::refusal_reply(&refusal)).ok();
@@ -455,6 +455,11 @@ impl Reception {
     /// Whether a connection waits for a worker.
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
+    }
+
+    /// Connections ready for a worker that none has taken yet.
+    pub fn waiting(&self) -> usize {
+        self.ready.len()
     }
 }
 

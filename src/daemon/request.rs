@@ -105,14 +105,18 @@ fn read_and_run<R: Source, W: Write>(
     let verdict = match dist {
         Dist::Plain(Version::V3) => exact::prepare(server, head, input)?,
         Dist::Plain(_) => plain::prepare(server, head, input)?,
-        Dist::Streamed(_, codec) => streamed::prepare(server, head, codec, input, output, until)?,
-        Dist::Hashed(codec) => hashed::prepare(server, head, codec, input, output)?,
+        Dist::Streamed(_, codec, _) => {
+            streamed::prepare(server, head, codec, input, output, until)?
+        }
+        Dist::Hashed(codec, _) => hashed::prepare(server, head, codec, input, output)?,
     };
     match verdict {
         Ok(mut job) => {
             // The dialect chose the reply's form (its extras, the list of
-            // files read); its bodies go in the request's codec.
+            // files read); its bodies go in the request's codec, and the
+            // note follows if the request asked for it.
             job.reply.codec = dist.codec();
+            job.reply.notes = dist.notes();
             job::run(server, job, output, client_fd).map(Ok)
         }
         Err(refusal) => Ok(Err(refusal)),

@@ -59,6 +59,8 @@ pub struct Server {
     pub draining: AtomicBool,
     /// CPUs the compilers may use (`capacity`), for the status query.
     pub cores: f64,
+    /// Connections open and waiting, for the status in a reply's note.
+    pub counts: super::status::Counts,
 }
 
 fn default_jobs() -> u32 {
@@ -109,6 +111,7 @@ impl Server {
             stop: Latch::new()?,
             draining: AtomicBool::new(false),
             cores: super::capacity::cores(),
+            counts: Default::default(),
         })
     }
 }

@@ -2,11 +2,14 @@
 //! history of finished jobs (`state::history`): jobs per host, local
 //! against remote, why jobs stayed here or fell back, and where the time
 //! went phase by phase, so a slow host or a starved preprocessor shows.
+//! Result-cache hits and misses (as the volunteers' replies said) show,
+//! in total and per host, only once some volunteer has a cache.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
+use crate::protocol::note::CacheUse;
 use crate::state::history::{Listing, Outcome, Record};
 use crate::state::{Phase, PHASES};
 
@@ -16,6 +19,8 @@ struct HostRow {
     errors: u64,
     fails: u64,
     total: Duration,
+    hits: u64,
+    misses: u64,
 }
 
 /// Renders the summary of `records` as seen at `now`.
@@ -27,7 +32,8 @@ pub fn render(records: &[Record], now: SystemTime) -> String {
     }
     totals(&mut out, records, now);
     listings(&mut out, records);
-    hosts(&mut out, records);
+    let cached = cache(&mut out, records);
+    hosts(&mut out, records, cached);
     reasons(&mut out, records);
     phases(&mut out, records);
     out
@@ -79,9 +85,22 @@ fn listings(out: &mut String, records: &[Record]) {
     }
 }
 
+/// Jobs answered from a volunteer's result cache, and jobs it compiled
+/// and kept; says whether any volunteer has a cache, so the host table
+/// shows the same or nothing.
+fn cache(out: &mut String, records: &[Record]) -> bool {
+    let count = |c: CacheUse| records.iter().filter(|r| r.cache == Some(c)).count();
+    let (hits, misses) = (count(CacheUse::Hit), count(CacheUse::Miss));
+    if hits + misses == 0 {
+        return false;
+    }
+    writeln!(out, "result cache: hits {hits}, misses {misses}").ok();
+    true
+}
+
 /// One row per host: jobs it ended, compile errors, attempts that failed
-/// there, average time.
-fn hosts(out: &mut String, records: &[Record]) {
+/// there, average time; with `cached`, its cache's hits and misses.
+fn hosts(out: &mut String, records: &[Record], cached: bool) {
     let mut hosts: BTreeMap<&str, HostRow> = BTreeMap::new();
     for r in records {
         if !matches!(r.outcome, Outcome::Failed(_)) {
@@ -89,25 +108,35 @@ fn hosts(out: &mut String, records: &[Record]) {
             h.jobs += 1;
             h.errors += u64::from(r.status != 0);
             h.total += r.total;
+            h.hits += u64::from(r.cache == Some(CacheUse::Hit));
+            h.misses += u64::from(r.cache == Some(CacheUse::Miss));
         }
         for t in &r.tried {
             hosts.entry(t).or_default().fails += 1;
         }
     }
-    writeln!(
+    write!(
         out,
         "\n{:<28} {:>7} {:>7} {:>7} {:>9}",
         "host", "jobs", "errors", "fails", "avg ms"
     )
     .ok();
+    if cached {
+        write!(out, " {:>7} {:>7}", "hits", "misses").ok();
+    }
+    out.push('\n');
     for (host, h) in &hosts {
         let avg = h.total.as_millis().checked_div(h.jobs as u128).unwrap_or(0);
-        writeln!(
+        write!(
             out,
             "{host:<28} {:>7} {:>7} {:>7} {avg:>9}",
             h.jobs, h.errors, h.fails
         )
         .ok();
+        if cached {
+            write!(out, " {:>7} {:>7}", h.hits, h.misses).ok();
+        }
+        out.push('\n');
     }
 }
 
@@ -197,6 +226,7 @@ mod tests {
             total: Duration::from_millis(compile_ms + 10),
             tried: vec![],
             listing: None,
+            cache: None,
             source: "a.c".into(),
         }
     }
@@ -235,6 +265,10 @@ mod tests {
         assert!(text.contains("fallback because:\n      1  h:2: refused\n"));
         assert!(!text.contains("failed because"));
         assert!(!text.contains("files listed"), "no exact-mode job");
+        assert!(
+            !text.contains("cache") && !text.contains("hits"),
+            "no cache"
+        );
         assert_eq!(row("Compile"), ["Compile", "120", "60", "2", "75.0%"]);
         assert_eq!(row("Preprocess")[1..3], ["40", "10"]);
     }
@@ -257,6 +291,36 @@ mod tests {
             text.lines().nth(2),
             Some("files listed: scanned 2, scan fallbacks 1, scanner misses 1")
         );
+    }
+
+    #[test]
+    fn counts_cache_hits_and_misses_per_host_once_a_host_has_a_cache() {
+        let mut records = Vec::new();
+        for (host, cache) in [
+            ("h:1", Some(CacheUse::Hit)),
+            ("h:1", Some(CacheUse::Miss)),
+            ("h:1", Some(CacheUse::Hit)),
+            ("h:2", Some(CacheUse::Off)),
+            ("h:3", None),
+        ] {
+            let mut r = rec(host, Outcome::Remote, 0, 5);
+            r.cache = cache;
+            records.push(r);
+        }
+        let text = render(&records, SystemTime::UNIX_EPOCH + Duration::from_secs(1000));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "result cache: hits 2, misses 1");
+        let row = |host: &str| -> Vec<&str> {
+            let line = lines.iter().find(|l| l.starts_with(host)).unwrap();
+            line.split_whitespace().collect()
+        };
+        assert_eq!(row("host")[6..], ["hits", "misses"], "after avg ms");
+        assert_eq!(row("h:1")[5..], ["2", "1"]);
+        assert_eq!(row("h:2")[5..], ["0", "0"]);
+        // Only volunteers without a cache: neither line nor columns.
+        records.retain(|r| r.cache != Some(CacheUse::Hit) && r.cache != Some(CacheUse::Miss));
+        let text = render(&records, SystemTime::UNIX_EPOCH + Duration::from_secs(1000));
+        assert!(!text.contains("cache") && !text.contains("hits"), "{text}");
     }
 
     #[test]

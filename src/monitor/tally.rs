@@ -127,6 +127,7 @@ mod tests {
             total: Duration::ZERO,
             tried: tried.iter().map(|s| s.to_string()).collect(),
             listing: None,
+            cache: None,
             source: "a.c".into(),
         }
     }

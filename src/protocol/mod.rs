@@ -8,7 +8,8 @@
 //! `request` (what a client sends first), `files` (protocol 3's file
 //! list), `reply` (what a server answers, with
 //! named outputs), `error` ([`WireError`] and its exit codes); and our
-//! extensions, `status` (how busy a volunteer is), `stream` (the source streamed while it is preprocessed) and
+//! extensions, `status` (how busy a volunteer is), `note` (what our daemon
+//! adds after a reply), `stream` (the source streamed while it is preprocessed) and
 //! `hashed` (exact mode's content-addressed files), with `identity` (the
 //! compiler and system headers such a request asserts). Every reader
 //! checks the token it expects, parses the digits strictly, and checks a
@@ -22,6 +23,7 @@ pub mod files;
 pub mod hashed;
 pub mod identity;
 pub mod limits;
+pub mod note;
 pub mod packet;
 pub mod reply;
 pub mod request;

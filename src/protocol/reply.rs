@@ -3,13 +3,15 @@
 //! the compile produced. A [`Reply`] names those files by what they are
 //! ([`OutputKind`]); which of them a version carries, and in what order,
 //! is [`OutputKind::carried_by`]'s, so another kind of output (`.dwo`,
-//! `.su`) is one more variant rather than one more field.
+//! `.su`) is one more variant rather than one more field. What our daemon
+//! says about a reply rather than the compile (`note`) follows it last.
 
 use std::io::{self, Read, Write};
 
 use super::codec::{read_body, write_body, Codec};
 use super::error::{Result, WireError};
 use super::limits::Limits;
+use super::note::{self, Note};
 use super::packet::{read_header, write_header};
 use super::token::{Token, DDWO, DONE, DOTD, DOTO, READ, SERR, SOUT, STAT};
 use super::version::{Dist, Version};
@@ -60,7 +62,7 @@ pub struct Output {
 }
 
 /// The server's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reply {
     /// The compiler's Unix wait status (`exit::exited` for a job the
     /// daemon ended itself).
@@ -70,6 +72,9 @@ pub struct Reply {
     /// The files the compile produced, each kind at most once, in kind
     /// order (the wire's).
     pub outputs: Vec<Output>,
+    /// What the daemon said about the reply, where the form has a note:
+    /// set by the daemon as it sends, never kept in its cache.
+    pub note: Option<Note>,
 }
 
 impl Reply {
@@ -114,6 +119,8 @@ pub struct ReplyForm {
     pub extras: &'static [OutputKind],
     /// Our hashed dialect: the list of files read follows the reply.
     pub reads: bool,
+    /// The client asked for a note after everything else (`note`).
+    pub notes: bool,
 }
 
 impl ReplyForm {
@@ -125,6 +132,7 @@ impl ReplyForm {
             codec: version.codec(),
             extras: &[],
             reads: false,
+            notes: false,
         }
     }
 
@@ -139,19 +147,26 @@ impl ReplyForm {
     /// The reply to our hashed dialect: protocol 3's in the request's
     /// codec (LZO or zstd), then `READ`.
     pub fn hashed(codec: Codec) -> ReplyForm {
-        ReplyForm {
-            reads: true,
-            ..ReplyForm::of_dist(Dist::hashed(codec))
-        }
+        ReplyForm::of_dist(Dist::hashed(codec))
     }
 
-    /// The reply a request whose `DIST` was `dist` gets: its base version,
-    /// in its codec (zstd for our extensions that asked for it).
+    /// The reply a request whose `DIST` was `dist` gets, a refusal's
+    /// included: its base version, in its codec (zstd for our extensions
+    /// that asked for it), with `READ` in the hashed dialect (empty for a
+    /// refusal, so the client reads to the end without waiting for the
+    /// daemon to hang up), and the note if the request asked for one.
     pub fn of_dist(dist: Dist) -> ReplyForm {
         ReplyForm {
             codec: dist.codec(),
+            reads: matches!(dist, Dist::Hashed(..)),
+            notes: dist.notes(),
             ..ReplyForm::of(dist.base())
         }
+    }
+
+    /// The same, with the note after the reply or without.
+    pub fn with_notes(self, notes: bool) -> ReplyForm {
+        ReplyForm { notes, ..self }
     }
 
     pub fn write<W: Write>(&self, w: &mut W, reply: &Reply) -> io::Result<()> {
@@ -165,6 +180,10 @@ impl ReplyForm {
         if self.reads {
             let list = reply.output(OutputKind::Reads).unwrap_or_default();
             write_body(w, READ, self.codec, list)?;
+        }
+        if self.notes {
+            let text = reply.note.as_ref().map(Note::to_text).unwrap_or_default();
+            note::write_note(w, text.as_bytes())?;
         }
         Ok(())
     }
@@ -182,9 +201,12 @@ impl ReplyForm {
             // A refusal before the job (any daemon's) ends without a list.
             match read_body(r, READ, self.codec, limits) {
                 Ok(list) => reply.set_output(OutputKind::Reads, list),
-                Err(WireError::Closed { .. }) => {}
+                Err(WireError::Closed { .. }) => return Ok(reply),
                 Err(e) => return Err(e),
             }
+        }
+        if self.notes {
+            reply.note = note::read_note(r)?;
         }
         Ok(reply)
     }
@@ -237,6 +259,7 @@ pub fn read_reply<R: Read>(
         stderr,
         stdout,
         outputs,
+        note: None,
     })
 }
 
@@ -315,6 +338,89 @@ mod tests {
             let got = ours.read(&mut r, &Limits::default()).unwrap();
             assert!(r.is_empty(), "no extra after a failure");
             assert_eq!(got.output(OutputKind::SplitDwarf), None);
+        }
+    }
+
+    /// The note travels last, only to a request that asked for it, and a
+    /// reply without one (an older daemon's, a refusal from before the
+    /// request was read) reads as one without a note.
+    #[test]
+    fn the_note_follows_only_a_request_that_asked_for_it() {
+        use super::super::note::CacheUse;
+        use super::super::status::Status;
+        let mut a = Reply::default();
+        a.set_output(OutputKind::Object, b"obj".to_vec());
+        a.set_output(OutputKind::Reads, b"all\nx.o: x.c\n".to_vec());
+        a.note = Some(Note {
+            cache: Some(CacheUse::Hit),
+            status: Some(Status {
+                slots: 2,
+                cores: 1.0,
+                ..Status::default()
+            }),
+        });
+        let hashed = Dist::hashed(Codec::Zstd);
+        let streamed = Dist::streamed(Codec::Lzo);
+        for dist in [hashed, streamed, Dist::streamed(Codec::Raw)] {
+            let old = ReplyForm::of_dist(dist);
+            let ours = ReplyForm::of_dist(dist.noted(true));
+            assert!(!old.notes && ours.notes, "{dist:?}");
+            let old = ReplyForm {
+                reads: dist == hashed,
+                ..old
+            };
+            let ours = ReplyForm {
+                reads: dist == hashed,
+                ..ours
+            };
+            let (mut plain, mut noted) = (Vec::new(), Vec::new());
+            old.write(&mut plain, &a).unwrap();
+            ours.write(&mut noted, &a).unwrap();
+            assert_eq!(&noted[..plain.len()], &plain[..], "the note comes last");
+            let mut r = &noted[..];
+            let got = ours.read(&mut r, &Limits::default()).unwrap();
+            assert!(r.is_empty());
+            assert_eq!((got.object(), &got.note), (a.object(), &a.note));
+            // A request without the bit gets no note, and reads to the end.
+            let mut r = &plain[..];
+            let got = old.read(&mut r, &Limits::default()).unwrap();
+            assert!(r.is_empty() && got.note.is_none());
+            // A reply that ends before its note: none.
+            let got = ours.read(&mut &plain[..], &Limits::default()).unwrap();
+            assert_eq!(got.note, None);
+            assert_eq!(got.object(), b"obj");
+        }
+        // An empty note for a reply with nothing to say.
+        let form = ReplyForm::of_dist(streamed.noted(true));
+        let mut wire = Vec::new();
+        form.write(&mut wire, &Reply::default()).unwrap();
+        let got = form.read(&mut &wire[..], &Limits::default()).unwrap();
+        assert_eq!(got.note, Some(Note::default()));
+        // distcc 3.4's protocols never carry one.
+        for v in Version::ALL {
+            assert!(!ReplyForm::of_dist(Dist::Plain(v).noted(true)).notes);
+        }
+    }
+
+    /// A refusal of a hashed request, written in the form its `DIST` gives
+    /// (the daemon's, before any job), is read whole by our clients that
+    /// ask for a note and by those that do not.
+    #[test]
+    fn a_hashed_refusal_is_read_whole_by_old_and_new_clients() {
+        let refusal = Reply {
+            status: 116 << 8,
+            stderr: b"distccd: draining\n".to_vec(),
+            ..Reply::default()
+        };
+        for noted in [false, true] {
+            let dist = Dist::hashed(Codec::Zstd).noted(noted);
+            let mut wire = Vec::new();
+            ReplyForm::of_dist(dist).write(&mut wire, &refusal).unwrap();
+            let client = ReplyForm::hashed(Codec::Zstd).with_notes(noted);
+            let mut r = &wire[..];
+            let got = client.read(&mut r, &Limits::default()).unwrap();
+            assert!(r.is_empty(), "noted {noted}: bytes left");
+            assert_eq!((got.status, got.note.is_some()), (refusal.status, noted));
         }
     }
 

@@ -202,6 +202,7 @@ fn reply_round_trips_every_version() {
             stderr: b"x.c:1: error\n".to_vec(),
             stdout: Vec::new(),
             outputs: Vec::new(),
+            note: None,
         };
         reply.set_output(OutputKind::Object, vec![7u8; 5000]);
         if version == Version::V3 {

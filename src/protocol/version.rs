@@ -84,10 +84,11 @@ pub enum Dist {
     /// distcc 3.4's protocols 1, 2 and 3.
     Plain(Version),
     /// Our streamed source (`stream`), over protocol 1 (raw) or 2 (LZO or
-    /// zstd).
-    Streamed(Version, Codec),
-    /// Our content-addressed files (`hashed`), over protocol 3 (LZO or zstd).
-    Hashed(Codec),
+    /// zstd); the last field: the client reads a reply note (`note`).
+    Streamed(Version, Codec, bool),
+    /// Our content-addressed files (`hashed`), over protocol 3 (LZO or
+    /// zstd); the last field: the client reads a reply note (`note`).
+    Hashed(Codec, bool),
 }
 
 impl Dist {
@@ -101,15 +102,21 @@ impl Dist {
     pub const HASHED: u32 = 0x103;
     pub const STREAMED_ZSTD: u32 = 0x112;
     pub const HASHED_ZSTD: u32 = 0x113;
+    /// Added to an extension's value: the client reads a note after the
+    /// reply (`note`). Our daemons from before notes close on these values,
+    /// as on any they do not know, and the client asks without it then.
+    pub const NOTED: u32 = 0x20;
 
     pub fn from_u32(n: u32) -> Option<Dist> {
-        Some(match n {
-            Dist::STREAMED_RAW => Dist::Streamed(Version::V1, Codec::Raw),
-            Dist::STREAMED_LZO => Dist::Streamed(Version::V2, Codec::Lzo),
-            Dist::STREAMED_ZSTD => Dist::Streamed(Version::V2, Codec::Zstd),
-            Dist::HASHED => Dist::Hashed(Codec::Lzo),
-            Dist::HASHED_ZSTD => Dist::Hashed(Codec::Zstd),
-            n => Dist::Plain(Version::from_u32(n)?),
+        let noted = n & Dist::NOTED != 0 && n > 0x100;
+        Some(match n & !(if noted { Dist::NOTED } else { 0 }) {
+            Dist::STREAMED_RAW => Dist::Streamed(Version::V1, Codec::Raw, noted),
+            Dist::STREAMED_LZO => Dist::Streamed(Version::V2, Codec::Lzo, noted),
+            Dist::STREAMED_ZSTD => Dist::Streamed(Version::V2, Codec::Zstd, noted),
+            Dist::HASHED => Dist::Hashed(Codec::Lzo, noted),
+            Dist::HASHED_ZSTD => Dist::Hashed(Codec::Zstd, noted),
+            n if !noted => Dist::Plain(Version::from_u32(n)?),
+            _ => return None,
         })
     }
 
@@ -117,8 +124,8 @@ impl Dist {
     /// protocol 1's layout, compressed ones over protocol 2's.
     pub fn streamed(codec: Codec) -> Dist {
         match codec {
-            Codec::Raw => Dist::Streamed(Version::V1, Codec::Raw),
-            c => Dist::Streamed(Version::V2, c),
+            Codec::Raw => Dist::Streamed(Version::V1, Codec::Raw, false),
+            c => Dist::Streamed(Version::V2, c, false),
         }
     }
 
@@ -126,27 +133,50 @@ impl Dist {
     /// base, protocol 3, always compresses).
     pub fn hashed(codec: Codec) -> Dist {
         match codec {
-            Codec::Zstd => Dist::Hashed(Codec::Zstd),
-            _ => Dist::Hashed(Codec::Lzo),
+            Codec::Zstd => Dist::Hashed(Codec::Zstd, false),
+            _ => Dist::Hashed(Codec::Lzo, false),
+        }
+    }
+
+    /// The same request, asking for a reply note or not; distcc 3.4's
+    /// protocols never carry one.
+    pub fn noted(self, on: bool) -> Dist {
+        match self {
+            Dist::Plain(v) => Dist::Plain(v),
+            Dist::Streamed(v, c, _) => Dist::Streamed(v, c, on),
+            Dist::Hashed(c, _) => Dist::Hashed(c, on),
+        }
+    }
+
+    /// Whether the client reads a note after the reply.
+    pub fn notes(self) -> bool {
+        match self {
+            Dist::Plain(_) => false,
+            Dist::Streamed(_, _, on) | Dist::Hashed(_, on) => on,
         }
     }
 
     pub fn number(self) -> u32 {
-        match self {
+        let n = match self {
             Dist::Plain(v) => v.number(),
-            Dist::Streamed(_, Codec::Raw) => Dist::STREAMED_RAW,
-            Dist::Streamed(_, Codec::Lzo) => Dist::STREAMED_LZO,
-            Dist::Streamed(_, Codec::Zstd) => Dist::STREAMED_ZSTD,
-            Dist::Hashed(Codec::Zstd) => Dist::HASHED_ZSTD,
-            Dist::Hashed(_) => Dist::HASHED,
+            Dist::Streamed(_, Codec::Raw, _) => Dist::STREAMED_RAW,
+            Dist::Streamed(_, Codec::Lzo, _) => Dist::STREAMED_LZO,
+            Dist::Streamed(_, Codec::Zstd, _) => Dist::STREAMED_ZSTD,
+            Dist::Hashed(Codec::Zstd, _) => Dist::HASHED_ZSTD,
+            Dist::Hashed(..) => Dist::HASHED,
+        };
+        if self.notes() {
+            n | Dist::NOTED
+        } else {
+            n
         }
     }
 
     /// The version whose head layout and reply the request uses.
     pub fn base(self) -> Version {
         match self {
-            Dist::Plain(v) | Dist::Streamed(v, _) => v,
-            Dist::Hashed(_) => Version::V3,
+            Dist::Plain(v) | Dist::Streamed(v, ..) => v,
+            Dist::Hashed(..) => Version::V3,
         }
     }
 
@@ -154,7 +184,7 @@ impl Dist {
     pub fn codec(self) -> Codec {
         match self {
             Dist::Plain(v) => v.codec(),
-            Dist::Streamed(_, c) | Dist::Hashed(c) => c,
+            Dist::Streamed(_, c, _) | Dist::Hashed(c, _) => c,
         }
     }
 }
@@ -168,8 +198,23 @@ mod tests {
         for n in [1, 2, 3, 0x101, 0x102, 0x103, 0x112, 0x113] {
             let d = Dist::from_u32(n).unwrap();
             assert_eq!(d.number(), n, "{d:?}");
+            assert!(!d.notes());
+            if n > 0x100 {
+                let noted = Dist::from_u32(n | Dist::NOTED).unwrap();
+                assert_eq!((noted.notes(), noted.noted(false)), (true, d), "{n:#x}");
+                assert_eq!(d.noted(true).number(), n | Dist::NOTED);
+            } else {
+                assert_eq!(d.noted(true), d, "distcc 3.4's protocols carry no note");
+            }
         }
         assert_eq!(Dist::from_u32(0x111), None);
+        assert_eq!(Dist::from_u32(0x131), None);
+        assert_eq!(Dist::from_u32(0x22), None);
+        assert_eq!(
+            Dist::from_u32(0x110),
+            None,
+            "the status query is no request"
+        );
         assert_eq!(Dist::streamed(Codec::Zstd).number(), 0x112);
         assert_eq!(Dist::hashed(Codec::Raw).number(), 0x103);
         assert_eq!(Dist::from_u32(0x113).unwrap().codec(), Codec::Zstd);

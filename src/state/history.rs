@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use super::phase::{Phase, PHASES};
+use crate::protocol::note::CacheUse;
 
 const FILE: &str = "history";
 const OLD: &str = "history.old";
@@ -27,7 +28,9 @@ const OLD: &str = "history.old";
 pub const ROTATE_AT: u64 = 4 << 20;
 /// One record must fit one atomic append (`PIPE_BUF` on Linux is 4096).
 const MAX_LINE: usize = 4000;
-const VERSION: &str = "v2";
+const VERSION: &str = "v3";
+/// Lines from before the cache field, still read.
+const VERSION_2: &str = "v2";
 /// Lines from before the listing field, still read.
 const VERSION_1: &str = "v1";
 
@@ -123,6 +126,8 @@ pub struct Record {
     pub tried: Vec<String>,
     /// How an exact-mode job listed its files.
     pub listing: Option<Listing>,
+    /// What the volunteer's result cache did, when its reply said.
+    pub cache: Option<CacheUse>,
     pub source: String,
 }
 
@@ -159,7 +164,7 @@ impl Record {
             .map(|d| d.as_millis().to_string())
             .collect();
         let mut line = format!(
-            "{VERSION}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
+            "{VERSION}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
             millis(self.end),
             self.pid,
             clean(&self.host, 300),
@@ -169,6 +174,7 @@ impl Record {
             self.total.as_millis(),
             clean(&self.tried.join(","), 600),
             self.listing.map_or("", Listing::word),
+            self.cache.map_or("", CacheUse::word),
             clean(&self.source, 1000),
         );
         let room = MAX_LINE - 1 - line.len().min(MAX_LINE - 1);
@@ -181,12 +187,25 @@ impl Record {
     /// else, so a reader skips torn or foreign lines.
     pub fn parse(line: &str) -> Option<Record> {
         let line = line.trim_end_matches('\n');
-        let mut f: Vec<&str> = line.splitn(12, '\t').collect();
-        let listing = match f.first() {
-            Some(&VERSION) if f.len() == 12 => Listing::parse(f.remove(9))?,
+        let mut f: Vec<&str> = line.splitn(13, '\t').collect();
+        let (listing, cache) = match f.first() {
+            Some(&VERSION) if f.len() == 13 => {
+                let cache = match f.remove(10) {
+                    "" => None,
+                    word => Some(CacheUse::parse(word)?),
+                };
+                (Listing::parse(f.remove(9))?, cache)
+            }
+            Some(&VERSION_2) => {
+                f = line.splitn(12, '\t').collect();
+                if f.len() != 12 {
+                    return None;
+                }
+                (Listing::parse(f.remove(9))?, None)
+            }
             Some(&VERSION_1) => {
                 f = line.splitn(11, '\t').collect();
-                None
+                (None, None)
             }
             _ => return None,
         };
@@ -215,6 +234,7 @@ impl Record {
                 .map(String::from)
                 .collect(),
             listing,
+            cache,
             source: f[9].to_string(),
         })
     }
@@ -292,6 +312,11 @@ pub fn stats_line(r: &Record) -> String {
     if let Some(l) = r.listing {
         s.push_str(&format!(", files by {}", l.word()));
     }
+    match r.cache {
+        Some(CacheUse::Hit) => s.push_str(", from its cache"),
+        Some(CacheUse::Miss) => s.push_str(", not in its cache"),
+        _ => {}
+    }
     for p in Phase::ALL {
         let d = r.spent_in(p);
         if !d.is_zero() {
@@ -324,6 +349,7 @@ mod tests {
             total: Duration::from_millis(130),
             tried: vec!["10.0.0.9:3632".into()],
             listing: None,
+            cache: None,
             source: "dir/hello world.c".into(),
         }
     }
@@ -350,13 +376,24 @@ mod tests {
             r.listing = Some(listing);
             assert_eq!(Record::parse(&r.to_line()), Some(r));
         }
+        for cache in [CacheUse::Hit, CacheUse::Miss, CacheUse::Off] {
+            let mut r = record("h:1", Outcome::Remote);
+            r.cache = Some(cache);
+            assert_eq!(Record::parse(&r.to_line()), Some(r));
+        }
     }
 
     #[test]
-    fn version_1_lines_are_still_read() {
+    fn older_lines_are_still_read() {
         let line = "v1\t1700000000123\t42\th:1\tremote\t0\t0,1\t5\t\tx.c\t\n";
         let r = Record::parse(line).unwrap();
         assert_eq!((r.source.as_str(), r.listing), ("x.c", None));
+        let line = "v2\t1700000000123\t42\th:1\tremote\t0\t0,1\t5\t\tscan\tx.c\t\n";
+        let r = Record::parse(line).unwrap();
+        assert_eq!(
+            (r.source.as_str(), r.listing, r.cache),
+            ("x.c", Some(Listing::Scanned), None)
+        );
     }
 
     #[test]
@@ -416,5 +453,10 @@ mod tests {
         );
         let r = record("localhost", Outcome::Fallback("h:2: refused".into()));
         assert!(stats_line(&r).contains(", failed on 10.0.0.9:3632 (h:2: refused)"));
+        let mut r = record("h:1", Outcome::Remote);
+        r.cache = Some(CacheUse::Hit);
+        assert!(stats_line(&r).contains(", status 0, failed on 10.0.0.9:3632, from its cache"));
+        r.cache = Some(CacheUse::Off);
+        assert!(!stats_line(&r).contains("cache"), "no cache, nothing said");
     }
 }

@@ -28,6 +28,7 @@ use anyhow::Result;
 
 use super::history::{self, Listing, Outcome, Record};
 use super::phase::{Phase, PHASES};
+use crate::protocol::note::CacheUse;
 use crate::settings::Settings;
 
 const PREFIX: &str = "job_";
@@ -166,6 +167,9 @@ struct Inner {
     tried: Vec<String>,
     outcome: Option<Outcome>,
     listing: Option<Listing>,
+    /// What the volunteer's result cache did with the job, as its reply
+    /// said (`protocol::note`).
+    cache: Option<CacheUse>,
     /// The job file once created, and the length every record is padded to.
     file: Option<(File, usize)>,
 }
@@ -198,6 +202,7 @@ impl JobState {
                 tried: Vec::new(),
                 outcome: None,
                 listing: None,
+                cache: None,
                 file: None,
             }),
         }
@@ -233,6 +238,7 @@ impl JobState {
             let mut i = self.inner.borrow_mut();
             i.outcome = Some(Outcome::Local(why.to_string()));
             i.job.host = "localhost".into();
+            i.cache = None;
         }
         self.phase(Phase::Local);
     }
@@ -243,6 +249,7 @@ impl JobState {
             let mut i = self.inner.borrow_mut();
             i.outcome = Some(Outcome::Fallback(why.to_string()));
             i.job.host = "localhost".into();
+            i.cache = None;
             i.job.slot = 0;
         }
         self.phase(Phase::Fallback);
@@ -257,6 +264,12 @@ impl JobState {
     /// The job went on without its file list (classic distcc after all).
     pub fn no_listing(&self) {
         self.inner.borrow_mut().listing = None;
+    }
+
+    /// What the current host's result cache did, as its last reply said
+    /// (`None`: it said nothing).
+    pub fn cache(&self, used: Option<CacheUse>) {
+        self.inner.borrow_mut().cache = used;
     }
 
     /// Whether a scanned listing of this job has missed a file already.
@@ -301,6 +314,7 @@ impl JobState {
             total: i.started.elapsed(),
             tried: std::mem::take(&mut i.tried),
             listing: i.listing,
+            cache: i.cache,
             source: i.job.source.clone(),
         };
         if i.recording && i.file.is_some() {

@@ -3,7 +3,8 @@
 //! object; any change to what decides the output is a miss; a damaged or
 //! half-written entry is never served after a restart; the cache keeps to
 //! its size; a hit carries what the compile's reply did (the `.dwo` of
-//! `-gsplit-dwarf`, exact mode's list of files read).
+//! `-gsplit-dwarf`, exact mode's list of files read); the client says which
+//! jobs were hits and misses, per job and in its summary.
 //!
 //! The daemon's compiler is a wrapper that logs each compile it runs into
 //! the test's temp dir, so "the compiler did not run" is read, not guessed.
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use crate::daemon::{fetch_stats, stat, stats_port};
 use crate::skip_unless;
-use crate::util::{have, local, run, text, which, Daemon, Tree};
+use crate::util::{exe, have, local, run, text, which, Daemon, Tree};
 
 /// A tree whose daemon runs `wrap/gcc` (listed in `DISTCC_CMDLIST`), which
 /// logs every compile (`-c`) to `wrap/calls` and runs the real gcc.
@@ -399,7 +400,8 @@ fn an_exact_hit_carries_the_list_of_files_read() {
         let log = fs::read_to_string(&log).unwrap();
         assert!(log.contains("list files (scan)"), "{client}: {log}");
         assert!(!log.contains("scanner miss"), "{client}: {log}");
-        let noreads = fs::read_dir(&state).unwrap().any(|e| {
+        // The extension markers live in DISTCC_DIR's state dir.
+        let noreads = fs::read_dir(state.join("state")).unwrap().any(|e| {
             e.unwrap()
                 .file_name()
                 .to_string_lossy()
@@ -409,4 +411,116 @@ fn an_exact_hit_carries_the_list_of_files_read() {
     }
     let page = fetch_stats(stats_port(&daemon));
     assert_eq!(stat(&page, "cache_hits"), 1, "{page}");
+}
+
+/// Compiles `unit.c` on `hosts` with `DISTCC_VERBOSE` as client `client`
+/// (its own DISTCC_DIR, so its own history); what the client said.
+fn verbose(s: &Setup, client: &str, hosts: &str, out: &str) -> String {
+    let state = s.tree.path(&format!("state-{client}"));
+    fs::create_dir_all(&state).unwrap();
+    let mut cmd = s
+        .tree
+        .client(hosts, &["gcc", "-O2", "-c", "unit.c", "-o", out]);
+    cmd.env("DISTCC_DIR", &state)
+        .env("DISTCC_VERBOSE", "1")
+        .env("PATH", s.tree.cpponly_path())
+        .env("DISTCC_FALLBACK", "0");
+    let o = run(cmd, Duration::from_secs(120));
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{client}: {err}");
+    err
+}
+
+/// `distccmon-text --summary` over client `client`'s history.
+fn summary(s: &Setup, client: &str) -> String {
+    let mon = s.tree.path("bin/distccmon-text");
+    if !mon.exists() {
+        std::os::unix::fs::symlink(exe(), &mon).unwrap();
+    }
+    let mut c = std::process::Command::new(mon);
+    c.arg("--summary")
+        .env("DISTCC_DIR", s.tree.path(&format!("state-{client}")));
+    let o = run(c, Duration::from_secs(30));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+pub const HIT: &str = ": result from the daemon's cache";
+pub const MISS: &str = ": not in the daemon's cache";
+
+/// Whether the client's stderr `err` says `what` of `host` (its key; the
+/// line names the host with its options).
+pub fn said(err: &str, host: &str, what: &str) -> bool {
+    err.lines()
+        .any(|l| l.contains(&format!("{host}/")) && l.contains(what))
+}
+
+/// The columns of `host`'s row in a summary's host table.
+fn host_row(summary: &str, host: &str) -> Vec<String> {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with(host))
+        .unwrap_or_else(|| panic!("no row for {host}: {summary}"));
+    line.split_whitespace().map(String::from).collect()
+}
+
+/// The daemon's note after each reply says whether the result came from
+/// its cache: the client says so under DISTCC_VERBOSE and its history
+/// counts it, in the streamed and the hashed dialect alike, and for a
+/// hashed job answered from its digests before any body was sent.
+#[test]
+fn hits_and_misses_show_in_the_clients_verbose_output_and_summary() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::with_unit();
+    let mut daemon = s.daemon("64");
+    let host = daemon.host();
+    for (mode, opts) in [("streamed", ",lzo,classic"), ("hashed", ",cpp,lzo")] {
+        let hosts = format!("{host}{opts}");
+        let first = verbose(&s, mode, &hosts, "a.o");
+        assert!(said(&first, &host, MISS), "{mode}: {first}");
+        assert!(!first.contains(HIT), "{mode}: {first}");
+        let second = verbose(&s, mode, &hosts, "b.o");
+        assert!(said(&second, &host, HIT), "{mode}: {second}");
+        assert!(!second.contains(MISS), "{mode}: {second}");
+        let text = summary(&s, mode);
+        assert!(
+            text.contains("result cache: hits 1, misses 1"),
+            "{mode}: {text}"
+        );
+        let header = host_row(&text, "host");
+        let row = host_row(&text, &host);
+        assert_eq!(header[header.len() - 2..], ["hits", "misses"], "{text}");
+        assert_eq!(row[row.len() - 2..], ["1", "1"], "{mode}: {text}");
+    }
+    assert_eq!(s.calls(), 2, "one compile per dialect");
+    daemon.stop();
+
+    // Another daemon on the same cache with an empty file store answers
+    // from the digests alone, and says so too.
+    let early = s.daemon_in("64", "dc2");
+    let hosts = format!("{},cpp,lzo", early.host());
+    let err = verbose(&s, "early", &hosts, "c.o");
+    assert!(said(&err, &early.host(), HIT), "{err}");
+    assert_eq!(s.calls(), 2, "answered without a compile");
+}
+
+/// A daemon without a cache says so in its notes, and the client shows
+/// neither hits nor misses anywhere.
+#[test]
+fn without_a_cache_neither_hits_nor_misses_appear() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let s = Setup::with_unit();
+    let daemon = Daemon::start_with(&s.tree, &["--no-sandbox"], |c| {
+        c.env("DISTCC_CMDLIST", s.tree.path("wrap/cmdlist"));
+    });
+    for opts in [",lzo,classic", ",cpp,lzo"] {
+        let hosts = format!("{}{opts}", daemon.host());
+        for out in ["a.o", "b.o"] {
+            let err = verbose(&s, "off", &hosts, out);
+            assert!(!err.contains(HIT) && !err.contains(MISS), "{err}");
+        }
+    }
+    let text = summary(&s, "off");
+    assert!(text.starts_with("4 jobs"), "{text}");
+    assert!(!text.contains("cache") && !text.contains("hits"), "{text}");
 }

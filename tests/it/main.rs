@@ -28,6 +28,7 @@ mod interrupted;
 mod lock_slots;
 mod messages;
 mod monitor;
+mod notes;
 mod outputs;
 mod packaging;
 mod placement;

@@ -4,11 +4,13 @@
 //! and exact mode; an unknown client key (until it is authorized and the
 //! daemon gets SIGHUP), a changed daemon key, a plaintext client on a
 //! TLS-only port, a TLS client on a plain daemon and a bit flipped in
-//! flight each fail clearly, and the job compiles here.
+//! flight each fail clearly, and the job compiles here; the note after a
+//! reply (a cache hit or miss) comes back over TLS too.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::cache::{said, HIT, MISS};
 use crate::daemon::{fetch_stats, port_in, stat, stats_port};
 use crate::exact::{make, project};
 use crate::skip_unless;
@@ -415,5 +418,52 @@ fn tls_options_without_a_tls_port_to_serve_are_refused() {
             "{args:?}: {}",
             text(&out.stderr)
         );
+    }
+}
+
+/// The reply's note travels over TLS too: with a cache on the volunteer, a
+/// second identical compile is said to be a hit, in exact and classic mode.
+#[test]
+fn cache_hits_and_misses_are_said_over_tls() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let tree = Tree::new();
+    let dir = keygen(&tree, "volunteer");
+    authorize(&tree, "state", &dir, "tester");
+    // The daemon drops root to its own user.
+    fs::create_dir(tree.path("dc")).unwrap();
+    fs::set_permissions(tree.path("dc"), fs::Permissions::from_mode(0o777)).unwrap();
+    let cache = tree.path("dc/cache");
+    let args = [
+        "--tls-dir",
+        dir.to_str().unwrap(),
+        "--tls-port",
+        "0",
+        "--tls-only",
+        "--cache-size",
+        "64",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    let daemon = Daemon::start(&tree, &args);
+    let log = daemon.log_when(|l| l.contains("TLS: listening on "));
+    let port = port_in(&log, "TLS: listening on ").expect("a TLS port");
+    let out = trust(&tree, port, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    tree.write("a.c", SOURCE);
+    let key = format!("127.0.0.1:{port}");
+    for options in ["cpp,lzo,tls", "lzo,classic,tls"] {
+        for (obj, what) in [("a.o", MISS), ("b.o", HIT)] {
+            let mut c = tree.client(
+                &format!("{key},{options}"),
+                &["gcc", "-O2", "-c", "a.c", "-o", obj],
+            );
+            c.env("DISTCC_VERBOSE", "1")
+                .env("DISTCC_FALLBACK", "0")
+                .env("PATH", tree.cpponly_path());
+            let out = run(c, LIMIT);
+            let err = text(&out.stderr);
+            assert!(out.status.success(), "{options}: {err}");
+            assert!(said(&err, &key, what), "{options} {obj}: {err}");
+        }
     }
 }

@@ -80,6 +80,7 @@ pub fn decode(bytes: &[u8]) -> Option<Reply> {
         stderr,
         stdout,
         outputs: Vec::new(),
+        note: None,
     };
     for _ in 0..count {
         let kind = tag_kind(r.take(1)?[0])?;
@@ -117,6 +118,7 @@ mod tests {
             stderr: b"x.c:1: warning: unused\n".to_vec(),
             stdout: Vec::new(),
             outputs: Vec::new(),
+            note: None,
         };
         r.set_output(OutputKind::Object, vec![0x7f, b'E', b'L', b'F', 0, 1, 2]);
         r.set_output(OutputKind::Deps, b"x.o: x.c x.h\n".to_vec());
