@@ -205,9 +205,16 @@ impl TlsStream {
         }
     }
 
-    /// The key the peer proved in the handshake.
+    /// The key the peer proved in the handshake, or in the one whose
+    /// session this connection resumed.
     pub fn peer_key(&self) -> &PublicKey {
         &self.peer_key
+    }
+
+    /// True if the handshake resumed an earlier session (no key was
+    /// proven again, no key exchange signed).
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// True if a read would return without touching the socket: decrypted

@@ -110,7 +110,9 @@ fn authorized_client_is_named_and_bytes_flow_both_ways() {
     let s = Setup::new(true, PinOf::TheDaemon);
     std::thread::scope(|scope| {
         let server = scope.spawn(|| {
-            let Accepted { mut stream, name } = s.accept().unwrap();
+            let Accepted {
+                mut stream, name, ..
+            } = s.accept().unwrap();
             assert_eq!(name, "alice");
             assert_eq!(stream.peer_key(), s.client.key().public());
             let mut request = Vec::new();
