@@ -199,3 +199,31 @@ fn peer_uid(conn: &UnixStream) -> io::Result<libc::uid_t> {
         _ => Err(io::Error::last_os_error()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_agent_ends_and_removes_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::bind(dir.path()).unwrap();
+        let path = dir.path().join(SOCKET);
+        assert!(path.exists());
+        assert_eq!(agent.serve(Duration::ZERO), "exits: idle");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_agent_whose_socket_is_replaced_ends_and_leaves_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::bind(dir.path()).unwrap();
+        let path = dir.path().join(SOCKET);
+        std::fs::remove_file(&path).unwrap();
+        let newer = UnixListener::bind(&path).unwrap();
+        let why = agent.serve(IDLE);
+        assert_eq!(why, "exits: its socket file was removed or replaced");
+        assert!(path.exists(), "the newer agent's socket stays");
+        drop(newer);
+    }
+}

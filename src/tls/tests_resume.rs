@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use super::tests::{other_key, payload, PinOf, Setup};
+use super::tests::{other_key, request_one, serve_one, PinOf, Setup};
 use super::*;
 
 /// One request and its reply, so the client has read the daemon's ticket
@@ -15,21 +15,12 @@ fn job(s: &Setup, client: &TlsClient) -> (bool, bool, String) {
     std::thread::scope(|scope| {
         let server = scope.spawn(|| {
             let mut a = s.accept().unwrap();
-            let mut request = Vec::new();
-            a.stream.read_to_end(&mut request).unwrap();
-            assert_eq!(request, payload(1));
-            a.stream.write_all(&payload(2)).unwrap();
-            a.stream.shutdown_write().unwrap();
+            serve_one(&mut a.stream);
             assert_eq!(a.resumed, a.stream.resumed());
             (a.resumed, a.name)
         });
         let mut stream = client.connect(s.dial(), &s.host, super::tests::T).unwrap();
-        assert_eq!(stream.peer_key(), s.daemon.key().public());
-        stream.write_all(&payload(1)).unwrap();
-        stream.shutdown_write().unwrap();
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).unwrap();
-        assert_eq!(reply, payload(2));
+        request_one(&mut stream, s.daemon.key().public());
         let (daemon_resumed, name) = server.join().unwrap();
         (stream.resumed(), daemon_resumed, name)
     })

@@ -93,11 +93,18 @@ pub fn connect(name: &str, port: u16, settings: &Settings) -> Result<Option<Conn
     }
 }
 
+/// The longest socket path a sockaddr_un holds, with its NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
 /// The agent's socket, connected; starts an agent if none answers.
 fn reach(dir: &Path) -> Option<UnixStream> {
     let path = dir.join(SOCKET);
     if let Ok(s) = UnixStream::connect(&path) {
         return Some(s);
+    }
+    // No agent could listen there: not worth a start per job.
+    if path.as_os_str().len() > MAX_SOCKET_PATH {
+        return None;
     }
     fs::DirBuilder::new()
         .recursive(true)
