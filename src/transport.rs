@@ -1,5 +1,6 @@
 //! One byte stream to a volunteer, whatever carries it: a TCP connection,
-//! TLS over one (a host written `HOST,tls`, see `tls`), or the pipes of
+//! TLS over one (a host written `HOST,tls`, see `tls`) made by the job or
+//! relayed by the TLS agent (`agent`), or the pipes of
 //! `ssh HOST distccd --inetd` (a host written `@HOST`).
 //! A [`Connection`] reads and writes, shuts its write side, names the fd
 //! to poll on for the server's answer, and sends a file the cheapest way it
