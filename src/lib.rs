@@ -31,13 +31,15 @@
 //!   jobs, history, backoff, the state dir.
 //! - `tls`: keys, pins and authorized keys, a TLS 1.3 stream (rustls).
 //! - `transport`: one type for a byte stream to a volunteer (TCP, ssh,
-//!   TLS).
+//!   TLS, TLS through the agent).
 //!
 //! Floor 3, the roles:
 //! - `client`: scanning a command line, choosing a host, preprocessing,
 //!   remote and local compiles, the fallback.
 //! - `daemon`: the server: listening, policy, running compilers, replies.
 //! - `monitor`: `distccmon-text`, from the state files clients leave.
+//! - `agent`: `distcc-tls-agent`, the per-user process the client starts
+//!   to keep TLS sessions with volunteers, so that jobs resume them.
 //!
 //! This file is the one place an error becomes a process status.
 
@@ -62,6 +64,7 @@ pub mod tls;
 pub mod transport;
 
 // Floor 3.
+pub mod agent;
 pub mod client;
 pub mod daemon;
 pub mod monitor;
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Role::Compiler(name) => ("distcc", client::main(&argv0, Some(name), args)),
         Role::Daemon => ("distccd", daemon::main(&args)),
         Role::Monitor => ("distccmon-text", monitor::main(&args)),
+        Role::TlsAgent => (transport::agent::PROGRAM, agent::main(&args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

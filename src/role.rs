@@ -12,6 +12,8 @@ pub enum Role {
     Daemon,
     /// `distccmon-text [DELAY]`
     Monitor,
+    /// `distcc-tls-agent DIR`: started by the client, never by hand.
+    TlsAgent,
     /// Invoked through a masquerade link: `gcc ARGS...` runs as the client
     /// with the real compiler of that name.
     Compiler(String),
@@ -27,6 +29,7 @@ impl Role {
             "distcc" | "" => Role::Client,
             "distccd" => Role::Daemon,
             "distccmon-text" => Role::Monitor,
+            "distcc-tls-agent" => Role::TlsAgent,
             name => Role::Compiler(name.to_string()),
         }
     }
@@ -45,6 +48,7 @@ mod tests {
             ("distccd", Role::Daemon),
             ("/usr/sbin/distccd", Role::Daemon),
             ("distccmon-text", Role::Monitor),
+            ("distcc-tls-agent", Role::TlsAgent),
             ("gcc", Role::Compiler("gcc".into())),
             (
                 "/usr/lib/distcc/bin/x86_64-linux-gnu-g++-12",

@@ -1,5 +1,6 @@
 //! One byte stream to a volunteer, whatever carries it: a TCP connection,
-//! TLS over one (a host written `HOST,tls`, see `tls`), or the pipes of
+//! TLS over one (a host written `HOST,tls`, see `tls`) made by the job or
+//! relayed by the TLS agent (`agent`), or the pipes of
 //! `ssh HOST distccd --inetd` (a host written `@HOST`).
 //! A [`Connection`] reads and writes, shuts its write side, names the fd
 //! to poll on for the server's answer, and sends a file the cheapest way it
@@ -12,6 +13,8 @@
 //! (`client::pick`); a new transport is a new arm of `Link` here and a new
 //! `hosts::Transport` or host option.
 
+pub mod agent;
+pub mod agent_wire;
 pub mod tls;
 
 use std::ffi::{OsStr, OsString};
@@ -44,6 +47,8 @@ enum Link {
     Tcp(TcpStream),
     /// A blocking socket under TLS; the deadline is the stream's own.
     Tls(Box<TlsStream>),
+    /// The TLS agent's Unix socket, non-blocking, relaying TLS for us.
+    Agent(agent::AgentLink),
     /// A child's stdin and stdout: `ssh ... distccd --inetd`.
     Pipe {
         child: Child,
@@ -54,50 +59,28 @@ enum Link {
 }
 
 /// Opens a connection to `host`: TCP within `settings.connect_timeout`, or
-/// `$DISTCC_SSH`. Failures carry exit 103 (connect failed).
+/// `$DISTCC_SSH`. A `,tls` host goes through the TLS agent (`agent`), or,
+/// when no agent can be had, makes its own handshake. Failures carry exit
+/// 103 (connect failed).
 pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
     match &host.transport {
         Transport::Tcp { host: name, port } => {
-            let addrs: Vec<_> = (name.as_str(), *port)
-                .to_socket_addrs()
-                .map_err(|e| {
-                    anyhow!(Code::ConnectFailed).context(format!("cannot resolve {name}: {e}"))
-                })?
-                .collect();
-            // One budget for every address the name has.
-            let until = Instant::now() + settings.connect_timeout;
-            let mut last = None;
-            for addr in addrs {
-                let Some(left) = until
-                    .checked_duration_since(Instant::now())
-                    .filter(|l| !l.is_zero())
-                else {
-                    last = Some(format!(
-                        "{addr} failed: {}",
-                        timed_out(settings.connect_timeout)
-                    ));
-                    break;
-                };
-                match TcpStream::connect_timeout(&addr, left) {
-                    Ok(s) if host.tls => {
-                        let stream = tls::handshake(s, name, *port, settings, left)?;
-                        let mut conn = Connection::tls(stream);
-                        conn.set_time_limit(Some(settings.io_timeout));
-                        return Ok(conn);
+            let mut conn = match host.tls {
+                true => match agent::connect(name, *port, settings)? {
+                    Some(conn) => conn,
+                    None => {
+                        let (s, left) = dial(name, *port, settings.connect_timeout)?;
+                        Connection::tls(tls::handshake(s, name, *port, settings, left)?)
                     }
-                    Ok(s) => {
-                        s.set_nodelay(true).ok();
-                        let mut conn = Connection::tcp(s);
-                        conn.set_time_limit(Some(settings.io_timeout));
-                        return Ok(conn);
-                    }
-                    Err(e) => last = Some(format!("{addr} failed: {}", sys::strerror(&e))),
+                },
+                false => {
+                    let (s, _) = dial(name, *port, settings.connect_timeout)?;
+                    s.set_nodelay(true).ok();
+                    Connection::tcp(s)
                 }
-            }
-            Err(anyhow!(Code::ConnectFailed).context(format!(
-                "connect to {}",
-                last.unwrap_or_else(|| format!("{name} failed: no address"))
-            )))
+            };
+            conn.set_time_limit(Some(settings.io_timeout));
+            Ok(conn)
         }
         Transport::Ssh {
             user,
@@ -127,6 +110,37 @@ pub fn connect(host: &Host, settings: &Settings) -> Result<Connection> {
         }
         Transport::Local => Err(anyhow!("localhost is not a remote host")),
     }
+}
+
+/// A TCP connection to `name:port`, trying each of its addresses within
+/// one budget of `timeout`, and what is left of it.
+pub fn dial(name: &str, port: u16, timeout: Duration) -> Result<(TcpStream, Duration)> {
+    let addrs: Vec<_> = (name, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!(Code::ConnectFailed).context(format!("cannot resolve {name}: {e}")))?
+        .collect();
+    let until = Instant::now() + timeout;
+    let mut last = None;
+    for addr in addrs {
+        let Some(left) = until
+            .checked_duration_since(Instant::now())
+            .filter(|l| !l.is_zero())
+        else {
+            last = Some(format!("{addr} failed: {}", timed_out(timeout)));
+            break;
+        };
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => {
+                let left = until.saturating_duration_since(Instant::now());
+                return Ok((s, left.max(Duration::from_millis(1))));
+            }
+            Err(e) => last = Some(format!("{addr} failed: {}", sys::strerror(&e))),
+        }
+    }
+    Err(anyhow!(Code::ConnectFailed).context(format!(
+        "connect to {}",
+        last.unwrap_or_else(|| format!("{name} failed: no address"))
+    )))
 }
 
 /// `$DISTCC_SSH` as distcc 3.4 runs it: split on spaces into the program
@@ -166,6 +180,14 @@ impl Connection {
         }
     }
 
+    /// A relay through the TLS agent, its hello read.
+    pub fn agent(link: agent::AgentLink) -> Connection {
+        Connection {
+            link: Link::Agent(link),
+            deadline: None,
+        }
+    }
+
     /// Starts `cmd` and talks to it over its stdin and stdout. Our ends
     /// of the pipes do not block, so a time limit bounds every transfer.
     pub fn pipe(mut cmd: Command) -> io::Result<Connection> {
@@ -191,6 +213,7 @@ impl Connection {
         match &self.link {
             Link::Tcp(s) => s.as_raw_fd(),
             Link::Tls(s) => s.as_raw_fd(),
+            Link::Agent(a) => a.as_raw_fd(),
             Link::Pipe { stdout, .. } => stdout.as_raw_fd(),
         }
     }
@@ -232,10 +255,13 @@ impl Connection {
     /// time limit. Over TLS, records already decrypted count as an answer:
     /// they will not make the socket readable again.
     pub fn wait_readable(&mut self) -> io::Result<()> {
-        if let Link::Tls(s) = &mut self.link {
-            if s.has_buffered_plaintext() {
-                return Ok(());
-            }
+        let buffered = match &mut self.link {
+            Link::Tls(s) => s.has_buffered_plaintext(),
+            Link::Agent(a) => a.buffered()?,
+            _ => false,
+        };
+        if buffered {
+            return Ok(());
         }
         self.ready(self.poll_fd(), libc::POLLIN)
     }
@@ -246,6 +272,7 @@ impl Connection {
         match &mut self.link {
             Link::Tcp(s) => s.shutdown(Shutdown::Write),
             Link::Tls(s) => s.shutdown_write(),
+            Link::Agent(a) => a.shutdown_write(),
             Link::Pipe { stdin, .. } => {
                 drop(stdin.take());
                 Ok(())
@@ -261,7 +288,7 @@ impl Connection {
         let sock = match &self.link {
             Link::Tcp(s) => Some(s),
             Link::Tls(s) => Some(s.socket()),
-            Link::Pipe { .. } => None,
+            Link::Pipe { .. } | Link::Agent(_) => None,
         };
         if let Some(s) = sock {
             let v: libc::c_int = on.into();
@@ -288,7 +315,7 @@ impl Connection {
             self.left()?;
             let r = match &self.link {
                 Link::Tcp(sock) => send_file_once(sock, file, &mut off, len),
-                Link::Pipe { .. } | Link::Tls(_) => {
+                Link::Pipe { .. } | Link::Tls(_) | Link::Agent(_) => {
                     let n = io::copy(&mut Read::by_ref(file).take(len), self)?;
                     return if n == len { Ok(()) } else { Err(shrank()) };
                 }
@@ -345,6 +372,7 @@ impl Connection {
         match &self.link {
             Link::Tcp(s) => Some(s.as_raw_fd()),
             Link::Tls(s) => Some(s.as_raw_fd()),
+            Link::Agent(a) => Some(a.as_raw_fd()),
             Link::Pipe { stdout, .. } if events == libc::POLLIN => Some(stdout.as_raw_fd()),
             Link::Pipe { stdin, .. } => stdin.as_ref().map(AsRawFd::as_raw_fd),
         }
@@ -393,6 +421,7 @@ impl Read for Connection {
         self.transfer(libc::POLLIN, |link| match link {
             Link::Tcp(s) => s.read(buf),
             Link::Tls(s) => s.read(buf),
+            Link::Agent(a) => a.read(buf),
             Link::Pipe { stdout, .. } => stdout.read(buf),
         })
     }
@@ -403,6 +432,7 @@ impl Write for Connection {
         self.transfer(libc::POLLOUT, |link| match link {
             Link::Tcp(s) => s.write(buf),
             Link::Tls(s) => s.write(buf),
+            Link::Agent(a) => a.write(buf),
             Link::Pipe { stdin, .. } => match stdin {
                 Some(w) => w.write(buf),
                 None => Err(closed_stdin()),
@@ -412,7 +442,7 @@ impl Write for Connection {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.link {
-            Link::Tcp(_) => Ok(()),
+            Link::Tcp(_) | Link::Agent(_) => Ok(()),
             Link::Tls(s) => s.flush(),
             Link::Pipe { stdin, .. } => stdin.as_mut().map_or(Ok(()), |w| w.flush()),
         }

@@ -70,6 +70,9 @@ pub struct Stats {
     /// those refused in the handshake (unknown key, not TLS, broken).
     per_key: Mutex<BTreeMap<String, u64>>,
     tls_refused: AtomicU64,
+    /// TLS connections that resumed an earlier session (counted in
+    /// `per_key` too).
+    tls_resumed: AtomicU64,
     /// The longest compile: milliseconds, source, compiler.
     longest: Mutex<Option<(u64, String, String)>>,
     /// The last minutes since start, as a ring: compiles ended in each,
@@ -202,6 +205,11 @@ impl Stats {
             .unwrap_or_else(|e| e.into_inner())
             .entry(name.to_string())
             .or_default() += 1;
+    }
+
+    /// A TLS client's handshake resumed an earlier session.
+    pub fn tls_resumed(&self) {
+        self.tls_resumed.fetch_add(1, Relaxed);
     }
 
     /// A TLS handshake failed or was refused.
@@ -342,6 +350,7 @@ impl Stats {
         let refused = self.tls_refused.load(Relaxed);
         if refused > 0 || !per_key.is_empty() {
             let _ = writeln!(s, "tls_refused {refused}");
+            let _ = writeln!(s, "tls_resumed {}", self.tls_resumed.load(Relaxed));
         }
     }
 }

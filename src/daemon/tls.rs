@@ -135,6 +135,10 @@ pub fn handle(server: &Server, tls: &TlsServer, arrival: Arrival) {
         }
     };
     server.stats.tls_client(&accepted.name);
+    if accepted.resumed {
+        server.stats.tls_resumed();
+        log::debug!("{peer} ({}): TLS session resumed", accepted.name);
+    }
     let who = format!("{peer} ({})", accepted.name);
     let stream = accepted.stream;
     // Writes as over TCP; a read's poll is `Deadline`'s, and this only

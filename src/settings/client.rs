@@ -41,6 +41,10 @@ pub struct Settings {
     pub scan: bool,
     /// `DISTCC_SSH`, default `ssh`.
     pub ssh: OsString,
+    /// `DISTCC_TLS_AGENT`, default on: `,tls` hosts are reached through
+    /// the per-user TLS agent, which resumes sessions; off, each job makes
+    /// its own full handshake.
+    pub tls_agent: bool,
     /// `DISTCC_STATS=1`: print a summary line per job to stderr.
     pub stats: bool,
     /// `TMPDIR`, default `/tmp`.
@@ -82,6 +86,7 @@ impl Settings {
             stream: flag(get("DISTCC_STREAM"), true),
             scan: flag(get("DISTCC_SCAN"), true),
             ssh: nonempty("DISTCC_SSH").unwrap_or_else(|| OsString::from("ssh")),
+            tls_agent: flag(get("DISTCC_TLS_AGENT"), true),
             stats: flag(get("DISTCC_STATS"), false),
             tmpdir: nonempty("TMPDIR")
                 .map(PathBuf::from)

@@ -1,17 +1,18 @@
 //! The client's side: our key and the volunteers' pins, a TLS connection to
 //! a host over a socket the caller connected, and trust on first use.
 //!
-//! Each job is a new process and one connection, so an in-memory session
-//! cache would never be hit, and rustls cannot write a client session to
-//! disk (`Tls13ClientSessionValue` has no serialisation). Every connection
-//! is therefore a full handshake, X25519 and Ed25519, which costs the client
-//! a fraction of a millisecond (benches/tls_job.rs; benches/tls-client.sh
-//! for a whole job of the real client); tickets are turned
-//! off on both sides so neither spends time making them.
-
+//! A job is a new process and one connection, and rustls cannot write a
+//! client session to disk (`Tls13ClientSessionValue` has no serialisation),
+//! so a job's own connection is a full handshake, X25519 and Ed25519. A
+//! process that lives on, the TLS agent, resumes instead: it keeps one
+//! config per (our key, host, pin) in [`Resumable`], each with its own
+//! session cache (rustls resumes only under the config whose verifier made
+//! the session). A pin changed in known-hosts is a new config with no
+//! session, so a full handshake, where the new pin is checked.
+use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -19,7 +20,7 @@ use rustls::client::{AlwaysResolvesClientRawPublicKeys, ClientConfig, Resumption
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::sign::CertifiedKey;
-use rustls::{AlertDescription, ClientConnection, Connection};
+use rustls::{AlertDescription, ClientConnection, Connection, HandshakeKind};
 
 use super::error::TlsError;
 use super::keys::{Fingerprint, KeyPair, PublicKey};
@@ -40,6 +41,17 @@ pub enum TrustOutcome {
     },
 }
 
+/// Configs whose sessions are resumed, by (our key, host, pin); shared by
+/// the [`TlsClient`]s of one process as its files are re-read.
+#[derive(Debug, Default)]
+pub struct Resumable {
+    configs: Mutex<HashMap<(PublicKey, HostPort, PublicKey), Arc<ClientConfig>>>,
+}
+
+/// Sessions kept per config: enough for a build's concurrent jobs to one
+/// host; each is used once.
+const SESSIONS_PER_HOST: usize = 64;
+
 /// Our key and our pins, loaded once per process.
 #[derive(Debug, Clone)]
 pub struct TlsClient {
@@ -47,6 +59,7 @@ pub struct TlsClient {
     certified: Arc<CertifiedKey>,
     known: KnownHosts,
     provider: Arc<CryptoProvider>,
+    resumable: Option<Arc<Resumable>>,
 }
 
 impl TlsClient {
@@ -56,7 +69,14 @@ impl TlsClient {
             key,
             known,
             provider: provider(),
+            resumable: None,
         }
+    }
+
+    /// Connections to a pinned host resume sessions kept in `resumable`.
+    pub fn resuming(mut self, resumable: Arc<Resumable>) -> TlsClient {
+        self.resumable = Some(resumable);
+        self
     }
 
     /// Our key in `dir` (created on first use, with `comment` in its
@@ -88,7 +108,32 @@ impl TlsClient {
         timeout: Duration,
     ) -> Result<TlsStream, TlsError> {
         let pin = self.known.get(host).map(|p| p.key.clone());
-        self.handshake(sock, host, Expect::Pinned(pin), timeout)
+        let config = match (&self.resumable, &pin) {
+            (Some(resumable), Some(pin)) => self.resumable_config(resumable, host, pin),
+            _ => self.config(Expect::Pinned(pin.clone()), Resumption::disabled()),
+        };
+        self.handshake(sock, host, config, Expect::Pinned(pin), timeout)
+    }
+
+    /// The config that resumes sessions with `host` while it is pinned to
+    /// `pin`, made on first use.
+    fn resumable_config(
+        &self,
+        resumable: &Resumable,
+        host: &HostPort,
+        pin: &PublicKey,
+    ) -> Arc<ClientConfig> {
+        let mut configs = resumable.configs.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (self.key.public().clone(), host.clone(), pin.clone());
+        configs
+            .entry(id)
+            .or_insert_with(|| {
+                self.config(
+                    Expect::Pinned(Some(pin.clone())),
+                    Resumption::in_memory_sessions(SESSIONS_PER_HOST),
+                )
+            })
+            .clone()
     }
 
     /// Trust on first use: connects to `host`, takes the key it proves and
@@ -103,7 +148,8 @@ impl TlsClient {
         expected: Option<&Fingerprint>,
         timeout: Duration,
     ) -> Result<(PublicKey, TrustOutcome)> {
-        let stream = self.handshake(sock, host, Expect::Any, timeout)?;
+        let config = self.config(Expect::Any, Resumption::disabled());
+        let stream = self.handshake(sock, host, config, Expect::Any, timeout)?;
         let key = stream.peer_key().clone();
         drop(stream);
         if let Some(expected) = expected {
@@ -126,7 +172,11 @@ impl TlsClient {
         Ok((key, outcome))
     }
 
-    fn config(&self, check: Arc<ServerKeyCheck>) -> Arc<ClientConfig> {
+    fn config(&self, expect: Expect, resumption: Resumption) -> Arc<ClientConfig> {
+        let check = Arc::new(ServerKeyCheck::new(
+            expect,
+            self.provider.signature_verification_algorithms,
+        ));
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .expect("the ring provider supports TLS 1.3")
@@ -135,7 +185,7 @@ impl TlsClient {
             .with_client_cert_resolver(Arc::new(AlwaysResolvesClientRawPublicKeys::new(
                 self.certified.clone(),
             )));
-        config.resumption = Resumption::disabled();
+        config.resumption = resumption;
         // The key, not a name, identifies the daemon; sending a name would
         // only tell onlookers which volunteer we use.
         config.enable_sni = false;
@@ -146,25 +196,30 @@ impl TlsClient {
         &self,
         mut sock: TcpStream,
         host: &HostPort,
+        config: Arc<ClientConfig>,
         expect: Expect,
         timeout: Duration,
     ) -> Result<TlsStream, TlsError> {
         let deadline = Instant::now() + timeout;
-        let check = Arc::new(ServerKeyCheck::new(
-            expect,
-            self.provider.signature_verification_algorithms,
-        ));
-        // Required by rustls; unused with SNI off and our own verifier.
+        // The session cache's key (each config serves one host); unsent,
+        // with SNI off, and unused by our verifier.
         let name = ServerName::try_from("distcc.invalid").expect("a valid DNS name");
-        let conn = ClientConnection::new(self.config(check.clone()), name).map_err(|error| {
-            TlsError::Protocol {
-                peer: host.to_string(),
-                error,
-            }
+        let conn = ClientConnection::new(config, name).map_err(|error| TlsError::Protocol {
+            peer: host.to_string(),
+            error,
         })?;
         let mut conn = Connection::Client(conn);
+        ServerKeyCheck::forget();
         let (received, result) = stream::handshake(&mut conn, &mut sock, &[], deadline);
-        match (result, check.seen()) {
+        let seen = match conn.handshake_kind() {
+            // The session's key, which the config's pin admitted then.
+            Some(HandshakeKind::Resumed) => conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|der| PublicKey::from_spki(der.as_ref()).ok()),
+            _ => ServerKeyCheck::seen(),
+        };
+        match (result, seen) {
             (Ok(()), Some(key)) => Ok(TlsStream::new(
                 conn,
                 sock,
@@ -176,7 +231,7 @@ impl TlsClient {
                 peer: host.to_string(),
                 error: rustls::Error::General("handshake ended without a verified key".into()),
             }),
-            (Err(failure), _) => Err(self.explain(failure, received, &check, host)),
+            (Err(failure), seen) => Err(self.explain(failure, received, &expect, seen, host)),
         }
     }
 
@@ -186,11 +241,12 @@ impl TlsClient {
         &self,
         failure: Failure,
         received: Received,
-        check: &ServerKeyCheck,
+        expect: &Expect,
+        seen: Option<PublicKey>,
         host: &HostPort,
     ) -> TlsError {
         let peer = host.to_string();
-        if let (Expect::Pinned(pin), Some(presented)) = (check.expect(), check.seen()) {
+        if let (Expect::Pinned(pin), Some(presented)) = (expect, seen) {
             if pin.as_ref() != Some(&presented) {
                 let presented = presented.fingerprint();
                 let known_hosts = self.known.path().to_path_buf();

@@ -39,9 +39,11 @@ mod verify;
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_relay;
+#[cfg(test)]
+mod tests_resume;
 
 pub use authorized::{AuthorizedKeys, AuthorizedKeysFile};
-pub use client::{TlsClient, TrustOutcome};
+pub use client::{Resumable, TlsClient, TrustOutcome};
 pub use error::{TlsError, FINGERPRINT_COMMAND, TRUST_COMMAND};
 pub use files::LineError;
 pub use keys::{Fingerprint, KeyPair, PublicKey, KEY_TYPE};

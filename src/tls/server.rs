@@ -2,22 +2,31 @@
 //! a TLS connection on a socket the caller accepted. The client's key is
 //! judged inside the handshake; [`TlsServer::accept`] returns a stream only
 //! for an authorized key, with the name it is listed under.
+//!
+//! Sessions are resumable (TLS 1.3 PSK from one ticket per connection, kept
+//! in this process's memory: every job runs on a thread of the one daemon
+//! process). A resumed handshake proves no key, so the key stored with the
+//! session is judged against the authorized keys in force after it, and a
+//! reload of authorized-keys forgets every session: a key removed since
+//! must go through a full handshake, where it is refused.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rustls::crypto::CryptoProvider;
-use rustls::server::{AlwaysResolvesServerRawPublicKeys, NoServerSessionStorage, ServerConfig};
+use rustls::server::{
+    AlwaysResolvesServerRawPublicKeys, ServerConfig, ServerSessionMemoryCache, StoresServerSessions,
+};
 use rustls::sign::CertifiedKey;
-use rustls::{Connection, ServerConnection};
+use rustls::{Connection, HandshakeKind, ServerConnection};
 
 use super::authorized::AuthorizedKeysFile;
 use super::error::TlsError;
-use super::keys::KeyPair;
+use super::keys::{KeyPair, PublicKey};
 use super::stream::{self, Failure, TlsStream};
 use super::verify::ClientKeyCheck;
 use super::{provider, AUTHORIZED_KEYS_FILE};
@@ -29,6 +38,8 @@ pub struct Accepted {
     /// The client's name in authorized-keys: for the log, `--stats` and
     /// access decisions. The key itself is `stream.peer_key()`.
     pub name: String,
+    /// True if the handshake resumed an earlier session of this key.
+    pub resumed: bool,
 }
 
 /// The daemon's TLS state, shared by every connection.
@@ -38,6 +49,16 @@ pub struct TlsServer {
     certified: Arc<CertifiedKey>,
     authorized: Arc<AuthorizedKeysFile>,
     provider: Arc<CryptoProvider>,
+    /// The sessions clients may resume; replaced, so emptied, on reload.
+    sessions: Mutex<Arc<dyn StoresServerSessions>>,
+}
+
+/// How many sessions the daemon keeps: one per client and then some; the
+/// oldest go first.
+const SESSIONS: usize = 1024;
+
+fn new_sessions() -> Arc<dyn StoresServerSessions> {
+    ServerSessionMemoryCache::new(SESSIONS)
 }
 
 /// How long a refused connection is read and discarded before it is
@@ -53,6 +74,7 @@ impl TlsServer {
             key,
             authorized,
             provider: provider(),
+            sessions: Mutex::new(new_sessions()),
         }
     }
 
@@ -73,8 +95,11 @@ impl TlsServer {
     }
 
     /// Re-reads authorized-keys (on SIGHUP). Connections accepted from now
-    /// on use the new list; on error the old one stays.
+    /// on use the new list; on error the old one stays. Sessions made
+    /// under the old list are forgotten either way, so none is resumed
+    /// by a key the new list leaves out.
     pub fn reload_authorized_keys(&self) -> Result<usize> {
+        *self.sessions.lock().unwrap_or_else(|p| p.into_inner()) = new_sessions();
         self.authorized.reload()
     }
 
@@ -86,10 +111,14 @@ impl TlsServer {
             .with_cert_resolver(Arc::new(AlwaysResolvesServerRawPublicKeys::new(
                 self.certified.clone(),
             )));
-        // Clients cannot keep tickets across jobs (see `client`): making
-        // them would be wasted work.
-        config.send_tls13_tickets = 0;
-        config.session_storage = Arc::new(NoServerSessionStorage {});
+        // One ticket a connection: a client resumes each session once at
+        // most, and its next connection brings the next ticket.
+        config.send_tls13_tickets = 1;
+        config.session_storage = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Arc::new(config)
     }
 
@@ -140,11 +169,14 @@ impl TlsServer {
         let mut conn = Connection::Server(conn);
         let (_, result) = stream::handshake(&mut conn, &mut sock, prefix, deadline);
         let seen = check.seen();
+        let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
         match (result, seen) {
             (Ok(()), Some((key, Some(name)))) => Ok(Accepted {
                 stream: TlsStream::new(conn, sock, peer, key, self.key.public().clone()),
                 name,
+                resumed: false,
             }),
+            (Ok(()), None) if resumed => self.admit_resumed(conn, sock, peer),
             (Ok(()), _) => Err(TlsError::Protocol {
                 peer,
                 error: rustls::Error::General("handshake ended without an admitted key".into()),
@@ -165,6 +197,38 @@ impl TlsServer {
                         ),
                     },
                 })
+            }
+        }
+    }
+
+    /// A resumed session's key, stored with it, judged against the
+    /// authorized keys in force now. A refused one gets no alert (rustls
+    /// sends none once the handshake is over) but a closed connection.
+    fn admit_resumed(
+        &self,
+        conn: Connection,
+        sock: TcpStream,
+        peer: String,
+    ) -> Result<Accepted, TlsError> {
+        let key = conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| PublicKey::from_spki(der.as_ref()).ok());
+        let Some(key) = key else {
+            return Err(TlsError::Protocol {
+                peer,
+                error: rustls::Error::General("a resumed session without a client key".into()),
+            });
+        };
+        match self.authorized.snapshot().name_of(&key) {
+            Some(name) => Ok(Accepted {
+                name: name.to_string(),
+                stream: TlsStream::new(conn, sock, peer, key, self.key.public().clone()),
+                resumed: true,
+            }),
+            None => {
+                refuse(&sock);
+                Err(TlsError::UnknownClientKey { key })
             }
         }
     }

@@ -205,9 +205,16 @@ impl TlsStream {
         }
     }
 
-    /// The key the peer proved in the handshake.
+    /// The key the peer proved in the handshake, or in the one whose
+    /// session this connection resumed.
     pub fn peer_key(&self) -> &PublicKey {
         &self.peer_key
+    }
+
+    /// True if the handshake resumed an earlier session (no key was
+    /// proven again, no key exchange signed).
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// True if a read would return without touching the socket: decrypted
@@ -218,6 +225,28 @@ impl TlsStream {
             Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed(),
             Err(_) => true,
         }
+    }
+
+    /// For a caller that polls the socket: at most one socket read (the
+    /// caller saw it readable), then the plaintext there is. `Ok(None)` if
+    /// it brought none yet (part of a record, or only a session ticket),
+    /// where [`Read::read`] would block for more.
+    pub fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if !self.has_buffered_plaintext() {
+            self.flush_tls()?;
+            self.bound(true)?;
+            let n = self.conn.read_tls(&mut self.sock)?;
+            if let Err(e) = self.conn.process_new_packets() {
+                let _ = write_all_tls(&mut self.conn, &mut self.sock);
+                return Err(self.tls_error(e));
+            }
+            // At the socket's end, `read` says how it ended without
+            // touching the socket again.
+            if n > 0 && !self.has_buffered_plaintext() {
+                return Ok(None);
+            }
+        }
+        self.read(buf).map(Some)
     }
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {

@@ -110,25 +110,37 @@ fn authorized_client_is_named_and_bytes_flow_both_ways() {
     let s = Setup::new(true, PinOf::TheDaemon);
     std::thread::scope(|scope| {
         let server = scope.spawn(|| {
-            let Accepted { mut stream, name } = s.accept().unwrap();
+            let Accepted {
+                mut stream, name, ..
+            } = s.accept().unwrap();
             assert_eq!(name, "alice");
             assert_eq!(stream.peer_key(), s.client.key().public());
-            let mut request = Vec::new();
-            // Ok(0) after the client's close_notify: a clean end.
-            stream.read_to_end(&mut request).unwrap();
-            assert_eq!(request, payload(1));
-            stream.write_all(&payload(2)).unwrap();
-            stream.shutdown_write().unwrap();
+            serve_one(&mut stream);
         });
         let mut stream = s.connect().unwrap();
-        assert_eq!(stream.peer_key(), s.daemon.key().public());
-        stream.write_all(&payload(1)).unwrap();
-        stream.shutdown_write().unwrap();
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).unwrap();
-        assert_eq!(reply, payload(2));
+        request_one(&mut stream, s.daemon.key().public());
         server.join().unwrap();
     });
+}
+
+/// The daemon's half of one exchange: `payload(1)` in, `payload(2)` out.
+pub(super) fn serve_one(stream: &mut TlsStream) {
+    let mut request = Vec::new();
+    // Ok(0) after the client's close_notify: a clean end.
+    stream.read_to_end(&mut request).unwrap();
+    assert_eq!(request, payload(1));
+    stream.write_all(&payload(2)).unwrap();
+    stream.shutdown_write().unwrap();
+}
+
+/// The client's half, against a daemon proving `daemon_key`.
+pub(super) fn request_one(stream: &mut TlsStream, daemon_key: &PublicKey) {
+    assert_eq!(stream.peer_key(), daemon_key);
+    stream.write_all(&payload(1)).unwrap();
+    stream.shutdown_write().unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, payload(2));
 }
 
 #[test]

@@ -3,11 +3,14 @@
 //! holds the private half is checked by rustls and ring
 //! (`verify_tls13_signature_with_raw_key`), never here.
 //!
-//! One verifier is made per connection so that it can record what the
-//! peer presented: the accept and connect calls report it (the client's
-//! name for the daemon's log, the changed key for the client's message)
-//! whatever the handshake's outcome.
+//! Each verifier records what the peer presented: the accept and connect
+//! calls report it (the client's name for the daemon's log, the changed key
+//! for the client's message) whatever the handshake's outcome. The daemon
+//! makes one verifier per connection. The client's may serve many
+//! connections at once (rustls resumes a session only under the verifier
+//! that made it), so it records per thread: a handshake runs on one thread.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -128,30 +131,33 @@ pub(crate) enum Expect {
     Any,
 }
 
+thread_local! {
+    /// The key a daemon presented in the handshake this thread drives.
+    static SEEN: RefCell<Option<PublicKey>> = const { RefCell::new(None) };
+}
+
 /// The client's side: admits the daemon's key if it is the one expected.
 #[derive(Debug)]
 pub(crate) struct ServerKeyCheck {
     expect: Expect,
     algs: WebPkiSupportedAlgorithms,
-    seen: Mutex<Option<PublicKey>>,
 }
 
 impl ServerKeyCheck {
     pub fn new(expect: Expect, algs: WebPkiSupportedAlgorithms) -> ServerKeyCheck {
-        ServerKeyCheck {
-            expect,
-            algs,
-            seen: Mutex::new(None),
-        }
+        ServerKeyCheck { expect, algs }
     }
 
-    /// The key the daemon presented, admitted or not.
-    pub fn seen(&self) -> Option<PublicKey> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Forgets the key an earlier handshake on this thread saw: called
+    /// before a handshake starts.
+    pub fn forget() {
+        SEEN.with(|s| s.borrow_mut().take());
     }
 
-    pub fn expect(&self) -> &Expect {
-        &self.expect
+    /// The key the daemon presented in this thread's last handshake,
+    /// admitted or not; `None` if none was (a resumed session proves none).
+    pub fn seen() -> Option<PublicKey> {
+        SEEN.with(|s| s.borrow().clone())
     }
 }
 
@@ -169,7 +175,7 @@ impl ServerCertVerifier for ServerKeyCheck {
             Expect::Pinned(pin) => pin.as_ref() == Some(&key),
             Expect::Any => true,
         };
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
+        SEEN.with(|s| *s.borrow_mut() = Some(key));
         if admitted {
             Ok(ServerCertVerified::assertion())
         } else {

@@ -43,11 +43,26 @@ pub fn handshake(
     settings: &Settings,
     timeout: Duration,
 ) -> Result<TlsStream> {
-    let connect_failed = |e: anyhow::Error| anyhow!(Code::ConnectFailed).context(format!("{e:#}"));
     let client = client(settings).map_err(connect_failed)?;
+    handshake_with(&client, sock, name, port, timeout)
+}
+
+/// [`handshake`] with a client loaded already (the TLS agent keeps one).
+pub fn handshake_with(
+    client: &TlsClient,
+    sock: TcpStream,
+    name: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TlsStream> {
     client
         .connect(sock, &HostPort::new(name, port), timeout)
         .map_err(|e| connect_failed(e.into()))
+}
+
+/// Exit 103 with the error's words, all on one line.
+pub fn connect_failed(e: anyhow::Error) -> anyhow::Error {
+    anyhow!(Code::ConnectFailed).context(format!("{e:#}"))
 }
 
 #[cfg(test)]

@@ -40,5 +40,6 @@ mod split_dwarf;
 mod ssh;
 mod stream;
 mod tls;
+mod tls_agent;
 mod volunteer;
 mod zstd;

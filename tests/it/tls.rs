@@ -24,11 +24,11 @@ use crate::exact::{make, project};
 use crate::skip_unless;
 use crate::util::*;
 
-const LIMIT: Duration = Duration::from_secs(120);
-const SOURCE: &str = "int twice(int x) { return x * 2; }\n";
+pub(crate) const LIMIT: Duration = Duration::from_secs(120);
+pub(crate) const SOURCE: &str = "int twice(int x) { return x * 2; }\n";
 
 /// The volunteer's key directory: `distccd --tls-keygen`.
-fn keygen(tree: &Tree, name: &str) -> PathBuf {
+pub(crate) fn keygen(tree: &Tree, name: &str) -> PathBuf {
     let dir = tree.path(name);
     let mut c = Command::new(tree.path("bin/distccd"));
     c.args(["--tls-keygen", "--tls-dir"]).arg(&dir);
@@ -90,7 +90,7 @@ fn trust(tree: &Tree, port: u16, fingerprint: Option<&str>) -> Output {
 }
 
 /// A volunteer set up and trusted, its client authorized as `tester`.
-fn volunteer(tree: &Tree, tls_only: bool) -> (Daemon, u16) {
+pub(crate) fn volunteer(tree: &Tree, tls_only: bool) -> (Daemon, u16) {
     let dir = keygen(tree, "volunteer");
     authorize(tree, "state", &dir, "tester");
     let (daemon, port) = start(tree, &dir, tls_only);
@@ -107,7 +107,7 @@ fn volunteer(tree: &Tree, tls_only: bool) -> (Daemon, u16) {
 /// Compiles `a.c` through the client against `hosts`, with the real
 /// compiler on PATH so a fallback can succeed; the object must be the
 /// local compiler's. Returns the client's stderr.
-fn compile_falls_back(tree: &Tree, hosts: &str) -> String {
+pub(crate) fn compile_falls_back(tree: &Tree, hosts: &str) -> String {
     tree.write("a.c", SOURCE);
     let want = local(tree, "gcc", &["-c", "a.c", "-o", "want.o"]);
     assert!(want.status.success());
