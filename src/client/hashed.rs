@@ -21,19 +21,18 @@ use super::job::Job;
 use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
 use super::pick;
+use super::shipped::{Shipped, Stale};
 use crate::hosts::Host;
-use crate::protocol::hashed::{self, Entry, HashedFile};
+use crate::protocol::hashed::{self, HashedFile};
 use crate::protocol::identity as asserted;
-use crate::protocol::{
-    self, Codec, Dist, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError,
-};
+use crate::protocol::{self, Codec, Dist, ReplyForm, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
-    let asserted = assertions::of(ctx, job, &listed.system);
+    let asserted = assertions::of(ctx, job, &listed.system, &listed.system_known);
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
@@ -46,6 +45,10 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         codec,
     ) {
         Ok(n) => n,
+        Err(e) if e.downcast_ref::<Stale>().is_some() => {
+            let stale = e.downcast::<Stale>().expect("checked above");
+            return Ok(Answer::Stale(stale));
+        }
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
             // protocol 3 to this host from now on; one of ours from
@@ -74,12 +77,13 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks;
 /// the assertions after the head, the system list if the daemon asks.
-/// Returns the bytes sent.
+/// Returns the bytes sent. A body that no longer has the digest named
+/// (`Stale`) stops the request before any body is sent.
 fn send(
     conn: &mut Connection,
     cwd: &Path,
     argv: &[OsString],
-    files: &[NamedFile],
+    files: &[Shipped],
     asserted: &Asserted,
     codec: Codec,
 ) -> Result<usize> {
@@ -87,10 +91,7 @@ fn send(
         .iter()
         .map(|f| HashedFile {
             name: f.name.clone(),
-            entry: match &f.body {
-                FileBody::File(data) => Entry::Hashed(hashed::digest(data)),
-                FileBody::Link(t) => Entry::Link(t.clone()),
-            },
+            entry: f.entry(),
         })
         .collect();
     let head = RequestHead {
@@ -105,13 +106,11 @@ fn send(
     connection::write_all(conn, &buf, false).context("sending the file list")?;
     let mut sent = buf.len();
     let (list_asked, need) = read_need(conn, &manifest)?;
-    let bodies: Vec<&[u8]> = need
-        .iter()
-        .filter_map(|&i| match &files[i as usize].body {
-            FileBody::File(data) => Some(&data[..]),
-            FileBody::Link(_) => None,
-        })
-        .collect();
+    let mut bodies = Vec::with_capacity(need.len());
+    for &i in &need {
+        bodies.extend(files[i as usize].bytes()?);
+    }
+    let bodies: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
     buf.clear();
     if list_asked {
         buf.extend_from_slice(&asserted.list);

@@ -27,6 +27,11 @@ use super::token::{FxMap, Interner};
 pub struct Node {
     pub stamp: Stamp,
     pub skel: Rc<Skeleton>,
+    /// The skeleton's digest holds for as long as the file keeps `stamp`:
+    /// it came from the store, or from a read of a file last changed
+    /// before the racy window (see `store`). A caller may then name the
+    /// file by that digest after checking only its stamp.
+    pub settled: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -245,6 +250,7 @@ impl FileCache {
             Some(sk) => Node {
                 stamp,
                 skel: Rc::new(sk),
+                settled: true,
             },
             None => match self.read(path, int)? {
                 Some(n) => n,
@@ -272,12 +278,14 @@ impl FileCache {
         self.reads += 1;
         let skel = Skeleton::build(&bytes, int);
         // `now` after the read: a change while reading is in the window.
-        if skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now()) {
+        let settled = skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now());
+        if settled {
             self.store.keep_skeleton(&stamp, &skel, int);
         }
         Ok(Some(Node {
             stamp,
             skel: Rc::new(skel),
+            settled,
         }))
     }
 
@@ -303,4 +311,43 @@ fn split(path: &[u8]) -> (&[u8], &[u8]) {
 fn is_absent(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
         || e.kind() == io::ErrorKind::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::includes::pack::Limits;
+    use std::time::Duration;
+
+    fn node(cache: &mut FileCache, path: &Path) -> Rc<Node> {
+        let mut int = Interner::default();
+        match cache.lookup(path.as_os_str().as_bytes(), &mut int).unwrap() {
+            (State::File(n), _) => n,
+            other => panic!("not a file: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_digest_is_settled_only_outside_the_racy_window() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = tmp.path().join("h.h");
+        std::fs::write(&h, "int x;\n").unwrap();
+        // Just written: within the window, so it is read next time too.
+        let mut racy = FileCache::new(Store::none());
+        racy.begin();
+        assert!(!node(&mut racy, &h).settled);
+        let cache = tmp.path().join("cache");
+        let mut now = FileCache::new(Store::open(&cache, Limits::default(), Duration::ZERO));
+        now.begin();
+        let n = node(&mut now, &h);
+        assert!(n.settled, "read outside a zero window");
+        // The next process finds it in the store, settled as kept.
+        drop(now);
+        let mut next = FileCache::new(Store::open(&cache, Limits::default(), Duration::ZERO));
+        next.begin();
+        let m = node(&mut next, &h);
+        assert!(m.settled);
+        assert_eq!(m.skel.digest, n.skel.digest);
+        assert_eq!(next.reads, 0, "from the store");
+    }
 }

@@ -198,6 +198,7 @@ impl<'a> Fs<'a> {
                 path: PathBuf::from(OsString::from_vec(p.to_vec())),
                 digest: n.skel.digest,
                 size: n.skel.size,
+                stamp: n.settled.then_some(n.stamp),
             })
             .collect()
     }
