@@ -154,7 +154,15 @@ enum Step {
 
 /// A digest the include scanner has for a file, and the stamp under
 /// which it holds.
-pub(super) type Known = (hashed::Digest, Stamp);
+#[derive(Clone, Copy)]
+pub(super) struct Known {
+    pub digest: hashed::Digest,
+    pub stamp: Stamp,
+    /// The scan examined the name itself as a regular file (an `lstat`
+    /// with this stamp, moments ago in this process): it is not looked at
+    /// again. Else its stamp is checked here.
+    pub plain: bool,
+}
 
 /// Adds `path` and, for each symlink on the way to it, a `LINK` entry and
 /// its target, so the server resolves names the way this machine does.
@@ -189,7 +197,15 @@ fn add_within(
             Component::Normal(n) => prefix.push(n),
         }
         let last = i + 1 == comps.len();
-        let step = if last {
+        let step = if let (true, Some(k)) = (last, known.filter(|k| k.plain)) {
+            if seen.names.insert(prefix.clone()) {
+                files.push(Shipped {
+                    name: prefix.clone().into_os_string(),
+                    body: Body::Known(k.digest),
+                });
+            }
+            Step::Other
+        } else if last {
             // The file itself: its own stamp decides whether it is read.
             match fs::symlink_metadata(&prefix) {
                 Err(_) => Step::Absent,
@@ -197,7 +213,7 @@ fn add_within(
                 Ok(m) => {
                     if m.is_file() && seen.names.insert(prefix.clone()) {
                         let body = match known {
-                            Some((digest, stamp)) if Stamp::of(&m) == stamp => Body::Known(digest),
+                            Some(k) if Stamp::of(&m) == k.stamp => Body::Known(k.digest),
                             _ => Body::Read(
                                 shipped::read_body(&prefix)
                                     .with_context(|| format!("reading {}", prefix.display()))?,
@@ -237,6 +253,12 @@ fn add_within(
                 for c in &comps[i + 1..] {
                     rest.push(c);
                 }
+                // Past a link at the name's end, the scan's view of the
+                // name is not the target's: its stamp is checked there.
+                let known = known.map(|k| Known {
+                    plain: k.plain && !last,
+                    ..k
+                });
                 return add_within(&rest, known, files, seen, depth + 1);
             }
         }

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 
 use super::context::Context;
 use super::job::Job;
-use super::listing::{self, Listed, Seen};
+use super::listing::{self, Known, Listed, Seen};
 use super::outcome::{Compiled, Failed};
 use super::shipped::Shipped;
 use super::unit;
@@ -129,7 +129,11 @@ fn ship(cwd: &Path, scan: &ScanResult, system: Vec<PathBuf>) -> anyhow::Result<S
     let mut system_known = HashMap::new();
     for f in &scan.files {
         let path = normalise(cwd, &f.path);
-        let known = f.stamp.map(|st| (f.digest, st));
+        let known = f.stamp.map(|stamp| Known {
+            digest: f.digest,
+            stamp,
+            plain: f.plain,
+        });
         if !in_system(&path) {
             listing::add(&cwd.join(&f.path), known, &mut files, &mut seen)
                 .with_context(|| format!("adding {}", path.display()))?;
@@ -185,15 +189,21 @@ mod tests {
     use crate::includes::FileRead;
     use crate::protocol::hashed;
 
-    /// A scan's record of `path` as it is now, its digest settled.
-    fn settled(path: &Path) -> FileRead {
+    /// A scan's record of `path` as it is now, its digest settled (the
+    /// name examined as a plain file if `plain`).
+    fn scanned(path: &Path, plain: bool) -> FileRead {
         let data = std::fs::read(path).unwrap();
         FileRead {
             path: path.to_path_buf(),
             digest: hashed::digest(&data),
             size: data.len() as u64,
             stamp: Some(Stamp::of(&std::fs::metadata(path).unwrap())),
+            plain,
         }
+    }
+
+    fn settled(path: &Path) -> FileRead {
+        scanned(path, false)
     }
 
     fn scan_of(files: Vec<FileRead>) -> ScanResult {
@@ -221,6 +231,23 @@ mod tests {
             hashed::Entry::Hashed(hashed::digest(b"int x;\n"))
         );
         assert_eq!(expected.files.len(), 2);
+    }
+
+    #[test]
+    fn a_plain_file_changed_after_the_scan_is_never_sent_under_its_old_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let h = t.join("h.h");
+        std::fs::write(&h, "int x;\n").unwrap();
+        let scan = scan_of(vec![scanned(&h, true)]);
+        let before = body_reads();
+        let (files, _, _) = ship(t, &scan, Vec::new()).unwrap();
+        assert_eq!(body_reads(), before);
+        assert_eq!(files[0].body, Body::Known(hashed::digest(b"int x;\n")));
+        // Changed between the listing and the send, whatever its stamp:
+        // the body read for the server is checked against the digest.
+        std::fs::write(&h, "int y;\n").unwrap();
+        assert!(files[0].bytes().is_err());
     }
 
     #[test]

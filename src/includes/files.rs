@@ -68,6 +68,8 @@ pub struct FileCache {
     dirs: FxMap<Vec<u8>, (u64, DirState)>,
     /// Listings by dir stamp; None where a dir cannot be listed.
     listings: FxMap<Stamp, Option<Vec<u8>>>,
+    /// Files examined whose name is a symlink, a device or a fifo (few).
+    irregular: std::collections::HashSet<Vec<u8>>,
     pub store: Store,
     epoch: u64,
     /// Files read and skeletons built (for the cost figures).
@@ -225,9 +227,31 @@ impl FileCache {
         Some(bytes)
     }
 
+    /// `lstat` first, `stat` only through a symlink: one call for most
+    /// files, and the caller learns which names are plain files
+    /// (`is_plain`) without asking again.
     fn stat(&mut self, path: &[u8], int: &mut Interner) -> io::Result<State> {
         self.stats += 1;
-        let md = match std::fs::metadata(OsStr::from_bytes(path)) {
+        let os = OsStr::from_bytes(path);
+        let md = match std::fs::symlink_metadata(os) {
+            Ok(m) if m.file_type().is_symlink() => {
+                self.irregular.insert(path.to_vec());
+                self.stats += 1;
+                std::fs::metadata(os)
+            }
+            Ok(m) if !m.is_file() && !m.is_dir() => {
+                self.irregular.insert(path.to_vec());
+                Ok(m)
+            }
+            Ok(m) => {
+                if !self.irregular.is_empty() {
+                    self.irregular.remove(path);
+                }
+                Ok(m)
+            }
+            Err(e) => Err(e),
+        };
+        let md = match md {
             Ok(m) => m,
             Err(e) if is_absent(&e) => return Ok(State::Missing),
             Err(e) => return Err(e),
@@ -287,6 +311,12 @@ impl FileCache {
             skel: Rc::new(skel),
             settled,
         }))
+    }
+
+    /// Whether `path` was a regular file itself (not a symlink to one,
+    /// nor a device or a fifo) when it was last examined as a file.
+    pub fn is_plain(&self, path: &[u8]) -> bool {
+        !self.irregular.contains(path)
     }
 
     pub fn len(&self) -> usize {
@@ -349,5 +379,13 @@ mod tests {
         assert!(m.settled);
         assert_eq!(m.skel.digest, n.skel.digest);
         assert_eq!(next.reads, 0, "from the store");
+        assert!(next.is_plain(h.as_os_str().as_bytes()));
+        // A name that is a link is not plain; its stamp is the target's.
+        let l = tmp.path().join("l.h");
+        std::os::unix::fs::symlink(&h, &l).unwrap();
+        next.begin();
+        let ln = node(&mut next, &l);
+        assert_eq!(ln.stamp, m.stamp);
+        assert!(!next.is_plain(l.as_os_str().as_bytes()));
     }
 }

@@ -81,6 +81,10 @@ pub struct FileRead {
     /// `files::Node`): a file that still has this stamp need not be read
     /// again to be named by its digest. `None`: read it to know.
     pub stamp: Option<Stamp>,
+    /// The name is a regular file itself, not a symlink (whose target
+    /// `stamp` would be) nor a device or a fifo: then `stamp` is what an
+    /// `lstat` of the name would give as the scan examined it.
+    pub plain: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
