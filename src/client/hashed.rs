@@ -157,3 +157,71 @@ fn hung_up(e: &std::io::Error) -> bool {
         ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::shipped::Body;
+    use crate::protocol::identity::Assertions;
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+
+    /// Sends one file to a server that asks for its body at once; returns
+    /// what `send` said and every byte it put on the wire.
+    fn send_asked(file: Shipped) -> (Result<usize>, Vec<u8>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut need = Vec::new();
+            hashed::write_need(&mut need, &[0]).unwrap();
+            s.write_all(&need).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut conn = Connection::tcp(TcpStream::connect(addr).unwrap());
+        let asserted = Asserted {
+            assertions: Assertions::default(),
+            list: Vec::new(),
+        };
+        let argv = [
+            OsString::from("cc"),
+            OsString::from("-c"),
+            OsString::from("x.c"),
+        ];
+        let r = send(
+            &mut conn,
+            Path::new("/"),
+            &argv,
+            &[file],
+            &asserted,
+            Codec::Raw,
+        );
+        drop(conn);
+        (r, server.join().unwrap())
+    }
+
+    #[test]
+    fn a_body_is_sent_only_with_the_digest_announced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = tmp.path().join("h.h");
+        std::fs::write(&h, "int announced;\n").unwrap();
+        let file = Shipped {
+            name: h.clone().into_os_string(),
+            body: Body::Known(hashed::digest(b"int announced;\n")),
+        };
+        let (r, wire) = send_asked(file.clone());
+        r.unwrap();
+        let has = |w: &[u8], s: &[u8]| w.windows(s.len()).any(|x| x == s);
+        assert!(has(&wire, b"int announced;"), "the body asked for is sent");
+        // Changed between the listing and the send (same size): nothing of
+        // it goes out, and the caller is told to list again.
+        std::fs::write(&h, "int different;\n").unwrap();
+        let (r, wire) = send_asked(file);
+        let err = r.unwrap_err();
+        assert!(err.downcast_ref::<Stale>().is_some(), "{err:#}");
+        assert!(!has(&wire, b"int different;"));
+        assert!(!has(&wire, b"int announced;"));
+    }
+}
