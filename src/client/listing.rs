@@ -197,36 +197,8 @@ fn add_within(
             Component::Normal(n) => prefix.push(n),
         }
         let last = i + 1 == comps.len();
-        let step = if let (true, Some(k)) = (last, known.filter(|k| k.plain)) {
-            if seen.names.insert(prefix.clone()) {
-                files.push(Shipped {
-                    name: prefix.clone().into_os_string(),
-                    body: Body::Known(k.digest),
-                });
-            }
-            Step::Other
-        } else if last {
-            // The file itself: its own stamp decides whether it is read.
-            match fs::symlink_metadata(&prefix) {
-                Err(_) => Step::Absent,
-                Ok(m) if m.file_type().is_symlink() => Step::Link(fs::read_link(&prefix)?),
-                Ok(m) => {
-                    if m.is_file() && seen.names.insert(prefix.clone()) {
-                        let body = match known {
-                            Some(k) if Stamp::of(&m) == k.stamp => Body::Known(k.digest),
-                            _ => Body::Read(
-                                shipped::read_body(&prefix)
-                                    .with_context(|| format!("reading {}", prefix.display()))?,
-                            ),
-                        };
-                        files.push(Shipped {
-                            name: prefix.clone().into_os_string(),
-                            body,
-                        });
-                    }
-                    Step::Other
-                }
-            }
+        let step = if last {
+            file_step(&prefix, known, files, seen)?
         } else {
             step_of(&prefix, seen)?
         };
@@ -264,6 +236,44 @@ fn add_within(
         }
     }
     Ok(())
+}
+
+/// Adds the file at the end of a name, unless it is a link (returned, to
+/// be followed). A file the scan examined as a plain file with a settled
+/// digest is not looked at; one with another stamp now is read.
+fn file_step(
+    name: &Path,
+    known: Option<Known>,
+    files: &mut Vec<Shipped>,
+    seen: &mut Seen,
+) -> Result<Step> {
+    if let Some(k) = known.filter(|k| k.plain) {
+        if seen.names.insert(name.to_path_buf()) {
+            files.push(Shipped {
+                name: name.as_os_str().to_os_string(),
+                body: Body::Known(k.digest),
+            });
+        }
+        return Ok(Step::Other);
+    }
+    let m = match fs::symlink_metadata(name) {
+        Err(_) => return Ok(Step::Absent),
+        Ok(m) if m.file_type().is_symlink() => return Ok(Step::Link(fs::read_link(name)?)),
+        Ok(m) => m,
+    };
+    if m.is_file() && seen.names.insert(name.to_path_buf()) {
+        let body = match known {
+            Some(k) if Stamp::of(&m) == k.stamp => Body::Known(k.digest),
+            _ => Body::Read(
+                shipped::read_body(name).with_context(|| format!("reading {}", name.display()))?,
+            ),
+        };
+        files.push(Shipped {
+            name: name.as_os_str().to_os_string(),
+            body,
+        });
+    }
+    Ok(Step::Other)
 }
 
 /// What the dir component `prefix` is, looked at once per listing.
@@ -513,5 +523,32 @@ mod tests {
         assert_eq!(files.len(), 2);
         assert!(matches!(&files[0].body, Body::Link(l) if l == "real"));
         assert_eq!(files[1].name, t.join("real/h.h").into_os_string());
+    }
+
+    #[test]
+    fn a_link_to_a_known_file_is_followed_and_the_target_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        fs::write(t.join("real.h"), "int x;\n").unwrap();
+        std::os::unix::fs::symlink("real.h", t.join("l.h")).unwrap();
+        let known = Known {
+            digest: hashed::digest(b"int x;\n"),
+            stamp: Stamp::of(&fs::metadata(t.join("real.h")).unwrap()),
+            // A scan says a link is not plain.
+            plain: false,
+        };
+        let before = shipped::body_reads();
+        let mut files = Vec::new();
+        add(
+            &t.join("l.h"),
+            Some(known),
+            &mut files,
+            &mut Seen::default(),
+        )
+        .unwrap();
+        assert_eq!(shipped::body_reads(), before);
+        assert!(matches!(&files[0].body, Body::Link(l) if l == "real.h"));
+        assert_eq!(files[1].name, t.join("real.h").into_os_string());
+        assert_eq!(files[1].body, Body::Known(known.digest));
     }
 }
