@@ -114,6 +114,7 @@ pub fn run(
     }
     let mut dialect = choose(ctx, job, host, sources);
     let mut closed_on = 0;
+    let mut stale = 0;
     loop {
         let answer = match dialect {
             Dialect::Plain(v) => plain::run(ctx, job, host, v, cpp_slots, &mut sources.temps)?,
@@ -160,6 +161,20 @@ pub fn run(
                 return reply::accept(job, r, exact);
             }
             Answer::Compiled(c) => return Ok(c),
+            // Listed again from the files as they are now (the scanner's
+            // cache holds nothing under the new stamps, so they are read
+            // this time); a unit that keeps changing is compiled here.
+            Answer::Stale(why) if stale < 2 => {
+                stale += 1;
+                log::info!("{}: {why}; listing again", job.input.to_string_lossy());
+                sources.listed = None;
+            }
+            Answer::Stale(why) => {
+                return Err(Failed {
+                    err: anyhow::anyhow!("{why}, again"),
+                    blame: Blame::Local,
+                })
+            }
             // The host does not speak our extension (or its zstd form),
             // as remembered now. A -gsplit-dwarf job has no dialect but
             // the streamed one.

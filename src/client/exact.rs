@@ -16,24 +16,25 @@ use super::context::Context;
 use super::job::Job;
 use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
+use super::shipped::Shipped;
 use crate::hosts::Host;
 use crate::protocol::{self, NamedFile, ReplyForm, RequestHead, Version};
 use crate::transport::Connection;
 
 /// One protocol 3 request to `host` with the files `listed`.
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
+    // Protocol 3 carries every body: those not read when listed are read
+    // (and checked) now.
+    let files: Vec<_> = match listed.files.iter().map(Shipped::named).collect() {
+        Ok(files) => files,
+        Err(stale) => return Ok(Answer::Stale(stale)),
+    };
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
-    let bytes = send_files(
-        &mut conn,
-        &listed.cwd,
-        &argv,
-        &listed.files,
-        ctx.settings.tcp_cork,
-    )
-    .map_err(Failed::by(Blame::MidJob))?;
+    let bytes = send_files(&mut conn, &listed.cwd, &argv, &files, ctx.settings.tcp_cork)
+        .map_err(Failed::by(Blame::MidJob))?;
     let sent = Sent {
         conn,
         argv,

@@ -21,19 +21,18 @@ use super::job::Job;
 use super::listing::Listed;
 use super::outcome::{Answer, Blame, Failed};
 use super::pick;
+use super::shipped::{Shipped, Stale};
 use crate::hosts::Host;
-use crate::protocol::hashed::{self, Entry, HashedFile};
+use crate::protocol::hashed::{self, HashedFile};
 use crate::protocol::identity as asserted;
-use crate::protocol::{
-    self, Dist, FileBody, NamedFile, ReplyForm, RequestHead, Version, WireError,
-};
+use crate::protocol::{self, Codec, Dist, ReplyForm, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
-    let asserted = assertions::of(ctx, job, &listed.system);
+    let asserted = assertions::of(ctx, job, &listed.system, &listed.system_known);
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
@@ -47,6 +46,10 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         dist,
     ) {
         Ok(n) => n,
+        Err(e) if e.downcast_ref::<Stale>().is_some() => {
+            let stale = e.downcast::<Stale>().expect("checked above");
+            return Ok(Answer::Stale(stale));
+        }
         Err(e) if closed(&e) => {
             // The reference daemon closes on our extension: plain
             // protocol 3 to this host from now on; one of ours from
@@ -80,12 +83,13 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks;
 /// the assertions after the head, the system list if the daemon asks.
-/// Returns the bytes sent.
+/// Returns the bytes sent. A body that no longer has the digest named
+/// (`Stale`) stops the request before any body is sent.
 fn send(
     conn: &mut Connection,
     cwd: &Path,
     argv: &[OsString],
-    files: &[NamedFile],
+    files: &[Shipped],
     asserted: &Asserted,
     dist: Dist,
 ) -> Result<usize> {
@@ -93,10 +97,7 @@ fn send(
         .iter()
         .map(|f| HashedFile {
             name: f.name.clone(),
-            entry: match &f.body {
-                FileBody::File(data) => Entry::Hashed(hashed::digest(data)),
-                FileBody::Link(t) => Entry::Link(t.clone()),
-            },
+            entry: f.entry(),
         })
         .collect();
     let head = RequestHead {
@@ -111,13 +112,11 @@ fn send(
     connection::write_all(conn, &buf, false).context("sending the file list")?;
     let mut sent = buf.len();
     let (list_asked, need) = read_need(conn, &manifest)?;
-    let bodies: Vec<&[u8]> = need
-        .iter()
-        .filter_map(|&i| match &files[i as usize].body {
-            FileBody::File(data) => Some(&data[..]),
-            FileBody::Link(_) => None,
-        })
-        .collect();
+    let mut bodies = Vec::with_capacity(need.len());
+    for &i in &need {
+        bodies.extend(files[i as usize].bytes()?);
+    }
+    let bodies: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
     buf.clear();
     if list_asked {
         buf.extend_from_slice(&asserted.list);
@@ -163,4 +162,72 @@ fn hung_up(e: &std::io::Error) -> bool {
         e.kind(),
         ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::shipped::Body;
+    use crate::protocol::identity::Assertions;
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+
+    /// Sends one file to a server that asks for its body at once; returns
+    /// what `send` said and every byte it put on the wire.
+    fn send_asked(file: Shipped) -> (Result<usize>, Vec<u8>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut need = Vec::new();
+            hashed::write_need(&mut need, &[0]).unwrap();
+            s.write_all(&need).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut conn = Connection::tcp(TcpStream::connect(addr).unwrap());
+        let asserted = Asserted {
+            assertions: Assertions::default(),
+            list: Vec::new(),
+        };
+        let argv = [
+            OsString::from("cc"),
+            OsString::from("-c"),
+            OsString::from("x.c"),
+        ];
+        let r = send(
+            &mut conn,
+            Path::new("/"),
+            &argv,
+            &[file],
+            &asserted,
+            Codec::Raw,
+        );
+        drop(conn);
+        (r, server.join().unwrap())
+    }
+
+    #[test]
+    fn a_body_is_sent_only_with_the_digest_announced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = tmp.path().join("h.h");
+        std::fs::write(&h, "int announced;\n").unwrap();
+        let file = Shipped {
+            name: h.clone().into_os_string(),
+            body: Body::Known(hashed::digest(b"int announced;\n")),
+        };
+        let (r, wire) = send_asked(file.clone());
+        r.unwrap();
+        let has = |w: &[u8], s: &[u8]| w.windows(s.len()).any(|x| x == s);
+        assert!(has(&wire, b"int announced;"), "the body asked for is sent");
+        // Changed between the listing and the send (same size): nothing of
+        // it goes out, and the caller is told to list again.
+        std::fs::write(&h, "int different;\n").unwrap();
+        let (r, wire) = send_asked(file);
+        let err = r.unwrap_err();
+        assert!(err.downcast_ref::<Stale>().is_some(), "{err:#}");
+        assert!(!has(&wire, b"int different;"));
+        assert!(!has(&wire, b"int announced;"));
+    }
 }

@@ -8,7 +8,7 @@
 //! the server compiles with its own system headers, as distcc's pump mode
 //! does, so they must match (same distribution and compiler version).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
@@ -26,12 +26,13 @@ use super::cpp;
 use super::job::Job;
 use super::local;
 use super::outcome::{Blame, Compiled, Failed};
+use super::shipped::{self, Body, Shipped};
 use crate::args::flags::PathArg;
 use crate::args::{parse_opt, Lang};
 use crate::exit::{self, Code};
+use crate::includes::stamp::Stamp;
 use crate::masquerade::Compiler;
 use crate::protocol::hashed;
-use crate::protocol::{FileBody, NamedFile};
 use crate::state::Phase;
 
 /// The unit's files, listed once per job and kept across attempts.
@@ -39,10 +40,13 @@ pub struct Listed {
     /// The client's working directory, which the server recreates.
     pub cwd: PathBuf,
     /// The files to send, with absolute client paths.
-    pub files: Vec<NamedFile>,
+    pub files: Vec<Shipped>,
     /// The files read under the system include dirs, which are not sent:
     /// our daemons check theirs against them (`assertions`).
     pub system: Vec<PathBuf>,
+    /// The digests of those the scanner knows (settled stamps, see
+    /// `shipped`), by name: not taken again for the assertions.
+    pub system_known: HashMap<PathBuf, hashed::Digest>,
     /// How long listing and reading them took.
     pub took: Duration,
     /// What the include scanner expects the compile to read, when it
@@ -74,6 +78,7 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
             cwd,
             files,
             system,
+            system_known: HashMap::new(),
             took: started.elapsed(),
             expected: None,
         }),
@@ -81,7 +86,7 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
 }
 
 /// The files to send, and the system files, which are not sent.
-type Files = (Vec<NamedFile>, Vec<PathBuf>);
+type Files = (Vec<Shipped>, Vec<PathBuf>);
 
 /// Lists and reads every non-system file the compile reads, and names the
 /// system files; `Err` is the preprocessor's failed status.
@@ -108,14 +113,14 @@ fn collect(
     let system = system_dirs(compiler, job, cache)?;
     let mut files = Vec::new();
     let mut system_files = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen = Seen::default();
     for name in parse_make_deps(&text) {
         let path = absolute(cwd, Path::new(&name));
         if system.iter().any(|d| path.starts_with(d)) {
             system_files.push(path);
             continue;
         }
-        add(&path, &mut files, &mut seen)?;
+        add(&path, None, &mut files, &mut seen)?;
     }
     Ok(Ok((files, system_files)))
 }
@@ -130,22 +135,54 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// The names already added, and what the dirs walked through turned out
+/// to be: the files of a unit share their dirs, so each dir is looked at
+/// once per listing, not once per file under it.
+#[derive(Default)]
+pub(super) struct Seen {
+    names: BTreeSet<PathBuf>,
+    dirs: HashMap<PathBuf, Step>,
+}
+
+/// What a path's component is, by `lstat`.
+#[derive(Clone)]
+enum Step {
+    Absent,
+    Link(PathBuf),
+    Other,
+}
+
+/// A digest the include scanner has for a file, and the stamp under
+/// which it holds.
+#[derive(Clone, Copy)]
+pub(super) struct Known {
+    pub digest: hashed::Digest,
+    pub stamp: Stamp,
+    /// The scan examined the name itself as a regular file (an `lstat`
+    /// with this stamp, moments ago in this process): it is not looked at
+    /// again. Else its stamp is checked here.
+    pub plain: bool,
+}
+
 /// Adds `path` and, for each symlink on the way to it, a `LINK` entry and
 /// its target, so the server resolves names the way this machine does.
 /// Names are sent resolved (`..` applied after the links before it), as
-/// the kernel would resolve them.
+/// the kernel would resolve them. A file that still has the stamp of
+/// `known` is not read: it goes by that digest (`Body::Known`).
 pub(super) fn add(
     path: &Path,
-    files: &mut Vec<NamedFile>,
-    seen: &mut BTreeSet<PathBuf>,
+    known: Option<Known>,
+    files: &mut Vec<Shipped>,
+    seen: &mut Seen,
 ) -> Result<()> {
-    add_within(path, files, seen, 0)
+    add_within(path, known, files, seen, 0)
 }
 
 fn add_within(
     path: &Path,
-    files: &mut Vec<NamedFile>,
-    seen: &mut BTreeSet<PathBuf>,
+    known: Option<Known>,
+    files: &mut Vec<Shipped>,
+    seen: &mut Seen,
     depth: u32,
 ) -> Result<()> {
     let comps: Vec<Component> = path.components().collect();
@@ -160,43 +197,97 @@ fn add_within(
             Component::Normal(n) => prefix.push(n),
         }
         let last = i + 1 == comps.len();
-        let meta = match fs::symlink_metadata(&prefix) {
-            Ok(m) => m,
-            Err(_) => return Ok(()),
+        let step = if last {
+            file_step(&prefix, known, files, seen)?
+        } else {
+            step_of(&prefix, seen)?
         };
-        if meta.file_type().is_symlink() {
-            let target = fs::read_link(&prefix)?;
-            if seen.insert(prefix.clone()) {
-                files.push(NamedFile {
-                    name: prefix.clone().into_os_string(),
-                    body: FileBody::Link(target.clone().into_os_string()),
+        match step {
+            Step::Absent => return Ok(()),
+            Step::Other => {}
+            Step::Link(target) => {
+                if seen.names.insert(prefix.clone()) {
+                    files.push(Shipped {
+                        name: prefix.clone().into_os_string(),
+                        body: Body::Link(target.clone().into_os_string()),
+                    });
+                }
+                // The kernel's own bound on links followed (ELOOP).
+                if depth >= 40 {
+                    return Err(anyhow!(
+                        "too many levels of symbolic links in {}",
+                        path.display()
+                    ));
+                }
+                // Continue from the link's target, so every file is sent
+                // under the name its real directory gives it.
+                let mut rest = absolute(prefix.parent().unwrap_or(Path::new("/")), &target);
+                for c in &comps[i + 1..] {
+                    rest.push(c);
+                }
+                // Past a link at the name's end, the scan's view of the
+                // name is not the target's: its stamp is checked there.
+                let known = known.map(|k| Known {
+                    plain: k.plain && !last,
+                    ..k
                 });
+                return add_within(&rest, known, files, seen, depth + 1);
             }
-            // The kernel's own bound on links followed (ELOOP).
-            if depth >= 40 {
-                return Err(anyhow!(
-                    "too many levels of symbolic links in {}",
-                    path.display()
-                ));
-            }
-            // Continue from the link's target, so every file is sent under
-            // the name its real directory gives it.
-            let mut rest = absolute(prefix.parent().unwrap_or(Path::new("/")), &target);
-            for c in &comps[i + 1..] {
-                rest.push(c);
-            }
-            return add_within(&rest, files, seen, depth + 1);
-        }
-        if last && meta.is_file() && seen.insert(prefix.clone()) {
-            let data =
-                fs::read(&prefix).with_context(|| format!("reading {}", prefix.display()))?;
-            files.push(NamedFile {
-                name: prefix.clone().into_os_string(),
-                body: FileBody::File(data),
-            });
         }
     }
     Ok(())
+}
+
+/// Adds the file at the end of a name, unless it is a link (returned, to
+/// be followed). A file the scan examined as a plain file with a settled
+/// digest is not looked at; one with another stamp now is read.
+fn file_step(
+    name: &Path,
+    known: Option<Known>,
+    files: &mut Vec<Shipped>,
+    seen: &mut Seen,
+) -> Result<Step> {
+    if let Some(k) = known.filter(|k| k.plain) {
+        if seen.names.insert(name.to_path_buf()) {
+            files.push(Shipped {
+                name: name.as_os_str().to_os_string(),
+                body: Body::Known(k.digest),
+            });
+        }
+        return Ok(Step::Other);
+    }
+    let m = match fs::symlink_metadata(name) {
+        Err(_) => return Ok(Step::Absent),
+        Ok(m) if m.file_type().is_symlink() => return Ok(Step::Link(fs::read_link(name)?)),
+        Ok(m) => m,
+    };
+    if m.is_file() && seen.names.insert(name.to_path_buf()) {
+        let body = match known {
+            Some(k) if Stamp::of(&m) == k.stamp => Body::Known(k.digest),
+            _ => Body::Read(
+                shipped::read_body(name).with_context(|| format!("reading {}", name.display()))?,
+            ),
+        };
+        files.push(Shipped {
+            name: name.as_os_str().to_os_string(),
+            body,
+        });
+    }
+    Ok(Step::Other)
+}
+
+/// What the dir component `prefix` is, looked at once per listing.
+fn step_of(prefix: &Path, seen: &mut Seen) -> Result<Step> {
+    if let Some(s) = seen.dirs.get(prefix) {
+        return Ok(s.clone());
+    }
+    let step = match fs::symlink_metadata(prefix) {
+        Err(_) => Step::Absent,
+        Ok(m) if m.file_type().is_symlink() => Step::Link(fs::read_link(prefix)?),
+        Ok(_) => Step::Other,
+    };
+    seen.dirs.insert(prefix.to_path_buf(), step.clone());
+    Ok(step)
 }
 
 /// The compiler's default include dirs for this job's language, from
@@ -409,7 +500,13 @@ mod tests {
         fs::create_dir_all(t.join("a/b")).unwrap();
         fs::write(t.join("a/h.h"), "int x;\n").unwrap();
         let mut files = Vec::new();
-        add(&t.join("a/b/../h.h"), &mut files, &mut BTreeSet::new()).unwrap();
+        add(
+            &t.join("a/b/../h.h"),
+            None,
+            &mut files,
+            &mut Seen::default(),
+        )
+        .unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].name, t.join("a/h.h").into_os_string());
     }
@@ -422,9 +519,36 @@ mod tests {
         fs::write(t.join("real/h.h"), "int x;\n").unwrap();
         std::os::unix::fs::symlink("real", t.join("inc")).unwrap();
         let mut files = Vec::new();
-        add(&t.join("inc/h.h"), &mut files, &mut BTreeSet::new()).unwrap();
+        add(&t.join("inc/h.h"), None, &mut files, &mut Seen::default()).unwrap();
         assert_eq!(files.len(), 2);
-        assert!(matches!(&files[0].body, FileBody::Link(l) if l == "real"));
+        assert!(matches!(&files[0].body, Body::Link(l) if l == "real"));
         assert_eq!(files[1].name, t.join("real/h.h").into_os_string());
+    }
+
+    #[test]
+    fn a_link_to_a_known_file_is_followed_and_the_target_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        fs::write(t.join("real.h"), "int x;\n").unwrap();
+        std::os::unix::fs::symlink("real.h", t.join("l.h")).unwrap();
+        let known = Known {
+            digest: hashed::digest(b"int x;\n"),
+            stamp: Stamp::of(&fs::metadata(t.join("real.h")).unwrap()),
+            // A scan says a link is not plain.
+            plain: false,
+        };
+        let before = shipped::body_reads();
+        let mut files = Vec::new();
+        add(
+            &t.join("l.h"),
+            Some(known),
+            &mut files,
+            &mut Seen::default(),
+        )
+        .unwrap();
+        assert_eq!(shipped::body_reads(), before);
+        assert!(matches!(&files[0].body, Body::Link(l) if l == "real.h"));
+        assert_eq!(files[1].name, t.join("real.h").into_os_string());
+        assert_eq!(files[1].body, Body::Known(known.digest));
     }
 }

@@ -17,7 +17,8 @@
 //! - `attempt` picks the dialect for the host, one file each: `plain`
 //!   (protocols 1 and 2, the source preprocessed whole by `cpp`),
 //!   `streamed` (ours: the source sent while `cpp` writes it, via `tee`),
-//!   `exact` (protocol 3: the unit's files, found by `listing`) and
+//!   `exact` (protocol 3: the unit's files, found by `listing`, each
+//!   `shipped` with its bytes or the scanner's digest) and
 //!   `hashed` (ours: exact mode's files by digest, with the compiler and
 //!   system headers it asserts, `assertions`); every dialect moves
 //!   bytes through `connection` (over `transport`) and returns an answer;
@@ -59,6 +60,7 @@ pub mod reply;
 pub mod resolve;
 pub mod scan;
 pub mod scanned;
+pub mod shipped;
 pub mod spoken;
 pub mod srv;
 pub mod status;

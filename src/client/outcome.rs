@@ -62,4 +62,8 @@ pub enum Answer {
     /// The host closed the connection on our extension: nothing was lost,
     /// and the caller asks again in the plain dialect.
     Unspoken,
+    /// A file of the unit changed after it was listed, so its body no
+    /// longer has the digest named: nothing of it was sent, and the
+    /// caller lists the unit again.
+    Stale(super::shipped::Stale),
 }

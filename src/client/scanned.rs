@@ -11,7 +11,7 @@
 //! compiles with its own system headers. They are part of the expected
 //! reads, so a system header the scan did not predict is a miss.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
@@ -20,11 +20,13 @@ use anyhow::Context as _;
 use super::absent;
 use super::context::Context;
 use super::job::Job;
-use super::listing::{self, Listed};
+use super::listing::{self, Known, Listed, Seen};
 use super::outcome::{Compiled, Failed};
+use super::shipped::Shipped;
 use super::unit;
 use crate::identity;
 use crate::includes::{self, ProbeKind, ScanError, ScanResult};
+use crate::protocol::hashed::Digest;
 use crate::state::{Listing, Phase};
 
 /// Every file the scan says the compile reads, absolute and lexically
@@ -85,7 +87,7 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
     }
     let system = listing::system_dirs(ctx.compiler, job, &cache)
         .map_err(|e| ScanError(format!("system dirs: {e:#}")))?;
-    let (files, expected) = ship(&cwd, &scan, system)
+    let (files, expected, system_known) = ship(&cwd, &scan, system)
         .map_err(|e| ScanError(format!("reading the unit's files: {e:#}")))?;
     log::debug!(
         "scanned {}: {} files read, {} shipped, {} undecided conditions",
@@ -108,28 +110,38 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
         cwd,
         files,
         system,
+        system_known,
         took: started.elapsed(),
         expected: Some(expected),
     })
 }
 
+/// What `ship` gives: the files to send, what the compile is expected to
+/// read, and the digests of the system files the scan knows.
+type Shipping = (Vec<Shipped>, Expected, HashMap<PathBuf, Digest>);
+
 /// The files to send (non-system reads, and non-system files whose
 /// existence a `__has_include` or a search asked about), and what the
-/// compile is expected to read.
-fn ship(
-    cwd: &Path,
-    scan: &ScanResult,
-    system: Vec<PathBuf>,
-) -> anyhow::Result<(Vec<crate::protocol::NamedFile>, Expected)> {
+/// compile is expected to read. A file the scanner has a settled digest
+/// for, and whose stamp has not changed since, is not read here.
+fn ship(cwd: &Path, scan: &ScanResult, system: Vec<PathBuf>) -> anyhow::Result<Shipping> {
     let in_system = |p: &Path| system.iter().any(|d| p.starts_with(d));
     let mut files = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen = Seen::default();
     let mut expected = HashSet::new();
+    let mut system_known = HashMap::new();
     for f in &scan.files {
         let path = normalise(cwd, &f.path);
+        let known = f.stamp.map(|stamp| Known {
+            digest: f.digest,
+            stamp,
+            plain: f.plain,
+        });
         if !in_system(&path) {
-            listing::add(&cwd.join(&f.path), &mut files, &mut seen)
+            listing::add(&cwd.join(&f.path), known, &mut files, &mut seen)
                 .with_context(|| format!("adding {}", path.display()))?;
+        } else if known.is_some() {
+            system_known.insert(path.clone(), f.digest);
         }
         expected.insert(path);
     }
@@ -139,16 +151,14 @@ fn ship(
         let found = p.exists && p.kind != ProbeKind::Dir;
         let path = normalise(cwd, &p.path);
         if found && !in_system(&path) && path.is_file() {
-            listing::add(&cwd.join(&p.path), &mut files, &mut seen)?;
+            listing::add(&cwd.join(&p.path), None, &mut files, &mut seen)?;
         }
     }
-    Ok((
-        files,
-        Expected {
-            files: expected,
-            system,
-        },
-    ))
+    let expected = Expected {
+        files: expected,
+        system,
+    };
+    Ok((files, expected, system_known))
 }
 
 /// `p` made absolute from `cwd` with `.` and `..` applied lexically, the
@@ -177,6 +187,108 @@ pub fn normalise(cwd: &Path, p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::shipped::{body_reads, Body};
+    use crate::includes::stamp::Stamp;
+    use crate::includes::FileRead;
+    use crate::protocol::hashed;
+
+    /// A scan's record of `path` as it is now, its digest settled (the
+    /// name examined as a plain file if `plain`).
+    fn scanned(path: &Path, plain: bool) -> FileRead {
+        let data = std::fs::read(path).unwrap();
+        FileRead {
+            path: path.to_path_buf(),
+            digest: hashed::digest(&data),
+            size: data.len() as u64,
+            stamp: Some(Stamp::of(&std::fs::metadata(path).unwrap())),
+            plain,
+        }
+    }
+
+    fn settled(path: &Path) -> FileRead {
+        scanned(path, false)
+    }
+
+    fn scan_of(files: Vec<FileRead>) -> ScanResult {
+        ScanResult {
+            files,
+            ..ScanResult::default()
+        }
+    }
+
+    #[test]
+    fn a_warm_listing_reads_no_body() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        std::fs::write(t.join("x.c"), "#include \"h.h\"\n").unwrap();
+        std::fs::write(t.join("h.h"), "int x;\n").unwrap();
+        let scan = scan_of(vec![settled(&t.join("x.c")), settled(&t.join("h.h"))]);
+        let before = body_reads();
+        let (files, expected, _) = ship(t, &scan, Vec::new()).unwrap();
+        let entries: Vec<_> = files.iter().map(|f| f.entry()).collect();
+        assert_eq!(body_reads(), before, "nothing read to list or name");
+        assert_eq!(files.len(), 2);
+        assert!(files.iter().all(|f| matches!(f.body, Body::Known(_))));
+        assert_eq!(
+            entries[1],
+            hashed::Entry::Hashed(hashed::digest(b"int x;\n"))
+        );
+        assert_eq!(expected.files.len(), 2);
+    }
+
+    #[test]
+    fn a_plain_file_changed_after_the_scan_is_never_sent_under_its_old_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let h = t.join("h.h");
+        std::fs::write(&h, "int x;\n").unwrap();
+        let scan = scan_of(vec![scanned(&h, true)]);
+        let before = body_reads();
+        let (files, _, _) = ship(t, &scan, Vec::new()).unwrap();
+        assert_eq!(body_reads(), before);
+        assert_eq!(files[0].body, Body::Known(hashed::digest(b"int x;\n")));
+        // Changed between the listing and the send, whatever its stamp:
+        // the body read for the server is checked against the digest.
+        std::fs::write(&h, "int y;\n").unwrap();
+        assert!(files[0].bytes().is_err());
+    }
+
+    #[test]
+    fn a_file_changed_since_the_scan_is_read_as_it_is_now() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let h = t.join("h.h");
+        std::fs::write(&h, "int x;\n").unwrap();
+        let seen = settled(&h);
+        // Same size, new bytes, a new mtime: the scan's digest is stale.
+        std::fs::write(&h, "int y;\n").unwrap();
+        let f = std::fs::File::options().write(true).open(&h).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1))
+            .unwrap();
+        let (files, _, _) = ship(t, &scan_of(vec![seen]), Vec::new()).unwrap();
+        assert_eq!(files[0].body, Body::Read(b"int y;\n".to_vec()));
+        assert_eq!(
+            files[0].entry(),
+            hashed::Entry::Hashed(hashed::digest(b"int y;\n"))
+        );
+    }
+
+    #[test]
+    fn unsettled_digests_are_read_and_system_digests_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        std::fs::create_dir(t.join("sys")).unwrap();
+        std::fs::write(t.join("x.c"), "int x;\n").unwrap();
+        std::fs::write(t.join("sys/s.h"), "int s;\n").unwrap();
+        let mut fresh = settled(&t.join("x.c"));
+        fresh.stamp = None;
+        let sys = settled(&t.join("sys/s.h"));
+        let scan = scan_of(vec![fresh, sys.clone()]);
+        let (files, _, known) = ship(t, &scan, vec![t.join("sys")]).unwrap();
+        assert_eq!(files.len(), 1, "system files are not shipped");
+        assert_eq!(files[0].body, Body::Read(b"int x;\n".to_vec()));
+        assert_eq!(known.get(&t.join("sys/s.h")), Some(&sys.digest));
+    }
 
     #[test]
     fn normalises_relative_and_dotted_paths() {

@@ -28,6 +28,11 @@ use super::token::{FxMap, Interner};
 pub struct Node {
     pub stamp: Stamp,
     pub skel: Rc<Skeleton>,
+    /// The skeleton's digest holds for as long as the file keeps `stamp`:
+    /// it came from the store, or from a read of a file last changed
+    /// before the racy window (see `store`). A caller may then name the
+    /// file by that digest after checking only its stamp.
+    pub settled: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +69,8 @@ pub struct FileCache {
     dirs: FxMap<Vec<u8>, (u64, DirState)>,
     /// Listings by dir stamp; None where a dir cannot be listed.
     listings: FxMap<Stamp, Option<Vec<u8>>>,
+    /// Files examined whose name is a symlink, a device or a fifo (few).
+    irregular: std::collections::HashSet<Vec<u8>>,
     pub store: Store,
     epoch: u64,
     /// Files read and skeletons built (for the cost figures).
@@ -221,9 +228,31 @@ impl FileCache {
         Some(bytes)
     }
 
+    /// `lstat` first, `stat` only through a symlink: one call for most
+    /// files, and the caller learns which names are plain files
+    /// (`is_plain`) without asking again.
     fn stat(&mut self, path: &[u8], int: &mut Interner) -> io::Result<State> {
         self.stats += 1;
-        let md = match std::fs::metadata(OsStr::from_bytes(path)) {
+        let os = OsStr::from_bytes(path);
+        let md = match std::fs::symlink_metadata(os) {
+            Ok(m) if m.file_type().is_symlink() => {
+                self.irregular.insert(path.to_vec());
+                self.stats += 1;
+                std::fs::metadata(os)
+            }
+            Ok(m) if !m.is_file() && !m.is_dir() => {
+                self.irregular.insert(path.to_vec());
+                Ok(m)
+            }
+            Ok(m) => {
+                if !self.irregular.is_empty() {
+                    self.irregular.remove(path);
+                }
+                Ok(m)
+            }
+            Err(e) => Err(e),
+        };
+        let md = match md {
             Ok(m) => m,
             Err(e) if is_absent(&e) => return Ok(State::Missing),
             Err(e) => return Err(e),
@@ -246,6 +275,7 @@ impl FileCache {
             Some(sk) => Node {
                 stamp,
                 skel: Rc::new(sk),
+                settled: true,
             },
             None => match self.read_once(path, &stamp, int)? {
                 Some(n) => n,
@@ -298,13 +328,21 @@ impl FileCache {
         self.reads += 1;
         let skel = Skeleton::build(&bytes, int);
         // `now` after the read: a change while reading is in the window.
-        if skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now()) {
+        let settled = skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now());
+        if settled {
             self.store.keep_skeleton(&stamp, &skel, int);
         }
         Ok(Some(Node {
             stamp,
             skel: Rc::new(skel),
+            settled,
         }))
+    }
+
+    /// Whether `path` was a regular file itself (not a symlink to one,
+    /// nor a device or a fifo) when it was last examined as a file.
+    pub fn is_plain(&self, path: &[u8]) -> bool {
+        !self.irregular.contains(path)
     }
 
     pub fn len(&self) -> usize {
@@ -329,4 +367,51 @@ fn split(path: &[u8]) -> (&[u8], &[u8]) {
 fn is_absent(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
         || e.kind() == io::ErrorKind::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::includes::pack::Limits;
+    use std::time::Duration;
+
+    fn node(cache: &mut FileCache, path: &Path) -> Rc<Node> {
+        let mut int = Interner::default();
+        match cache.lookup(path.as_os_str().as_bytes(), &mut int).unwrap() {
+            (State::File(n), _) => n,
+            other => panic!("not a file: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_digest_is_settled_only_outside_the_racy_window() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = tmp.path().join("h.h");
+        std::fs::write(&h, "int x;\n").unwrap();
+        // Just written: within the window, so it is read next time too.
+        let mut racy = FileCache::new(Store::none());
+        racy.begin();
+        assert!(!node(&mut racy, &h).settled);
+        let cache = tmp.path().join("cache");
+        let mut now = FileCache::new(Store::open(&cache, Limits::default(), Duration::ZERO));
+        now.begin();
+        let n = node(&mut now, &h);
+        assert!(n.settled, "read outside a zero window");
+        // The next process finds it in the store, settled as kept.
+        drop(now);
+        let mut next = FileCache::new(Store::open(&cache, Limits::default(), Duration::ZERO));
+        next.begin();
+        let m = node(&mut next, &h);
+        assert!(m.settled);
+        assert_eq!(m.skel.digest, n.skel.digest);
+        assert_eq!(next.reads, 0, "from the store");
+        assert!(next.is_plain(h.as_os_str().as_bytes()));
+        // A name that is a link is not plain; its stamp is the target's.
+        let l = tmp.path().join("l.h");
+        std::os::unix::fs::symlink(&h, &l).unwrap();
+        next.begin();
+        let ln = node(&mut next, &l);
+        assert_eq!(ln.stamp, m.stamp);
+        assert!(!next.is_plain(l.as_os_str().as_bytes()));
+    }
 }

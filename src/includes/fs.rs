@@ -194,10 +194,15 @@ impl<'a> Fs<'a> {
         let reads = std::mem::take(&mut self.reads);
         reads
             .into_iter()
-            .map(|(p, n)| FileRead {
-                path: PathBuf::from(OsString::from_vec(p.to_vec())),
-                digest: n.skel.digest,
-                size: n.skel.size,
+            .map(|(p, n)| {
+                self.absolute(&p);
+                FileRead {
+                    path: PathBuf::from(OsString::from_vec(p.to_vec())),
+                    digest: n.skel.digest,
+                    size: n.skel.size,
+                    stamp: n.settled.then_some(n.stamp),
+                    plain: self.files.is_plain(&self.scratch),
+                }
             })
             .collect()
     }

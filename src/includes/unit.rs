@@ -7,6 +7,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use super::stamp::Stamp;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Lang {
     C,
@@ -75,6 +77,14 @@ pub struct FileRead {
     pub path: PathBuf,
     pub digest: [u8; 32],
     pub size: u64,
+    /// The stamp under which `digest` holds, when it is settled (see
+    /// `files::Node`): a file that still has this stamp need not be read
+    /// again to be named by its digest. `None`: read it to know.
+    pub stamp: Option<Stamp>,
+    /// The name is a regular file itself, not a symlink (whose target
+    /// `stamp` would be) nor a device or a fifo: then `stamp` is what an
+    /// `lstat` of the name would give as the scan examined it.
+    pub plain: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -180,6 +180,29 @@ fn scanned_unit_is_identical_and_runs_no_listing_here() {
 }
 
 #[test]
+fn a_header_edited_to_the_same_size_between_jobs_gives_the_new_object() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(s.same_as_local(&[]));
+    // Same size, new bytes, an mtime set back: what the scan's cache and
+    // the daemon's hold for the old bytes must not stand for the new.
+    let sel = s.tree.work().join("inc1/sel.h");
+    fs::write(&sel, "#define SELECTED 6\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&sel)
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("list files (scan)"), "{err}");
+    assert!(s.same_as_local(&[]), "the object of the new header");
+}
+
+#[test]
 fn a_file_the_scan_cannot_know_is_caught_and_the_job_redone() {
     skip_unless!(have("gcc"), "gcc missing");
     // A driver that forces a header in, as distribution wrappers and
