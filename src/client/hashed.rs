@@ -25,7 +25,7 @@ use super::shipped::{Shipped, Stale};
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, HashedFile};
 use crate::protocol::identity as asserted;
-use crate::protocol::{self, Codec, Dist, ReplyForm, RequestHead, Version, WireError};
+use crate::protocol::{self, Dist, ReplyForm, RequestHead, Version, WireError};
 use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
@@ -202,7 +202,7 @@ mod tests {
             &argv,
             &[file],
             &asserted,
-            Codec::Raw,
+            Dist::Hashed(crate::protocol::Codec::Raw, false),
         );
         drop(conn);
         (r, server.join().unwrap())

@@ -303,6 +303,7 @@ impl FileCache {
                 return Ok(Some(Node {
                     stamp: *stamp,
                     skel: Rc::new(sk),
+                    settled: true,
                 }));
             }
         }
