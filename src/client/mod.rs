@@ -52,6 +52,7 @@ pub mod output;
 pub mod pick;
 pub mod place;
 pub mod plain;
+pub mod probe;
 pub mod reply;
 pub mod resolve;
 pub mod scan;

@@ -30,6 +30,7 @@ mod monitor;
 mod outputs;
 mod packaging;
 mod placement;
+mod readiness;
 mod same;
 mod scan;
 mod scan_corpus;
