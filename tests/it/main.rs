@@ -5,6 +5,7 @@ mod blocking;
 mod sshd;
 mod util;
 
+mod affinity;
 mod alloc;
 mod cache;
 mod clang;
