@@ -7,6 +7,7 @@ mod util;
 
 mod affinity;
 mod alloc;
+mod announce;
 mod cache;
 mod clang;
 mod daemon;
