@@ -241,7 +241,8 @@ pub fn held(
     let fresh = Sources::default();
     let scanned_hashed = |i: usize| {
         let h = &hosts[i];
-        choose(ctx, job, h, &fresh) == Dialect::Hashed
+        !h.is_local()
+            && choose(ctx, job, h, &fresh) == Dialect::Hashed
             && pick::speaks(h, ctx.settings, pick::Extension::ReadList)
     };
     if (0..hosts.len()).filter(|&i| scanned_hashed(i)).count() < 2 {
