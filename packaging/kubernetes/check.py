@@ -2,8 +2,8 @@
 """Checks the essentials of the Kubernetes manifests beside this file: that
 they parse, that the Service is headless on port 3632 with a named port
 (for the SRV record), and that the Deployment keeps the promises the README
-makes (non-root, probes, resources, a grace period that covers the
-daemon's drain, an --allow list). Needs PyYAML (Debian: python3-yaml).
+makes (non-root, probes (readiness by `distcc --probe`), resources, a grace
+period that covers the daemon's drain, an --allow list). Needs PyYAML (Debian: python3-yaml).
 Exits 1 with the failed checks listed."""
 
 import pathlib
@@ -49,7 +49,11 @@ pod = dep["spec"]["template"]["spec"]
 args = c.get("args", [])
 check(any(a.startswith("--allow=") for a in args), "the daemon has an --allow list")
 check(any(p["containerPort"] == 3632 and p.get("name") == "distcc" for p in c["ports"]), "container port 3632 named distcc")
-check(c.get("readinessProbe", {}).get("tcpSocket") is not None, "a TCP readiness probe")
+probe = c.get("readinessProbe", {}).get("exec", {}).get("command", [])
+check(probe[1:2] == ["--probe"] and probe[0].endswith("distcc"), "an exec readiness probe: distcc --probe")
+probed = probe[2] if len(probe) > 2 else ""
+check(probed.startswith("127.0.0.1:"), "the probe asks the pod's own daemon on loopback")
+check("--allow=127.0.0.1/32" in args, "the daemon answers the probe's loopback query (--allow)")
 res = c.get("resources", {})
 check("cpu" in res.get("requests", {}) and "cpu" in res.get("limits", {}), "CPU requests and limits")
 check("memory" in res.get("requests", {}) and "memory" in res.get("limits", {}), "memory requests and limits")

@@ -2,9 +2,13 @@
 //! (exact mode to a `,cpp` host, ours first; our exact mode to a host
 //! with no mode option that runs our daemon; otherwise protocol 1 or 2,
 //! streamed first to hosts that may speak it), that dialect's exchange,
-//! and the reply accepted (`reply`). What was prepared here for the job
-//! ([`Sources`]) outlives the attempt, so a retry elsewhere reuses it.
+//! and the reply accepted (`reply`), with what a hashed host now holds
+//! recorded (`affinity`). What was prepared here for the job
+//! ([`Sources`]) outlives the attempt, so a retry elsewhere reuses it;
+//! when the records could decide the pick, the unit's files are listed
+//! before it (`held`).
 
+use super::affinity;
 use super::context::Context;
 use super::cpp;
 use super::job::Job;
@@ -158,6 +162,11 @@ pub fn run(
                     sources.listed = None;
                     continue;
                 }
+                if dialect == Dialect::Hashed && !refused(&r) {
+                    if let Some(l) = &sources.listed {
+                        affinity::record(ctx.settings, host, &l.files);
+                    }
+                }
                 return reply::accept(job, r, exact);
             }
             Answer::Compiled(c) => return Ok(c),
@@ -217,11 +226,62 @@ pub fn run(
 fn unverified(reply: &Reply, listed: Option<&Listed>) -> Option<verify::Miss> {
     let listed = listed?;
     let expected = listed.expected.as_ref()?;
-    let status = reply.status as i32;
-    if exit::exit_code(status).is_some_and(Code::is_distcc) {
+    if refused(reply) {
         return None;
     }
     verify::check(reply, &listed.cwd, expected).err()
+}
+
+/// Whether the daemon refused the job (a distcc code), so no compiler ran.
+fn refused(reply: &Reply) -> bool {
+    exit::exit_code(reply.status as i32).is_some_and(Code::is_distcc)
+}
+
+/// How much of the unit each of `hosts` holds already (`affinity`), for
+/// the pick. Known only for our hosts spoken to in the hashed dialect
+/// with a scanned listing, and only when the user's records say something
+/// of two or more of them: then the unit's files are listed now, before
+/// the pick rather than after it, and kept in `sources` for the attempt.
+/// Otherwise nothing is listed and every host counts 0. `Err`: the
+/// listing ran the compile here, whose result is final.
+pub fn held(
+    ctx: &Context,
+    job: &Job,
+    hosts: &[Host],
+    cpp_slots: u32,
+    sources: &mut Sources,
+) -> Result<Vec<u8>, Compiled> {
+    let none = vec![0; hosts.len()];
+    if hosts.len() < 2 || !ctx.settings.scan || sources.listed.is_some() {
+        return Ok(none);
+    }
+    let fresh = Sources::default();
+    let scanned_hashed = |i: usize| {
+        let h = &hosts[i];
+        !h.is_local()
+            && choose(ctx, job, h, &fresh) == Dialect::Hashed
+            && pick::speaks(h, ctx.settings, pick::Extension::ReadList)
+    };
+    if (0..hosts.len()).filter(|&i| scanned_hashed(i)).count() < 2 {
+        return Ok(none);
+    }
+    let filters = affinity::filters(ctx.settings, hosts, scanned_hashed);
+    if filters.iter().all(Option::is_none) {
+        return Ok(none);
+    }
+    match scanned::list(ctx, job, cpp_slots) {
+        Ok(Ok(l)) => {
+            let held = affinity::preference(&filters, &l.files);
+            sources.listed = Some(l);
+            Ok(held)
+        }
+        Ok(Err(compiled)) => Err(compiled),
+        Err(f) => {
+            // The attempt lists again and reports it as its own failure.
+            log::debug!("listing before the pick: {:#}", f.err);
+            Ok(none)
+        }
+    }
 }
 
 /// The unit's files, listed on the first attempt that needs them: by the

@@ -1,7 +1,8 @@
 //! distcc's own command line, before any compiler's: `--help`,
-//! `--version`, `--show-hosts`, `--check-hosts` (`check`), `-j`, and telling `distcc gcc ...` (a
-//! compiler named) from `distcc -c x.c` (none: `cc`). Everything after the
-//! compiler's name is the compiler's and never parsed here.
+//! `--version`, `--show-hosts`, `--check-hosts` (`check`), `-j`,
+//! `--probe` (`probe`), and telling `distcc gcc ...` (a compiler named)
+//! from `distcc -c x.c` (none: `cc`). Everything after the compiler's
+//! name is the compiler's and never parsed here.
 
 use std::ffi::{OsStr, OsString};
 
@@ -18,6 +19,8 @@ Usage:
    distcc --check-hosts [COMPILER]   does each host have this compiler ($CC)?
    distcc --tls-key                            print this client's TLS key
    distcc --trust HOST[:PORT] [SHA256:...]     pin a volunteer's TLS key
+   distcc --probe HOST[:PORT]   is our daemon there serving? exit 0 serving,
+                                1 draining, 2 unreachable (a readiness probe)
 
    COMPILER defaults to cc. Jobs that compile one source to an object go to
    the hosts in $DISTCC_HOSTS; everything else runs here.
@@ -78,6 +81,9 @@ pub fn parse(
             super::check::run(settings, args.get(1).map(OsString::as_os_str)).map(Request::Answered)
         }
         Some("-j") => show_jobs(settings).map(Request::Answered),
+        Some("--probe") if args.len() <= 2 => {
+            super::probe::run(args.get(1).and_then(|a| a.to_str())).map(Request::Answered)
+        }
         Some("--tls-key") if args.len() == 1 => {
             super::trust::show_key(settings).map(Request::Answered)
         }

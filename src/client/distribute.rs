@@ -96,12 +96,16 @@ fn hosts_in_turn(
             log::info!("{key} is backed off ({ago} s ago: {why}); skipping it");
         }
     }
+    let held = match attempt::held(ctx, job, &hosts, cpp_slots(list), sources) {
+        Ok(held) => held,
+        Err(compiled) => return Ok(Ok(compiled)),
+    };
     let mut tried: Vec<usize> = Vec::new();
     let mut last = None;
     let mut retried = false;
     while tried.len() < hosts.len() {
         ctx.state.phase(Phase::Blocked);
-        let Some(slot) = pick::pick(&hosts, ctx.settings, &tried, !retried)? else {
+        let Some(slot) = pick::pick(&hosts, ctx.settings, &tried, !retried, &held)? else {
             break;
         };
         let host = &hosts[slot.host];

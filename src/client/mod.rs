@@ -9,7 +9,8 @@
 //! - `local` runs a job that stays here, unchanged;
 //! - `distribute` is the host loop: `pick` a host through the `lock`
 //!   slots and the backoff records (ranked by `place` from the hosts'
-//!   `status` when our daemons answer it), over the host list as
+//!   `status` when our daemons answer it, and by which of the unit's
+//!   files each holds, `affinity`), over the host list as
 //!   `resolve` expands it (a name with many addresses, one host each;
 //!   `_distcc._tcp.` names by their `srv` records; `+zeroconf`'s
 //!   volunteers from `zeroconf`), make one `attempt` there, then retry,
@@ -34,6 +35,7 @@
 //! failed (fall back, or exit with distcc's code).
 
 pub mod absent;
+pub mod affinity;
 pub mod assertions;
 pub mod attempt;
 pub mod check;
@@ -56,6 +58,7 @@ pub mod output;
 pub mod pick;
 pub mod place;
 pub mod plain;
+pub mod probe;
 pub mod reply;
 pub mod resolve;
 pub mod scan;

@@ -34,11 +34,13 @@ pub fn ordered(list: &HostList) -> Vec<Host> {
 /// Takes a slot on the first host with room, skipping hosts in backoff
 /// and those in `exclude`; waits when every slot is busy (`wait`), or
 /// returns `None` at once. `None` also when every host is skipped.
+/// `held`: how much of the unit each host holds already (`affinity`).
 pub fn pick(
     hosts: &[Host],
     settings: &Settings,
     exclude: &[usize],
     wait: bool,
+    held: &[u8],
 ) -> Result<Option<Slot>> {
     let keys: Vec<String> = hosts.iter().map(Host::key).collect();
     let requests: Vec<SlotRequest> = keys
@@ -55,7 +57,7 @@ pub fn pick(
     };
     let dir = lock_dir(settings);
     let active: Vec<usize> = (0..hosts.len()).filter(|&i| !skip(i)).collect();
-    if let Some(ranked) = place::rank(hosts, &active, settings) {
+    if let Some(ranked) = place::rank(hosts, &active, settings, held) {
         return pick_ranked(&dir, &requests, &ranked, wait);
     }
     if wait {

@@ -10,7 +10,9 @@
 //! CPU it says its compilers may use and `slots` its `--jobs`. A job alone
 //! on a free CPU takes 1; on a volunteer given a quarter of a CPU, 4; on
 //! one with twice as many jobs as CPUs, about 2. Equal estimates go to the
-//! host less loaded for its size, then in the user's order. A host that
+//! host that holds more of the unit's files (`affinity`: fewer bytes to
+//! send, and never at the cost of a later finish), then to the host less
+//! loaded for its size, then in the user's order. A host that
 //! says it is draining gets nothing. A host that does not answer (distcc
 //! 3.4, an ssh host, `localhost`) is taken to have as many CPUs as its
 //! limit in the host list; when no host answers, `pick` keeps distcc's own
@@ -32,8 +34,14 @@ struct Load {
 }
 
 /// The hosts of `active` (indices into `hosts`) best first, draining ones
-/// left out; `None` when no host answers the status query.
-pub fn rank(hosts: &[Host], active: &[usize], settings: &Settings) -> Option<Vec<usize>> {
+/// left out; `None` when no host answers the status query. `held[i]`:
+/// how much of the unit host `i` holds already (`affinity`), if known.
+pub fn rank(
+    hosts: &[Host],
+    active: &[usize],
+    settings: &Settings,
+    held: &[u8],
+) -> Option<Vec<usize>> {
     if active.len() < 2 {
         return None;
     }
@@ -51,7 +59,7 @@ pub fn rank(hosts: &[Host], active: &[usize], settings: &Settings) -> Option<Vec
         .zip(&known)
         .map(|(&i, k)| (i, load(&hosts[i], ours[i], k.as_ref())))
         .collect();
-    Some(order(&loads))
+    Some(order(&loads, &|i| held.get(i).copied().unwrap_or(0)))
 }
 
 fn load(host: &Host, ours_now: u32, known: Option<&Known>) -> Load {
@@ -82,14 +90,15 @@ fn crowding(l: &Load) -> f64 {
     (l.jobs + 1.0) / l.cores
 }
 
-/// Host indices, soonest finish first; draining hosts left out.
-fn order(loads: &[(usize, Load)]) -> Vec<usize> {
+/// Host indices, soonest finish first, then the one holding more of the
+/// unit (`held`); draining hosts left out.
+fn order(loads: &[(usize, Load)], held: &dyn Fn(usize) -> u8) -> Vec<usize> {
     let mut ranked: Vec<&(usize, Load)> = loads.iter().filter(|(_, l)| !l.draining).collect();
     // Stable: what is equal keeps the user's order.
-    ranked.sort_by(|a, b| {
-        let (a, b) = (&a.1, &b.1);
+    ranked.sort_by(|(i, a), (j, b)| {
         finish(a)
             .total_cmp(&finish(b))
+            .then(held(*j).cmp(&held(*i)))
             .then(crowding(a).total_cmp(&crowding(b)))
     });
     ranked.into_iter().map(|(i, _)| *i).collect()
@@ -98,6 +107,10 @@ fn order(loads: &[(usize, Load)]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order0(loads: &[(usize, Load)]) -> Vec<usize> {
+        order(loads, &|_| 0)
+    }
 
     fn l(jobs: u32, cores: f64) -> Load {
         Load {
@@ -111,24 +124,43 @@ mod tests {
     fn jobs_go_where_they_finish_first() {
         // Idle volunteers of 0.5, 0.25 and 1 CPU: the fast one first.
         assert_eq!(
-            order(&[(0, l(0, 0.5)), (1, l(0, 0.25)), (2, l(0, 1.0))]),
+            order0(&[(0, l(0, 0.5)), (1, l(0, 0.25)), (2, l(0, 1.0))]),
             [2, 0, 1]
         );
         // The fast one with three jobs is as slow as the quarter CPU, idle
         // (4 each): the user's order decides.
         assert_eq!(
-            order(&[(0, l(0, 0.25)), (1, l(3, 1.0)), (2, l(1, 0.5))]),
+            order0(&[(0, l(0, 0.25)), (1, l(3, 1.0)), (2, l(1, 0.5))]),
             [0, 1, 2]
         );
         // Both would run it at once: the emptier one for its size first.
-        assert_eq!(order(&[(0, l(2, 4.0)), (1, l(0, 2.0))]), [1, 0]);
+        assert_eq!(order0(&[(0, l(2, 4.0)), (1, l(0, 2.0))]), [1, 0]);
         // A big idle machine beats a busy small one, and a draining host
         // gets nothing.
         let mut drained = l(0, 64.0);
         drained.draining = true;
         assert_eq!(
-            order(&[(0, l(2, 1.0)), (1, l(6, 8.0)), (2, drained)]),
+            order0(&[(0, l(2, 1.0)), (1, l(6, 8.0)), (2, drained)]),
             [1, 0]
+        );
+    }
+
+    #[test]
+    fn a_host_holding_the_unit_wins_only_among_equals() {
+        let holds_1 = |i: usize| if i == 1 { 4 } else { 0 };
+        // Both idle: the holder, though listed second.
+        assert_eq!(order(&[(0, l(0, 2.0)), (1, l(0, 2.0))], &holds_1), [1, 0]);
+        // Both would run it at once, the holder busier for its size: the
+        // bytes saved count more than the room left.
+        assert_eq!(order(&[(0, l(0, 4.0)), (1, l(2, 4.0))], &holds_1), [1, 0]);
+        // The holder would queue it: the free host, whatever it lacks.
+        assert_eq!(order(&[(0, l(0, 1.0)), (1, l(1, 1.0))], &holds_1), [0, 1]);
+        assert_eq!(order(&[(0, l(0, 0.5)), (1, l(0, 0.25))], &holds_1), [0, 1]);
+        // More held wins over less.
+        let some = |i: usize| [1, 3, 2][i];
+        assert_eq!(
+            order(&[(0, l(0, 1.0)), (1, l(0, 1.0)), (2, l(0, 1.0))], &some),
+            [1, 2, 0]
         );
     }
 

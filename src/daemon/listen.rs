@@ -10,7 +10,8 @@
 //! compilers are bounded separately by the job semaphore in `job`.
 //! SIGTERM/SIGINT start draining: running jobs finish, new requests are
 //! refused in reception with a busy code (the client takes another host),
-//! status queries say "draining"; once no worker is left, and requests
+//! status queries say "draining", a `--zeroconf` announcement is
+//! withdrawn (`announce`); once no worker is left, and requests
 //! still arriving have had [`ARRIVING_GRACE`] to be refused, we return.
 //! Past `drain_timeout`, the server's stop latch cancels what is left
 //! (compilers are killed, their temp dirs removed) before we return, so the
@@ -30,6 +31,7 @@ use flexi_logger::LoggerHandle;
 use socket2::{Domain, Socket, Type};
 
 use super::access::Access;
+use super::announce::Announcement;
 use super::reception::{Arrival, Reception};
 use super::request;
 use super::server::Server;
@@ -76,6 +78,8 @@ pub struct LoopConfig {
     pub lifetime: Option<Duration>,
     /// How long running jobs may take to finish after SIGTERM.
     pub drain_timeout: Duration,
+    /// `--zeroconf`'s announcement, withdrawn when the drain starts.
+    pub announcement: Option<Announcement>,
 }
 
 /// Tokens of the loop's own descriptors in the reception stage's set.
@@ -88,7 +92,7 @@ const TLS_LISTENER: u64 = 3;
 pub fn serve_forever(
     listeners: Listeners,
     server: Arc<Server>,
-    cfg: LoopConfig,
+    mut cfg: LoopConfig,
     log: Option<&LoggerHandle>,
 ) -> Result<()> {
     let wake = Wake::new()?;
@@ -108,6 +112,10 @@ pub fn serve_forever(
             || drain_state.done(&server, &open, &reception, cfg.drain_timeout)
         {
             break;
+        }
+        if cfg.announcement.is_some() && server.draining.load(Ordering::SeqCst) {
+            // A draining server takes no new clients: stop inviting them.
+            drop(cfg.announcement.take());
         }
         if signals::take_reopen() {
             reopen(log, &server);

@@ -24,9 +24,11 @@
 //! `capacity` (the status query's answer, from `reception`); `daemonize`
 //! (detach, pid file, dropping root); `signals` (stopping, draining); `tls`
 //! (the TLS port: keys, the handshake on the job's thread) and `hello`
-//! (what reception waits for on that port).
+//! (what reception waits for on that port); `announce` (`--zeroconf`,
+//! through Avahi).
 
 pub mod access;
+pub mod announce;
 pub mod cache;
 pub mod cached;
 pub mod capacity;
@@ -238,6 +240,9 @@ fn inetd_main(opts: &Options, access: &Access, level: log::LevelFilter) -> Resul
     let _log = logging::daemon(target, level)?;
     note_tcp_insecure(opts);
     become_account(account.as_ref(), opts.user.as_deref())?;
+    if opts.zeroconf {
+        log::warn!("--zeroconf: inetd mode serves one connection; not announcing");
+    }
     let server = Server::build(opts)?;
     inetd::serve(&server, access)
 }
@@ -287,10 +292,33 @@ fn standalone(
         inline: opts.no_fork,
         lifetime: opts.lifetime.map(Duration::from_secs),
         drain_timeout: server.run_limits.lifetime.unwrap_or(DRAIN_TIMEOUT),
+        announcement: announce(opts, &listeners, &server),
     };
     listen::serve_forever(listeners, server, cfg, Some(&log))?;
     log::info!("exiting");
     Ok(0)
+}
+
+/// `--zeroconf`: the plain port announced, once serving.
+fn announce(
+    opts: &Options,
+    listeners: &listen::Listeners,
+    server: &Server,
+) -> Option<announce::Announcement> {
+    if !opts.zeroconf {
+        return None;
+    }
+    let Some(port) = listeners
+        .plain
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+    else {
+        log::warn!("--zeroconf: no plain port to announce (--tls-only); not announcing");
+        return None;
+    };
+    let service = announce::Service::here(port, server.cores, server.jobs);
+    announce::Announcement::start(&service)
 }
 
 /// How many connections the reception stage may hold: what the descriptor

@@ -187,6 +187,11 @@ pub struct Options {
     #[argh(option)]
     pub cache_dir: Option<PathBuf>,
 
+    /// announce this daemon on the local network (`_distcc._tcp`) through
+    /// the system's Avahi, for clients with `+zeroconf` hosts
+    #[argh(switch)]
+    pub zeroconf: bool,
+
     /// accepted for compatibility with distcc 3.4, whose opt-out of its
     /// compiler whitelist it is; here only allowed compilers run, always
     #[argh(switch)]

@@ -6,7 +6,9 @@ mod sshd;
 mod util;
 
 mod absent;
+mod affinity;
 mod alloc;
+mod announce;
 mod cache;
 mod clang;
 mod daemon;
@@ -32,6 +34,7 @@ mod notes;
 mod outputs;
 mod packaging;
 mod placement;
+mod readiness;
 mod same;
 mod scan;
 mod scan_corpus;

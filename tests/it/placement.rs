@@ -23,13 +23,13 @@ use crate::util::*;
 const T: Duration = Duration::from_secs(60);
 const SOURCE: &str = "int f(int x) { return x * 7; }\n";
 
-struct Rig {
-    tree: Tree,
+pub(crate) struct Rig {
+    pub tree: Tree,
     path: std::ffi::OsString,
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub fn new() -> Rig {
         let tree = Tree::new();
         let path = blocking::install(&tree);
         fs::create_dir_all(tree.path("other")).unwrap();
@@ -39,7 +39,7 @@ impl Rig {
         Rig { tree, path }
     }
 
-    fn daemon(&self, extra: &[&str]) -> Daemon {
+    pub fn daemon(&self, extra: &[&str]) -> Daemon {
         let mut args = vec!["--no-sandbox"];
         args.extend_from_slice(extra);
         Daemon::start_with(&self.tree, &args, |c| {
@@ -47,16 +47,16 @@ impl Rig {
         })
     }
 
-    fn started(&self) -> usize {
+    pub fn started(&self) -> usize {
         blocking::started(&self.tree)
     }
 
-    fn release(&self) {
+    pub fn release(&self) {
         blocking::release(&self.tree)
     }
 
     /// A client compiling `src` to `obj` on `hosts`, never locally.
-    fn compile(&self, hosts: &str, src: &str, obj: &str, blocking: bool) -> Command {
+    pub fn compile(&self, hosts: &str, src: &str, obj: &str, blocking: bool) -> Command {
         let mut args = vec!["gcc", "-c", src, "-o", obj];
         if blocking {
             args.push(blocking::MARKER);
@@ -68,7 +68,7 @@ impl Rig {
 
     /// The same, as another user would (its own DISTCC_DIR), in the
     /// background.
-    fn other_user(&self, hosts: &str, src: &str, obj: &str) -> Child {
+    pub fn other_user(&self, hosts: &str, src: &str, obj: &str) -> Child {
         let mut c = self.compile(hosts, src, obj, true);
         c.env("DISTCC_DIR", self.tree.path("other"))
             .stdout(Stdio::null())
