@@ -3,15 +3,15 @@
 //! every client process of the user. After a hashed job (`hashed`) the
 //! daemon's store holds every file of the unit, sent then or before, so
 //! they are all added; `place` then prefers, among hosts where a job
-//! would finish equally soon, the one that holds most of the unit's bytes.
+//! would finish equally soon, the one that holds most of the unit's files.
 //!
-//! It is a hint: a false "held" (a filter collision, a daemon restarted
-//! with an empty store, a header edited to the same size) costs the bytes
-//! of that file on one job, and the daemon still asks for what it lacks.
-//! So a file is known by its absolute name and size, not its digest:
-//! digesting every body before the pick would cost each job more than a
-//! wrong guess does. A filter filled past half is cleared, which forgets
-//! what the host's store has long since evicted anyway.
+//! A file is known by its absolute name and its digest, which a warm job
+//! has from the include scanner without reading the file (`shipped`); only
+//! a file read cold is digested here, as the request does again. It is a
+//! hint: a false "held" (a filter collision, a daemon restarted with an
+//! empty store) costs the bytes of that file on one job, and the daemon
+//! still asks for what it lacks. A filter filled past half is cleared,
+//! which forgets what the host's store has long since evicted anyway.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
 
+use super::shipped::Shipped;
 use crate::hosts::Host;
-use crate::protocol::{FileBody, NamedFile};
+use crate::protocol::hashed::Entry;
 use crate::settings::Settings;
 use crate::state::host_key;
 
@@ -80,24 +81,24 @@ impl Filter {
         f64::from(set) / BITS as f64
     }
 
-    /// Bytes of `files` this filter says the host holds, and all their bytes.
-    pub fn held(&self, files: &[NamedFile]) -> (u64, u64) {
-        files.iter().filter_map(key).fold((0, 0), |(h, t), (k, n)| {
-            (if self.contains(k) { h + n } else { h }, t + n)
+    /// How many of `files` this filter says the host holds, and how many
+    /// there are (links, which carry no body, are not counted).
+    pub fn held(&self, files: &[Shipped]) -> (u64, u64) {
+        files.iter().filter_map(key).fold((0, 0), |(h, t), k| {
+            (if self.contains(k) { h + 1 } else { h }, t + 1)
         })
     }
 }
 
-/// A file's key and size; `None` for a symlink, which carries no body.
-fn key(file: &NamedFile) -> Option<(u64, u64)> {
-    let FileBody::File(data) = &file.body else {
+/// A file's key; `None` for a symlink, which carries no body.
+fn key(file: &Shipped) -> Option<u64> {
+    let Entry::Hashed(digest) = file.entry() else {
         return None;
     };
-    let n = data.len() as u64;
     // FNV-1a: stable across builds and processes, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let name = file.name.as_bytes();
-    for &b in name.iter().chain(&[0]).chain(&n.to_le_bytes()) {
+    for &b in name.iter().chain(&[0]).chain(&digest) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -105,7 +106,7 @@ fn key(file: &NamedFile) -> Option<(u64, u64)> {
     h ^= h >> 29;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 32;
-    Some((h, n))
+    Some(h)
 }
 
 fn path(settings: &Settings, host: &Host) -> PathBuf {
@@ -136,8 +137,8 @@ pub fn filters(
 }
 
 /// Each host's preference for a unit of `files`: how many [`STEPS`] of its
-/// bytes the host's filter says it holds (0 without a filter).
-pub fn preference(filters: &[Option<Filter>], files: &[NamedFile]) -> Vec<u8> {
+/// files the host's filter says it holds (0 without a filter).
+pub fn preference(filters: &[Option<Filter>], files: &[Shipped]) -> Vec<u8> {
     filters
         .iter()
         .map(|f| match f.as_ref().map(|f| f.held(files)) {
@@ -148,13 +149,13 @@ pub fn preference(filters: &[Option<Filter>], files: &[NamedFile]) -> Vec<u8> {
 }
 
 /// Records that `host` now holds `files`. Failures only lose the hint.
-pub fn record(settings: &Settings, host: &Host, files: &[NamedFile]) {
+pub fn record(settings: &Settings, host: &Host, files: &[Shipped]) {
     if let Err(e) = try_record(&path(settings, host), files) {
         log::debug!("{host}: cannot record which files it holds: {e}");
     }
 }
 
-fn try_record(path: &Path, files: &[NamedFile]) -> std::io::Result<()> {
+fn try_record(path: &Path, files: &[Shipped]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
@@ -172,7 +173,7 @@ fn try_record(path: &Path, files: &[NamedFile]) -> std::io::Result<()> {
     result
 }
 
-fn update(file: &mut File, files: &[NamedFile]) -> std::io::Result<()> {
+fn update(file: &mut File, files: &[Shipped]) -> std::io::Result<()> {
     let mut bytes = Vec::with_capacity(BYTES);
     file.read_to_end(&mut bytes)?;
     let mut filter = Filter::from_bytes(bytes).unwrap_or_default();
@@ -180,7 +181,7 @@ fn update(file: &mut File, files: &[NamedFile]) -> std::io::Result<()> {
         filter = Filter::default();
     }
     let mut changed = false;
-    for (k, _) in files.iter().filter_map(key) {
+    for k in files.iter().filter_map(key) {
         changed |= filter.insert(k);
     }
     if changed || file.metadata()?.len() != BYTES as u64 {
@@ -195,10 +196,12 @@ fn update(file: &mut File, files: &[NamedFile]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn f(name: &str, size: usize) -> NamedFile {
-        NamedFile {
+    use crate::client::shipped::Body;
+
+    fn f(name: &str, size: usize) -> Shipped {
+        Shipped {
             name: name.into(),
-            body: FileBody::File(vec![b'x'; size]),
+            body: Body::Read(vec![b'x'; size]),
         }
     }
 
@@ -209,14 +212,14 @@ mod tests {
         let unit = [f("/src/a.h", 1000), f("/src/b.h", 3000)];
         try_record(&p, &unit[..1]).unwrap();
         let got = Filter::from_bytes(fs::read(&p).unwrap()).unwrap();
-        assert_eq!(got.held(&unit), (1000, 4000));
+        assert_eq!(got.held(&unit), (1, 2));
         try_record(&p, &unit).unwrap();
         let got = Filter::from_bytes(fs::read(&p).unwrap()).unwrap();
-        assert_eq!(got.held(&unit), (4000, 4000));
-        // Same name, another size: another file.
-        assert_eq!(got.held(&[f("/src/b.h", 3001)]), (0, 3001));
+        assert_eq!(got.held(&unit), (2, 2));
+        // Same name, other bytes: another file.
+        assert_eq!(got.held(&[f("/src/b.h", 3001)]), (0, 1));
         // Thousands of other names: few collisions.
-        let others: Vec<NamedFile> = (0..5000).map(|i| f(&format!("/o/{i}.h"), 1)).collect();
+        let others: Vec<Shipped> = (0..5000).map(|i| f(&format!("/o/{i}.h"), 1)).collect();
         let (false_hits, _) = got.held(&others);
         assert!(false_hits < 10, "{false_hits} false hits");
     }
@@ -225,14 +228,14 @@ mod tests {
     fn a_filter_past_half_full_starts_again() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("h");
-        let many: Vec<NamedFile> = (0..100_000).map(|i| f(&format!("/m/{i}.h"), 1)).collect();
+        let many: Vec<Shipped> = (0..100_000).map(|i| f(&format!("/m/{i}.h"), 1)).collect();
         try_record(&p, &many).unwrap();
         let full = Filter::from_bytes(fs::read(&p).unwrap()).unwrap();
         assert!(full.fill() > FULL);
         let one = [f("/src/new.h", 10)];
         try_record(&p, &one).unwrap();
         let fresh = Filter::from_bytes(fs::read(&p).unwrap()).unwrap();
-        assert_eq!(fresh.held(&one), (10, 10));
+        assert_eq!(fresh.held(&one), (1, 1));
         assert!(fresh.fill() < 0.001);
         assert_eq!(fresh.held(&many[..1000]).0, 0);
     }
