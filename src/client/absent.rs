@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::scanned::normalise;
+use super::normal::normalise;
 use crate::includes::{ProbeKind, ScanResult};
 
 /// The absent `__has_include` candidates of `scan` under `system` dirs,

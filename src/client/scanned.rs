@@ -12,7 +12,7 @@
 //! reads, so a system header the scan did not predict is a miss.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -21,6 +21,7 @@ use super::absent;
 use super::context::Context;
 use super::job::Job;
 use super::listing::{self, Known, Listed, Seen};
+use super::normal::normalise;
 use super::outcome::{Compiled, Failed};
 use super::shipped::Shipped;
 use super::unit;
@@ -161,29 +162,6 @@ fn ship(cwd: &Path, scan: &ScanResult, system: Vec<PathBuf>) -> anyhow::Result<S
     Ok((files, expected, system_known))
 }
 
-/// `p` made absolute from `cwd` with `.` and `..` applied lexically, the
-/// form both the scan's and the server's lists are compared in.
-pub fn normalise(cwd: &Path, p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    let joined;
-    let p = if p.is_absolute() {
-        p
-    } else {
-        joined = cwd.join(p);
-        &joined
-    };
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,19 +266,5 @@ mod tests {
         assert_eq!(files.len(), 1, "system files are not shipped");
         assert_eq!(files[0].body, Body::Read(b"int x;\n".to_vec()));
         assert_eq!(known.get(&t.join("sys/s.h")), Some(&sys.digest));
-    }
-
-    #[test]
-    fn normalises_relative_and_dotted_paths() {
-        let cwd = Path::new("/w/p");
-        assert_eq!(
-            normalise(cwd, Path::new("inc/../a.h")),
-            Path::new("/w/p/a.h")
-        );
-        assert_eq!(normalise(cwd, Path::new("./b.h")), Path::new("/w/p/b.h"));
-        assert_eq!(
-            normalise(cwd, Path::new("/usr//x.h")),
-            Path::new("/usr/x.h")
-        );
     }
 }

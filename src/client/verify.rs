@@ -10,7 +10,8 @@
 use std::path::Path;
 
 use super::listing::parse_make_deps;
-use super::scanned::{normalise, Expected};
+use super::normal::normalise;
+use super::scanned::Expected;
 use crate::protocol::{OutputKind, Reply};
 
 /// Why a reply does not verify.
