@@ -150,16 +150,17 @@ impl Pack {
 
     /// As `get`, and also finds a record another process appended since
     /// this one mapped the file (its index slot is in the shared part):
-    /// the mapping then grows to the file's present size.
+    /// the mapping then grows to the file's present size. A record may
+    /// also start inside the mapping and end past it: the mapping last
+    /// grew to a size taken while another process's append was under
+    /// way (a file grows page by page during one write). A slot is set
+    /// only after its record's write returned, so the present size
+    /// always covers an indexed record.
     pub fn get_latest(&mut self, kind: u32, key: &Key) -> Option<&[u8]> {
         let tag = tag_of(kind, key);
         let group = self.group(tag);
-        let mapped = self.map.len as u64;
-        let beyond = (group..group + GROUP).any(|i| {
-            let (t, off) = self.slot(i);
-            t == tag && off.saturating_add(REC_HEAD as u64) > mapped
-        });
-        if beyond {
+        let indexed = (group..group + GROUP).any(|i| self.slot(i).0 == tag);
+        if indexed && self.get(kind, key).is_none() {
             let len = self.file.metadata().ok()?.len() as usize;
             if let Err(e) = self.map.grow(len) {
                 log::debug!("{}: {e}", self.path.display());

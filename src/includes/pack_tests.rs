@@ -65,6 +65,26 @@ fn a_record_appended_since_opening_is_found_by_get_latest() {
 }
 
 #[test]
+fn a_record_past_the_end_of_a_mapping_grown_mid_append_is_found() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("p.pack");
+    let mut reader = Pack::open(&path, small()).unwrap();
+    let mut writer = Pack::open(&path, small()).unwrap();
+    let big = vec![b'x'; 3 * 4096];
+    writer.put(1, &key(1), &big);
+    writer.flush().unwrap();
+    // The reader sized the file while that append was under way: its
+    // mapping ends inside the record, past the record's head.
+    let len = reader.file.metadata().unwrap().len() as usize;
+    reader.map.grow(len - 4096).unwrap();
+    assert!(reader.get(1, &key(1)).is_none(), "not whole in the mapping");
+    assert!(
+        reader.get_latest(1, &key(1)) == Some(&big[..]),
+        "grown to it"
+    );
+}
+
+#[test]
 fn a_newer_record_replaces_an_older_one() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("p.pack");
