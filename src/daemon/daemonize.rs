@@ -8,7 +8,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -277,9 +277,70 @@ pub fn prepare_log_file(path: &Path, account: Option<&Account>) -> Result<()> {
     Ok(())
 }
 
+/// Creates `--cache-dir` as root (mode 0700) when it does not exist yet,
+/// and gives it to `account`, so a cache under a root-owned parent such as
+/// `/var/cache` works after root is dropped. A dir that exists is left as
+/// the operator made it: giving away one they named could hand a system
+/// dir to the daemon's user.
+pub fn prepare_cache_dir(dir: &Path, account: Option<&Account>) -> Result<()> {
+    let Some(account) = account else {
+        return Ok(());
+    };
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("creating the result cache's parent {}", parent.display()))?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the result cache {}", dir.display()))
+        }
+    }
+    let made = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .with_context(|| format!("opening the result cache {}", dir.display()))?;
+    // SAFETY: fchown on a descriptor we own.
+    if unsafe { libc::fchown(made.as_raw_fd(), account.uid, account.gid) } != 0 {
+        return Err(io::Error::last_os_error()).with_context(|| {
+            format!(
+                "giving the result cache {} to {}",
+                dir.display(),
+                account.name
+            )
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_dir_made_as_root_is_given_to_the_account_and_an_existing_one_is_not() {
+        if !is_root() {
+            eprintln!("SKIPPED: needs root to give a dir away");
+            return;
+        }
+        let a = Account {
+            name: "someone".into(),
+            uid: 4242,
+            gid: 4243,
+        };
+        let t = tempfile::tempdir().unwrap();
+        let made = t.path().join("var/cache/distccd");
+        prepare_cache_dir(&made, Some(&a)).unwrap();
+        let m = fs::metadata(&made).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (4242, 4243, 0o700));
+        assert_eq!(fs::metadata(made.parent().unwrap()).unwrap().uid(), 0);
+        let existing = t.path().join("existing");
+        fs::create_dir(&existing).unwrap();
+        prepare_cache_dir(&existing, Some(&a)).unwrap();
+        assert_eq!(fs::metadata(&existing).unwrap().uid(), 0);
+    }
 
     #[test]
     fn pid_file_is_written_and_removed() {

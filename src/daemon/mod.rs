@@ -239,6 +239,7 @@ fn inetd_main(opts: &Options, access: &Access, level: log::LevelFilter) -> Resul
     }
     let _log = logging::daemon(target, level)?;
     note_tcp_insecure(opts);
+    prepare_cache(opts, account.as_ref());
     become_account(account.as_ref(), opts.user.as_deref())?;
     if opts.zeroconf {
         log::warn!("--zeroconf: inetd mode serves one connection; not announcing");
@@ -276,6 +277,7 @@ fn standalone(
         .transpose()?;
     // Before dropping root too: the private key is root's alone.
     let tls = tls::load(opts)?;
+    prepare_cache(opts, account.as_ref());
     become_account(account.as_ref(), opts.user.as_deref())?;
     let mut server = Server::build(opts)?;
     server.tls = tls;
@@ -297,6 +299,17 @@ fn standalone(
     listen::serve_forever(listeners, server, cfg, Some(&log))?;
     log::info!("exiting");
     Ok(0)
+}
+
+/// A `--cache-dir` the daemon's user could not create is made before
+/// root is dropped; a failure leaves the daemon without a cache, as any
+/// other failure to open it does (`Server::build` says so in the log).
+fn prepare_cache(opts: &Options, account: Option<&daemonize::Account>) {
+    if let (Some(dir), Some(1..)) = (&opts.cache_dir, opts.cache_size) {
+        if let Err(e) = daemonize::prepare_cache_dir(dir, account) {
+            log::warn!("{e:#}");
+        }
+    }
 }
 
 /// `--zeroconf`: the plain port announced, once serving.
