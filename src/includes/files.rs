@@ -14,11 +14,13 @@
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::listing::{self, listable, Listing};
+use super::replay::{Answer, Answers, Kind, Named};
 use super::skeleton::Skeleton;
 pub use super::stamp::Stamp;
 use super::store::Store;
@@ -77,6 +79,8 @@ pub struct FileCache {
     pub reads: u64,
     /// `stat` calls made.
     pub stats: u64,
+    /// The answers this unit's scan rests on (`replay`).
+    pub answers: Answers,
 }
 
 impl FileCache {
@@ -90,6 +94,7 @@ impl FileCache {
     /// Starts a unit: every path is examined again on first use.
     pub fn begin(&mut self) {
         self.epoch += 1;
+        self.answers.clear();
     }
 
     /// What is at `path` (absolute), and the path's id.
@@ -102,7 +107,9 @@ impl FileCache {
         let state = if self.absent(path) {
             State::Missing
         } else {
-            self.stat(path, int)?
+            let state = self.stat(path, int);
+            self.answered(path, &state);
+            state?
         };
         let epoch = self.epoch;
         if let Some(e) = self.by_path.get_mut(path) {
@@ -133,11 +140,43 @@ impl FileCache {
             return Ok(false);
         }
         self.stats += 1;
-        match std::fs::metadata(OsStr::from_bytes(path)) {
-            Ok(m) => Ok(!m.is_dir()),
-            Err(e) if is_absent(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        let kind = match std::fs::metadata(OsStr::from_bytes(path)) {
+            Ok(m) if m.is_dir() => Kind::Dir,
+            Ok(_) => Kind::Other,
+            Err(e) if is_absent(&e) => Kind::Missing,
+            Err(e) => {
+                self.answers.spoil();
+                return Err(e);
+            }
+        };
+        self.answers.path(path, Answer::Exists(kind));
+        Ok(kind == Kind::Other)
+    }
+
+    /// An include dir's identity (None: not a dir), as `search` dedups
+    /// the chains by.
+    pub fn dir_id(&mut self, path: &[u8]) -> Option<(u64, u64)> {
+        self.stats += 1;
+        let id = std::fs::metadata(OsStr::from_bytes(path))
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| (m.dev(), m.ino()));
+        self.answers.path(path, Answer::Id(id));
+        id
+    }
+
+    /// Keeps what a lookup by name found, for a replay to ask again.
+    fn answered(&mut self, path: &[u8], state: &io::Result<State>) {
+        let named = match state {
+            Ok(State::Missing) => Named::Missing,
+            Ok(State::NotFile) => Named::NotFile,
+            Ok(State::File(n)) if n.settled => Named::File {
+                stamp: n.stamp,
+                plain: self.is_plain(path),
+            },
+            _ => return self.answers.spoil(),
+        };
+        self.answers.path(path, Answer::Name(named));
     }
 
     /// Known absent without asking the file system about `path` itself:
@@ -149,7 +188,13 @@ impl FileCache {
         }
         match self.dir_state(dir) {
             DirState::Absent => true,
-            DirState::Dir(st) => self.unlisted(&st, dir, name),
+            DirState::Dir(st) => {
+                let absent = self.unlisted(&st, dir, name);
+                if absent {
+                    self.answers.unlisted(dir, name);
+                }
+                absent
+            }
             DirState::Unknown => false,
         }
     }
@@ -171,15 +216,22 @@ impl FileCache {
                 _ => false,
             };
         let st = if listed_absent {
+            self.answers.unlisted(up, name);
             DirState::Absent
         } else {
             self.stats += 1;
-            match std::fs::metadata(OsStr::from_bytes(dir)) {
+            let st = match std::fs::metadata(OsStr::from_bytes(dir)) {
                 Ok(m) if m.is_dir() => DirState::Dir(Stamp::of(&m)),
                 Ok(_) => DirState::Absent,
                 Err(e) if is_absent(&e) => DirState::Absent,
                 Err(_) => DirState::Unknown,
+            };
+            match st {
+                DirState::Dir(s) => self.answers.dir(dir, Some(s)),
+                DirState::Absent => self.answers.dir(dir, None),
+                DirState::Unknown => self.answers.spoil(),
             }
+            st
         };
         match self.dirs.get_mut(dir) {
             Some(e) => *e = (self.epoch, st),
@@ -233,33 +285,19 @@ impl FileCache {
     /// (`is_plain`) without asking again.
     fn stat(&mut self, path: &[u8], int: &mut Interner) -> io::Result<State> {
         self.stats += 1;
-        let os = OsStr::from_bytes(path);
-        let md = match std::fs::symlink_metadata(os) {
-            Ok(m) if m.file_type().is_symlink() => {
-                self.irregular.insert(path.to_vec());
-                self.stats += 1;
-                std::fs::metadata(os)
-            }
-            Ok(m) if !m.is_file() && !m.is_dir() => {
-                self.irregular.insert(path.to_vec());
-                Ok(m)
-            }
-            Ok(m) => {
-                if !self.irregular.is_empty() {
+        let md = match examine(path)? {
+            Examined::Missing => return Ok(State::Missing),
+            Examined::Dir => return Ok(State::NotFile),
+            Examined::File(m, plain) => {
+                if !plain {
+                    self.stats += 1;
+                    self.irregular.insert(path.to_vec());
+                } else if !self.irregular.is_empty() {
                     self.irregular.remove(path);
                 }
-                Ok(m)
+                m
             }
-            Err(e) => Err(e),
         };
-        let md = match md {
-            Ok(m) => m,
-            Err(e) if is_absent(&e) => return Ok(State::Missing),
-            Err(e) => return Err(e),
-        };
-        if md.is_dir() {
-            return Ok(State::NotFile);
-        }
         let stamp = Stamp::of(&md);
         if let Some(State::File(n)) = self.by_path.get(path).map(|e| &e.state) {
             if n.stamp == stamp {
@@ -364,8 +402,37 @@ fn split(path: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// What a name is, as the scanner examines it: `lstat` first, and `stat`
+/// only through a symlink, so most files cost one call.
+pub enum Examined {
+    Missing,
+    /// A dir (through a link or not): gcc goes on as if absent.
+    Dir,
+    /// Anything else, with whether the name itself is a regular file
+    /// (not a symlink to one, nor a device or a fifo).
+    File(std::fs::Metadata, bool),
+}
+
+pub fn examine(path: &[u8]) -> io::Result<Examined> {
+    let os = OsStr::from_bytes(path);
+    let (md, plain) = match std::fs::symlink_metadata(os) {
+        Ok(m) if m.file_type().is_symlink() => (std::fs::metadata(os), false),
+        Ok(m) => {
+            let plain = m.is_file() || m.is_dir();
+            (Ok(m), plain)
+        }
+        Err(e) => (Err(e), false),
+    };
+    match md {
+        Ok(m) if m.is_dir() => Ok(Examined::Dir),
+        Ok(m) => Ok(Examined::File(m, plain)),
+        Err(e) if is_absent(&e) => Ok(Examined::Missing),
+        Err(e) => Err(e),
+    }
+}
+
 /// ENOENT and ENOTDIR: the preprocessor goes on to the next dir.
-fn is_absent(e: &io::Error) -> bool {
+pub fn is_absent(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
         || e.kind() == io::ErrorKind::NotFound
 }

@@ -41,6 +41,7 @@ pub mod literal;
 pub mod macros;
 pub mod pack;
 pub mod probe;
+pub mod replay;
 pub mod search;
 pub mod session;
 pub mod skeleton;
@@ -95,6 +96,11 @@ impl Scanner {
         &mut self.files.store
     }
 
+    /// The answers the last scan rested on (`replay`).
+    pub fn answers(&mut self) -> &mut replay::Answers {
+        &mut self.files.answers
+    }
+
     /// The files `unit` reads and the probes it makes, as the compiler
     /// described by `cc` would.
     pub fn scan(&mut self, unit: &Unit, cc: &CompilerInfo) -> Result<ScanResult, ScanError> {
@@ -112,7 +118,7 @@ impl Scanner {
         let chains = if unit.lang == Some(Lang::Preprocessed) {
             Chains::default()
         } else {
-            Chains::build(unit, &base.dirs, &mut probes)
+            Chains::build(unit, &base.dirs, &mut probes, &mut |p| self.files.dir_id(p))
         };
         let fs = fs::Fs::new(&mut self.files, chains, &unit.cwd, probes);
         if unit.lang == Some(Lang::Preprocessed) {

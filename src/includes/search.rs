@@ -13,7 +13,6 @@
 //!   one, and the name: `-Iinc//` opens `inc//a.h`, as gcc does.
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::unit::{DirOpt, Probe, ProbeKind, Unit};
@@ -51,11 +50,20 @@ struct Cand {
     name: Vec<u8>,
 }
 
+/// A dir's device and inode: the same dir by two names is searched once.
+pub type DirId = (u64, u64);
+
 impl Chains {
     /// The chains for a unit; `defaults` are the compiler's own dirs (from
     /// the probe, already without duplicates). Each dir's existence is a
     /// probe.
-    pub fn build(unit: &Unit, defaults: &[PathBuf], probes: &mut Vec<Probe>) -> Chains {
+    /// `dir_id` tells a dir's identity (None: not a dir), which dedups.
+    pub fn build(
+        unit: &Unit,
+        defaults: &[PathBuf],
+        probes: &mut Vec<Probe>,
+        dir_id: &mut dyn FnMut(&[u8]) -> Option<DirId>,
+    ) -> Chains {
         let mut quote: Vec<Cand> = Vec::new();
         let mut bracket: Vec<Cand> = Vec::new();
         let mut system: Vec<Cand> = Vec::new();
@@ -88,15 +96,14 @@ impl Chains {
             });
         }
         system.extend(after);
-        let stat = |c: &Cand, probes: &mut Vec<Probe>| -> Option<(u64, u64)> {
-            let md = std::fs::metadata(abs(&unit.cwd, &c.name)).ok();
-            let dir = md.as_ref().is_some_and(|m| m.is_dir());
+        let mut stat = |c: &Cand, probes: &mut Vec<Probe>| -> Option<DirId> {
+            let id = dir_id(abs(&unit.cwd, &c.name).as_os_str().as_bytes());
             probes.push(Probe {
                 path: PathBuf::from(std::ffi::OsString::from_vec(c.name.clone())),
                 kind: ProbeKind::Dir,
-                exists: dir,
+                exists: id.is_some(),
             });
-            md.filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()))
+            id
         };
         let system = dedup(system, &[], None, &mut |c, p| stat(c, p), probes);
         let sys_ids: Vec<(u64, u64)> = system.iter().map(|x| x.1).collect();

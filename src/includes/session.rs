@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::pack::Limits;
 use super::probe::{self, CompilerInfo};
+use super::replay;
 use super::store::{Store, StoreStats, RACY};
 use super::unit::{Lang, ScanError, ScanResult, Unit};
 use super::Scanner;
@@ -67,6 +68,11 @@ pub struct Session {
     pub probes_run: u64,
     /// Compiler runs that answered builtin calls (`builtins`).
     pub builtin_runs: u64,
+    /// Units whose kept scan held (`replay`): nothing walked.
+    pub replayed: u64,
+    /// Whether kept scans are looked for (tests of the layers below
+    /// turn it off).
+    pub replays: bool,
 }
 
 impl Session {
@@ -82,6 +88,8 @@ impl Session {
             infos: HashMap::new(),
             probes_run: 0,
             builtin_runs: 0,
+            replayed: 0,
+            replays: true,
         }
     }
 
@@ -89,7 +97,23 @@ impl Session {
     /// answer for, the compiler is asked them all in one run, and the
     /// unit is scanned again with the answers (the first scan's result is
     /// a superset of the second's).
+    ///
+    /// A unit scanned before, whose every file-system answer is still the
+    /// same, is not walked: its kept result is (`replay`).
     pub fn scan(&mut self, compiler: &Compiler, unit: &Unit) -> Result<ScanResult, ScanError> {
+        let kept = match unit.lang {
+            Some(lang) if lang != Lang::Preprocessed => {
+                Some(replay::key(&probe_key(compiler, lang), unit))
+            }
+            _ => None,
+        };
+        if let Some(key) = kept.as_ref().filter(|_| self.replays) {
+            let store = self.scanner.store();
+            if let Some(r) = store.scan(key).and_then(replay::replay) {
+                self.replayed += 1;
+                return Ok(r);
+            }
+        }
         let info = self.compiler_info(compiler, unit.lang)?;
         let mut r = self.scanner.scan(unit, &info);
         let questions = self.scanner.take_questions();
@@ -121,7 +145,15 @@ impl Session {
             }
             drop(claim);
             r = self.scanner.scan(unit, &info);
-            self.scanner.take_questions();
+            if !self.scanner.take_questions().is_empty() {
+                self.scanner.answers().spoil();
+            }
+        }
+        if let (Some(key), Ok(result)) = (&kept, &r) {
+            let skipped = replay::still_absent(&info.absent_dirs);
+            if let Some(bytes) = replay::encode(result, self.scanner.answers(), &skipped) {
+                self.scanner.store().keep_scan(key, &bytes);
+            }
         }
         self.scanner.store().flush();
         r

@@ -76,6 +76,7 @@ fn a_later_process_reads_no_file_and_runs_no_probe() {
     assert!(first.files_read() >= 3, "m.c, a.h and stddef.h");
     drop(first);
     let mut later = session(cache.path(), Duration::ZERO);
+    later.replays = false;
     let r2 = scan(&mut later, &t, &["m.c"]);
     assert_eq!(later.probes_run, 0, "the probe came from the cache");
     assert_eq!(later.files_read(), 0, "every skeleton came from the cache");
@@ -106,6 +107,10 @@ fn a_changed_file_is_seen_by_a_later_process() {
     let mut s = session(cache.path(), Duration::ZERO);
     assert_eq!(names(&scan(&mut s, &t, &["m.c"])), ["a.h", "b.h", "m.c"]);
     assert_eq!(s.files_read(), 2, "a.h again, and b.h");
+    assert_eq!(
+        s.replayed, 0,
+        "a.h's stamp moved: the kept scan does not hold"
+    );
 }
 
 #[test]
@@ -150,6 +155,7 @@ fn missing_candidates_cost_no_stat_once_their_dir_is_listed() {
     assert_eq!(found(&scan(&mut s, &t, &args)), want);
     drop(s);
     let mut warm = session(cache.path(), Duration::ZERO);
+    warm.replays = false;
     assert_eq!(found(&scan(&mut warm, &t, &args)), want);
     let listed = warm.store_stats().listing_hits;
     assert!(listed >= 1, "dir a's listing came from the cache");
@@ -271,4 +277,144 @@ fn concurrent_cold_scans_read_each_file_once() {
         read, distinct,
         "m.c, 12 headers and stddef.h, once each: {runs:?}"
     );
+}
+
+/// A scan kept whole (`replay`), then a later process over the same tree.
+fn kept_then(t: &Tree, args: &[&str], change: impl FnOnce()) -> (Session, ScanResult) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut first = session(cache.path(), Duration::ZERO);
+    scan(&mut first, t, args);
+    assert_eq!(first.replayed, 0);
+    drop(first);
+    change();
+    let mut later = session(cache.path(), Duration::ZERO);
+    let r = scan(&mut later, t, args);
+    // The cache dir goes with the tempdir; the session has what it read.
+    drop(cache);
+    (later, r)
+}
+
+#[test]
+fn a_unit_scanned_before_is_replayed_without_a_walk() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        (
+            "m.c",
+            "#include <x.h>\n#if __has_include(\"q.h\")\n#include \"q.h\"\n#endif\n",
+        ),
+        ("b/x.h", "#include <stddef.h>\n"),
+    ]);
+    let args = ["-Ia", "-Ib", "m.c"];
+    let cache = tempfile::tempdir().unwrap();
+    let mut first = session(cache.path(), Duration::ZERO);
+    let r1 = scan(&mut first, &t, &args);
+    drop(first);
+    let mut later = session(cache.path(), Duration::ZERO);
+    let r2 = scan(&mut later, &t, &args);
+    assert_eq!(later.replayed, 1);
+    assert_eq!(later.files_read(), 0);
+    assert_eq!(later.probes_run, 0);
+    assert_eq!(r2.files, r1.files, "digests and stamps included");
+    assert_eq!(r2.probes, r1.probes, "absent answers included");
+    // Another command line is another unit.
+    let r3 = scan(&mut later, &t, &["-Ib", "m.c"]);
+    assert_eq!(later.replayed, 1);
+    assert_eq!(names(&r3), names(&r1));
+}
+
+#[test]
+fn a_header_that_appears_earlier_in_the_chain_is_found() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include <x.h>\n"),
+        ("a/other.h", ""),
+        ("b/x.h", ""),
+    ]);
+    let a = t.tmp.path().join("a");
+    set_mtime(&a, 1_600_000_000);
+    let (s, r) = kept_then(&t, &["-Ia", "-Ib", "m.c"], || {
+        t.file("a/x.h", "");
+    });
+    assert_eq!(s.replayed, 0);
+    assert_eq!(names(&r), ["a/x.h", "m.c"]);
+}
+
+#[test]
+fn an_unrelated_new_file_beside_the_headers_keeps_the_replay() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include <x.h>\n"),
+        ("a/other.h", ""),
+        ("b/x.h", ""),
+    ]);
+    set_mtime(&t.tmp.path().join("a"), 1_600_000_000);
+    let (s, r) = kept_then(&t, &["-Ia", "-Ib", "m.c"], || {
+        // What a build writes beside its sources: dir a's stamp moves.
+        t.file("a/m.o", "");
+    });
+    assert_eq!(s.replayed, 1, "x.h is still not in a");
+    assert_eq!(names(&r), ["b/x.h", "m.c"]);
+}
+
+#[test]
+fn a_has_include_answer_that_changes_is_not_replayed() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#if __has_include(<q.h>)\n#include <q.h>\n#endif\n"),
+        ("a/other.h", ""),
+        ("q.h", ""),
+    ]);
+    set_mtime(&t.tmp.path().join("a"), 1_600_000_000);
+    let (s, r) = kept_then(&t, &["-Ia", "m.c"], || {
+        t.file("a/q.h", "");
+    });
+    assert_eq!(s.replayed, 0);
+    assert_eq!(names(&r), ["a/q.h", "m.c"]);
+}
+
+#[test]
+fn a_removed_header_is_not_replayed() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[("m.c", "#include <x.h>\n"), ("a/x.h", ""), ("b/x.h", "")]);
+    let (s, r) = kept_then(&t, &["-Ia", "-Ib", "m.c"], || {
+        std::fs::remove_file(t.tmp.path().join("a/x.h")).unwrap();
+    });
+    assert_eq!(s.replayed, 0);
+    assert_eq!(names(&r), ["b/x.h", "m.c"]);
+}
+
+#[test]
+fn an_include_dir_replaced_by_a_link_is_not_replayed() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include <x.h>\n"),
+        ("a/x.h", ""),
+        ("c/x.h", "#include <y.h>\n"),
+        ("c/y.h", ""),
+    ]);
+    let (s, r) = kept_then(&t, &["-Ia", "m.c"], || {
+        let root = t.tmp.path();
+        std::fs::rename(root.join("a"), root.join("old")).unwrap();
+        std::os::unix::fs::symlink(root.join("c"), root.join("a")).unwrap();
+    });
+    assert_eq!(s.replayed, 0);
+    assert_eq!(names(&r), ["a/x.h", "a/y.h", "m.c"]);
 }

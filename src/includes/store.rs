@@ -38,6 +38,7 @@ const LISTING: u32 = 2;
 const PROBE: u32 = 3;
 const BASE: u32 = 4;
 const BUILTIN: u32 = 5;
+const SCAN: u32 = 6;
 
 /// More than a clock tick, and than the 2 s of the coarsest file systems.
 pub const RACY: Duration = Duration::from_secs(3);
@@ -274,6 +275,24 @@ impl Store {
     pub fn keep_probe(&mut self, id: &[u8; 32], bytes: &[u8]) {
         if let Some(p) = self.pack.as_mut() {
             p.put(PROBE, &probe_key(id), bytes);
+        }
+    }
+
+    /// A unit's whole scan with the answers it rested on (`replay`), by
+    /// its key; none where files are not kept.
+    pub fn scan(&self, key: &[u8; 32]) -> Option<&[u8]> {
+        if !self.keep_files {
+            return None;
+        }
+        self.pack.as_ref()?.get(SCAN, &probe_key(key))
+    }
+
+    pub fn keep_scan(&mut self, key: &[u8; 32], bytes: &[u8]) {
+        if !self.keep_files {
+            return;
+        }
+        if let Some(p) = self.pack.as_mut() {
+            p.put(SCAN, &probe_key(key), bytes);
         }
     }
 

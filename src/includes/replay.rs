@@ -1,0 +1,400 @@
+//! A unit's whole scan, kept with every file-system answer it rested on,
+//! so that the next job of the same unit asks the file system the same
+//! questions again and, when every answer is the same, takes the kept
+//! result instead of walking the unit's files.
+//!
+//! Why that is exact: a scan is a function of the command line, the
+//! compiler's probe, the files' contents and the answers to "what is at
+//! this path?". The key holds the first two. A file's content is held by
+//! its stamp, but only a settled one (see `files::Node`); a scan that read
+//! an unsettled file, met an error, or asked something other than through
+//! `FileCache` (`#pragma GCC dependency` compares times) is not kept. A
+//! name the scan took as absent because its dir's listing lacks it rests
+//! on the dir's stamp; when that stamp has moved (a build writes objects
+//! beside its sources), each such name is asked again by itself, so an
+//! unrelated new file costs a `stat` per name, not the whole scan.
+//!
+//! What this saves a warm job is the walk: decoding skeletons, expanding
+//! and evaluating every directive of every header again. It saves no
+//! `stat`: each file read and each dir searched is looked at as before.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::codec::{Reader, Writer};
+use super::files::{examine, is_absent, Examined};
+use super::stamp::Stamp;
+use super::token::FxMap;
+use super::unit::{FileRead, Probe, ProbeKind, ScanResult, Unit};
+
+const MAGIC: &[u8] = b"distcc-scan-replay-1";
+
+/// Larger kept scans are not read back (a bound against a damaged or
+/// hostile cache; a big C++ unit's is some 100 KiB).
+const MAX_BYTES: usize = 16 << 20;
+
+/// What a file-system question got, as `FileCache` asked it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// `lstat` (then `stat` through a link) of a name: absent, a dir, or
+    /// a file with this stamp, named by itself (`plain`) or not.
+    Name(Named),
+    /// Whether something other than a dir is at the path (`exists`).
+    Exists(Kind),
+    /// An include dir's identity: what `search` dedups dirs by.
+    Id(Option<(u64, u64)>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named {
+    Missing,
+    NotFile,
+    File { stamp: Stamp, plain: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Missing,
+    Dir,
+    Other,
+}
+
+/// A dir as `FileCache` took it: its stamp (None: absent or not a dir),
+/// and the names its listing said were not there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct DirSeen {
+    stamp: Option<Stamp>,
+    unlisted: Vec<Vec<u8>>,
+}
+
+/// The answers one unit's scan rested on, as they were given.
+#[derive(Debug)]
+pub struct Answers {
+    /// False once something was met that a replay cannot check.
+    pub keepable: bool,
+    dirs: FxMap<Vec<u8>, DirSeen>,
+    paths: Vec<(Vec<u8>, Answer)>,
+}
+
+impl Default for Answers {
+    fn default() -> Answers {
+        Answers {
+            keepable: true,
+            dirs: FxMap::default(),
+            paths: Vec::new(),
+        }
+    }
+}
+
+impl Answers {
+    pub fn clear(&mut self) {
+        *self = Answers::default();
+    }
+
+    /// Something no replay can check: this scan is not kept.
+    pub fn spoil(&mut self) {
+        self.keepable = false;
+    }
+
+    pub fn dir(&mut self, dir: &[u8], stamp: Option<Stamp>) {
+        self.dirs.entry(dir.to_vec()).or_default().stamp = stamp;
+    }
+
+    /// `name` taken as absent because the listing of `dir` lacks it.
+    pub fn unlisted(&mut self, dir: &[u8], name: &[u8]) {
+        let seen = self.dirs.entry(dir.to_vec()).or_default();
+        if !seen.unlisted.iter().any(|n| n == name) {
+            seen.unlisted.push(name.to_vec());
+        }
+    }
+
+    pub fn path(&mut self, path: &[u8], a: Answer) {
+        self.paths.push((path.to_vec(), a));
+    }
+}
+
+/// The key a unit's kept scan is found by: the probe's key (compiler,
+/// language, flags that change its answers) and the whole unit.
+pub fn key(probe_key: &[u8; 32], unit: &Unit) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(MAGIC);
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(probe_key);
+    // Every field of the unit, unambiguously: Debug quotes and escapes
+    // each path and string, and the binary that reads a key wrote it.
+    h.update(format!("{unit:?}").as_bytes());
+    h.finalize().into()
+}
+
+/// The byte form of `r` with the answers it rested on; None when it
+/// cannot be replayed. `more` are answers the caller adds (the probe's
+/// skipped dirs, which must still be absent).
+pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> Option<Vec<u8>> {
+    // Every field, named: one added to ScanResult must be kept here too.
+    let ScanResult {
+        files,
+        probes,
+        notes,
+        fatal,
+        undecided,
+    } = r;
+    let dependency = probes.iter().any(|p| p.kind == ProbeKind::Dependency);
+    if !answers.keepable || fatal.is_some() || dependency {
+        return None;
+    }
+    let mut w = Writer::new(MAGIC);
+    w.u64(files.len() as u64);
+    for f in files {
+        // Named by digest only while the stamp holds: a file without one
+        // was read too recently to be sure of.
+        let stamp = f.stamp?;
+        w.blob(f.path.as_os_str().as_bytes());
+        w.bytes(&f.digest);
+        w.u64(f.size);
+        stamp_out(&mut w, &stamp);
+        w.u64(f.plain as u64);
+    }
+    w.u64(probes.len() as u64);
+    for p in probes {
+        w.blob(p.path.as_os_str().as_bytes());
+        w.u64(kind_code(p.kind));
+        w.u64(p.exists as u64);
+    }
+    w.u64(notes.len() as u64);
+    for n in notes {
+        w.blob(n.as_bytes());
+    }
+    w.u64(*undecided as u64);
+    let mut dirs: Vec<_> = answers.dirs.iter().collect();
+    dirs.sort_by(|a, b| a.0.cmp(b.0));
+    w.u64(dirs.len() as u64);
+    for (d, seen) in dirs {
+        w.blob(d);
+        match &seen.stamp {
+            Some(st) => {
+                w.u64(1);
+                stamp_out(&mut w, st);
+            }
+            None => w.u64(0),
+        }
+        w.u64(seen.unlisted.len() as u64);
+        for n in &seen.unlisted {
+            w.blob(n);
+        }
+    }
+    let paths = answers.paths.iter().chain(more);
+    w.u64(paths.clone().count() as u64);
+    for (p, a) in paths {
+        w.blob(p);
+        answer_out(&mut w, a);
+    }
+    Some(crate::zstd::compress(&w.finish()))
+}
+
+/// The kept scan in `bytes`, if every answer it rested on is still the
+/// same; None to scan again.
+pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
+    let raw = crate::zstd::decompress(bytes, MAX_BYTES).ok()?;
+    let mut r = Reader::new(&raw, MAGIC)?;
+    let mut result = ScanResult::default();
+    for _ in 0..r.u64()? {
+        let path = path_in(&mut r)?;
+        let digest: [u8; 32] = r.bytes(32)?.try_into().ok()?;
+        let size = r.u64()?;
+        let stamp = stamp_in(&mut r)?;
+        let plain = r.u64()? != 0;
+        result.files.push(FileRead {
+            path,
+            digest,
+            size,
+            stamp: Some(stamp),
+            plain,
+        });
+    }
+    for _ in 0..r.u64()? {
+        let path = path_in(&mut r)?;
+        let kind = kind_of(r.u64()?)?;
+        let exists = r.u64()? != 0;
+        result.probes.push(Probe { path, kind, exists });
+    }
+    for _ in 0..r.u64()? {
+        result
+            .notes
+            .push(String::from_utf8(r.blob()?.to_vec()).ok()?);
+    }
+    result.undecided = u32::try_from(r.u64()?).ok()?;
+    for _ in 0..r.u64()? {
+        let dir = r.blob()?;
+        let stamp = match r.u64()? {
+            0 => None,
+            _ => Some(stamp_in(&mut r)?),
+        };
+        let n = r.u64()?;
+        let mut unlisted = Vec::new();
+        for _ in 0..n {
+            unlisted.push(r.blob()?);
+        }
+        if !dir_holds(dir, stamp, &unlisted) {
+            return None;
+        }
+    }
+    for _ in 0..r.u64()? {
+        let p = r.blob()?;
+        let a = answer_in(&mut r)?;
+        if ask(p, &a)? != a {
+            return None;
+        }
+    }
+    // Each file read was looked up by name, so its stamp, which its
+    // digest rests on, was among the answers checked above.
+    r.end()?;
+    Some(result)
+}
+
+/// The same question asked again.
+fn ask(path: &[u8], was: &Answer) -> Option<Answer> {
+    let os = OsStr::from_bytes(path);
+    Some(match was {
+        Answer::Name(_) => Answer::Name(match examine(path) {
+            Ok(Examined::Missing) => Named::Missing,
+            Ok(Examined::Dir) => Named::NotFile,
+            Ok(Examined::File(m, plain)) => Named::File {
+                stamp: Stamp::of(&m),
+                plain,
+            },
+            Err(_) => return None,
+        }),
+        Answer::Exists(_) => Answer::Exists(match std::fs::metadata(os) {
+            Ok(m) if m.is_dir() => Kind::Dir,
+            Ok(_) => Kind::Other,
+            Err(e) if is_absent(&e) => Kind::Missing,
+            Err(_) => return None,
+        }),
+        Answer::Id(_) => Answer::Id(match std::fs::metadata(os) {
+            Ok(m) if m.is_dir() => Some((m.dev(), m.ino())),
+            _ => None,
+        }),
+    })
+}
+
+/// Whether a dir still answers as it did: the same stamp, or (a dir with
+/// another stamp) none of the names its listing lacked is there now.
+fn dir_holds(dir: &[u8], was: Option<Stamp>, unlisted: &[&[u8]]) -> bool {
+    let now = match std::fs::metadata(OsStr::from_bytes(dir)) {
+        Ok(m) if m.is_dir() => Some(Stamp::of(&m)),
+        Ok(_) => None,
+        Err(e) if is_absent(&e) => None,
+        Err(_) => return false,
+    };
+    match (was, now) {
+        (None, None) => true,
+        (Some(a), Some(b)) if a == b => true,
+        (Some(_), Some(_)) => unlisted.iter().all(|n| {
+            let mut p = dir.to_vec();
+            if p.last() != Some(&b'/') {
+                p.push(b'/');
+            }
+            p.extend_from_slice(n);
+            matches!(std::fs::symlink_metadata(OsStr::from_bytes(&p)), Err(e) if is_absent(&e))
+        }),
+        _ => false,
+    }
+}
+
+fn path_in(r: &mut Reader) -> Option<PathBuf> {
+    Some(PathBuf::from(std::ffi::OsString::from_vec(
+        r.blob()?.to_vec(),
+    )))
+}
+
+fn stamp_out(w: &mut Writer, s: &Stamp) {
+    for v in [s.dev, s.ino, s.size] {
+        w.u64(v);
+    }
+    for v in [s.mtime, s.mtime_ns, s.ctime, s.ctime_ns] {
+        w.u64(v as u64);
+    }
+}
+
+fn stamp_in(r: &mut Reader) -> Option<Stamp> {
+    Some(Stamp {
+        dev: r.u64()?,
+        ino: r.u64()?,
+        size: r.u64()?,
+        mtime: r.u64()? as i64,
+        mtime_ns: r.u64()? as i64,
+        ctime: r.u64()? as i64,
+        ctime_ns: r.u64()? as i64,
+    })
+}
+
+fn answer_out(w: &mut Writer, a: &Answer) {
+    match a {
+        Answer::Name(Named::Missing) => w.u64(0),
+        Answer::Name(Named::NotFile) => w.u64(1),
+        Answer::Name(Named::File { stamp, plain }) => {
+            w.u64(2 + *plain as u64);
+            stamp_out(w, stamp);
+        }
+        Answer::Exists(k) => w.u64(4 + *k as u64),
+        Answer::Id(None) => w.u64(7),
+        Answer::Id(Some((dev, ino))) => {
+            w.u64(8);
+            w.u64(*dev);
+            w.u64(*ino);
+        }
+    }
+}
+
+fn answer_in(r: &mut Reader) -> Option<Answer> {
+    Some(match r.u64()? {
+        0 => Answer::Name(Named::Missing),
+        1 => Answer::Name(Named::NotFile),
+        t @ (2 | 3) => Answer::Name(Named::File {
+            stamp: stamp_in(r)?,
+            plain: t == 3,
+        }),
+        4 => Answer::Exists(Kind::Missing),
+        5 => Answer::Exists(Kind::Dir),
+        6 => Answer::Exists(Kind::Other),
+        7 => Answer::Id(None),
+        8 => Answer::Id(Some((r.u64()?, r.u64()?))),
+        _ => return None,
+    })
+}
+
+fn kind_code(k: ProbeKind) -> u64 {
+    match k {
+        ProbeKind::Dir => 0,
+        ProbeKind::Candidate => 1,
+        ProbeKind::HasInclude => 2,
+        ProbeKind::Dependency => 3,
+    }
+}
+
+fn kind_of(c: u64) -> Option<ProbeKind> {
+    Some(match c {
+        0 => ProbeKind::Dir,
+        1 => ProbeKind::Candidate,
+        2 => ProbeKind::HasInclude,
+        3 => ProbeKind::Dependency,
+        _ => return None,
+    })
+}
+
+/// The probe's skipped default dirs as answers a replay checks: the
+/// probe is stale once one appears (`CompilerInfo::is_stale`).
+pub fn still_absent(dirs: &[PathBuf]) -> Vec<(Vec<u8>, Answer)> {
+    dirs.iter()
+        .map(|d| {
+            (
+                d.as_os_str().as_bytes().to_vec(),
+                Answer::Exists(Kind::Missing),
+            )
+        })
+        .collect()
+}
