@@ -88,12 +88,45 @@ pub fn inflate<R: Read, W: Write>(
 
 /// Inflates a whole body held in memory, to at most `limit` bytes.
 pub fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, ZstdError> {
+    if let Some(size) = one_sized_frame(input) {
+        if size > limit as u64 {
+            return Err(ZstdError::TooLarge {
+                limit: limit as u64,
+            });
+        }
+        return in_one_call(input, size as usize);
+    }
     let mut out = Vec::with_capacity(input.len().saturating_mul(3).min(limit));
     match inflate(input, &mut out, limit as u64) {
         Ok(_) => Ok(out),
         Err(InflateError::Zstd(e)) => Err(e),
         Err(InflateError::Io(e)) => Err(ZstdError::Corrupt(e)),
     }
+}
+
+/// The content size `input` declares, if it is exactly one frame that
+/// declares one (what `compress` makes).
+fn one_sized_frame(input: &[u8]) -> Option<u64> {
+    let size = ::zstd::zstd_safe::get_frame_content_size(input).ok()??;
+    let whole = ::zstd::zstd_safe::find_frame_compressed_size(input).ok()?;
+    (whole == input.len()).then_some(size)
+}
+
+/// A frame of known size inflated in one call into a buffer of that size:
+/// no window buffer and no copy, which a client job's reply would
+/// otherwise pay in page faults. The buffer bounds what the frame can
+/// write, whatever its header claimed.
+fn in_one_call(input: &[u8], size: usize) -> Result<Vec<u8>, ZstdError> {
+    let mut out = Vec::with_capacity(size);
+    let mut d = ::zstd::bulk::Decompressor::new().map_err(ZstdError::Corrupt)?;
+    let n = d
+        .decompress_to_buffer(input, &mut out)
+        .map_err(ZstdError::Corrupt)?;
+    if n != size {
+        let e = io::Error::new(io::ErrorKind::InvalidData, "frame size differs from its header");
+        return Err(ZstdError::Corrupt(e));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -124,6 +157,23 @@ mod tests {
             Err(ZstdError::TooLarge { .. })
         ));
         assert_eq!(decompress(&z, 1 << 20).unwrap().len(), 1 << 20);
+    }
+
+    #[test]
+    fn several_frames_and_frames_without_a_size_are_inflated_whole() {
+        let data = text();
+        let mut two = compress(&data[..1000]);
+        two.extend(compress(&data[1000..]));
+        assert_eq!(one_sized_frame(&two), None);
+        assert_eq!(decompress(&two, data.len()).unwrap(), data);
+        let mut enc = ::zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&data).unwrap();
+        let unsized_frame = enc.finish().unwrap();
+        assert_eq!(one_sized_frame(&unsized_frame), None);
+        assert_eq!(decompress(&unsized_frame, data.len()).unwrap(), data);
+        assert!(decompress(&unsized_frame, data.len() - 1).is_err());
+        assert_eq!(one_sized_frame(&compress(&data)), Some(data.len() as u64));
     }
 
     #[test]
