@@ -123,7 +123,10 @@ fn in_one_call(input: &[u8], size: usize) -> Result<Vec<u8>, ZstdError> {
         .decompress_to_buffer(input, &mut out)
         .map_err(ZstdError::Corrupt)?;
     if n != size {
-        let e = io::Error::new(io::ErrorKind::InvalidData, "frame size differs from its header");
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame size differs from its header",
+        );
         return Err(ZstdError::Corrupt(e));
     }
     Ok(out)
