@@ -16,6 +16,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::skipped::SkippedDir;
 use super::unit::{DirOpt, Probe, ProbeKind, Unit};
 
 /// Where a file was found, which decides where `#include_next` resumes.
@@ -45,17 +46,28 @@ pub struct Chains {
     pub dirs: Vec<Vec<u8>>,
     pub bracket: usize,
     pub ignore_own_dir: bool,
+    /// The compiler's default dirs missing here, each with the index in
+    /// `dirs` it would take (`skipped`).
+    pub skipped: Vec<(usize, Vec<u8>)>,
 }
 
 struct Cand {
     name: Vec<u8>,
+    /// Its place in the system chain: 0 before the defaults, `1 + k` for
+    /// default `k`, `u32::MAX` after them.
+    rank: u32,
 }
 
 impl Chains {
     /// The chains for a unit; `defaults` are the compiler's own dirs (from
-    /// the probe, already without duplicates). Each dir's existence is a
-    /// probe.
-    pub fn build(unit: &Unit, defaults: &[PathBuf], probes: &mut Vec<Probe>) -> Chains {
+    /// the probe, already without duplicates), `skipped` the defaults it
+    /// found missing. Each dir's existence is a probe.
+    pub fn build(
+        unit: &Unit,
+        defaults: &[PathBuf],
+        skipped: &[SkippedDir],
+        probes: &mut Vec<Probe>,
+    ) -> Chains {
         let mut quote: Vec<Cand> = Vec::new();
         let mut bracket: Vec<Cand> = Vec::new();
         let mut system: Vec<Cand> = Vec::new();
@@ -63,13 +75,17 @@ impl Chains {
         let mut ignore_own_dir = false;
         let cand = |p: &Path| Cand {
             name: with_sysroot(p, unit.sysroot.as_deref()),
+            rank: 0,
         };
         for d in &unit.dirs {
             match d {
                 DirOpt::I(p) => bracket.push(cand(p)),
                 DirOpt::Quote(p) => quote.push(cand(p)),
                 DirOpt::System(p) => system.push(cand(p)),
-                DirOpt::After(p) => after.push(cand(p)),
+                DirOpt::After(p) => after.push(Cand {
+                    rank: u32::MAX,
+                    ..cand(p)
+                }),
                 DirOpt::Split => {
                     quote = std::mem::take(&mut bracket);
                     ignore_own_dir = true;
@@ -77,14 +93,15 @@ impl Chains {
             }
         }
         for p in env_dirs(unit.env_cpath.as_ref()) {
-            bracket.push(Cand { name: p });
+            bracket.push(Cand { name: p, rank: 0 });
         }
         for p in env_dirs(unit.env_lang_path.as_ref()) {
-            system.push(Cand { name: p });
+            system.push(Cand { name: p, rank: 0 });
         }
-        for p in defaults {
+        for (k, p) in defaults.iter().enumerate() {
             system.push(Cand {
                 name: p.as_os_str().as_bytes().to_vec(),
+                rank: 1 + k as u32,
             });
         }
         system.extend(after);
@@ -109,6 +126,17 @@ impl Chains {
         );
         let join = bracket.first().or(system.first()).map(|x| x.1);
         let quote = dedup(quote, &sys_ids, join, &mut |c, p| stat(c, p), probes);
+        // A skipped dir goes before the first kept dir that follows it in
+        // the compiler's order.
+        let head = quote.len() + bracket.len();
+        let skipped = skipped
+            .iter()
+            .map(|s| {
+                let at = system.iter().position(|x| x.0.rank > s.before);
+                let at = head + at.unwrap_or(system.len());
+                (at, s.path.as_os_str().as_bytes().to_vec())
+            })
+            .collect();
         let mut dirs: Vec<Vec<u8>> = quote.into_iter().map(|x| x.0.name).collect();
         let nq = dirs.len();
         dirs.extend(bracket.into_iter().chain(system).map(|x| x.0.name));
@@ -116,6 +144,29 @@ impl Chains {
             dirs,
             bracket: nq,
             ignore_own_dir,
+            skipped,
+        }
+    }
+
+    /// The skipped default dirs a search for `name` that finds nothing
+    /// passes, in chain order: those at or after where it starts.
+    pub fn skipped_from<'s>(&'s self, name: &[u8], how: How) -> impl Iterator<Item = &'s [u8]> {
+        let start = match name.first() {
+            Some(b'/') => usize::MAX,
+            _ => self.start(how),
+        };
+        self.skipped
+            .iter()
+            .filter(move |s| s.0 >= start)
+            .map(|s| &s.1[..])
+    }
+
+    /// Where in `dirs` a search goes on after its own-dir or `./` step.
+    fn start(&self, how: How) -> usize {
+        match how {
+            How::Angled => self.bracket,
+            How::Next(FoundIn::Dir(i)) => i as usize + 1,
+            How::Quote { .. } | How::Cmdline | How::Next(_) => 0,
         }
     }
 
@@ -133,27 +184,22 @@ impl Chains {
         }
         // One buffer for every candidate; the path found is returned in it.
         let mut p = Vec::with_capacity(name.len() + 64);
-        let start = match how {
-            How::Quote { own_dir } => {
-                if !self.ignore_own_dir {
-                    join_into(&mut p, own_dir, name);
-                    if let Some(t) = probe(&p)? {
-                        return Ok(Some((t, p, FoundIn::Own)));
-                    }
+        match how {
+            How::Quote { own_dir } if !self.ignore_own_dir => {
+                join_into(&mut p, own_dir, name);
+                if let Some(t) = probe(&p)? {
+                    return Ok(Some((t, p, FoundIn::Own)));
                 }
-                0
             }
             How::Cmdline => {
                 join_into(&mut p, b"./", name);
                 if let Some(t) = probe(&p)? {
                     return Ok(Some((t, p, FoundIn::Cwd)));
                 }
-                0
             }
-            How::Angled => self.bracket,
-            How::Next(FoundIn::Dir(i)) => i as usize + 1,
-            How::Next(_) => 0,
-        };
+            _ => {}
+        }
+        let start = self.start(how);
         for (i, d) in self.dirs.iter().enumerate().skip(start) {
             join_into(&mut p, d, name);
             if let Some(t) = probe(&p)? {
