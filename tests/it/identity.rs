@@ -226,14 +226,7 @@ pub(crate) fn daemon_with_bind(tree: &Tree, from: &Path, over: &Path) -> Daemon 
         .arg(from)
         .arg(over)
         .arg(tree.path("bin/distccd"))
-        .args([
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
+        .args(serve_args("127.0.0.1", 0))
         .arg("--log-stderr")
         .arg("--compiler-dir")
         .arg(tree.path("masq"))
