@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::identity::{can_unshare, daemon_with_bind};
+use crate::identity::{can_unshare, daemon_with_bind, with_bind};
 use crate::skip_unless;
 use crate::util::*;
 
@@ -130,12 +130,9 @@ fn a_header_in_a_default_dir_missing_here_but_present_on_the_daemon_is_refused()
     fs::create_dir_all(&sub).unwrap();
     fs::write(sub.join(HEADER), "/* present */\n").unwrap();
     // The set-up bites: gcc itself there takes the other branch.
-    let mut c = Command::new("unshare");
-    c.args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg("mount --bind \"$1\" \"$2\" && exec gcc -O1 -c t.c -o theirs.o")
-        .arg("sh")
-        .arg(&theirs)
-        .arg(SYSTEM_DIR)
+    let mut c = with_bind(&theirs, Path::new(SYSTEM_DIR));
+    c.arg(which("gcc"))
+        .args(["-O1", "-c", "t.c", "-o", "theirs.o"])
         .current_dir(tree.work());
     let out = run(c, T);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -216,16 +216,23 @@ pub(crate) fn can_unshare() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A daemon in a mount namespace of its own where `from` is bind-mounted
-/// over `over`: it alone sees the other file (or dir) there.
-pub(crate) fn daemon_with_bind(tree: &Tree, from: &Path, over: &Path) -> Daemon {
+/// A command that runs the program and arguments given to it next in a
+/// mount namespace of its own where `from` is bind-mounted over `over`.
+pub(crate) fn with_bind(from: &Path, over: &Path) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c"])
         .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
         .arg("sh")
         .arg(from)
-        .arg(over)
-        .arg(tree.path("bin/distccd"))
+        .arg(over);
+    cmd
+}
+
+/// A daemon in a mount namespace of its own where `from` is bind-mounted
+/// over `over`: it alone sees the other file (or dir) there.
+pub(crate) fn daemon_with_bind(tree: &Tree, from: &Path, over: &Path) -> Daemon {
+    let mut cmd = with_bind(from, over);
+    cmd.arg(tree.path("bin/distccd"))
         .args(serve_args("127.0.0.1", 0))
         .arg("--log-stderr")
         .arg("--compiler-dir")
