@@ -6,6 +6,11 @@
 //! asserts each absent (`assertions`), and our daemon refuses where one
 //! is present.
 //!
+//! The same holds for the compiler's default dirs missing here (gcc's
+//! "ignoring nonexistent directory"): a volunteer that has one searches
+//! it, so the scan names the name in each such dir a negative search
+//! passed (`includes::skipped`), and those are asserted absent too.
+//!
 //! Searches for `#include` need no such list: a header found earlier in
 //! the chain on the volunteer is a file its compiler reads, which the
 //! check of the reads (`verify`) catches. Only system dirs count: the
@@ -17,14 +22,19 @@ use super::normal::normalise;
 use crate::includes::{ProbeKind, ScanResult};
 
 /// The absent `__has_include` candidates of `scan` under `system` dirs,
-/// absolute, sorted, once each.
+/// and in the default dirs missing here, absolute, sorted, once each.
 pub fn system_probes(cwd: &Path, scan: &ScanResult, system: &[PathBuf]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = scan
         .probes
         .iter()
-        .filter(|p| p.kind == ProbeKind::HasInclude && !p.exists)
-        .map(|p| normalise(cwd, &p.path))
-        .filter(|p| system.iter().any(|d| p.starts_with(d)))
+        .filter(|p| !p.exists)
+        .filter_map(|p| match p.kind {
+            ProbeKind::HasInclude => Some((normalise(cwd, &p.path), false)),
+            ProbeKind::Skipped => Some((normalise(cwd, &p.path), true)),
+            _ => None,
+        })
+        .filter(|(p, skipped)| *skipped || system.iter().any(|d| p.starts_with(d)))
+        .map(|(p, _)| p)
         .collect();
     out.sort();
     out.dedup();
@@ -58,13 +68,19 @@ mod tests {
                 probe("/sys/inc", ProbeKind::Dir, false),
                 // Not a system dir: the volunteer sees only what is sent.
                 probe("inc/e.h", ProbeKind::HasInclude, false),
+                // In a default dir missing here: a volunteer may have it.
+                probe("/sys/gone/f.h", ProbeKind::Skipped, false),
             ],
             ..ScanResult::default()
         };
         let got = system_probes(Path::new("/w"), &scan, &["/sys/inc".into()]);
         assert_eq!(
             got,
-            [PathBuf::from("/sys/inc/a.h"), PathBuf::from("/sys/inc/b.h")]
+            [
+                PathBuf::from("/sys/gone/f.h"),
+                PathBuf::from("/sys/inc/a.h"),
+                PathBuf::from("/sys/inc/b.h")
+            ]
         );
     }
 }

@@ -22,6 +22,8 @@ pub struct Asserted {
     pub assertions: Assertions,
     /// The list `assertions.system` is the digest of, as it goes on the wire.
     pub list: Vec<u8>,
+    /// That list's entries, sorted by path.
+    pub files: Vec<SystemFile>,
 }
 
 /// The language whose compiler proper the job runs.
@@ -67,6 +69,7 @@ pub fn of(
     Asserted {
         assertions: Assertions { identity, system },
         list,
+        files,
     }
 }
 

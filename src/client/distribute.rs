@@ -140,7 +140,7 @@ fn hosts_in_turn(
                 });
                 match blame {
                     Blame::Local => break,
-                    Blame::Unreachable => {}
+                    Blame::Unreachable | Blame::Mismatched => {}
                     Blame::MidJob | Blame::Refused if retried => break,
                     Blame::MidJob | Blame::Refused => retried = true,
                 }

@@ -5,7 +5,8 @@
 //! on the extension (distcc 3.4) is remembered and asked in plain
 //! protocol 3 (`exact`) from then on. The request asserts the compiler's
 //! identity and the system headers' digests (`assertions`), which our
-//! daemon checks before compiling.
+//! daemon checks before compiling; a host that refused the same lately
+//! is skipped without asking (`mismatched`).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -19,9 +20,11 @@ use super::context::Context;
 use super::exact::{self, Sent};
 use super::job::Job;
 use super::listing::Listed;
+use super::mismatched;
 use super::outcome::{Answer, Blame, Failed};
 use super::pick;
 use super::shipped::{Shipped, Stale};
+use crate::exit::{self, Code};
 use crate::hosts::Host;
 use crate::protocol::hashed::{self, HashedFile};
 use crate::protocol::identity as asserted;
@@ -30,9 +33,15 @@ use crate::transport::Connection;
 
 /// One hashed request to `host` with the files `listed`.
 pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Answer, Failed> {
+    let asserted = assertions::of(ctx, job, &listed.system, &listed.system_known);
+    if let Some(why) = mismatched::known(ctx, host, &asserted) {
+        return Err(Failed {
+            err: anyhow::anyhow!("{why}; not asked"),
+            blame: Blame::Mismatched,
+        });
+    }
     let mut conn = connection::open(ctx, host)?;
     let argv = ctx.server_argv(job.exact_args());
-    let asserted = assertions::of(ctx, job, &listed.system, &listed.system_known);
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
@@ -78,7 +87,13 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
         bytes,
     };
     let form = ReplyForm::of_dist(dist);
-    exact::reply_to(ctx, job, host, listed, sent, form)
+    let answer = exact::reply_to(ctx, job, host, listed, sent, form)?;
+    if let Answer::Reply(r) = &answer {
+        if exit::exit_code(r.status as i32).is_some_and(Code::is_distcc) {
+            mismatched::refused(ctx, host, &asserted, &String::from_utf8_lossy(&r.stderr));
+        }
+    }
+    Ok(answer)
 }
 
 /// Sends `files`: digests first, then only the bodies the daemon lacks;
@@ -190,6 +205,7 @@ mod tests {
         let asserted = Asserted {
             assertions: Assertions::default(),
             list: Vec::new(),
+            files: Vec::new(),
         };
         let argv = [
             OsString::from("cc"),

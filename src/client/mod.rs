@@ -53,6 +53,7 @@ pub mod job;
 pub mod listing;
 pub mod local;
 pub mod lock;
+pub mod mismatched;
 pub mod normal;
 pub mod outcome;
 pub mod output;

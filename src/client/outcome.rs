@@ -33,6 +33,10 @@ pub enum Blame {
     /// The server answered but would not compile (whitelist, policy): try
     /// elsewhere, without marking it down for everyone.
     Refused,
+    /// Not asked: the host refused the same compiler or system header
+    /// lately (`mismatched`). Like an unreachable host, skipped freely,
+    /// but not marked down: jobs that assert otherwise still go there.
+    Mismatched,
 }
 
 impl Failed {

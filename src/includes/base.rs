@@ -11,6 +11,7 @@ use super::expr;
 use super::macros::{DefSource, Macros, Slot, Special};
 use super::probe::{CompilerInfo, Family};
 use super::skeleton::Skeleton;
+use super::skipped::SkippedDir;
 use super::store::Store;
 use super::token::{FxMap, Interner, Sym};
 
@@ -28,6 +29,7 @@ pub struct Base {
     pub opts: expr::Options,
     pub once: OnceRule,
     pub dirs: Vec<std::path::PathBuf>,
+    pub skipped: Vec<SkippedDir>,
     pub preincludes: Vec<Vec<u8>>,
 }
 
@@ -76,6 +78,7 @@ impl Base {
                 OnceRule::Content
             },
             dirs: cc.dirs.clone(),
+            skipped: cc.absent_dirs.clone(),
             preincludes: cc.preincludes.clone(),
         }
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::files::{FileCache, Node, State};
-use super::search::{Chains, FoundIn, How};
+use super::search::{join, Chains, FoundIn, How};
 use super::token::{FxMap, Interner};
 use super::unit::{FileRead, Probe, ProbeKind, ScanError};
 
@@ -180,6 +180,11 @@ impl<'a> Fs<'a> {
             self.probe_by_name(p, kind, found);
             Ok(found.then_some(()))
         });
+        if kind == ProbeKind::HasInclude && matches!(r, Ok(None)) {
+            for d in chains.skipped_from(name, how) {
+                self.probe_by_name(&join(d, name), ProbeKind::Skipped, false);
+            }
+        }
         self.chains = chains;
         r.ok().map(|o| o.is_some())
     }

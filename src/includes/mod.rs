@@ -15,7 +15,8 @@
 //! - `macros`: definitions and the macro table; `expand`: expansion;
 //!   `expr`: `#if` evaluation, `literal`: the values of its literals;
 //! - `search`: gcc's include chains; `files`: the stat/skeleton cache,
-//!   with `listing`s of dirs; `fs`: one unit's lookups and records;
+//!   with `listing`s of dirs; `skipped`: the default dirs missing here;
+//!   `fs`: one unit's lookups and records;
 //!   `walk`: one unit's walk;
 //! - `pack`: one file shared by processes; `store`: what is kept in it
 //!   (skeletons, listings, probes) and when; `claim`: cold work done
@@ -45,6 +46,7 @@ pub mod replay;
 pub mod search;
 pub mod session;
 pub mod skeleton;
+pub mod skipped;
 pub mod stamp;
 pub mod store;
 pub mod token;
@@ -118,7 +120,9 @@ impl Scanner {
         let chains = if unit.lang == Some(Lang::Preprocessed) {
             Chains::default()
         } else {
-            Chains::build(unit, &base.dirs, &mut probes, &mut |p| self.files.dir_id(p))
+            Chains::build(unit, &base.dirs, &base.skipped, &mut probes, &mut |p| {
+                self.files.dir_id(p)
+            })
         };
         let fs = fs::Fs::new(&mut self.files, chains, &unit.cwd, probes);
         if unit.lang == Some(Lang::Preprocessed) {

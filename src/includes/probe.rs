@@ -21,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::codec::{Reader, Writer};
+use super::skipped::{self, SkippedDir};
 use super::unit::Lang;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,9 +38,11 @@ pub struct CompilerInfo {
     pub predefined: Vec<u8>,
     /// The default `#include <...>` dirs, in order.
     pub dirs: Vec<PathBuf>,
-    /// Default dirs the compiler skipped as nonexistent: if one appears,
-    /// the answers above are stale (it would take its place in `dirs`).
-    pub absent_dirs: Vec<PathBuf>,
+    /// Default dirs the compiler skipped as nonexistent, in chain order,
+    /// each with its place among `dirs`: a volunteer that has one
+    /// searches it (`skipped`); if one appears here, the answers above
+    /// are stale.
+    pub absent_dirs: Vec<SkippedDir>,
     /// Names pre-included through the `<>` chain before `-include`s.
     pub preincludes: Vec<Vec<u8>>,
     /// Builtins that `#ifdef` reports defined.
@@ -130,7 +133,7 @@ fn lang_flag(lang: Lang) -> &'static str {
 /// `compiler FLAGS -x LANG -E -dM` run in `dir`, with none of the
 /// environment that would add include dirs or write a dependency file
 /// somewhere of the user's.
-fn macros_of(compiler: &Path, flags: &[OsString], lang: Lang, dir: &Path) -> Command {
+pub(super) fn macros_of(compiler: &Path, flags: &[OsString], lang: Lang, dir: &Path) -> Command {
     let mut cmd = Command::new(compiler);
     cmd.args(flags)
         .args(["-x", lang_flag(lang), "-E", "-dM"])
@@ -173,7 +176,13 @@ pub fn probe(compiler: &Path, flags: &[OsString], lang: Lang) -> Result<Compiler
         );
     }
     let d = std::fs::read(&deps).unwrap_or_default();
-    Ok(parse(&out.stdout, &out.stderr, &d, &input, lang))
+    let mut info = parse(&out.stdout, &out.stderr, &d, &input, lang);
+    // clang reports a missing dir when it adds it, not in chain order.
+    if info.family == Family::Gcc && !info.absent_dirs.is_empty() {
+        skipped::order(compiler, flags, lang, &info.dirs, &mut info.absent_dirs);
+        info.seal();
+    }
+    Ok(info)
 }
 
 /// Reads the probe's outputs (split out so it can be tested on text).
@@ -201,12 +210,9 @@ pub fn parse(stdout: &[u8], stderr: &[u8], deps: &[u8], input: &Path, lang: Lang
     }
     let err = String::from_utf8_lossy(stderr);
     let mut dirs = Vec::new();
-    let mut absent_dirs = Vec::new();
     let mut inside = false;
     for l in err.lines() {
-        if let Some(d) = l.strip_prefix("ignoring nonexistent directory \"") {
-            absent_dirs.push(PathBuf::from(d.trim_end_matches('"')));
-        } else if l.starts_with("#include <...> search starts here:") {
+        if l.starts_with("#include <...> search starts here:") {
             inside = true;
         } else if l.starts_with("End of search list.") {
             inside = false;
@@ -224,6 +230,7 @@ pub fn parse(stdout: &[u8], stderr: &[u8], deps: &[u8], input: &Path, lang: Lang
         Family::Gcc
     };
     let preincludes = preincludes_of(deps, input, &dirs);
+    let absent_dirs = skipped::listed(&err, dirs.len());
     let mut info = CompilerInfo {
         family,
         lang,
@@ -235,8 +242,7 @@ pub fn parse(stdout: &[u8], stderr: &[u8], deps: &[u8], input: &Path, lang: Lang
         id: [0; 32],
         key: [0; 32],
     };
-    info.id = Sha256::digest(info.encode_fields()).into();
-    info.key = info.id;
+    info.seal();
     info
 }
 
@@ -261,9 +267,15 @@ fn preincludes_of(deps: &[u8], input: &Path, dirs: &[PathBuf]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-const MAGIC: &[u8] = b"distcc-compiler-probe-3";
+const MAGIC: &[u8] = b"distcc-compiler-probe-4";
 
 impl CompilerInfo {
+    /// Sets `id` (and `key`) to the digest of the fields.
+    pub fn seal(&mut self) {
+        self.id = Sha256::digest(self.encode_fields()).into();
+        self.key = self.id;
+    }
+
     fn encode_fields(&self) -> Vec<u8> {
         let mut w = Writer::new(MAGIC);
         w.u64(match self.family {
@@ -283,7 +295,8 @@ impl CompilerInfo {
         }
         w.u64(self.absent_dirs.len() as u64);
         for d in &self.absent_dirs {
-            w.blob(d.as_os_str().as_bytes());
+            w.blob(d.path.as_os_str().as_bytes());
+            w.u64(d.before.into());
         }
         w.u64(self.preincludes.len() as u64);
         for p in &self.preincludes {
@@ -305,7 +318,7 @@ impl CompilerInfo {
 
     /// Whether a dir the compiler skipped has appeared since the probe.
     pub fn is_stale(&self) -> bool {
-        self.absent_dirs.iter().any(|d| d.exists())
+        self.absent_dirs.iter().any(|d| d.path.exists())
     }
 
     pub fn decode(b: &[u8]) -> Option<CompilerInfo> {
@@ -338,7 +351,13 @@ impl CompilerInfo {
                 .collect()
         };
         let dirs = paths(list(&mut r)?);
-        let absent_dirs = paths(list(&mut r)?);
+        let n = r.u64()? as usize;
+        let mut absent_dirs = Vec::with_capacity(n.min(b.len()));
+        for _ in 0..n {
+            let path = PathBuf::from(OsStr::from_bytes(r.blob()?));
+            let before = u32::try_from(r.u64()?).ok()?;
+            absent_dirs.push(SkippedDir { path, before });
+        }
         let preincludes = list(&mut r)?;
         let specials = list(&mut r)?
             .into_iter()

@@ -84,6 +84,22 @@ fn real_gcc() {
     let none = real("gcc", &["-nostdinc"], Lang::C).unwrap();
     assert!(none.dirs.is_empty());
     assert!(none.preincludes.is_empty());
+    assert!(none.absent_dirs.is_empty());
+}
+
+#[test]
+fn real_gcc_places_its_skipped_dirs() {
+    let Some(c) = real("gcc", &[], Lang::C) else {
+        return;
+    };
+    for s in &c.absent_dirs {
+        assert!(s.before as usize <= c.dirs.len(), "{s:?}");
+        // A multiarch dir (`/usr/local/include/<triplet>`) comes right
+        // before its base dir in gcc's defaults.
+        if let Some(i) = c.dirs.iter().position(|d| s.path.parent() == Some(d)) {
+            assert_eq!(s.before as usize, i, "{s:?} in {:?}", c.dirs);
+        }
+    }
 }
 
 #[test]

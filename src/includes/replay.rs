@@ -21,7 +21,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -373,6 +373,7 @@ fn kind_code(k: ProbeKind) -> u64 {
         ProbeKind::Candidate => 1,
         ProbeKind::HasInclude => 2,
         ProbeKind::Dependency => 3,
+        ProbeKind::Skipped => 4,
     }
 }
 
@@ -382,19 +383,19 @@ fn kind_of(c: u64) -> Option<ProbeKind> {
         1 => ProbeKind::Candidate,
         2 => ProbeKind::HasInclude,
         3 => ProbeKind::Dependency,
+        4 => ProbeKind::Skipped,
         _ => return None,
     })
 }
 
 /// The probe's skipped default dirs as answers a replay checks: the
 /// probe is stale once one appears (`CompilerInfo::is_stale`).
-pub fn still_absent(dirs: &[PathBuf]) -> Vec<(Vec<u8>, Answer)> {
-    dirs.iter()
-        .map(|d| {
-            (
-                d.as_os_str().as_bytes().to_vec(),
-                Answer::Exists(Kind::Missing),
-            )
-        })
-        .collect()
+pub fn still_absent<'a>(dirs: impl Iterator<Item = &'a Path>) -> Vec<(Vec<u8>, Answer)> {
+    dirs.map(|d| {
+        (
+            d.as_os_str().as_bytes().to_vec(),
+            Answer::Exists(Kind::Missing),
+        )
+    })
+    .collect()
 }

@@ -15,6 +15,7 @@
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use super::skipped::SkippedDir;
 use super::unit::{DirOpt, Probe, ProbeKind, Unit};
 
 /// Where a file was found, which decides where `#include_next` resumes.
@@ -44,10 +45,16 @@ pub struct Chains {
     pub dirs: Vec<Vec<u8>>,
     pub bracket: usize,
     pub ignore_own_dir: bool,
+    /// The compiler's default dirs missing here, each with the index in
+    /// `dirs` it would take (`skipped`).
+    pub skipped: Vec<(usize, Vec<u8>)>,
 }
 
 struct Cand {
     name: Vec<u8>,
+    /// Its place in the system chain: 0 before the defaults, `1 + k` for
+    /// default `k`, `u32::MAX` after them.
+    rank: u32,
 }
 
 /// A dir's device and inode: the same dir by two names is searched once.
@@ -55,12 +62,13 @@ pub type DirId = (u64, u64);
 
 impl Chains {
     /// The chains for a unit; `defaults` are the compiler's own dirs (from
-    /// the probe, already without duplicates). Each dir's existence is a
-    /// probe.
-    /// `dir_id` tells a dir's identity (None: not a dir), which dedups.
+    /// the probe, already without duplicates), `skipped` the defaults it
+    /// found missing. Each dir's existence is a probe; `dir_id` tells a
+    /// dir's identity (None: not a dir), which dedups.
     pub fn build(
         unit: &Unit,
         defaults: &[PathBuf],
+        skipped: &[SkippedDir],
         probes: &mut Vec<Probe>,
         dir_id: &mut dyn FnMut(&[u8]) -> Option<DirId>,
     ) -> Chains {
@@ -71,13 +79,17 @@ impl Chains {
         let mut ignore_own_dir = false;
         let cand = |p: &Path| Cand {
             name: with_sysroot(p, unit.sysroot.as_deref()),
+            rank: 0,
         };
         for d in &unit.dirs {
             match d {
                 DirOpt::I(p) => bracket.push(cand(p)),
                 DirOpt::Quote(p) => quote.push(cand(p)),
                 DirOpt::System(p) => system.push(cand(p)),
-                DirOpt::After(p) => after.push(cand(p)),
+                DirOpt::After(p) => after.push(Cand {
+                    rank: u32::MAX,
+                    ..cand(p)
+                }),
                 DirOpt::Split => {
                     quote = std::mem::take(&mut bracket);
                     ignore_own_dir = true;
@@ -85,14 +97,15 @@ impl Chains {
             }
         }
         for p in env_dirs(unit.env_cpath.as_ref()) {
-            bracket.push(Cand { name: p });
+            bracket.push(Cand { name: p, rank: 0 });
         }
         for p in env_dirs(unit.env_lang_path.as_ref()) {
-            system.push(Cand { name: p });
+            system.push(Cand { name: p, rank: 0 });
         }
-        for p in defaults {
+        for (k, p) in defaults.iter().enumerate() {
             system.push(Cand {
                 name: p.as_os_str().as_bytes().to_vec(),
+                rank: 1 + k as u32,
             });
         }
         system.extend(after);
@@ -116,6 +129,17 @@ impl Chains {
         );
         let join = bracket.first().or(system.first()).map(|x| x.1);
         let quote = dedup(quote, &sys_ids, join, &mut |c, p| stat(c, p), probes);
+        // A skipped dir goes before the first kept dir that follows it in
+        // the compiler's order.
+        let head = quote.len() + bracket.len();
+        let skipped = skipped
+            .iter()
+            .map(|s| {
+                let at = system.iter().position(|x| x.0.rank > s.before);
+                let at = head + at.unwrap_or(system.len());
+                (at, s.path.as_os_str().as_bytes().to_vec())
+            })
+            .collect();
         let mut dirs: Vec<Vec<u8>> = quote.into_iter().map(|x| x.0.name).collect();
         let nq = dirs.len();
         dirs.extend(bracket.into_iter().chain(system).map(|x| x.0.name));
@@ -123,6 +147,29 @@ impl Chains {
             dirs,
             bracket: nq,
             ignore_own_dir,
+            skipped,
+        }
+    }
+
+    /// The skipped default dirs a search for `name` that finds nothing
+    /// passes, in chain order: those at or after where it starts.
+    pub fn skipped_from<'s>(&'s self, name: &[u8], how: How) -> impl Iterator<Item = &'s [u8]> {
+        let start = match name.first() {
+            Some(b'/') => usize::MAX,
+            _ => self.start(how),
+        };
+        self.skipped
+            .iter()
+            .filter(move |s| s.0 >= start)
+            .map(|s| &s.1[..])
+    }
+
+    /// Where in `dirs` a search goes on after its own-dir or `./` step.
+    fn start(&self, how: How) -> usize {
+        match how {
+            How::Angled => self.bracket,
+            How::Next(FoundIn::Dir(i)) => i as usize + 1,
+            How::Quote { .. } | How::Cmdline | How::Next(_) => 0,
         }
     }
 
@@ -140,27 +187,22 @@ impl Chains {
         }
         // One buffer for every candidate; the path found is returned in it.
         let mut p = Vec::with_capacity(name.len() + 64);
-        let start = match how {
-            How::Quote { own_dir } => {
-                if !self.ignore_own_dir {
-                    join_into(&mut p, own_dir, name);
-                    if let Some(t) = probe(&p)? {
-                        return Ok(Some((t, p, FoundIn::Own)));
-                    }
+        match how {
+            How::Quote { own_dir } if !self.ignore_own_dir => {
+                join_into(&mut p, own_dir, name);
+                if let Some(t) = probe(&p)? {
+                    return Ok(Some((t, p, FoundIn::Own)));
                 }
-                0
             }
             How::Cmdline => {
                 join_into(&mut p, b"./", name);
                 if let Some(t) = probe(&p)? {
                     return Ok(Some((t, p, FoundIn::Cwd)));
                 }
-                0
             }
-            How::Angled => self.bracket,
-            How::Next(FoundIn::Dir(i)) => i as usize + 1,
-            How::Next(_) => 0,
-        };
+            _ => {}
+        }
+        let start = self.start(how);
         for (i, d) in self.dirs.iter().enumerate().skip(start) {
             join_into(&mut p, d, name);
             if let Some(t) = probe(&p)? {

@@ -1,6 +1,7 @@
 //! Search-rule corners, each checked against `gcc -M` where gcc is
 //! installed (see `walk_tests::check`).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::includes::unit::ProbeKind;
@@ -251,4 +252,101 @@ fn sysroot_prefix_and_env_paths() {
         "{:?}",
         r.files
     );
+}
+
+/// A compiler whose default dirs are the tree's `d0`, `d1`, and which
+/// skipped `m0` (before `d0`), `m1` (between) and `m2` (after both).
+fn with_skipped(t: &Tree) -> crate::includes::probe::CompilerInfo {
+    let root = t.root();
+    let r = |d: &str| root.join(d).display().to_string();
+    let stderr = format!(
+        "ignoring nonexistent directory \"{}\"\n\
+         ignoring nonexistent directory \"{}\"\n\
+         ignoring nonexistent directory \"{}\"\n\
+         #include <...> search starts here:\n {}\n {}\nEnd of search list.\n",
+        r("m0"),
+        r("m1"),
+        r("m2"),
+        r("d0"),
+        r("d1")
+    );
+    let stdout = b"#define __distcc_probe_0 1\n#define __distcc_probe_1 1\n";
+    let mut cc = crate::includes::probe::parse(
+        stdout,
+        stderr.as_bytes(),
+        b"",
+        Path::new("p.h"),
+        crate::includes::Lang::C,
+    );
+    for (s, before) in cc.absent_dirs.iter_mut().zip([0, 1, 2]) {
+        s.before = before;
+    }
+    cc.seal();
+    cc
+}
+
+#[test]
+fn a_has_include_that_finds_nothing_names_the_skipped_dirs_it_passes() {
+    let t = Tree::new(&[
+        (
+            "m.c",
+            "#if __has_include(<x.h>)\n#endif\n\
+             #if __has_include(<found.h>)\n#endif\n\
+             #include <n.h>\n#include <w.h>\n",
+        ),
+        ("s/found.h", ""),
+        // Found in d0: a next search starts at d1, past m0.
+        ("d0/n.h", "#if __has_include_next(<y.h>)\n#endif\n"),
+        // Found after the defaults: a next search passes none of them.
+        ("z/w.h", "#if __has_include_next(<q.h>)\n#endif\n"),
+    ]);
+    let cc = with_skipped(&t);
+    let u = crate::includes::walk_tests::unit_of(
+        t.tmp.path(),
+        &["-isystem", "s", "-idirafter", "z", "m.c"],
+    );
+    let r = crate::includes::Scanner::new().scan(&u, &cc).unwrap();
+    let root = t.root();
+    let mut got: Vec<String> = r
+        .probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Skipped)
+        .inspect(|p| assert!(!p.exists))
+        .map(|p| p.path.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["m0/x.h", "m1/x.h", "m1/y.h", "m2/x.h", "m2/y.h"]);
+}
+
+#[test]
+fn skipped_dirs_keep_their_place_when_a_default_is_also_a_user_dir() {
+    let t = Tree::new(&[("d0/.keep", ""), ("d1/.keep", ""), ("s/.keep", "")]);
+    let cc = with_skipped(&t);
+    let root = t.root();
+    let d1 = root.join("d1").display().to_string();
+    // d1 given as -isystem moves to the front; m1 and m2 then sit before
+    // the -idirafter dir, m0 before d0.
+    let u = crate::includes::walk_tests::unit_of(
+        t.tmp.path(),
+        &["-isystem", &d1, "-idirafter", "s", "m.c"],
+    );
+    let c = Chains::build(&u, &cc.dirs, &cc.absent_dirs, &mut Vec::new(), &mut |p| {
+        std::fs::metadata(std::ffi::OsStr::from_bytes(p))
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| (m.dev(), m.ino()))
+    });
+    let names: Vec<String> = c
+        .dirs
+        .iter()
+        .map(|d| String::from_utf8_lossy(d).replace(&*root.to_string_lossy(), ""))
+        .collect();
+    assert_eq!(names, ["/d1", "/d0", "s"]);
+    let at: Vec<usize> = c.skipped.iter().map(|s| s.0).collect();
+    assert_eq!(at, [1, 2, 2]);
+    // A next search from the front d1 passes all three, from d0 the two
+    // after it, from `s` none.
+    let from = |i: u32| c.skipped_from(b"x.h", How::Next(FoundIn::Dir(i))).count();
+    assert_eq!((from(0), from(1), from(2)), (3, 2, 0));
+    assert_eq!(c.skipped_from(b"/abs/x.h", How::Angled).count(), 0);
 }

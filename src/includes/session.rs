@@ -150,7 +150,7 @@ impl Session {
             }
         }
         if let (Some(key), Ok(result)) = (&kept, &r) {
-            let skipped = replay::still_absent(&info.absent_dirs);
+            let skipped = replay::still_absent(info.absent_dirs.iter().map(|d| d.path.as_path()));
             if let Some(bytes) = replay::encode(result, self.scanner.answers(), &skipped) {
                 self.scanner.store().keep_scan(key, &bytes);
             }

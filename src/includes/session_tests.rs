@@ -189,7 +189,11 @@ fn a_probe_is_stale_when_a_skipped_dir_appears() {
         d.display()
     );
     let i = probe::parse(b"", stderr.as_bytes(), b"", Path::new("p.h"), Lang::C);
-    assert_eq!(i.absent_dirs, std::slice::from_ref(&d));
+    let skipped = crate::includes::skipped::SkippedDir {
+        path: d.clone(),
+        before: 1,
+    };
+    assert_eq!(i.absent_dirs, [skipped]);
     assert!(!i.is_stale());
     std::fs::create_dir(&d).unwrap();
     assert!(i.is_stale());

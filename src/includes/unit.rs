@@ -95,6 +95,10 @@ pub enum ProbeKind {
     Candidate,
     /// A `__has_include` lookup.
     HasInclude,
+    /// Where a `__has_include` that found nothing would also have looked
+    /// on a host that has a default dir the compiler skipped here as
+    /// nonexistent (`skipped`): always absent here.
+    Skipped,
     /// `#pragma GCC dependency`.
     Dependency,
 }

@@ -1,13 +1,15 @@
 //! What the client processes of one user share on disk, in the state dir
 //! (`$DISTCC_DIR/state`), and the monitor reads: a record per running job
 //! (`running`), the history of finished jobs (`history`), per-host
-//! failure records (`backoff`), and the phases a job goes through
+//! failure records (`backoff`), what a host was found to lack
+//! (`mismatch`), and the phases a job goes through
 //! (`phase`); where they live (`paths`). Writers are the client's; readers are the monitor's and the
 //! client's own. Slot locks live beside it but are the client's alone
 //! (`client::lock`).
 
 pub mod backoff;
 pub mod history;
+pub mod mismatch;
 pub mod paths;
 pub mod phase;
 pub mod running;

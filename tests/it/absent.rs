@@ -4,13 +4,15 @@
 //! include dir in a mount namespace the test creates for the daemon
 //! alone) refuses, and the object is the local compile's, never one
 //! built down the other branch; a daemon without it compiles as usual.
+//! The same holds where the header is in a default dir of gcc's that
+//! does not exist here but does on the daemon.
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::identity::{can_unshare, daemon_with_bind};
+use crate::identity::{can_unshare, daemon_with_bind, with_bind};
 use crate::skip_unless;
 use crate::util::*;
 
@@ -89,4 +91,64 @@ fn a_header_absent_here_but_present_on_the_daemon_is_refused() {
     same_object(&tree, "u.o", &local);
     let log = plain.log_when(|l| l.contains(": gcc status 0"));
     assert!(log.contains(": gcc status 0"), "{log}");
+}
+
+/// A default include dir gcc skips here as nonexistent whose parent is
+/// `SYSTEM_DIR` (Debian's multiarch `/usr/local/include/<triplet>`), so a
+/// daemon that sees a dir of the test's own over `SYSTEM_DIR` has it,
+/// and nothing a compile needs is hidden from it.
+fn skipped_default_dir() -> Option<std::path::PathBuf> {
+    let out = Command::new(which("gcc"))
+        .args(["-x", "c", "-E", "-v", "/dev/null", "-o", "/dev/null"])
+        .env("LC_ALL", "C")
+        .output()
+        .ok()?;
+    text(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ignoring nonexistent directory \""))
+        .map(|d| Path::new(d.trim_end_matches('"')).to_path_buf())
+        .find(|d| d.parent() == Some(Path::new(SYSTEM_DIR)))
+}
+
+#[test]
+fn a_header_in_a_default_dir_missing_here_but_present_on_the_daemon_is_refused() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(
+        have("unshare") && can_unshare(),
+        "cannot make a mount namespace"
+    );
+    let Some(missing) = skipped_default_dir() else {
+        eprintln!("SKIPPED: gcc skips no default dir under {SYSTEM_DIR}");
+        return;
+    };
+    let tree = Tree::new();
+    tree.write("t.c", SRC);
+    let local = local_object(&tree);
+    // The daemon sees the skipped dir, holding the header.
+    let theirs = tree.path("their-include");
+    let sub = theirs.join(missing.file_name().unwrap());
+    fs::create_dir_all(&sub).unwrap();
+    fs::write(sub.join(HEADER), "/* present */\n").unwrap();
+    // The set-up bites: gcc itself there takes the other branch.
+    let mut c = with_bind(&theirs, Path::new(SYSTEM_DIR));
+    c.arg(which("gcc"))
+        .args(["-O1", "-c", "t.c", "-o", "theirs.o"])
+        .current_dir(tree.work());
+    let out = run(c, T);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let theirs_obj = fs::read(tree.work().join("theirs.o")).unwrap();
+    assert!(
+        theirs_obj != local,
+        "the daemon's view does not change the object"
+    );
+
+    let daemon = daemon_with_bind(&tree, &theirs, Path::new(SYSTEM_DIR));
+    let hosts = format!("{},cpp,lzo", daemon.host());
+    let err = compile(&tree, &hosts, "t.o");
+    let want = format!(
+        "system header mismatch: {}: client has none",
+        missing.join(HEADER).display()
+    );
+    assert!(err.contains(&want), "{err}");
+    same_object(&tree, "t.o", &local);
 }

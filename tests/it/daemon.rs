@@ -646,20 +646,9 @@ fn root_that_cannot_drop_privileges_does_not_serve() {
     // SAFETY: getter.
     skip_unless!(unsafe { libc::geteuid() } == 0, "needs root");
     let rig = Rig::new();
-    let out = run(
-        rig.distccd(&[
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--log-stderr",
-            "--user",
-            "no-such-user-here",
-        ]),
-        T,
-    );
+    let mut cmd = rig.distccd(&["--log-stderr", "--user", "no-such-user-here"]);
+    cmd.args(serve_args("127.0.0.1", 0));
+    let out = run(cmd, T);
     assert_eq!(out.status.code(), Some(112), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("refusing to compile as root"));
     assert!(!text(&out.stderr).contains("listening on"));
@@ -886,16 +875,10 @@ fn sighup_reopens_the_log_file() {
     let rig = Rig::new();
     let log = rig.tree.path("logs/d.log");
     let mut child = spawn_logged(
-        rig.distccd(&[
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
-        .arg("--log-file")
-        .arg(&log),
+        rig.distccd(&[])
+            .args(serve_args("127.0.0.1", 0))
+            .arg("--log-file")
+            .arg(&log),
     );
     let mut guard = Detached {
         pid: Some(child.id()),
@@ -943,14 +926,8 @@ fn a_log_file_only_root_can_reach_is_written_after_dropping_root() {
     fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
     let log = private.join("d.log");
     let mut child = rig
-        .distccd(&[
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
+        .distccd(&[])
+        .args(serve_args("127.0.0.1", 0))
         .arg("--log-file")
         .arg(&log)
         .stdout(Stdio::null())

@@ -45,8 +45,8 @@ impl Rig {
     /// Our daemon on `addr`, on `port` (0: the kernel's choice).
     fn daemon(&self, addr: &str, port: u16) -> Daemon {
         let mut cmd = Command::new(self.tree.path("bin/distccd"));
-        cmd.args(["--daemon", "--no-detach", "--log-stderr", "--no-sandbox"])
-            .args(["--listen", addr, "--port", &port.to_string(), "--jobs", "1"])
+        cmd.args(serve_args(addr, port))
+            .args(["--log-stderr", "--no-sandbox", "--jobs", "1"])
             .arg("--compiler-dir")
             .arg(self.tree.path("masq"))
             .env("PATH", &self.path)

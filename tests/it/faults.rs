@@ -406,8 +406,8 @@ fn cut_off(when: CutIn) {
 fn daemon_command(tree: &Tree) -> Command {
     let slow = slow_compiler(tree);
     let mut cmd = Command::new(tree.path("bin/distccd"));
-    cmd.args(["--daemon", "--no-detach", "--port", "0", "--log-stderr"])
-        .args(["--listen", Link::SERVER_ADDR, "--allow", "10.231.0.0/30"])
+    cmd.args(serve_args(Link::SERVER_ADDR, 0))
+        .args(["--log-stderr", "--allow", "10.231.0.0/30"])
         // Room for every case's compile, each held by the slow compiler.
         .args(["--jobs", "8", "--no-sandbox", "--compiler-dir"])
         .arg(tree.path("masq"))

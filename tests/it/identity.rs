@@ -3,6 +3,8 @@
 //! without it refuses, naming both, and the job compiles here; a system
 //! header that differs on the daemon (bind-mounted over in a mount
 //! namespace the test creates for the daemon alone) is refused likewise.
+//! A refusal is remembered for a while: later jobs asserting the same
+//! compiler, or the same header, skip that host without asking.
 //!
 //! The second compiler is gcc's own driver copied with one byte appended:
 //! a different binary with the same behaviour, so its objects are the
@@ -165,6 +167,36 @@ fn a_daemon_without_the_clients_compiler_refuses_and_the_job_runs_here() {
     );
 }
 
+#[test]
+fn a_host_that_refused_this_compiler_is_asked_once_for_a_while() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    let tree = Tree::new();
+    tree.write("t.c", SRC);
+    let other = other_gcc(&tree);
+    let real = which("gcc");
+    let dir = compiler_dir(&tree, "daemon-bin", &[("gcc", &real)]);
+    let daemon = daemon_with_path(&tree, &dir);
+    let hosts = format!("{},cpp,lzo", daemon.host());
+    let want = local_object(&tree, &other);
+    for i in 0..4 {
+        let obj = format!("o{i}.o");
+        let mut c = compile(&tree, &hosts, other.parent().unwrap(), &obj);
+        c.env("DISTCC_BACKOFF_PERIOD", "60");
+        let err = ok(&run(c, T));
+        assert_eq!(err.contains("; not asked"), i > 0, "job {i}: {err}");
+        assert_eq!(fs::read(tree.work().join(&obj)).unwrap(), want);
+    }
+    // A job of another compiler, the daemon's own, still goes there.
+    let mut c = compile(&tree, &hosts, real.parent().unwrap(), "real.o");
+    c.env("DISTCC_BACKOFF_PERIOD", "60")
+        .env("DISTCC_FALLBACK", "0");
+    ok(&run(c, T));
+    assert_eq!(fs::read(tree.work().join("real.o")).unwrap(), want);
+    let log = daemon.log_when(|l| l.contains(": gcc status 0"));
+    assert!(log.contains(": gcc status 0"), "{log}");
+    assert_eq!(log.matches("compiler mismatch: ").count(), 1, "{log}");
+}
+
 /// Finished jobs as `distccmon-text --summary` tells them.
 fn summary(tree: &Tree) -> String {
     let mon = tree.path("bin/distccmon-text");
@@ -184,24 +216,24 @@ pub(crate) fn can_unshare() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A daemon in a mount namespace of its own where `from` is bind-mounted
-/// over `over`: it alone sees the other file (or dir) there.
-pub(crate) fn daemon_with_bind(tree: &Tree, from: &Path, over: &Path) -> Daemon {
+/// A command that runs the program and arguments given to it next in a
+/// mount namespace of its own where `from` is bind-mounted over `over`.
+pub(crate) fn with_bind(from: &Path, over: &Path) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c"])
         .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
         .arg("sh")
         .arg(from)
-        .arg(over)
-        .arg(tree.path("bin/distccd"))
-        .args([
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
+        .arg(over);
+    cmd
+}
+
+/// A daemon in a mount namespace of its own where `from` is bind-mounted
+/// over `over`: it alone sees the other file (or dir) there.
+pub(crate) fn daemon_with_bind(tree: &Tree, from: &Path, over: &Path) -> Daemon {
+    let mut cmd = with_bind(from, over);
+    cmd.arg(tree.path("bin/distccd"))
+        .args(serve_args("127.0.0.1", 0))
         .arg("--log-stderr")
         .arg("--compiler-dir")
         .arg(tree.path("masq"))
@@ -240,6 +272,38 @@ fn a_system_header_that_differs_on_the_daemon_is_refused() {
     // Asked again, the daemon knows the list and refuses before any body.
     let err = ok(&run(compile(&tree, &hosts, bin, "u.o"), T));
     assert!(err.contains(&want), "{err}");
+
+    // Remembered for a while, that header as this client has it keeps
+    // later jobs that read it away from the host; one that does not read
+    // it still goes there.
+    let remembered = |obj: &str| {
+        let mut c = compile(&tree, &hosts, bin, obj);
+        c.env("DISTCC_BACKOFF_PERIOD", "60");
+        ok(&run(c, T))
+    };
+    let err = remembered("v0.o");
+    assert!(err.contains(&want), "{err}");
+    for obj in ["v1.o", "v2.o", "v3.o"] {
+        let err = remembered(obj);
+        assert!(err.contains("; not asked"), "{err}");
+        assert!(!err.contains(&want), "{err}");
+        assert_eq!(
+            fs::read(tree.work().join(obj)).unwrap(),
+            fs::read(tree.work().join("t.o")).unwrap()
+        );
+    }
+    tree.write("t.c", "int g(int x) { return x + 1; }\n");
+    let mut c = compile(&tree, &hosts, bin, "w.o");
+    c.env("DISTCC_BACKOFF_PERIOD", "60")
+        .env("DISTCC_FALLBACK", "0");
+    ok(&run(c, T));
+    assert_eq!(
+        fs::read(tree.work().join("w.o")).unwrap(),
+        local_object(&tree, &real)
+    );
+    let log = daemon.log_when(|l| l.contains(": gcc status 0"));
+    assert!(log.contains(": gcc status 0"), "{log}");
+    assert_eq!(log.matches("system header mismatch: ").count(), 3, "{log}");
 }
 
 #[test]

@@ -247,6 +247,21 @@ pub struct Daemon {
     pub log: Arc<Mutex<String>>,
 }
 
+/// The arguments that make a daemon (ours, or distcc 3.4's) serve in the
+/// foreground on `listen`, on `port` (0: the kernel's choice, which ours
+/// says in its log).
+pub fn serve_args(listen: &str, port: u16) -> [String; 6] {
+    [
+        "--daemon",
+        "--no-detach",
+        "--listen",
+        listen,
+        "--port",
+        &port.to_string(),
+    ]
+    .map(String::from)
+}
+
 impl Daemon {
     pub fn start(tree: &Tree, extra: &[&str]) -> Daemon {
         Daemon::start_with(tree, extra, |_| {})
@@ -254,21 +269,14 @@ impl Daemon {
 
     pub fn start_with(tree: &Tree, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Daemon {
         let mut cmd = Command::new(tree.path("bin/distccd"));
-        cmd.args([
-            "--daemon",
-            "--no-detach",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--log-stderr",
-        ])
-        .arg("--compiler-dir")
-        .arg(tree.path("masq"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(serve_args("127.0.0.1", 0))
+            .arg("--log-stderr")
+            .arg("--compiler-dir")
+            .arg(tree.path("masq"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         adjust(&mut cmd);
         Daemon::spawn(cmd)
     }
@@ -387,15 +395,8 @@ impl RefDaemon {
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new("/usr/bin/distccd")
-                .args([
-                    "--daemon",
-                    "--no-detach",
-                    "--listen",
-                    "127.0.0.1",
-                    "--allow",
-                    "127.0.0.1",
-                ])
-                .args(["--port", &port.to_string()])
+                .args(serve_args("127.0.0.1", port))
+                .args(["--allow", "127.0.0.1"])
                 .arg("--log-file")
                 .arg(logdir.path().join("distccd.log"))
                 // Its own group: the reference signals its whole group on exit.
