@@ -69,10 +69,11 @@ HAS_REF=0
 cfg_index ref >/dev/null && HAS_REF=1
 label_of() { if [[ $1 == local ]]; then echo "local gcc, unconfined"; else echo "${CFG_LABEL[$(cfg_index "$1")]}"; fi; }
 
+NAME=${SECTION:-weak-client}
 SECTION=$WORK/section.md
 {
-    echo "<!-- weak-client: begin (written by benches/weak-client.sh; other scripts keep it) -->"
-    echo "## Weak client: make and distcc confined to $CLIENT_CPU CPU"
+    echo "<!-- $NAME: begin (written by benches/weak-client.sh; other scripts keep it) -->"
+    echo "## Weak client: make and distcc confined to $CLIENT_CPU CPU${MAKE_VARS:+ (make $MAKE_VARS)}"
     echo
     echo "Produced by \`$COMMAND_LINE\` (see README, \"Benchmarks\")."
     echo
@@ -167,10 +168,10 @@ SECTION=$WORK/section.md
     echo "latency or bandwidth limit; the quota throttles the client in 100 ms periods,"
     echo "which is not the same as a slow CPU. A client-side helper process that outlives"
     echo "the build would be counted only up to the build's end."
-    echo "<!-- weak-client: end -->"
+    echo "<!-- $NAME: end -->"
 } >"$SECTION"
 
-replace_section weak-client "$SECTION" "$OUT" "$WORK/out.md"
+replace_section "$NAME" "$SECTION" "$OUT" "$WORK/out.md"
 log "wrote $OUT"
 cat "$SECTION"
 if ((MISMATCH)); then

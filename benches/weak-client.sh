@@ -60,6 +60,12 @@
 #                   little (0: they compete as any process)
 #   OUT=...         the results file (default benches/RESULTS.md)
 #   NOTE=...        a sentence added to the report
+#   MAKE_VARS=...   variables for every build's make, local ones included
+#                   (MAKE_VARS="CFLAGS=-O0" for zstd): cheaper compiles
+#                   stand in for a farm with more volunteer cores per
+#                   client, as the client's work does not depend on -O
+#   SECTION=...     the report's section name in the results file
+#                   (default weak-client; another name keeps both)
 #   KEEP=1          keep the scratch dir
 #
 # Needs: root, cgroup v1 with the cpu and cpuacct controllers (separate or
@@ -93,15 +99,15 @@ CONFIGS=(
 # $WORK/tree), the make variable naming the compiler, and the compiler.
 project_make() {
     case $1 in
-    zstd) echo "make -C $WORK/tree/zstd/programs -j$J zstd" ;;
-    re2) echo "make -C $WORK/tree/re2 -j$J" ;;
+    zstd) echo "make -C $WORK/tree/zstd/programs -j$J zstd ${MAKE_VARS:-}" ;;
+    re2) echo "make -C $WORK/tree/re2 -j$J ${MAKE_VARS:-}" ;;
     esac
 }
 project_compiler_var() { case $1 in zstd) echo CC ;; re2) echo CXX ;; esac; }
 project_compiler() { case $1 in zstd) echo gcc ;; re2) echo g++ ;; esac; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-COMMAND_LINE="$(for v in RUNS QUICK CLIENT_CPU J PROJECTS ONLY WRAP_N QUIET QUIET_WAIT PRIORITY; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)benches/weak-client.sh"
+COMMAND_LINE="$(for v in RUNS QUICK CLIENT_CPU J PROJECTS ONLY WRAP_N QUIET QUIET_WAIT PRIORITY MAKE_VARS SECTION; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)benches/weak-client.sh"
 CORES=$(nproc)
 [[ ${QUICK:-0} == 1 ]] && RUNS=${RUNS:-1}
 RUNS=${RUNS:-3}

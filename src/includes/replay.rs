@@ -227,6 +227,7 @@ pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
             .push(String::from_utf8(r.blob()?.to_vec()).ok()?);
     }
     result.undecided = u32::try_from(r.u64()?).ok()?;
+    let mut looked = Looked::default();
     for _ in 0..r.u64()? {
         let dir = r.blob()?;
         let stamp = match r.u64()? {
@@ -238,14 +239,14 @@ pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
         for _ in 0..n {
             unlisted.push(r.blob()?);
         }
-        if !dir_holds(dir, stamp, &unlisted) {
+        if !dir_holds(&mut looked, dir, stamp, &unlisted) {
             return None;
         }
     }
     for _ in 0..r.u64()? {
         let p = r.blob()?;
         let a = answer_in(&mut r)?;
-        if ask(p, &a)? != a {
+        if ask(&mut looked, p, &a)? != a {
             return None;
         }
     }
@@ -256,8 +257,7 @@ pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
 }
 
 /// The same question asked again.
-fn ask(path: &[u8], was: &Answer) -> Option<Answer> {
-    let os = OsStr::from_bytes(path);
+fn ask(looked: &mut Looked, path: &[u8], was: &Answer) -> Option<Answer> {
     Some(match was {
         Answer::Name(_) => Answer::Name(match examine(path) {
             Ok(Examined::Missing) => Named::Missing,
@@ -268,13 +268,13 @@ fn ask(path: &[u8], was: &Answer) -> Option<Answer> {
             },
             Err(_) => return None,
         }),
-        Answer::Exists(_) => Answer::Exists(match std::fs::metadata(os) {
+        Answer::Exists(_) => Answer::Exists(match looked.meta(path) {
             Ok(m) if m.is_dir() => Kind::Dir,
             Ok(_) => Kind::Other,
-            Err(e) if is_absent(&e) => Kind::Missing,
-            Err(_) => return None,
+            Err(true) => Kind::Missing,
+            Err(false) => return None,
         }),
-        Answer::Id(_) => Answer::Id(match std::fs::metadata(os) {
+        Answer::Id(_) => Answer::Id(match looked.meta(path) {
             Ok(m) if m.is_dir() => Some((m.dev(), m.ino())),
             _ => None,
         }),
@@ -283,12 +283,12 @@ fn ask(path: &[u8], was: &Answer) -> Option<Answer> {
 
 /// Whether a dir still answers as it did: the same stamp, or (a dir with
 /// another stamp) none of the names its listing lacked is there now.
-fn dir_holds(dir: &[u8], was: Option<Stamp>, unlisted: &[&[u8]]) -> bool {
-    let now = match std::fs::metadata(OsStr::from_bytes(dir)) {
-        Ok(m) if m.is_dir() => Some(Stamp::of(&m)),
+fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, unlisted: &[&[u8]]) -> bool {
+    let now = match looked.meta(dir) {
+        Ok(m) if m.is_dir() => Some(Stamp::of(m)),
         Ok(_) => None,
-        Err(e) if is_absent(&e) => None,
-        Err(_) => return false,
+        Err(true) => None,
+        Err(false) => return false,
     };
     match (was, now) {
         (None, None) => true,
@@ -302,6 +302,24 @@ fn dir_holds(dir: &[u8], was: Option<Stamp>, unlisted: &[&[u8]]) -> bool {
             matches!(std::fs::symlink_metadata(OsStr::from_bytes(&p)), Err(e) if is_absent(&e))
         }),
         _ => false,
+    }
+}
+
+/// `stat` answers within one replay: an include dir is asked for its
+/// identity and its stamp, one call for both.
+#[derive(Default)]
+struct Looked {
+    seen: FxMap<Vec<u8>, Result<std::fs::Metadata, bool>>,
+}
+
+impl Looked {
+    /// The path's metadata, or whether it is absent (false: another error).
+    fn meta(&mut self, path: &[u8]) -> Result<&std::fs::Metadata, bool> {
+        if !self.seen.contains_key(path) {
+            let m = std::fs::metadata(OsStr::from_bytes(path)).map_err(|e| is_absent(&e));
+            self.seen.insert(path.to_vec(), m);
+        }
+        self.seen[path].as_ref().map_err(|&b| b)
     }
 }
 
