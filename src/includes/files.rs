@@ -50,6 +50,16 @@ struct PathEntry {
     id: u32,
 }
 
+/// What a dir holds, for questions about many names at once (`shadow`).
+pub enum DirNames {
+    /// Missing, or not a dir.
+    Absent,
+    /// Its listing's bytes (`listing::Listing`).
+    Listed(Vec<u8>),
+    /// Not listable: ask for each name.
+    Unknown,
+}
+
 #[derive(Clone, Copy, Debug)]
 enum DirState {
     Dir(Stamp),
@@ -137,6 +147,24 @@ impl FileCache {
             Ok(m) => Ok(!m.is_dir()),
             Err(e) if is_absent(&e) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The names `dir` (absolute) holds, as this unit sees them: from its
+    /// listing, so a question about many names costs one `stat` of the
+    /// dir in the unit (none when a search took it already).
+    pub fn names_of(&mut self, dir: &[u8]) -> DirNames {
+        match self.dir_state(dir) {
+            DirState::Absent => DirNames::Absent,
+            DirState::Unknown => DirNames::Unknown,
+            DirState::Dir(st) => {
+                // Loads the listing (the empty name is never an entry).
+                self.unlisted(&st, dir, b"");
+                match self.listings.get(&st) {
+                    Some(Some(b)) if Listing::new(b).is_some() => DirNames::Listed(b.clone()),
+                    _ => DirNames::Unknown,
+                }
+            }
         }
     }
 

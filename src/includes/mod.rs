@@ -16,6 +16,7 @@
 //!   `expr`: `#if` evaluation, `literal`: the values of its literals;
 //! - `search`: gcc's include chains; `files`: the stat/skeleton cache,
 //!   with `listing`s of dirs; `fs`: one unit's lookups and records;
+//!   `shadow`: the names that could stand in front of a predicted file;
 //!   `walk`: one unit's walk;
 //! - `pack`: one file shared by processes; `store`: what is kept in it
 //!   (skeletons, listings, probes) and when; `claim`: cold work done
@@ -43,6 +44,7 @@ pub mod pack;
 pub mod probe;
 pub mod search;
 pub mod session;
+pub mod shadow;
 pub mod skeleton;
 pub mod stamp;
 pub mod store;
