@@ -202,7 +202,7 @@ mod tests {
             &argv,
             &[file],
             &asserted,
-            Dist::Hashed(crate::protocol::Codec::Raw, false),
+            Dist::Hashed(crate::protocol::Codec::Raw, false, false),
         );
         drop(conn);
         (r, server.join().unwrap())
