@@ -52,6 +52,9 @@ pub struct Listed {
     /// What the include scanner expects the compile to read, when it
     /// listed the files (`scanned`); `None` for the compiler's listing.
     pub expected: Option<super::scanned::Expected>,
+    /// Names the volunteer must see though none is expected to be read
+    /// (`shadows`): only the scanner's listing has any.
+    pub shadows: Vec<PathBuf>,
 }
 
 /// Lists and reads the unit's files in a local preprocessing slot, in the
@@ -81,6 +84,7 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
             system_known: HashMap::new(),
             took: started.elapsed(),
             expected: None,
+            shadows: Vec::new(),
         }),
     })
 }

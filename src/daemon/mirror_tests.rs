@@ -243,7 +243,10 @@ fn a_shadow_is_an_empty_read_only_file_at_its_client_path() {
     let md = fs::symlink_metadata(&at).unwrap();
     assert!(md.is_file() && md.len() == 0);
     assert_eq!(md.permissions().mode() & 0o777, 0o444);
-    assert_eq!(fs::read(m.root.join("p/inc/common.h")).unwrap(), b"int x;\n");
+    assert_eq!(
+        fs::read(m.root.join("p/inc/common.h")).unwrap(),
+        b"int x;\n"
+    );
 }
 
 #[test]

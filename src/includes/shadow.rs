@@ -36,7 +36,11 @@ pub fn shadows(fs: &mut Fs, files: &[FileRead], probes: &[Probe]) -> Vec<PathBuf
         .iter()
         .filter(|p| p.exists && p.kind != ProbeKind::Dir)
         .map(|p| p.path.as_os_str().as_bytes());
-    for p in files.iter().map(|f| f.path.as_os_str().as_bytes()).chain(found) {
+    for p in files
+        .iter()
+        .map(|f| f.path.as_os_str().as_bytes())
+        .chain(found)
+    {
         predicted.insert(absolute(&cwd, p), ());
     }
     let mut dirs: Vec<Vec<u8>> = fs.chains.dirs.iter().map(|d| absolute(&cwd, d)).collect();
