@@ -28,7 +28,7 @@ use super::local;
 use super::outcome::{Blame, Compiled, Failed};
 use super::shipped::{self, Body, Shipped};
 use crate::args::flags::PathArg;
-use crate::args::{parse_opt, Lang};
+use crate::args::{parse_opt, Lang, Mode};
 use crate::exit::{self, Code};
 use crate::includes::stamp::Stamp;
 use crate::masquerade::Compiler;
@@ -103,7 +103,16 @@ fn collect(
 ) -> Result<Result<Files, ExitStatus>> {
     let list = scratch.join("deps.list");
     let mut cmd = local::command(compiler);
+    // The driver as the compile will run it, `-c` or `-S` included: one
+    // that adds options on compile lines only (a wrapper, a specs file)
+    // then lists what the compile reads; `-M` still stops it after
+    // preprocessing, and writes nothing else.
+    let mode = match job.mode {
+        Mode::Object => "-c",
+        Mode::Assembly => "-S",
+    };
     cmd.args(job.listing_args(list.as_os_str()))
+        .arg(mode)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     let status = cleanup::status(&mut cmd).map_err(|e| {
