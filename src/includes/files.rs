@@ -54,9 +54,10 @@ struct PathEntry {
 pub enum DirNames {
     /// Missing, or not a dir.
     Absent,
-    /// Its listing's bytes (`listing::Listing`).
-    Listed(Vec<u8>),
-    /// Not listable: ask for each name.
+    /// A dir (its device and inode), and its listing's bytes
+    /// (`listing::Listing`) if it has one; without, ask for each name.
+    Dir((u64, u64), Option<Vec<u8>>),
+    /// Could not be examined: ask for each name.
     Unknown,
 }
 
@@ -160,10 +161,11 @@ impl FileCache {
             DirState::Dir(st) => {
                 // Loads the listing (the empty name is never an entry).
                 self.unlisted(&st, dir, b"");
-                match self.listings.get(&st) {
-                    Some(Some(b)) if Listing::new(b).is_some() => DirNames::Listed(b.clone()),
-                    _ => DirNames::Unknown,
-                }
+                let names = match self.listings.get(&st) {
+                    Some(Some(b)) if Listing::new(b).is_some() => Some(b.clone()),
+                    _ => None,
+                };
+                DirNames::Dir((st.dev, st.ino), names)
             }
         }
     }

@@ -13,6 +13,14 @@
 //! reached, so a wider answer costs bytes, never correctness. Every
 //! question goes to the dirs' listings (`files::names_of`): a name whose
 //! first component a dir lacks costs a binary search, no system call.
+//!
+//! Left out, for a warm job's CPU: pairs of two dirs under the compiler's
+//! default dirs, and the own dirs of the headers there. Those are the
+//! volunteer's own headers, which a volunteer of the same compiler
+//! identity, whose headers read have the client's digests, has from the
+//! same packages: the missed header is there too, its compiler reads it,
+//! and the check of its reads sees it. They are most of the pairs (a C++
+//! unit reads hundreds of such headers, each under two or three dirs).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -28,9 +36,20 @@ use super::unit::{FileRead, Probe, ProbeKind};
 /// The existing names, absolute as joined (not normalised), that could
 /// stand in front of a predicted file in some search; sorted, once each,
 /// predicted ones left out (by their spelling: the caller compares
-/// normalised paths).
-pub fn shadows(fs: &mut Fs, files: &[FileRead], probes: &[Probe]) -> Vec<PathBuf> {
+/// normalised paths). `system`: the compiler's default dirs, whose pairs
+/// among themselves are left out (see the module header).
+pub fn shadows(
+    fs: &mut Fs,
+    files: &[FileRead],
+    probes: &[Probe],
+    system: &[PathBuf],
+) -> Vec<PathBuf> {
     let cwd = fs.cwd.as_os_str().as_bytes().to_vec();
+    let system: Vec<&[u8]> = system
+        .iter()
+        .map(|d| trimmed(d.as_os_str().as_bytes()))
+        .collect();
+    let in_system = |p: &[u8]| system.iter().any(|d| p == *d || under(p, d).is_some());
     let mut predicted: FxMap<Vec<u8>, ()> = FxMap::default();
     let found = probes
         .iter()
@@ -46,35 +65,50 @@ pub fn shadows(fs: &mut Fs, files: &[FileRead], probes: &[Probe]) -> Vec<PathBuf
     let mut dirs: Vec<Vec<u8>> = fs.chains.dirs.iter().map(|d| absolute(&cwd, d)).collect();
     // `-include` looks in `./` first; quote searches in each file's dir.
     dirs.push(cwd.clone());
+    let mut own: FxMap<&[u8], ()> = FxMap::default();
     for f in files {
-        dirs.push(absolute(&cwd, dir_of(f.path.as_os_str().as_bytes())));
+        own.insert(dir_of(f.path.as_os_str().as_bytes()), ());
+    }
+    for d in own.keys() {
+        let d = absolute(&cwd, d);
+        if !in_system(trimmed(&d)) {
+            dirs.push(d);
+        }
     }
     for d in &mut dirs {
-        while d.len() > 1 && d.ends_with(b"/") {
-            d.pop();
-        }
+        let n = trimmed(d).len();
+        d.truncate(n);
     }
     dirs.retain(|d| d.len() > 1);
     dirs.sort_unstable();
     dirs.dedup();
-    let names: Vec<DirNames> = dirs.iter().map(|d| fs.files.names_of(d)).collect();
+    let dirs: Vec<Dir> = dirs
+        .into_iter()
+        .map(|path| Dir {
+            sys: in_system(&path),
+            names: fs.files.names_of(&path),
+            path,
+        })
+        .collect();
+    let project = Project::of(&dirs);
     let mut out = Vec::new();
     let mut cand = Vec::with_capacity(256);
+    let mut others = Vec::with_capacity(dirs.len());
     for p in predicted.keys() {
         for (k, d) in dirs.iter().enumerate() {
-            let Some(n) = under(p, d) else { continue };
+            let Some(n) = under(p, &d.path) else { continue };
             let first = n.split(|&c| c == b'/').next().unwrap_or(n);
-            for (j, e) in dirs.iter().enumerate() {
-                let maybe = match &names[j] {
-                    DirNames::Absent => false,
-                    DirNames::Listed(b) => Listing::new(b).is_some_and(|l| l.has(first)),
-                    DirNames::Unknown => true,
-                };
-                if j == k || !maybe {
+            others.clear();
+            project.holding(first, &mut others);
+            if !d.sys {
+                others.extend((0..dirs.len()).filter(|&j| dirs[j].sys && dirs[j].may_have(first)));
+            }
+            for &j in &others {
+                if j == k || dirs[j].same_dir(d) {
                     continue;
                 }
                 cand.clear();
-                cand.extend_from_slice(e);
+                cand.extend_from_slice(&dirs[j].path);
                 cand.push(b'/');
                 cand.extend_from_slice(n);
                 if !predicted.contains_key(&cand) && fs.files.exists(&cand).unwrap_or(true) {
@@ -86,6 +120,83 @@ pub fn shadows(fs: &mut Fs, files: &[FileRead], probes: &[Probe]) -> Vec<PathBuf
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// A search dir, absolute.
+struct Dir {
+    path: Vec<u8>,
+    /// Under the compiler's default dirs.
+    sys: bool,
+    names: DirNames,
+}
+
+impl Dir {
+    /// Whether an entry `name` may be there (only a listing can say no).
+    fn may_have(&self, name: &[u8]) -> bool {
+        match &self.names {
+            DirNames::Absent => false,
+            DirNames::Dir(_, Some(b)) => Listing::new(b).is_none_or(|l| l.has(name)),
+            DirNames::Dir(_, None) | DirNames::Unknown => true,
+        }
+    }
+
+    /// The same dir under another spelling (`inc` and `src/../inc`).
+    fn same_dir(&self, other: &Dir) -> bool {
+        match (&self.names, &other.names) {
+            (DirNames::Dir(a, _), DirNames::Dir(b, _)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The entries of the non-system dirs, by name: a project's dirs are few
+/// and small, and the system headers a unit reads are many, so each of
+/// those asks one map instead of every project dir.
+struct Project<'d> {
+    by_name: FxMap<&'d [u8], Vec<usize>>,
+    /// Dirs that could not be listed: asked for every name.
+    unlisted: Vec<usize>,
+}
+
+impl<'d> Project<'d> {
+    fn of(dirs: &'d [Dir]) -> Project<'d> {
+        let mut p = Project {
+            by_name: FxMap::default(),
+            unlisted: Vec::new(),
+        };
+        for (j, d) in dirs.iter().enumerate().filter(|(_, d)| !d.sys) {
+            match &d.names {
+                DirNames::Absent => {}
+                DirNames::Dir(_, Some(b)) => match Listing::new(b) {
+                    Some(l) => {
+                        for name in l.names() {
+                            p.by_name.entry(name).or_default().push(j);
+                        }
+                    }
+                    None => p.unlisted.push(j),
+                },
+                DirNames::Dir(_, None) | DirNames::Unknown => p.unlisted.push(j),
+            }
+        }
+        p
+    }
+
+    /// The non-system dirs that may hold `name`, into `out`.
+    fn holding(&self, name: &[u8], out: &mut Vec<usize>) {
+        if let Some(js) = self.by_name.get(name) {
+            out.extend_from_slice(js);
+        }
+        out.extend_from_slice(&self.unlisted);
+    }
+}
+
+/// `d` without trailing slashes (`/` stays).
+fn trimmed(d: &[u8]) -> &[u8] {
+    let mut d = d;
+    while d.len() > 1 && d.ends_with(b"/") {
+        d = &d[..d.len() - 1];
+    }
+    d
 }
 
 /// `p` as the compiler would name it from `cwd`, made absolute.

@@ -89,3 +89,32 @@ fn predicted_files_are_never_their_own_shadows() {
     ]);
     assert!(shadows(&t, &["-Iinc", "src/u.c"]).is_empty());
 }
+
+#[test]
+fn a_system_header_of_the_same_name_is_one_to_assert() {
+    use super::super::walk_tests::have_gcc;
+    if !have_gcc() || !std::path::Path::new("/usr/include/stdio.h").exists() {
+        eprintln!("SKIPPED: no gcc with /usr/include/stdio.h");
+        return;
+    }
+    // The project's own stdio.h is found first; the system's stands
+    // behind it in a search from a dir that lacks it.
+    let t = Tree::new(&[("u.c", "#include <stdio.h>\n"), ("inc/stdio.h", "")]);
+    let r = scan(&t, &["-Iinc", "u.c"]).unwrap();
+    assert!(
+        r.shadows
+            .iter()
+            .any(|p| p == std::path::Path::new("/usr/include/stdio.h")),
+        "{:?}",
+        r.shadows
+    );
+    // And no pair of the compiler's own dirs: those are the volunteer's.
+    assert!(
+        r.shadows
+            .iter()
+            .all(|p| !p.starts_with("/usr/include")
+                || p == std::path::Path::new("/usr/include/stdio.h")),
+        "{:?}",
+        r.shadows
+    );
+}
