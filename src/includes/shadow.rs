@@ -14,6 +14,11 @@
 //! question goes to the dirs' listings (`files::names_of`): a name whose
 //! first component a dir lacks costs a binary search, no system call.
 //!
+//! A name under the compiler's default dirs is asserted there (a
+//! volunteer without it refuses), so it counts only where it stands
+//! before the predicted file's dir in the chain, not anywhere: that is
+//! behind an `-idirafter` dir, as project dirs come before those.
+//!
 //! Left out, for a warm job's CPU: pairs of two dirs under the compiler's
 //! default dirs, and the own dirs of the headers there. Those are the
 //! volunteer's own headers, which a volunteer of the same compiler
@@ -62,9 +67,12 @@ pub fn shadows(
     {
         predicted.insert(absolute(&cwd, p), ());
     }
-    let mut dirs: Vec<Vec<u8>> = fs.chains.dirs.iter().map(|d| absolute(&cwd, d)).collect();
+    // Each with its place in the chains: own dirs and `./` come first.
+    let mut dirs: Vec<(Vec<u8>, usize)> = (fs.chains.dirs.iter().enumerate())
+        .map(|(i, d)| (absolute(&cwd, d), i + 1))
+        .collect();
     // `-include` looks in `./` first; quote searches in each file's dir.
-    dirs.push(cwd.clone());
+    dirs.push((cwd.clone(), 0));
     let mut own: FxMap<&[u8], ()> = FxMap::default();
     for f in files {
         own.insert(dir_of(f.path.as_os_str().as_bytes()), ());
@@ -72,22 +80,25 @@ pub fn shadows(
     for d in own.keys() {
         let d = absolute(&cwd, d);
         if !in_system(trimmed(&d)) {
-            dirs.push(d);
+            dirs.push((d, 0));
         }
     }
-    for d in &mut dirs {
+    for (d, _) in &mut dirs {
         let n = trimmed(d).len();
         d.truncate(n);
     }
-    dirs.retain(|d| d.len() > 1);
-    dirs.sort_unstable();
-    dirs.dedup();
+    dirs.retain(|(d, _)| d.len() > 1);
+    // By path, its last place first, the one kept: a dir both own and in
+    // the chain is behind the system dirs in the `<>` chain.
+    dirs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    dirs.dedup_by(|a, b| a.0 == b.0);
     let dirs: Vec<Dir> = dirs
         .into_iter()
-        .map(|path| Dir {
+        .map(|(path, place)| Dir {
             sys: in_system(&path),
             names: fs.files.names_of(&path),
             path,
+            place,
         })
         .collect();
     let project = Project::of(&dirs);
@@ -101,7 +112,11 @@ pub fn shadows(
             others.clear();
             project.holding(first, &mut others);
             if !d.sys {
-                others.extend((0..dirs.len()).filter(|&j| dirs[j].sys && dirs[j].may_have(first)));
+                // A system name is asserted, and a volunteer without it
+                // refuses: only where it stands before `d` in the chain
+                // (`d` an `-idirafter` dir), not merely anywhere.
+                let before = |e: &Dir| e.sys && e.place < d.place && e.may_have(first);
+                others.extend((0..dirs.len()).filter(|&j| before(&dirs[j])));
             }
             for &j in &others {
                 if j == k || dirs[j].same_dir(d) {
@@ -128,6 +143,8 @@ struct Dir {
     /// Under the compiler's default dirs.
     sys: bool,
     names: DirNames,
+    /// Where in the chains it is searched last (0: before them all).
+    place: usize,
 }
 
 impl Dir {

@@ -91,29 +91,40 @@ fn predicted_files_are_never_their_own_shadows() {
 }
 
 #[test]
-fn a_system_header_of_the_same_name_is_one_to_assert() {
+fn a_system_header_is_asserted_only_in_front_of_an_idirafter_dir() {
     use super::super::walk_tests::have_gcc;
     if !have_gcc() || !std::path::Path::new("/usr/include/stdio.h").exists() {
         eprintln!("SKIPPED: no gcc with /usr/include/stdio.h");
         return;
     }
-    // The project's own stdio.h is found first; the system's stands
-    // behind it in a search from a dir that lacks it.
+    let sys = std::path::Path::new("/usr/include/stdio.h");
+    // The project's own stdio.h, in an -I dir: found before the system's
+    // in every chain, so the system's (asserted, where a volunteer
+    // without it refuses) is no shadow.
     let t = Tree::new(&[("u.c", "#include <stdio.h>\n"), ("inc/stdio.h", "")]);
     let r = scan(&t, &["-Iinc", "u.c"]).unwrap();
+    assert!(r.shadows.iter().all(|p| p != sys), "{:?}", r.shadows);
+    // In an -idirafter dir, behind the system's: a file found there the
+    // volunteer lacks the system's, which it must have.
+    let t = Tree::new(&[
+        ("u.c", "#include <own.h>\n"),
+        ("after/own.h", ""),
+        ("after/stdio.h", ""),
+    ]);
+    let r = scan(&t, &["-idirafter", "after", "u.c"]).unwrap();
     assert!(
-        r.shadows
-            .iter()
-            .any(|p| p == std::path::Path::new("/usr/include/stdio.h")),
-        "{:?}",
+        r.shadows.iter().all(|p| p != sys),
+        "not predicted: {:?}",
         r.shadows
     );
+    t.file("u.c", "#include \"after/stdio.h\"\n");
+    let r = scan(&t, &["-idirafter", "after", "u.c"]).unwrap();
+    assert!(r.shadows.iter().any(|p| p == sys), "{:?}", r.shadows);
     // And no pair of the compiler's own dirs: those are the volunteer's.
     assert!(
         r.shadows
             .iter()
-            .all(|p| !p.starts_with("/usr/include")
-                || p == std::path::Path::new("/usr/include/stdio.h")),
+            .all(|p| !p.starts_with("/usr/include") || p == sys),
         "{:?}",
         r.shadows
     );
