@@ -6,10 +6,11 @@
 //! protocol 3 (`exact`) from then on. The request asserts the compiler's
 //! identity and the system headers' digests (`assertions`), which our
 //! daemon checks before compiling; a host that refused the same lately
-//! is skipped without asking (`mismatched`).
+//! is skipped without asking (`mismatched`). It names the unit's shadows
+//! (`shadows`) to a daemon that has not closed on them.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -45,12 +46,16 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     connection::start_send(ctx, &mut conn);
     let started = Instant::now();
     let codec = pick::extension_codec(host, ctx.settings, Version::V3.codec());
-    let dist = Dist::hashed(codec).noted(pick::notes(host, ctx.settings));
+    let shadowed = !listed.shadows.is_empty() && pick::shadows(host, ctx.settings);
+    let dist = Dist::hashed(codec)
+        .noted(pick::notes(host, ctx.settings))
+        .shadowed(shadowed);
+    let shadows = if shadowed { &listed.shadows[..] } else { &[] };
     let bytes = match send(
         &mut conn,
         &listed.cwd,
         &argv,
-        &listed.files,
+        (&listed.files, shadows),
         &asserted,
         dist,
     ) {
@@ -64,7 +69,11 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
             // protocol 3 to this host from now on; one of ours from
             // before notes or zstd closes on those: without from now on.
             let ext = pick::Extension::Hashed;
-            match pick::mark_closed_on(host, ctx.settings, ext, codec, dist.notes()) {
+            let asked = (dist.notes(), dist.shadows());
+            match pick::mark_closed_on(host, ctx.settings, ext, codec, asked) {
+                pick::Extension::Shadows => {
+                    log::info!("{host}: no shadows ({e:#}); asking without, unguarded")
+                }
                 pick::Extension::Notes => {
                     log::info!("{host}: no hashed transfer with notes ({e:#}); asking without")
                 }
@@ -96,24 +105,30 @@ pub fn run(ctx: &Context, job: &Job, host: &Host, listed: &Listed) -> Result<Ans
     Ok(answer)
 }
 
-/// Sends `files`: digests first, then only the bodies the daemon lacks;
-/// the assertions after the head, the system list if the daemon asks.
-/// Returns the bytes sent. A body that no longer has the digest named
-/// (`Stale`) stops the request before any body is sent.
+/// Sends `files`: digests first, then only the bodies the daemon lacks,
+/// and the shadows' names after the files; the assertions after the
+/// head, the system list if the daemon asks. Returns the bytes sent. A
+/// body that no longer has the digest named (`Stale`) stops the request
+/// before any body is sent.
 fn send(
     conn: &mut Connection,
     cwd: &Path,
     argv: &[OsString],
-    files: &[Shipped],
+    (files, shadows): (&[Shipped], &[PathBuf]),
     asserted: &Asserted,
     dist: Dist,
 ) -> Result<usize> {
+    let shadows = shadows.iter().map(|p| HashedFile {
+        name: p.clone().into_os_string(),
+        entry: hashed::Entry::Shadow,
+    });
     let manifest: Vec<HashedFile> = files
         .iter()
         .map(|f| HashedFile {
             name: f.name.clone(),
             entry: f.entry(),
         })
+        .chain(shadows)
         .collect();
     let head = RequestHead {
         version: Version::V3,
@@ -216,9 +231,9 @@ mod tests {
             &mut conn,
             Path::new("/"),
             &argv,
-            &[file],
+            (&[file], &[]),
             &asserted,
-            Dist::Hashed(crate::protocol::Codec::Raw, false),
+            Dist::Hashed(crate::protocol::Codec::Raw, false, false),
         );
         drop(conn);
         (r, server.join().unwrap())

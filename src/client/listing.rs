@@ -28,7 +28,7 @@ use super::local;
 use super::outcome::{Blame, Compiled, Failed};
 use super::shipped::{self, Body, Shipped};
 use crate::args::flags::PathArg;
-use crate::args::{parse_opt, Lang};
+use crate::args::{parse_opt, Lang, Mode};
 use crate::exit::{self, Code};
 use crate::includes::stamp::Stamp;
 use crate::masquerade::Compiler;
@@ -52,6 +52,9 @@ pub struct Listed {
     /// What the include scanner expects the compile to read, when it
     /// listed the files (`scanned`); `None` for the compiler's listing.
     pub expected: Option<super::scanned::Expected>,
+    /// Names the volunteer must see though none is expected to be read
+    /// (`shadows`): only the scanner's listing has any.
+    pub shadows: Vec<PathBuf>,
 }
 
 /// Lists and reads the unit's files in a local preprocessing slot, in the
@@ -81,6 +84,7 @@ pub fn list(ctx: &Context, job: &Job, cpp_slots: u32) -> Result<Result<Listed, C
             system_known: HashMap::new(),
             took: started.elapsed(),
             expected: None,
+            shadows: Vec::new(),
         }),
     })
 }
@@ -99,7 +103,16 @@ fn collect(
 ) -> Result<Result<Files, ExitStatus>> {
     let list = scratch.join("deps.list");
     let mut cmd = local::command(compiler);
+    // The driver as the compile will run it, `-c` or `-S` included: one
+    // that adds options on compile lines only (a wrapper, a specs file)
+    // then lists what the compile reads; `-M` still stops it after
+    // preprocessing, and writes nothing else.
+    let mode = match job.mode {
+        Mode::Object => "-c",
+        Mode::Assembly => "-S",
+    };
     cmd.args(job.listing_args(list.as_os_str()))
+        .arg(mode)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     let status = cleanup::status(&mut cmd).map_err(|e| {

@@ -65,6 +65,7 @@ pub mod reply;
 pub mod resolve;
 pub mod scan;
 pub mod scanned;
+pub mod shadows;
 pub mod shipped;
 pub mod spoken;
 pub mod srv;

@@ -8,7 +8,9 @@ use anyhow::Result;
 
 use super::lock::{self, Slot, SlotRequest};
 use super::place;
-pub use super::spoken::{extension_codec, mark_closed_on, mark_unspoken, notes, speaks, Extension};
+pub use super::spoken::{
+    extension_codec, mark_closed_on, mark_unspoken, notes, shadows, speaks, Extension,
+};
 use crate::hosts::{Host, HostList};
 use crate::settings::Settings;
 use crate::state::{self, backoff};

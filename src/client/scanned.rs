@@ -23,6 +23,7 @@ use super::job::Job;
 use super::listing::{self, Known, Listed, Seen};
 use super::normal::normalise;
 use super::outcome::{Compiled, Failed};
+use super::shadows;
 use super::shipped::Shipped;
 use super::unit;
 use crate::identity;
@@ -106,7 +107,11 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
         .collect();
     // And the system headers a `__has_include` found absent (`absent`).
     system.extend(absent::system_probes(&cwd, &scan, &expected.system));
+    // And what must exist there though it is not expected to be read.
+    let shadows = shadows::of(&cwd, &scan.shadows, &expected, &files);
+    system.extend(shadows.system);
     system.sort();
+    system.dedup();
     Ok(Listed {
         cwd,
         files,
@@ -114,6 +119,7 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
         system_known,
         took: started.elapsed(),
         expected: Some(expected),
+        shadows: shadows.names,
     })
 }
 

@@ -26,6 +26,8 @@ pub enum Extension {
     Zstd,
     /// The note after a reply in either extension (`protocol::note`).
     Notes,
+    /// Shadows in a hashed request (`protocol::hashed::SHDW`).
+    Shadows,
 }
 
 impl Extension {
@@ -37,6 +39,7 @@ impl Extension {
             Extension::Status => "nostatus_",
             Extension::Zstd => "nozstd_",
             Extension::Notes => "nonotes_",
+            Extension::Shadows => "noshadows_",
         };
         format!("{prefix}{}", host_key(&host.key()))
     }
@@ -75,25 +78,34 @@ pub fn notes(host: &Host, settings: &Settings) -> bool {
     speaks(host, settings, Extension::Notes)
 }
 
+/// Whether to name shadows to `host`, for a request that has some.
+pub fn shadows(host: &Host, settings: &Settings) -> bool {
+    speaks(host, settings, Extension::Shadows)
+}
+
 /// Remembers that `host` closed the connection on a request in `ext` with
-/// `codec`, with a note or not (`noted`), and returns what that takes
-/// away: the newest thing the request asked for, as a daemon of ours from
-/// before it speaks the rest (notes came after zstd, which came after
-/// both extensions). On a request with a note, whether the host answers
-/// the status query tells such a daemon from distcc 3.4, which closes on
-/// all of them: then the note goes, and the next newest with it, so
-/// distcc 3.4 costs no more closings than before notes.
+/// `codec`, with a note or not (`noted`), with shadows or not
+/// (`shadowed`), and returns what that takes away: the newest thing the
+/// request asked for, as a daemon of ours from before it speaks the rest
+/// (shadows came after notes, which came after zstd, which came after
+/// both extensions). On a request with a note or shadows, whether the
+/// host answers the status query tells such a daemon from distcc 3.4,
+/// which closes on all of them: then those go, and the next newest with
+/// them, so distcc 3.4 costs no more closings than before them.
 pub fn mark_closed_on(
     host: &Host,
     settings: &Settings,
     ext: Extension,
     codec: Codec,
-    noted: bool,
+    (noted, shadowed): (bool, bool),
 ) -> Extension {
-    if noted {
-        mark_unspoken(host, settings, Extension::Notes);
-        if super::status::answers(host, settings) {
-            return Extension::Notes;
+    let ours = (noted || shadowed) && super::status::answers(host, settings);
+    for (asked, newer) in [(shadowed, Extension::Shadows), (noted, Extension::Notes)] {
+        if asked {
+            mark_unspoken(host, settings, newer);
+            if ours {
+                return newer;
+            }
         }
     }
     let ext = if codec == Codec::Zstd {

@@ -159,7 +159,7 @@ fn stream_to(
             // distcc 3.4 closes on a version it does not know (and one
             // of ours from before zstd or notes on those).
             let ext = pick::Extension::Stream;
-            let what = match pick::mark_closed_on(host, ctx.settings, ext, codec, noted) {
+            let what = match pick::mark_closed_on(host, ctx.settings, ext, codec, (noted, false)) {
                 pick::Extension::Notes => "notes".to_string(),
                 _ => format!("{codec:?}"),
             };

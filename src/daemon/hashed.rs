@@ -88,6 +88,9 @@ pub fn prepare<'a, R: Read>(
         Ok(total) => total,
         Err(r) => return Ok(Err(r)),
     };
+    if let Err(r) = place_shadows(&mirror, &manifest)? {
+        return Ok(Err(r));
+    }
     log::debug!(
         "exact job: {} files, {} sent, {} bytes",
         manifest.len(),
@@ -137,6 +140,17 @@ fn receive_missing<R: Read>(
     Ok(Ok(total))
 }
 
+/// Places the shadows, once every file is in place: one at a name a file
+/// or a dir has is refused, as the client never sends such a one.
+fn place_shadows(mirror: &Mirror, manifest: &[HashedFile]) -> Result<Result<(), Refusal>> {
+    for f in manifest.iter().filter(|f| f.entry == Entry::Shadow) {
+        if let Err(r) = mirror.shadow(&f.name)? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// The result cache's digest of a hashed request's files.
 fn inputs_of(manifest: &[HashedFile]) -> Digest {
     let mut inputs = Inputs::files();
@@ -144,6 +158,7 @@ fn inputs_of(manifest: &[HashedFile]) -> Digest {
         match &f.entry {
             Entry::Hashed(d) => inputs.file(&f.name, d),
             Entry::Link(target) => inputs.link(&f.name, target),
+            Entry::Shadow => inputs.shadow(&f.name),
         }
     }
     inputs.finish()
@@ -255,6 +270,8 @@ fn place_known(
                     Ok(())
                 }
             },
+            // After every file (`place_shadows`).
+            Entry::Shadow => Ok(()),
         };
         if let Err(r) = placed {
             return Ok(Err(r));

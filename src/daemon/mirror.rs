@@ -153,6 +153,20 @@ impl Mirror {
             .map_err(|e| Refusal::bad_arguments(format!("cannot create {}: {e}", name.display()))))
     }
 
+    /// Puts a shadow at a client path: an empty read-only file, by the
+    /// same rules as any file, so never over a file or a dir already
+    /// there (place every shipped file first) nor through a link at its
+    /// name; one at a name whose dir is a client link lands where the
+    /// link leads, inside the root like the link.
+    pub fn shadow(&self, name: &OsStr) -> Result<Result<(), Refusal>> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut read_only = |f: &mut File| -> Result<()> {
+            f.set_permissions(fs::Permissions::from_mode(0o444))
+                .context("making a shadow read-only")
+        };
+        self.place(name, Source::Body(&mut read_only))
+    }
+
     /// Where the compile runs: the client's working directory, mirrored.
     pub fn run_dir(&self) -> PathBuf {
         under(&self.root, &self.cwd)

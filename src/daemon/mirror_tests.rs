@@ -205,3 +205,87 @@ fn linker_text_is_dropped_from_a_compile() {
         rewritten("-Wl,--version-script,/abs/v.map -Xlinker -Map -Xlinker m.map -c x.c").unwrap();
     assert_eq!(args, ["-c", "x.c", "-o", "/j/output.o"]);
 }
+
+/// A mirror for `/p` in a temp job dir, with no server.
+fn bare_mirror() -> Mirror {
+    let job = tempfile::tempdir().unwrap();
+    let root = job.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let plan = rewrite(&os(&["-c", "x.c"]), &root, Path::new("/p"), job.path()).unwrap();
+    Mirror {
+        compiler: "cc".into(),
+        source: "x.c".into(),
+        program: "cc".into(),
+        cwd: "/p".into(),
+        job,
+        root,
+        plan,
+    }
+}
+
+fn ship(m: &Mirror, name: &str, body: &str) {
+    let mut write = |f: &mut File| -> Result<()> {
+        std::io::Write::write_all(f, body.as_bytes())?;
+        Ok(())
+    };
+    m.place(OsStr::new(name), Source::Body(&mut write))
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn a_shadow_is_an_empty_read_only_file_at_its_client_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = bare_mirror();
+    ship(&m, "/p/inc/common.h", "int x;\n");
+    m.shadow(OsStr::new("/p/src/common.h")).unwrap().unwrap();
+    let at = m.root.join("p/src/common.h");
+    let md = fs::symlink_metadata(&at).unwrap();
+    assert!(md.is_file() && md.len() == 0);
+    assert_eq!(md.permissions().mode() & 0o777, 0o444);
+    assert_eq!(
+        fs::read(m.root.join("p/inc/common.h")).unwrap(),
+        b"int x;\n"
+    );
+}
+
+#[test]
+fn a_shadow_is_refused_where_it_could_hide_or_leave_anything() {
+    let m = bare_mirror();
+    ship(&m, "/p/inc/a.h", "int a;\n");
+    let other = tempfile::tempdir().unwrap();
+    m.place(OsStr::new("/p/link.h"), Source::Link(OsStr::new("inc/a.h")))
+        .unwrap()
+        .unwrap();
+    m.place(OsStr::new("/p/lnk"), Source::Link(OsStr::new("inc")))
+        .unwrap()
+        .unwrap();
+    let outside = other.path().join("x.h");
+    for bad in [
+        "/p/../etc/x.h",
+        "p/rel.h",
+        // Over a shipped file, a dir, or a link at its name.
+        "/p/inc/a.h",
+        "/p/inc",
+        "/p/link.h",
+        // Through a linked dir onto a shipped file.
+        "/p/lnk/a.h",
+    ] {
+        let r = m.shadow(OsStr::new(bad)).unwrap();
+        assert!(r.is_err(), "{bad}: placed");
+    }
+    assert_eq!(fs::read(m.root.join("p/inc/a.h")).unwrap(), b"int a;\n");
+    // A linked dir leads inside the root, never out of it, even where
+    // the client's link names a dir outside.
+    m.shadow(OsStr::new("/p/lnk/b.h")).unwrap().unwrap();
+    assert!(m.root.join("p/inc/b.h").is_file());
+    m.place(OsStr::new("/p/out"), Source::Link(other.path().as_os_str()))
+        .unwrap()
+        .unwrap();
+    // Dangling inside the root until a file is shipped there: no place.
+    assert!(!matches!(m.shadow(OsStr::new("/p/out/x.h")), Ok(Ok(()))));
+    ship(&m, &format!("{}/y.h", other.path().display()), "");
+    m.shadow(OsStr::new("/p/out/x.h")).unwrap().unwrap();
+    assert!(!outside.exists());
+    assert!(under(&m.root, &outside).is_file());
+}

@@ -108,7 +108,7 @@ fn read_and_run<R: Source, W: Write>(
         Dist::Streamed(_, codec, _) => {
             streamed::prepare(server, head, codec, input, output, until)?
         }
-        Dist::Hashed(codec, _) => hashed::prepare(server, head, codec, input, output)?,
+        Dist::Hashed(codec, ..) => hashed::prepare(server, head, codec, input, output)?,
     };
     match verdict {
         Ok(mut job) => {

@@ -52,6 +52,17 @@ struct PathEntry {
     id: u32,
 }
 
+/// What a dir holds, for questions about many names at once (`shadow`).
+pub enum DirNames {
+    /// Missing, or not a dir.
+    Absent,
+    /// A dir (its device and inode), and its listing's bytes
+    /// (`listing::Listing`) if it has one; without, ask for each name.
+    Dir((u64, u64), Option<Vec<u8>>),
+    /// Could not be examined: ask for each name.
+    Unknown,
+}
+
 #[derive(Clone, Copy, Debug)]
 enum DirState {
     Dir(Stamp),
@@ -177,6 +188,25 @@ impl FileCache {
             _ => return self.answers.spoil(),
         };
         self.answers.path(path, Answer::Name(named));
+    }
+
+    /// The names `dir` (absolute) holds, as this unit sees them: from its
+    /// listing, so a question about many names costs one `stat` of the
+    /// dir in the unit (none when a search took it already).
+    pub fn names_of(&mut self, dir: &[u8]) -> DirNames {
+        match self.dir_state(dir) {
+            DirState::Absent => DirNames::Absent,
+            DirState::Unknown => DirNames::Unknown,
+            DirState::Dir(st) => {
+                // Loads the listing (the empty name is never an entry).
+                self.unlisted(&st, dir, b"");
+                let names = match self.listings.get(&st) {
+                    Some(Some(b)) if Listing::new(b).is_some() => Some(b.clone()),
+                    _ => None,
+                };
+                DirNames::Dir((st.dev, st.ino), names)
+            }
+        }
     }
 
     /// Known absent without asking the file system about `path` itself:

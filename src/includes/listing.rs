@@ -52,6 +52,11 @@ impl<'a> Listing<'a> {
         }
     }
 
+    /// Every name, in order.
+    pub fn names(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.len()).map(|i| self.name(i))
+    }
+
     /// Whether the dir had an entry `name` (any type: a dangling symlink
     /// is an entry, and the caller then asks `stat`).
     pub fn has(&self, name: &[u8]) -> bool {

@@ -16,7 +16,8 @@
 //!   `expr`: `#if` evaluation, `literal`: the values of its literals;
 //! - `search`: gcc's include chains; `files`: the stat/skeleton cache,
 //!   with `listing`s of dirs; `skipped`: the default dirs missing here;
-//!   `fs`: one unit's lookups and records;
+//!   `fs`: one unit's lookups and records; `shadow`: the names that
+//!   could stand in front of a predicted file;
 //!   `walk`: one unit's walk;
 //! - `pack`: one file shared by processes; `store`: what is kept in it
 //!   (skeletons, listings, probes) and when; `claim`: cold work done
@@ -45,6 +46,7 @@ pub mod probe;
 pub mod replay;
 pub mod search;
 pub mod session;
+pub mod shadow;
 pub mod skeleton;
 pub mod skipped;
 pub mod stamp;

@@ -64,11 +64,14 @@ pub enum Kind {
 }
 
 /// A dir as `FileCache` took it: its stamp (None: absent or not a dir),
-/// and the names its listing said were not there.
+/// and the names its listing said were not there; and, if its whole
+/// listing was consulted (`shadow`), which of the unit's relevant names
+/// it held.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct DirSeen {
     stamp: Option<Stamp>,
     unlisted: Vec<Vec<u8>>,
+    consulted: Option<Vec<Vec<u8>>>,
 }
 
 /// The answers one unit's scan rested on, as they were given.
@@ -78,6 +81,8 @@ pub struct Answers {
     pub keepable: bool,
     dirs: FxMap<Vec<u8>, DirSeen>,
     paths: Vec<(Vec<u8>, Answer)>,
+    /// The names whole listings were consulted for (`consulted`).
+    relevant: Vec<Vec<u8>>,
 }
 
 impl Default for Answers {
@@ -86,6 +91,7 @@ impl Default for Answers {
             keepable: true,
             dirs: FxMap::default(),
             paths: Vec::new(),
+            relevant: Vec::new(),
         }
     }
 }
@@ -115,6 +121,18 @@ impl Answers {
     pub fn path(&mut self, path: &[u8], a: Answer) {
         self.paths.push((path.to_vec(), a));
     }
+
+    /// The names questions went to whole listings for (see `consulted`).
+    pub fn relevant(&mut self, names: Vec<Vec<u8>>) {
+        self.relevant = names;
+    }
+
+    /// `dir`'s whole listing was consulted for the relevant names, of
+    /// which it held `present`: a replay after its stamp moved lists it
+    /// again and wants the same of them.
+    pub fn consulted(&mut self, dir: &[u8], present: Vec<Vec<u8>>) {
+        self.dirs.entry(dir.to_vec()).or_default().consulted = Some(present);
+    }
 }
 
 /// The key a unit's kept scan is found by: the probe's key (compiler,
@@ -141,6 +159,7 @@ pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> 
         notes,
         fatal,
         undecided,
+        shadows,
     } = r;
     let dependency = probes.iter().any(|p| p.kind == ProbeKind::Dependency);
     if !answers.keepable || fatal.is_some() || dependency {
@@ -169,6 +188,14 @@ pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> 
         w.blob(n.as_bytes());
     }
     w.u64(*undecided as u64);
+    w.u64(shadows.len() as u64);
+    for p in shadows {
+        w.blob(p.as_os_str().as_bytes());
+    }
+    w.u64(answers.relevant.len() as u64);
+    for n in &answers.relevant {
+        w.blob(n);
+    }
     let mut dirs: Vec<_> = answers.dirs.iter().collect();
     dirs.sort_by(|a, b| a.0.cmp(b.0));
     w.u64(dirs.len() as u64);
@@ -184,6 +211,15 @@ pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> 
         w.u64(seen.unlisted.len() as u64);
         for n in &seen.unlisted {
             w.blob(n);
+        }
+        match &seen.consulted {
+            Some(present) => {
+                w.u64(1 + present.len() as u64);
+                for n in present {
+                    w.blob(n);
+                }
+            }
+            None => w.u64(0),
         }
     }
     let paths = answers.paths.iter().chain(more);
@@ -227,6 +263,13 @@ pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
             .push(String::from_utf8(r.blob()?.to_vec()).ok()?);
     }
     result.undecided = u32::try_from(r.u64()?).ok()?;
+    for _ in 0..r.u64()? {
+        result.shadows.push(path_in(&mut r)?);
+    }
+    let mut relevant = Vec::new();
+    for _ in 0..r.u64()? {
+        relevant.push(r.blob()?);
+    }
     let mut looked = Looked::default();
     for _ in 0..r.u64()? {
         let dir = r.blob()?;
@@ -239,7 +282,22 @@ pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
         for _ in 0..n {
             unlisted.push(r.blob()?);
         }
-        if !dir_holds(&mut looked, dir, stamp, &unlisted) {
+        let consulted = match r.u64()? {
+            0 => None,
+            n => {
+                let mut present = Vec::new();
+                for _ in 1..n {
+                    present.push(r.blob()?);
+                }
+                Some(present)
+            }
+        };
+        let seen = Seen {
+            unlisted: &unlisted,
+            consulted: consulted.as_deref(),
+            relevant: &relevant,
+        };
+        if !dir_holds(&mut looked, dir, stamp, &seen) {
             return None;
         }
     }
@@ -281,9 +339,18 @@ fn ask(looked: &mut Looked, path: &[u8], was: &Answer) -> Option<Answer> {
     })
 }
 
-/// Whether a dir still answers as it did: the same stamp, or (a dir with
-/// another stamp) none of the names its listing lacked is there now.
-fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, unlisted: &[&[u8]]) -> bool {
+/// What a dir's listing answered, for a replay after its stamp moved.
+struct Seen<'a> {
+    unlisted: &'a [&'a [u8]],
+    consulted: Option<&'a [&'a [u8]]>,
+    relevant: &'a [&'a [u8]],
+}
+
+/// Whether a dir still answers as it did: the same stamp, or (the same
+/// dir with another stamp) none of the names its listing lacked is there
+/// now and, if its whole listing was consulted, it holds the same of the
+/// relevant names.
+fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, seen: &Seen) -> bool {
     let now = match looked.meta(dir) {
         Ok(m) if m.is_dir() => Some(Stamp::of(m)),
         Ok(_) => None,
@@ -293,16 +360,36 @@ fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, unlisted: &[&[
     match (was, now) {
         (None, None) => true,
         (Some(a), Some(b)) if a == b => true,
-        (Some(_), Some(_)) => unlisted.iter().all(|n| {
-            let mut p = dir.to_vec();
-            if p.last() != Some(&b'/') {
-                p.push(b'/');
-            }
-            p.extend_from_slice(n);
-            matches!(std::fs::symlink_metadata(OsStr::from_bytes(&p)), Err(e) if is_absent(&e))
-        }),
+        (Some(a), Some(b)) if (a.dev, a.ino) == (b.dev, b.ino) => {
+            let gone = seen.unlisted.iter().all(|n| {
+                let mut p = dir.to_vec();
+                if p.last() != Some(&b'/') {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(n);
+                matches!(std::fs::symlink_metadata(OsStr::from_bytes(&p)), Err(e) if is_absent(&e))
+            });
+            gone && seen
+                .consulted
+                .is_none_or(|was| holds_same(dir, was, seen.relevant))
+        }
         _ => false,
     }
+}
+
+/// Whether `dir`, listed now, holds the same of the `relevant` names as
+/// `was` (those it held then, in the order of `relevant`).
+fn holds_same(dir: &[u8], was: &[&[u8]], relevant: &[&[u8]]) -> bool {
+    let Some(names) = super::listing::read(dir) else {
+        return false;
+    };
+    let now: std::collections::HashSet<&[u8]> = names.iter().map(|n| n.as_slice()).collect();
+    let held: Vec<&[u8]> = relevant
+        .iter()
+        .copied()
+        .filter(|r| now.contains(r))
+        .collect();
+    held == was
 }
 
 /// `stat` answers within one replay: an include dir is asked for its

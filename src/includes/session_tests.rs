@@ -422,3 +422,32 @@ fn an_include_dir_replaced_by_a_link_is_not_replayed() {
     assert_eq!(s.replayed, 0);
     assert_eq!(names(&r), ["a/x.h", "a/y.h", "m.c"]);
 }
+
+#[test]
+fn a_name_that_would_shadow_a_predicted_file_is_not_replayed_away() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include <x.h>\n"),
+        ("a/other.h", ""),
+        ("b/x.h", ""),
+    ]);
+    let args = ["-Ia", "-Ib", "m.c"];
+    // The unit's own dir is not searched for <x.h>, but a missed quote
+    // include of x.h would be: a new x.h there is a shadow.
+    let (s, r) = kept_then(&t, &args, || t.file("x.h", ""));
+    assert_eq!(s.replayed, 0);
+    let own = t.tmp.path().join("x.h");
+    assert!(r.shadows.iter().any(|p| *p == own), "{:?}", r.shadows);
+    // Anything else new there keeps the replay, shadows and all.
+    let t = Tree::new(&[
+        ("m.c", "#include <x.h>\n"),
+        ("a/other.h", ""),
+        ("b/x.h", ""),
+    ]);
+    let (s, r) = kept_then(&t, &args, || t.file("m.o", ""));
+    assert_eq!(s.replayed, 1);
+    assert!(r.shadows.is_empty(), "{:?}", r.shadows);
+}

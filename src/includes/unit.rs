@@ -127,6 +127,9 @@ pub struct ScanResult {
     pub fatal: Option<String>,
     /// Conditions the scan could not decide (it took both branches).
     pub undecided: u32,
+    /// Existing names that could stand in front of a predicted file in a
+    /// search the scan did not foresee (`shadow`), absolute.
+    pub shadows: Vec<PathBuf>,
 }
 
 /// Only the compiler can say which files this unit reads.

@@ -503,6 +503,12 @@ impl<'a> Walk<'a> {
     pub fn finish(mut self) -> ScanResult {
         self.res.files = self.fs.file_reads();
         self.res.probes = std::mem::take(&mut self.fs.probes);
+        self.res.shadows = super::shadow::shadows(
+            &mut self.fs,
+            &self.res.files,
+            &self.res.probes,
+            &self.base.dirs,
+        );
         self.res
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! client: DIST 00000103 (LZO) or 00000113 (zstd)  CDIR  ARGC  ARGV...  NFIL n
-//!         n x ( NAME path, then LINK target | HASH 00000020 <32 bytes> )
+//!         n x ( NAME path, then LINK target | HASH 00000020 <32 bytes>
+//!                                            | SHDW 00000000 )
 //! daemon: NEED k, then k x INDX i        (indices of HASH entries it lacks)
 //! client: k x FILE body                  (in the order asked)
 //! daemon: DONE 00000003 STAT SERR SOUT DOTO DOTD   (as protocol 3, in the
@@ -15,6 +16,11 @@
 //!
 //! The reference daemon closes the connection on version 0x103, which the
 //! client takes as "speak plain protocol 3 to this host".
+//!
+//! A shadow (`SHDW`, only under `Dist::SHADOWED`) is a name that exists on
+//! the client and that the compile is not expected to read: the daemon
+//! puts an empty file there, so a search that reaches it stops there as
+//! on the client, and the file read shows in the list of files read.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -37,6 +43,7 @@ pub const VERSION_ZSTD: u32 = Dist::HASHED_ZSTD;
 pub const HASH: &Token = b"HASH";
 pub const NEED: &Token = b"NEED";
 pub const INDX: &Token = b"INDX";
+pub const SHDW: &Token = b"SHDW";
 
 pub type Digest = [u8; 32];
 
@@ -90,6 +97,8 @@ pub fn hex(d: &Digest) -> String {
 pub enum Entry {
     Hashed(Digest),
     Link(OsString),
+    /// Something is there on the client; no body (`SHDW`).
+    Shadow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +116,7 @@ pub fn write_manifest<W: Write>(w: &mut W, files: &[HashedFile]) -> io::Result<(
         match &f.entry {
             Entry::Hashed(d) => write_raw(w, HASH, d)?,
             Entry::Link(t) => write_raw(w, LINK, t.as_bytes())?,
+            Entry::Shadow => write_header(w, SHDW, 0)?,
         }
     }
     Ok(())
@@ -123,6 +133,15 @@ pub fn read_manifest<R: Read>(r: &mut R, limits: &Limits) -> Result<Vec<HashedFi
         let entry = match &token {
             HASH => Entry::Hashed(read_digest(&mut chained, HASH)?),
             LINK => Entry::Link(read_string(&mut chained, LINK, limits.max_path)?),
+            SHDW => match read_header(&mut chained, SHDW)? {
+                0 => Entry::Shadow,
+                n => {
+                    return Err(WireError::BadValue {
+                        token: *SHDW,
+                        why: format!("a shadow has no body, not {n} bytes"),
+                    })
+                }
+            },
             _ => {
                 return Err(WireError::BadToken {
                     expected: *HASH,
@@ -211,6 +230,10 @@ mod tests {
                 name: "/p/inc".into(),
                 entry: Entry::Link("real".into()),
             },
+            HashedFile {
+                name: "/p/src/common.h".into(),
+                entry: Entry::Shadow,
+            },
         ];
         let mut buf = Vec::new();
         write_manifest(&mut buf, &files).unwrap();
@@ -227,6 +250,12 @@ mod tests {
         assert!(
             read_need(&mut &bad[..], &files).is_err(),
             "a link has no body"
+        );
+        let mut shadow = Vec::new();
+        write_need(&mut shadow, &[2]).unwrap();
+        assert!(
+            read_need(&mut &shadow[..], &files).is_err(),
+            "nor has a shadow"
         );
     }
 

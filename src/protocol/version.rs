@@ -87,8 +87,9 @@ pub enum Dist {
     /// zstd); the last field: the client reads a reply note (`note`).
     Streamed(Version, Codec, bool),
     /// Our content-addressed files (`hashed`), over protocol 3 (LZO or
-    /// zstd); the last field: the client reads a reply note (`note`).
-    Hashed(Codec, bool),
+    /// zstd); then: the client reads a reply note (`note`); the manifest
+    /// may name shadows (`hashed::SHDW`).
+    Hashed(Codec, bool, bool),
 }
 
 impl Dist {
@@ -106,16 +107,24 @@ impl Dist {
     /// reply (`note`). Our daemons from before notes close on these values,
     /// as on any they do not know, and the client asks without it then.
     pub const NOTED: u32 = 0x20;
+    /// Added to a hashed value: the manifest may name shadows, empty
+    /// files the volunteer must see (`hashed::SHDW`). Sent only by a
+    /// request that has some; our daemons from before shadows close on
+    /// it, and the client then sends none to that host.
+    pub const SHADOWED: u32 = 0x40;
 
     pub fn from_u32(n: u32) -> Option<Dist> {
-        let noted = n & Dist::NOTED != 0 && n > 0x100;
-        Some(match n & !(if noted { Dist::NOTED } else { 0 }) {
-            Dist::STREAMED_RAW => Dist::Streamed(Version::V1, Codec::Raw, noted),
-            Dist::STREAMED_LZO => Dist::Streamed(Version::V2, Codec::Lzo, noted),
-            Dist::STREAMED_ZSTD => Dist::Streamed(Version::V2, Codec::Zstd, noted),
-            Dist::HASHED => Dist::Hashed(Codec::Lzo, noted),
-            Dist::HASHED_ZSTD => Dist::Hashed(Codec::Zstd, noted),
-            n if !noted => Dist::Plain(Version::from_u32(n)?),
+        let ext = n > 0x100;
+        let noted = ext && n & Dist::NOTED != 0;
+        let shadowed = ext && n & Dist::SHADOWED != 0;
+        let flags = if ext { Dist::NOTED | Dist::SHADOWED } else { 0 };
+        Some(match n & !flags {
+            Dist::STREAMED_RAW if !shadowed => Dist::Streamed(Version::V1, Codec::Raw, noted),
+            Dist::STREAMED_LZO if !shadowed => Dist::Streamed(Version::V2, Codec::Lzo, noted),
+            Dist::STREAMED_ZSTD if !shadowed => Dist::Streamed(Version::V2, Codec::Zstd, noted),
+            Dist::HASHED => Dist::Hashed(Codec::Lzo, noted, shadowed),
+            Dist::HASHED_ZSTD => Dist::Hashed(Codec::Zstd, noted, shadowed),
+            n if !ext => Dist::Plain(Version::from_u32(n)?),
             _ => return None,
         })
     }
@@ -133,8 +142,8 @@ impl Dist {
     /// base, protocol 3, always compresses).
     pub fn hashed(codec: Codec) -> Dist {
         match codec {
-            Codec::Zstd => Dist::Hashed(Codec::Zstd, false),
-            _ => Dist::Hashed(Codec::Lzo, false),
+            Codec::Zstd => Dist::Hashed(Codec::Zstd, false, false),
+            _ => Dist::Hashed(Codec::Lzo, false, false),
         }
     }
 
@@ -144,7 +153,16 @@ impl Dist {
         match self {
             Dist::Plain(v) => Dist::Plain(v),
             Dist::Streamed(v, c, _) => Dist::Streamed(v, c, on),
-            Dist::Hashed(c, _) => Dist::Hashed(c, on),
+            Dist::Hashed(c, _, s) => Dist::Hashed(c, on, s),
+        }
+    }
+
+    /// The same request, its manifest naming shadows or not; only the
+    /// hashed extension can.
+    pub fn shadowed(self, on: bool) -> Dist {
+        match self {
+            Dist::Hashed(c, n, _) => Dist::Hashed(c, n, on),
+            d => d,
         }
     }
 
@@ -152,8 +170,13 @@ impl Dist {
     pub fn notes(self) -> bool {
         match self {
             Dist::Plain(_) => false,
-            Dist::Streamed(_, _, on) | Dist::Hashed(_, on) => on,
+            Dist::Streamed(_, _, on) | Dist::Hashed(_, on, _) => on,
         }
+    }
+
+    /// Whether the manifest may name shadows.
+    pub fn shadows(self) -> bool {
+        matches!(self, Dist::Hashed(_, _, true))
     }
 
     pub fn number(self) -> u32 {
@@ -162,11 +185,12 @@ impl Dist {
             Dist::Streamed(_, Codec::Raw, _) => Dist::STREAMED_RAW,
             Dist::Streamed(_, Codec::Lzo, _) => Dist::STREAMED_LZO,
             Dist::Streamed(_, Codec::Zstd, _) => Dist::STREAMED_ZSTD,
-            Dist::Hashed(Codec::Zstd, _) => Dist::HASHED_ZSTD,
+            Dist::Hashed(Codec::Zstd, ..) => Dist::HASHED_ZSTD,
             Dist::Hashed(..) => Dist::HASHED,
         };
-        if self.notes() {
-            n | Dist::NOTED
+        let n = if self.notes() { n | Dist::NOTED } else { n };
+        if self.shadows() {
+            n | Dist::SHADOWED
         } else {
             n
         }
@@ -184,7 +208,7 @@ impl Dist {
     pub fn codec(self) -> Codec {
         match self {
             Dist::Plain(v) => v.codec(),
-            Dist::Streamed(_, c, _) | Dist::Hashed(c, _) => c,
+            Dist::Streamed(_, c, _) | Dist::Hashed(c, _, _) => c,
         }
     }
 }
@@ -207,6 +231,17 @@ mod tests {
                 assert_eq!(d.noted(true), d, "distcc 3.4's protocols carry no note");
             }
         }
+        for n in [0x103, 0x113] {
+            for noted in [false, true] {
+                let d = Dist::from_u32(n).unwrap().noted(noted).shadowed(true);
+                assert!(d.shadows() && d.notes() == noted);
+                assert_eq!(Dist::from_u32(d.number()), Some(d));
+                assert_eq!(d.shadowed(false).number() | Dist::SHADOWED, d.number());
+            }
+        }
+        assert_eq!(Dist::from_u32(0x142), None, "only hashed names shadows");
+        assert_eq!(Dist::from_u32(0x43), None);
+        assert_eq!(Dist::streamed(Codec::Lzo).shadowed(true).number(), 0x102);
         assert_eq!(Dist::from_u32(0x111), None);
         assert_eq!(Dist::from_u32(0x131), None);
         assert_eq!(Dist::from_u32(0x22), None);

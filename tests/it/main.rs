@@ -39,6 +39,7 @@ mod same;
 mod scan;
 mod scan_corpus;
 mod scanned;
+mod shadows;
 mod split_dwarf;
 mod ssh;
 mod stream;

@@ -6,10 +6,9 @@
 //! a request that does not ask (an older client of ours) gets no note.
 
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::thread;
 use std::time::Duration;
 
 use distcc::protocol::note::CacheUse;
@@ -98,39 +97,11 @@ fn a_reply_refreshes_the_hosts_status_entry() {
     }
 }
 
-/// Relays connections to our daemon on `port`, except requests whose
-/// `DIST` asks for a note, on which it hangs up as our daemons from
-/// before notes do on a version they do not know.
+/// Relays connections to our daemon on `port`, hanging up on requests
+/// whose `DIST` asks for a note, as our daemons from before notes do on a
+/// version they do not know.
 fn before_notes(port: u16) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let own = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(mut client) = client else { return };
-            let mut head = [0u8; 12];
-            if client.read_exact(&mut head).is_err() {
-                continue;
-            }
-            let dist = std::str::from_utf8(&head[4..])
-                .ok()
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .unwrap_or(0);
-            if &head[..4] == b"DIST" && dist > 0x100 && dist & 0x20 != 0 {
-                continue;
-            }
-            let mut daemon = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            daemon.write_all(&head).unwrap();
-            let (c2, d2) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
-            thread::spawn(move || pipe(c2, d2));
-            thread::spawn(move || pipe(daemon, client));
-        }
-    });
-    own
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    io::copy(&mut from, &mut to).ok();
-    to.shutdown(Shutdown::Write).ok();
+    relay_closing_on(port, Dist::NOTED)
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -443,4 +443,40 @@ pub fn local(tree: &Tree, compiler: &str, args: &[&str]) -> Output {
     let mut c = Command::new(compiler);
     c.args(args).current_dir(tree.work());
     run(c, Duration::from_secs(120))
+}
+
+/// A port that relays connections to our daemon on `port`, except
+/// requests of one of our extensions whose `DIST` has `flag`: on those it
+/// hangs up, as a daemon of ours from before that flag does on a version
+/// it does not know.
+pub fn relay_closing_on(port: u16, flag: u32) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut head = [0u8; 12];
+            if client.read_exact(&mut head).is_err() {
+                continue;
+            }
+            let dist = std::str::from_utf8(&head[4..])
+                .ok()
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .unwrap_or(0);
+            if &head[..4] == b"DIST" && dist > 0x100 && dist & flag != 0 {
+                continue;
+            }
+            let mut daemon = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut daemon, &head).unwrap();
+            let (c2, d2) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+            thread::spawn(move || relay(c2, d2));
+            thread::spawn(move || relay(daemon, client));
+        }
+    });
+    own
+}
+
+fn relay(mut from: TcpStream, mut to: TcpStream) {
+    std::io::copy(&mut from, &mut to).ok();
+    to.shutdown(Shutdown::Write).ok();
 }

@@ -60,6 +60,12 @@ impl Inputs {
         self.field(target.as_bytes());
     }
 
+    /// A shadow: an empty file at `name` (`protocol::hashed::SHDW`).
+    pub fn shadow(&mut self, name: &OsStr) {
+        self.field(b"shadow");
+        self.field(name.as_bytes());
+    }
+
     pub fn finish(self) -> Digest {
         self.0.finalize().into()
     }
