@@ -243,7 +243,14 @@ fn write_entry(path: &Path, known: Option<&Known>) {
         return;
     }
     text.resize(ENTRY_WIDTH, b' ');
-    let open = || fs::OpenOptions::new().write(true).create(true).open(path);
+    // Not truncated: the padded write covers all of an older entry.
+    let open = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
     let file = open().or_else(|_| {
         fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
         open()

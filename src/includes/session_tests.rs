@@ -440,7 +440,7 @@ fn a_name_that_would_shadow_a_predicted_file_is_not_replayed_away() {
     let (s, r) = kept_then(&t, &args, || t.file("x.h", ""));
     assert_eq!(s.replayed, 0);
     let own = t.tmp.path().join("x.h");
-    assert!(r.shadows.iter().any(|p| *p == own), "{:?}", r.shadows);
+    assert!(r.shadows.contains(&own), "{:?}", r.shadows);
     // Anything else new there keeps the replay, shadows and all.
     let t = Tree::new(&[
         ("m.c", "#include <x.h>\n"),
