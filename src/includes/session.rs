@@ -50,7 +50,15 @@ pub fn scan_unit(
     compiler: &Compiler,
     unit: &Unit,
 ) -> Result<ScanResult, ScanError> {
-    let mut s = Session::open(cache_dir);
+    let store = Store::open(cache_dir, Limits::default(), RACY);
+    // A replayed unit needs no scanner (its tables alone are some 20
+    // pages to fault in): look before making one.
+    if let Some(r) = replayed(&store, compiler, unit) {
+        drop(store);
+        return Ok(r);
+    }
+    let mut s = Session::with_store(store);
+    s.replays = false;
     let r = s.scan(compiler, unit);
     // The cache file is closed and unmapped; what the scan built in
     // memory (a few MB in many small allocations) is not freed: a job's
@@ -83,8 +91,12 @@ impl Session {
     /// With other limits and racy window (tests use a window of zero and
     /// change stamps explicitly).
     pub fn open_with(cache_dir: &Path, limits: Limits, racy: Duration) -> Session {
+        Session::with_store(Store::open(cache_dir, limits, racy))
+    }
+
+    fn with_store(store: Store) -> Session {
         Session {
-            scanner: Scanner::with_store(Store::open(cache_dir, limits, racy)),
+            scanner: Scanner::with_store(store),
             infos: HashMap::new(),
             probes_run: 0,
             builtin_runs: 0,
@@ -101,15 +113,9 @@ impl Session {
     /// A unit scanned before, whose every file-system answer is still the
     /// same, is not walked: its kept result is (`replay`).
     pub fn scan(&mut self, compiler: &Compiler, unit: &Unit) -> Result<ScanResult, ScanError> {
-        let kept = match unit.lang {
-            Some(lang) if lang != Lang::Preprocessed => {
-                Some(replay::key(&probe_key(compiler, lang), unit))
-            }
-            _ => None,
-        };
-        if let Some(key) = kept.as_ref().filter(|_| self.replays) {
-            let store = self.scanner.store();
-            if let Some(r) = store.scan(key).and_then(replay::replay) {
+        let kept = replay_key(compiler, unit);
+        if self.replays {
+            if let Some(r) = replayed(self.scanner.store(), compiler, unit) {
                 self.replayed += 1;
                 return Ok(r);
             }
@@ -234,6 +240,23 @@ impl Session {
         self.infos.insert(key, info.clone());
         Ok(info)
     }
+}
+
+/// The key `unit`'s whole scan is kept under (`replay`); none for a
+/// unit whose language says nothing is searched.
+fn replay_key(compiler: &Compiler, unit: &Unit) -> Option<[u8; 32]> {
+    match unit.lang {
+        Some(lang) if lang != Lang::Preprocessed => {
+            Some(replay::key(&probe_key(compiler, lang), unit))
+        }
+        _ => None,
+    }
+}
+
+/// `unit`'s kept scan, if it holds (`replay`).
+fn replayed(store: &Store, compiler: &Compiler, unit: &Unit) -> Option<ScanResult> {
+    let key = replay_key(compiler, unit)?;
+    store.scan(&key).and_then(replay::replay)
 }
 
 /// What a probe's answers depend on: the compiler (by identity, not by
