@@ -329,98 +329,91 @@ fn a_unit_scanned_before_is_replayed_without_a_walk() {
     assert_eq!(names(&r3), names(&r1));
 }
 
-#[test]
-fn a_header_that_appears_earlier_in_the_chain_is_found() {
-    if !have_gcc() {
-        eprintln!("SKIPPED: gcc is not installed");
-        return;
-    }
-    let t = Tree::new(&[
-        ("m.c", "#include <x.h>\n"),
-        ("a/other.h", ""),
-        ("b/x.h", ""),
-    ]);
-    let a = t.tmp.path().join("a");
-    set_mtime(&a, 1_600_000_000);
-    let (s, r) = kept_then(&t, &["-Ia", "-Ib", "m.c"], || {
-        t.file("a/x.h", "");
-    });
-    assert_eq!(s.replayed, 0);
-    assert_eq!(names(&r), ["a/x.h", "m.c"]);
+/// What a change between two jobs does to the first one's kept scan.
+struct Change {
+    what: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    change: fn(&Path),
+    replayed: u64,
+    found: &'static [&'static str],
 }
 
 #[test]
-fn an_unrelated_new_file_beside_the_headers_keeps_the_replay() {
+fn a_kept_scan_holds_only_while_its_answers_do() {
     if !have_gcc() {
         eprintln!("SKIPPED: gcc is not installed");
         return;
     }
-    let t = Tree::new(&[
-        ("m.c", "#include <x.h>\n"),
-        ("a/other.h", ""),
-        ("b/x.h", ""),
-    ]);
-    set_mtime(&t.tmp.path().join("a"), 1_600_000_000);
-    let (s, r) = kept_then(&t, &["-Ia", "-Ib", "m.c"], || {
-        // What a build writes beside its sources: dir a's stamp moves.
-        t.file("a/m.o", "");
-    });
-    assert_eq!(s.replayed, 1, "x.h is still not in a");
-    assert_eq!(names(&r), ["b/x.h", "m.c"]);
-}
-
-#[test]
-fn a_has_include_answer_that_changes_is_not_replayed() {
-    if !have_gcc() {
-        eprintln!("SKIPPED: gcc is not installed");
-        return;
+    let cases = [
+        Change {
+            what: "a header appears earlier in the chain",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                ("a/other.h", ""),
+                ("b/x.h", ""),
+            ],
+            args: &["-Ia", "-Ib", "m.c"],
+            change: |root| std::fs::write(root.join("a/x.h"), "").unwrap(),
+            replayed: 0,
+            found: &["a/x.h", "m.c"],
+        },
+        Change {
+            // What a build writes beside its sources: dir a's stamp moves.
+            what: "an unrelated file appears beside the headers",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                ("a/other.h", ""),
+                ("b/x.h", ""),
+            ],
+            args: &["-Ia", "-Ib", "m.c"],
+            change: |root| std::fs::write(root.join("a/m.o"), "").unwrap(),
+            replayed: 1,
+            found: &["b/x.h", "m.c"],
+        },
+        Change {
+            what: "a __has_include answer changes",
+            files: &[
+                ("m.c", "#if __has_include(<q.h>)\n#include <q.h>\n#endif\n"),
+                ("a/other.h", ""),
+                ("q.h", ""),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| std::fs::write(root.join("a/q.h"), "").unwrap(),
+            replayed: 0,
+            found: &["a/q.h", "m.c"],
+        },
+        Change {
+            what: "a header read is removed",
+            files: &[("m.c", "#include <x.h>\n"), ("a/x.h", ""), ("b/x.h", "")],
+            args: &["-Ia", "-Ib", "m.c"],
+            change: |root| std::fs::remove_file(root.join("a/x.h")).unwrap(),
+            replayed: 0,
+            found: &["b/x.h", "m.c"],
+        },
+        Change {
+            what: "an include dir is replaced by a link",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                ("a/x.h", ""),
+                ("c/x.h", "#include <y.h>\n"),
+                ("c/y.h", ""),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| {
+                std::fs::rename(root.join("a"), root.join("old")).unwrap();
+                std::os::unix::fs::symlink(root.join("c"), root.join("a")).unwrap();
+            },
+            replayed: 0,
+            found: &["a/x.h", "a/y.h", "m.c"],
+        },
+    ];
+    for c in cases {
+        let t = Tree::new(c.files);
+        let (s, r) = kept_then(&t, c.args, || (c.change)(t.tmp.path()));
+        assert_eq!(s.replayed, c.replayed, "{}", c.what);
+        assert_eq!(names(&r), c.found, "{}", c.what);
     }
-    let t = Tree::new(&[
-        ("m.c", "#if __has_include(<q.h>)\n#include <q.h>\n#endif\n"),
-        ("a/other.h", ""),
-        ("q.h", ""),
-    ]);
-    set_mtime(&t.tmp.path().join("a"), 1_600_000_000);
-    let (s, r) = kept_then(&t, &["-Ia", "m.c"], || {
-        t.file("a/q.h", "");
-    });
-    assert_eq!(s.replayed, 0);
-    assert_eq!(names(&r), ["a/q.h", "m.c"]);
-}
-
-#[test]
-fn a_removed_header_is_not_replayed() {
-    if !have_gcc() {
-        eprintln!("SKIPPED: gcc is not installed");
-        return;
-    }
-    let t = Tree::new(&[("m.c", "#include <x.h>\n"), ("a/x.h", ""), ("b/x.h", "")]);
-    let (s, r) = kept_then(&t, &["-Ia", "-Ib", "m.c"], || {
-        std::fs::remove_file(t.tmp.path().join("a/x.h")).unwrap();
-    });
-    assert_eq!(s.replayed, 0);
-    assert_eq!(names(&r), ["b/x.h", "m.c"]);
-}
-
-#[test]
-fn an_include_dir_replaced_by_a_link_is_not_replayed() {
-    if !have_gcc() {
-        eprintln!("SKIPPED: gcc is not installed");
-        return;
-    }
-    let t = Tree::new(&[
-        ("m.c", "#include <x.h>\n"),
-        ("a/x.h", ""),
-        ("c/x.h", "#include <y.h>\n"),
-        ("c/y.h", ""),
-    ]);
-    let (s, r) = kept_then(&t, &["-Ia", "m.c"], || {
-        let root = t.tmp.path();
-        std::fs::rename(root.join("a"), root.join("old")).unwrap();
-        std::os::unix::fs::symlink(root.join("c"), root.join("a")).unwrap();
-    });
-    assert_eq!(s.replayed, 0);
-    assert_eq!(names(&r), ["a/x.h", "a/y.h", "m.c"]);
 }
 
 #[test]
