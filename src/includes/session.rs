@@ -51,15 +51,15 @@ pub fn scan_unit(
     unit: &Unit,
 ) -> Result<ScanResult, ScanError> {
     let store = Store::open(cache_dir, Limits::default(), RACY);
+    let key = replay_key(compiler, unit);
     // A replayed unit needs no scanner (its tables alone are some 20
     // pages to fault in): look before making one.
-    if let Some(r) = replayed(&store, compiler, unit) {
+    if let Some(r) = replayed(&store, key.as_ref()) {
         drop(store);
         return Ok(r);
     }
     let mut s = Session::with_store(store);
-    s.replays = false;
-    let r = s.scan(compiler, unit);
+    let r = s.walk(compiler, unit, key);
     // The cache file is closed and unmapped; what the scan built in
     // memory (a few MB in many small allocations) is not freed: a job's
     // process ends soon, and freeing costs more than scanning a small
@@ -115,11 +115,21 @@ impl Session {
     pub fn scan(&mut self, compiler: &Compiler, unit: &Unit) -> Result<ScanResult, ScanError> {
         let kept = replay_key(compiler, unit);
         if self.replays {
-            if let Some(r) = replayed(self.scanner.store(), compiler, unit) {
+            if let Some(r) = replayed(self.scanner.store(), kept.as_ref()) {
                 self.replayed += 1;
                 return Ok(r);
             }
         }
+        self.walk(compiler, unit, kept)
+    }
+
+    /// The scan itself, kept under `kept` for a later replay.
+    fn walk(
+        &mut self,
+        compiler: &Compiler,
+        unit: &Unit,
+        kept: Option<[u8; 32]>,
+    ) -> Result<ScanResult, ScanError> {
         let info = self.compiler_info(compiler, unit.lang)?;
         let mut r = self.scanner.scan(unit, &info);
         let questions = self.scanner.take_questions();
@@ -253,10 +263,9 @@ fn replay_key(compiler: &Compiler, unit: &Unit) -> Option<[u8; 32]> {
     }
 }
 
-/// `unit`'s kept scan, if it holds (`replay`).
-fn replayed(store: &Store, compiler: &Compiler, unit: &Unit) -> Option<ScanResult> {
-    let key = replay_key(compiler, unit)?;
-    store.scan(&key).and_then(replay::replay)
+/// The scan kept under `key`, if it holds (`replay`).
+fn replayed(store: &Store, key: Option<&[u8; 32]>) -> Option<ScanResult> {
+    store.scan(key?).and_then(replay::replay)
 }
 
 /// What a probe's answers depend on: the compiler (by identity, not by

@@ -8,15 +8,14 @@
 //! for a monitor. The reader, not the writer, decides how long a failure
 //! counts, so clients with different periods can share the directory.
 
-use std::fs::{self, DirBuilder};
+use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::paths::{host_key, unescape_key};
+use super::paths::{create_private, host_key, unescape_key};
 
 const PREFIX: &str = "backoff_";
 
@@ -31,11 +30,7 @@ pub fn backoff_path(dir: &Path, key: &str) -> PathBuf {
 /// old record or the new one, never a torn one. It is not synced: after a
 /// crash, losing a backoff record only costs one more failed attempt.
 pub fn mark_failed(dir: &Path, key: &str, why: &str) -> Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    create_private(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".backoff-tmp")
         .tempfile_in(dir)

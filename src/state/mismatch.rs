@@ -12,15 +12,14 @@
 //! decides how long a record counts; a file older than that is replaced
 //! by the next record, so it does not grow for good.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::paths::host_key;
+use super::paths::{create_private, host_key};
 
 const PREFIX: &str = "mismatch_";
 
@@ -36,11 +35,7 @@ fn now_secs() -> u64 {
 
 /// Records that `host` lacks `key` (which must be one line), now.
 pub fn record(dir: &Path, host: &str, key: &str, period: Duration) -> Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    create_private(dir)?;
     let p = path(dir, host);
     let stale = fs::metadata(&p)
         .and_then(|m| m.modified())

@@ -30,6 +30,18 @@ pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     })
 }
 
+/// Creates `dir` and its parents if missing, private to the user (0700):
+/// what the state files of every client process go in.
+pub fn create_private(dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))
+}
+
 /// Encodes a host's canonical text as a file-name-safe string: bytes outside
 /// `[A-Za-z0-9._-]` become `%XX`, so distinct hosts never share a file.
 pub fn host_key(canonical: &str) -> String {
