@@ -21,7 +21,7 @@ use std::time::SystemTime;
 
 use super::listing::{self, listable, Listing};
 use super::replay::{Answer, Answers, Kind, Named};
-use super::skeleton::Skeleton;
+use super::skeleton::{digest_of, Skeleton};
 pub use super::stamp::Stamp;
 use super::store::Store;
 use super::token::{FxMap, Interner};
@@ -395,7 +395,18 @@ impl FileCache {
         let mut bytes = Vec::with_capacity(md.len() as usize + 1);
         f.read_to_end(&mut bytes)?;
         self.reads += 1;
-        let skel = Skeleton::build(&bytes, int);
+        let digest = digest_of(&bytes);
+        let skel = match self
+            .store
+            .skeleton_of_content(&digest, bytes.len() as u64, int)
+        {
+            Some(sk) => sk,
+            None => {
+                let sk = Skeleton::build_digested(&bytes, digest, int);
+                self.store.keep_skeleton_of_content(&sk, int);
+                sk
+            }
+        };
         // `now` after the read: a change while reading is in the window.
         let settled = skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now());
         if settled {
@@ -471,6 +482,7 @@ pub fn is_absent(e: &io::Error) -> bool {
 mod tests {
     use super::*;
     use crate::includes::pack::Limits;
+    use crate::includes::store::RACY;
     use std::time::Duration;
 
     fn node(cache: &mut FileCache, path: &Path) -> Rc<Node> {
@@ -511,5 +523,36 @@ mod tests {
         let ln = node(&mut next, &l);
         assert_eq!(ln.stamp, m.stamp);
         assert!(!next.is_plain(l.as_os_str().as_bytes()));
+    }
+
+    #[test]
+    fn a_copy_is_read_and_digested_but_its_skeleton_is_found_by_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = tmp.path().join("h.h");
+        std::fs::write(&h, "#define A 1\n#include \"b.h\"\n").unwrap();
+        let cache = tmp.path().join("cache");
+        let open = || FileCache::new(Store::open(&cache, Limits::default(), RACY));
+        let mut first = open();
+        first.begin();
+        let n = node(&mut first, &h);
+        drop(first);
+        // A fresh checkout: another inode, just written (within the racy
+        // window, so its stamp is not trusted), the same bytes.
+        let copy = tmp.path().join("copy.h");
+        std::fs::copy(&h, &copy).unwrap();
+        let mut next = open();
+        next.begin();
+        let c = node(&mut next, &copy);
+        assert_eq!(next.reads, 1, "read: its stamp is new");
+        assert_eq!(next.store.stats.content_hits, 1, "not lexed");
+        assert_eq!(c.skel.digest, n.skel.digest);
+        assert_eq!(c.skel.dirs.len(), n.skel.dirs.len());
+        // Other bytes of the same size are lexed, not taken for the copy.
+        let other = tmp.path().join("other.h");
+        std::fs::write(&other, "#define B 1\n#include \"b.h\"\n").unwrap();
+        next.begin();
+        let o = node(&mut next, &other);
+        assert_eq!(next.store.stats.content_hits, 1);
+        assert_ne!(o.skel.digest, n.skel.digest);
     }
 }

@@ -60,6 +60,14 @@ pub fn scan_unit(
     }
     let mut s = Session::with_store(store);
     let r = s.walk(compiler, unit, key);
+    let st = s.store_stats();
+    log::debug!(
+        "scan cache: {} skeletons found by stamp, {} files read ({} lexed, the rest found by content), {} too recent to keep",
+        st.skeleton_hits,
+        s.files_read(),
+        s.files_read() - st.content_hits,
+        st.racy
+    );
     // The cache file is closed and unmapped; what the scan built in
     // memory (a few MB in many small allocations) is not freed: a job's
     // process ends soon, and freeing costs more than scanning a small

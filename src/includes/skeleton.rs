@@ -72,6 +72,11 @@ pub struct Def {
     pub body: (u32, u32),
 }
 
+/// A file's content digest, as skeletons and the wire name it.
+pub fn digest_of(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 #[derive(Debug)]
 pub struct Skeleton {
     pub digest: [u8; 32],
@@ -91,7 +96,11 @@ pub struct Skeleton {
 
 impl Skeleton {
     pub fn build(bytes: &[u8], int: &mut Interner) -> Skeleton {
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        Skeleton::build_digested(bytes, digest_of(bytes), int)
+    }
+
+    /// `build` of bytes whose digest (`digest_of`) the caller has.
+    pub fn build_digested(bytes: &[u8], digest: [u8; 32], int: &mut Interner) -> Skeleton {
         let lexed = lex(bytes, int);
         Skeleton::from_lexed(digest, bytes.len() as u64, lexed, int)
     }

@@ -1,6 +1,9 @@
 //! What the scanner keeps across processes, and under which key, in one
 //! `pack` in the cache dir the caller names: each file's skeleton (its
-//! digest included) under the file's stamp, each dir's listing under the
+//! digest included) under the file's stamp, and again under its content's
+//! digest (a fresh checkout, a branch switched back, a copied tree: new
+//! stamps, the same bytes, which then are read and digested but not
+//! lexed again), each dir's listing under the
 //! dir's stamp, each compiler probe under the compiler's identity and
 //! flags. A stamp is identity and change times (device, inode, size,
 //! mtime, ctime, to the nanosecond): a file edited, replaced or touched
@@ -39,6 +42,7 @@ const PROBE: u32 = 3;
 const BASE: u32 = 4;
 const BUILTIN: u32 = 5;
 const SCAN: u32 = 6;
+const CONTENT: u32 = 7;
 
 /// More than a clock tick, and than the 2 s of the coarsest file systems.
 pub const RACY: Duration = Duration::from_secs(3);
@@ -59,6 +63,8 @@ pub const PACK_NAME: &str = "scan-1.pack";
 pub struct StoreStats {
     pub skeleton_hits: u64,
     pub skeletons_kept: u64,
+    /// Files read whose skeleton was found by their content.
+    pub content_hits: u64,
     pub listing_hits: u64,
     pub listings_kept: u64,
     /// Entries too recent to keep.
@@ -198,6 +204,30 @@ impl Store {
         if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
             p.put(SKELETON, &key(st), &sk.encode(int));
             self.stats.skeletons_kept += 1;
+        }
+    }
+
+    /// The skeleton of bytes whose digest is `digest`, as `skeleton`
+    /// finds. Content is what it is: such an entry needs no racy rule.
+    pub fn skeleton_of_content(
+        &mut self,
+        digest: &[u8; 32],
+        size: u64,
+        int: &mut Interner,
+    ) -> Option<Skeleton> {
+        let b = self
+            .pack
+            .as_mut()
+            .filter(|_| self.keep_files)?
+            .get_latest(CONTENT, &probe_key(digest))?;
+        let sk = Skeleton::decode(b, int).filter(|sk| sk.size == size && sk.digest == *digest)?;
+        self.stats.content_hits += 1;
+        Some(sk)
+    }
+
+    pub fn keep_skeleton_of_content(&mut self, sk: &Skeleton, int: &Interner) {
+        if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
+            p.put(CONTENT, &probe_key(&sk.digest), &sk.encode(int));
         }
     }
 
