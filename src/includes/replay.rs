@@ -17,6 +17,15 @@
 //! What this saves a warm job is the walk: decoding skeletons, expanding
 //! and evaluating every directive of every header again. It saves no
 //! `stat`: each file read and each dir searched is looked at as before.
+//!
+//! A file whose stamp moved (a fresh checkout, a copied tree, a branch
+//! switched back and forth) still holds if its content did not: its
+//! digest under the new stamp (`Contents`: from the cache, else read) is
+//! the kept one. What else the walk took from identities is checked as a
+//! pattern: which answers named the same inode (include dirs dedup by it,
+//! and clang's `#pragma once`), and which files read had the same mtime,
+//! size and digest (gcc's `#pragma once`). A dir whose stamp moved is
+//! asked again for the names its listing lacked, whatever its inode.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -231,9 +240,39 @@ pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> 
     Some(crate::zstd::compress(&w.finish()))
 }
 
+/// What a replay asks when a file read has another stamp than it had.
+pub trait Contents {
+    /// The digest of the file at `path`, whose stamp is now `st`, and
+    /// whether that stamp is settled; None if it cannot be told (the
+    /// file changed again meanwhile, an error).
+    fn digest(&mut self, path: &[u8], st: &Stamp) -> Option<([u8; 32], bool)>;
+}
+
+/// Which answers named the same thing, as the index of the first that
+/// did (`marks`): two patterns are the same when the same answers
+/// coincide, whatever they named.
+#[derive(Default)]
+struct Pattern<K: std::hash::Hash + Eq> {
+    marks: Vec<usize>,
+    first: std::collections::HashMap<K, usize>,
+}
+
+impl<K: std::hash::Hash + Eq> Pattern<K> {
+    fn push(&mut self, k: K) {
+        let n = self.marks.len();
+        let f = *self.first.entry(k).or_insert(n);
+        self.marks.push(f);
+    }
+
+    fn same(&self, other: &Pattern<K>) -> bool {
+        self.marks == other.marks
+    }
+}
+
 /// The kept scan in `bytes`, if every answer it rested on is still the
-/// same; None to scan again.
-pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
+/// same (a moved file: the same content); None to scan again.
+/// `cwd` is the unit's: what relative paths read are relative to.
+pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<ScanResult> {
     let raw = crate::zstd::decompress(bytes, MAX_BYTES).ok()?;
     let mut r = Reader::new(&raw, MAGIC)?;
     let mut result = ScanResult::default();
@@ -301,16 +340,100 @@ pub fn replay(bytes: &[u8]) -> Option<ScanResult> {
             return None;
         }
     }
+    // By the name the answers have (`fs::Fs::absolute`).
+    let read: FxMap<Vec<u8>, usize> = result
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = f.path.as_os_str().as_bytes();
+            let mut abs = Vec::with_capacity(cwd.as_os_str().len() + 1 + p.len());
+            if p.first() != Some(&b'/') {
+                abs.extend_from_slice(cwd.as_os_str().as_bytes());
+                abs.push(b'/');
+            }
+            abs.extend_from_slice(p);
+            (abs, i)
+        })
+        .collect();
+    // Files read whose stamp moved: their index, new stamp and whether it
+    // is settled; and the stamps they had.
+    let mut moved: Vec<Option<(Stamp, bool)>> = vec![None; result.files.len()];
+    let mut moved_from: Vec<Stamp> = Vec::new();
+    let (mut inodes_then, mut inodes_now) = (Pattern::default(), Pattern::default());
     for _ in 0..r.u64()? {
         let p = r.blob()?;
-        let a = answer_in(&mut r)?;
-        if ask(&mut looked, p, &a)? != a {
-            return None;
+        let was = answer_in(&mut r)?;
+        let now = ask(&mut looked, p, &was)?;
+        match (&was, &now) {
+            (Answer::Id(a), Answer::Id(b)) if a.is_some() == b.is_some() => {
+                inodes_then.push(*a);
+                inodes_now.push(*b);
+            }
+            (
+                Answer::Name(Named::File {
+                    stamp: a,
+                    plain: pa,
+                }),
+                Answer::Name(Named::File {
+                    stamp: b,
+                    plain: pb,
+                }),
+            ) if pa == pb => {
+                inodes_then.push(Some((a.dev, a.ino)));
+                inodes_now.push(Some((b.dev, b.ino)));
+                if a != b {
+                    match read.get(p) {
+                        Some(&i) => {
+                            let f = &result.files[i];
+                            let (digest, settled) = contents.digest(p, b)?;
+                            if digest != f.digest || b.size != f.size {
+                                return None;
+                            }
+                            moved[i] = Some((*b, settled));
+                            moved_from.push(*a);
+                        }
+                        // Asked only whether it is there, unless it is a
+                        // file read under another name (a link's target).
+                        None if result.files.iter().any(|f| f.stamp == Some(*a)) => return None,
+                        None => {}
+                    }
+                }
+            }
+            _ if now != was => return None,
+            _ => {}
         }
     }
-    // Each file read was looked up by name, so its stamp, which its
-    // digest rests on, was among the answers checked above.
     r.end()?;
+    if !inodes_then.same(&inodes_now) {
+        return None;
+    }
+    let (mut once_then, mut once_now) = (Pattern::default(), Pattern::default());
+    let once = |f: &FileRead, st: &Stamp| (st.mtime, f.size, f.digest);
+    for (i, f) in result.files.iter().enumerate() {
+        let Some(then) = f.stamp else { continue };
+        let now = moved[i].map_or(then, |m| m.0);
+        once_then.push(once(f, &then));
+        once_now.push(once(f, &now));
+    }
+    if !once_then.same(&once_now) {
+        return None;
+    }
+    for (f, m) in result.files.iter_mut().zip(moved) {
+        if let Some((st, settled)) = m {
+            f.stamp = settled.then_some(st);
+        }
+    }
+    // Every file read was looked up by name, so its stamp, which its
+    // digest rests on, was among the answers checked above; one that
+    // moved under another name than it was read by is not replayed.
+    if result
+        .files
+        .iter()
+        .any(|f| f.stamp.is_some_and(|s| moved_from.contains(&s)))
+    {
+        return None;
+    }
     Some(result)
 }
 
@@ -346,10 +469,12 @@ struct Seen<'a> {
     relevant: &'a [&'a [u8]],
 }
 
-/// Whether a dir still answers as it did: the same stamp, or (the same
-/// dir with another stamp) none of the names its listing lacked is there
-/// now and, if its whole listing was consulted, it holds the same of the
-/// relevant names.
+/// Whether a dir still answers as it did: the same stamp, or (another
+/// stamp, even another inode: a fresh copy of the tree) none of the names
+/// its listing lacked is there now and, if its whole listing was
+/// consulted, it holds the same of the relevant names. The names it held
+/// were asked by themselves (`paths`); its identity, where it mattered,
+/// too (`Answer::Id`).
 fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, seen: &Seen) -> bool {
     let now = match looked.meta(dir) {
         Ok(m) if m.is_dir() => Some(Stamp::of(m)),
@@ -360,7 +485,7 @@ fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, seen: &Seen) -
     match (was, now) {
         (None, None) => true,
         (Some(a), Some(b)) if a == b => true,
-        (Some(a), Some(b)) if (a.dev, a.ino) == (b.dev, b.ino) => {
+        (Some(_), Some(_)) => {
             let gone = seen.unlisted.iter().all(|n| {
                 let mut p = dir.to_vec();
                 if p.last() != Some(&b'/') {

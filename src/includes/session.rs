@@ -10,17 +10,20 @@
 //! benchmarks, a long-lived caller), keeping what it learnt in memory too.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
 use super::pack::Limits;
 use super::probe::{self, CompilerInfo};
 use super::replay;
+use super::skeleton::digest_of;
+use super::stamp::Stamp;
 use super::store::{Store, StoreStats, RACY};
 use super::unit::{Lang, ScanError, ScanResult, Unit};
 use super::Scanner;
@@ -50,11 +53,11 @@ pub fn scan_unit(
     compiler: &Compiler,
     unit: &Unit,
 ) -> Result<ScanResult, ScanError> {
-    let store = Store::open(cache_dir, Limits::default(), RACY);
+    let mut store = Store::open(cache_dir, Limits::default(), RACY);
     let key = replay_key(compiler, unit);
     // A replayed unit needs no scanner (its tables alone are some 20
     // pages to fault in): look before making one.
-    if let Some(r) = replayed(&store, key.as_ref()) {
+    if let Some(r) = replayed(&mut store, key.as_ref(), unit) {
         drop(store);
         return Ok(r);
     }
@@ -123,7 +126,7 @@ impl Session {
     pub fn scan(&mut self, compiler: &Compiler, unit: &Unit) -> Result<ScanResult, ScanError> {
         let kept = replay_key(compiler, unit);
         if self.replays {
-            if let Some(r) = replayed(self.scanner.store(), kept.as_ref()) {
+            if let Some(r) = replayed(self.scanner.store(), kept.as_ref(), unit) {
                 self.replayed += 1;
                 return Ok(r);
             }
@@ -272,8 +275,30 @@ fn replay_key(compiler: &Compiler, unit: &Unit) -> Option<[u8; 32]> {
 }
 
 /// The scan kept under `key`, if it holds (`replay`).
-fn replayed(store: &Store, key: Option<&[u8; 32]>) -> Option<ScanResult> {
-    store.scan(key?).and_then(replay::replay)
+fn replayed(store: &mut Store, key: Option<&[u8; 32]>, unit: &Unit) -> Option<ScanResult> {
+    let kept = store.scan(key?)?.to_vec();
+    replay::replay(&kept, &unit.cwd, &mut Moved(store))
+}
+
+/// A moved file's digest for a replay: kept under its new stamp by an
+/// earlier job, or read now.
+struct Moved<'a>(&'a mut Store);
+
+impl replay::Contents for Moved<'_> {
+    fn digest(&mut self, path: &[u8], st: &Stamp) -> Option<([u8; 32], bool)> {
+        let settled = self.0.keepable(st, SystemTime::now());
+        if settled {
+            if let Some(d) = self.0.digest_by_stamp(st) {
+                return Some((d, true));
+            }
+        }
+        let mut f = std::fs::File::open(OsStr::from_bytes(path)).ok()?;
+        let mut bytes = Vec::with_capacity(st.size as usize + 1);
+        f.read_to_end(&mut bytes).ok()?;
+        // The file as read is the one asked about, whole.
+        let now = Stamp::of(&f.metadata().ok()?);
+        (now == *st && bytes.len() as u64 == st.size).then(|| (digest_of(&bytes), settled))
+    }
 }
 
 /// What a probe's answers depend on: the compiler (by identity, not by

@@ -284,6 +284,41 @@ fn concurrent_cold_scans_read_each_file_once() {
 }
 
 /// A scan kept whole (`replay`), then a later process over the same tree.
+/// Moves everything under `root` into `root/.old` and copies it back: a
+/// fresh checkout of the same tree (new inodes, new ctimes, new dir
+/// stamps, the same bytes), kept mtimes as `cp -a` keeps them.
+fn copy_afresh(root: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if e.file_type().unwrap().is_dir() {
+                std::fs::create_dir(&dst).unwrap();
+                copy(&src, &dst);
+            } else {
+                std::fs::copy(&src, &dst).unwrap();
+                let m = std::fs::metadata(&src).unwrap().modified().unwrap();
+                std::fs::File::options()
+                    .write(true)
+                    .open(&dst)
+                    .unwrap()
+                    .set_modified(m)
+                    .unwrap();
+            }
+        }
+    }
+    let old = root.join(".old");
+    std::fs::create_dir(&old).unwrap();
+    for e in std::fs::read_dir(root).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != ".old" {
+            std::fs::rename(e.path(), old.join(e.file_name())).unwrap();
+        }
+    }
+    copy(&old, root);
+    std::fs::remove_dir_all(&old).unwrap();
+}
+
 fn kept_then(t: &Tree, args: &[&str], change: impl FnOnce()) -> (Session, ScanResult) {
     let cache = tempfile::tempdir().unwrap();
     let mut first = session(cache.path(), Duration::ZERO);
@@ -407,9 +442,60 @@ fn a_kept_scan_holds_only_while_its_answers_do() {
             replayed: 0,
             found: &["a/x.h", "a/y.h", "m.c"],
         },
+        Change {
+            what: "the tree is checked out afresh",
+            files: &[
+                ("m.c", "#include <x.h>\n#include \"y.h\"\n"),
+                ("a/x.h", "int x;\n"),
+                ("b/x.h", ""),
+                ("y.h", "#pragma once\nint y;\n"),
+            ],
+            args: &["-Ia", "-Ib", "m.c"],
+            change: copy_afresh,
+            replayed: 1,
+            found: &["a/x.h", "m.c", "y.h"],
+        },
+        Change {
+            what: "a fresh checkout where a header has other bytes of the same size",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                ("a/x.h", "#include <y.h>\n"),
+                ("a/y.h", ""),
+                ("a/z.h", ""),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| {
+                copy_afresh(root);
+                std::fs::write(root.join("a/x.h"), "#include <z.h>\n").unwrap();
+            },
+            replayed: 0,
+            found: &["a/x.h", "a/z.h", "m.c"],
+        },
+        Change {
+            // gcc's #pragma once takes equal files with equal mtimes for
+            // one: a copy whose mtimes now coincide is walked again.
+            what: "a fresh checkout where two equal once-only headers now share an mtime",
+            files: &[
+                ("m.c", "#include \"p.h\"\n#include \"q.h\"\n"),
+                ("p.h", "#pragma once\n"),
+                ("q.h", "#pragma once\n"),
+            ],
+            args: &["m.c"],
+            change: |root| {
+                set_mtime(&root.join("q.h"), 1_000_000);
+                copy_afresh(root);
+                set_mtime(&root.join("p.h"), 1_000_000);
+                set_mtime(&root.join("q.h"), 1_000_000);
+            },
+            replayed: 0,
+            found: &["m.c", "p.h", "q.h"],
+        },
     ];
     for c in cases {
         let t = Tree::new(c.files);
+        if c.what.contains("share an mtime") {
+            set_mtime(&t.tmp.path().join("p.h"), 2_000_000);
+        }
         let (s, r) = kept_then(&t, c.args, || (c.change)(t.tmp.path()));
         assert_eq!(s.replayed, c.replayed, "{}", c.what);
         assert_eq!(names(&r), c.found, "{}", c.what);
@@ -443,4 +529,20 @@ fn a_name_that_would_shadow_a_predicted_file_is_not_replayed_away() {
     let (s, r) = kept_then(&t, &args, || t.file("m.o", ""));
     assert_eq!(s.replayed, 1);
     assert!(r.shadows.is_empty(), "{:?}", r.shadows);
+}
+
+#[test]
+fn a_unit_replayed_after_a_fresh_checkout_names_its_files_by_their_new_stamps() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[("m.c", "#include <x.h>\n"), ("b/x.h", "int x;\n")]);
+    let args = ["-Ib", "m.c"];
+    let (s, r) = kept_then(&t, &args, || copy_afresh(t.tmp.path()));
+    assert_eq!(s.replayed, 1);
+    for f in r.files.iter().filter(|f| f.path.is_relative()) {
+        let now = Stamp::of(&std::fs::symlink_metadata(t.tmp.path().join(&f.path)).unwrap());
+        assert_eq!(f.stamp, Some(now), "{}", f.path.display());
+    }
 }

@@ -198,6 +198,14 @@ impl Store {
         Some(sk)
     }
 
+    /// The content digest of the file whose stamp is `st`, if its
+    /// skeleton is kept (without decoding it).
+    pub fn digest_by_stamp(&mut self, st: &Stamp) -> Option<[u8; 32]> {
+        let b = self.pack.as_mut()?.get_latest(SKELETON, &key(st))?;
+        let (digest, size) = super::image::head(b)?;
+        (size == st.size).then_some(digest)
+    }
+
     /// Keeps a skeleton built from the file whose stamp is `st`; the
     /// caller has checked `keepable`.
     pub fn keep_skeleton(&mut self, st: &Stamp, sk: &Skeleton, int: &Interner) {
