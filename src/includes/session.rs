@@ -281,7 +281,7 @@ fn replayed(store: &mut Store, key: Option<&[u8; 32]>, unit: &Unit) -> Option<Sc
 }
 
 /// A moved file's digest for a replay: kept under its new stamp by an
-/// earlier job, or read now.
+/// earlier job, or read now (and kept for the next, once settled).
 struct Moved<'a>(&'a mut Store);
 
 impl replay::Contents for Moved<'_> {
@@ -297,7 +297,14 @@ impl replay::Contents for Moved<'_> {
         f.read_to_end(&mut bytes).ok()?;
         // The file as read is the one asked about, whole.
         let now = Stamp::of(&f.metadata().ok()?);
-        (now == *st && bytes.len() as u64 == st.size).then(|| (digest_of(&bytes), settled))
+        if now != *st || bytes.len() as u64 != st.size {
+            return None;
+        }
+        let digest = digest_of(&bytes);
+        if settled {
+            self.0.keep_digest(st, &digest);
+        }
+        Some((digest, settled))
     }
 }
 

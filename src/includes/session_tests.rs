@@ -546,3 +546,30 @@ fn a_unit_replayed_after_a_fresh_checkout_names_its_files_by_their_new_stamps() 
         assert_eq!(f.stamp, Some(now), "{}", f.path.display());
     }
 }
+
+#[test]
+fn a_file_read_for_a_replay_is_read_once_per_stamp() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[("m.c", "#include <x.h>\n"), ("b/x.h", "int x;\n")]);
+    let args = ["-Ib", "m.c"];
+    let cache = tempfile::tempdir().unwrap();
+    scan(&mut session(cache.path(), Duration::ZERO), &t, &args);
+    copy_afresh(t.tmp.path());
+    let x = t.tmp.path().join("b/x.h");
+    let st = Stamp::of(&std::fs::symlink_metadata(&x).unwrap());
+    let mut next = session(cache.path(), Duration::ZERO);
+    assert_eq!(next.scanner.store().digest_by_stamp(&st), None);
+    scan(&mut next, &t, &args);
+    assert_eq!(next.replayed, 1);
+    drop(next);
+    // The next job finds the digest under the new stamp.
+    let mut later = session(cache.path(), Duration::ZERO);
+    let kept = later.scanner.store().digest_by_stamp(&st);
+    assert_eq!(
+        kept,
+        Some(crate::includes::skeleton::digest_of(b"int x;\n"))
+    );
+}

@@ -43,6 +43,7 @@ const BASE: u32 = 4;
 const BUILTIN: u32 = 5;
 const SCAN: u32 = 6;
 const CONTENT: u32 = 7;
+const DIGEST: u32 = 8;
 
 /// More than a clock tick, and than the 2 s of the coarsest file systems.
 pub const RACY: Duration = Duration::from_secs(3);
@@ -199,11 +200,27 @@ impl Store {
     }
 
     /// The content digest of the file whose stamp is `st`, if its
-    /// skeleton is kept (without decoding it).
+    /// skeleton is kept (read without decoding it) or only its digest
+    /// (`keep_digest`).
     pub fn digest_by_stamp(&mut self, st: &Stamp) -> Option<[u8; 32]> {
-        let b = self.pack.as_mut()?.get_latest(SKELETON, &key(st))?;
-        let (digest, size) = super::image::head(b)?;
+        let pack = self.pack.as_mut().filter(|_| self.keep_files)?;
+        let (digest, size) = match pack.get_latest(SKELETON, &key(st)) {
+            Some(b) => super::image::head(b)?,
+            None => {
+                let b = pack.get_latest(DIGEST, &key(st))?;
+                (b.try_into().ok()?, st.size)
+            }
+        };
         (size == st.size).then_some(digest)
+    }
+
+    /// Keeps the digest of the file whose stamp is `st`, read for a
+    /// replay (which needs no skeleton); the caller has checked
+    /// `keepable`.
+    pub fn keep_digest(&mut self, st: &Stamp, digest: &[u8; 32]) {
+        if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
+            p.put(DIGEST, &key(st), digest);
+        }
     }
 
     /// Keeps a skeleton built from the file whose stamp is `st`; the
