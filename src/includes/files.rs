@@ -181,7 +181,8 @@ impl FileCache {
         let named = match state {
             Ok(State::Missing) => Named::Missing,
             Ok(State::NotFile) => Named::NotFile,
-            Ok(State::File(n)) if n.settled => Named::File {
+            // Unsettled too: a replay checks such a file by its content.
+            Ok(State::File(n)) => Named::File {
                 stamp: n.stamp,
                 plain: self.is_plain(path),
             },

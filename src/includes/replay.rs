@@ -6,9 +6,12 @@
 //! Why that is exact: a scan is a function of the command line, the
 //! compiler's probe, the files' contents and the answers to "what is at
 //! this path?". The key holds the first two. A file's content is held by
-//! its stamp, but only a settled one (see `files::Node`); a scan that read
-//! an unsettled file, met an error, or asked something other than through
-//! `FileCache` (`#pragma GCC dependency` compares times) is not kept. A
+//! its stamp, but only a settled one (see `files::Node`): a stamp that was
+//! not settled when the scan began (git's racy rule, against the scan's
+//! start) is never taken as proof, its file is checked by content as a
+//! moved one is (below), and its dir asked again. A scan that met an
+//! error, or asked something other than through `FileCache` (`#pragma
+//! GCC dependency` compares times) is not kept. A
 //! name the scan took as absent because its dir's listing lacks it rests
 //! on the dir's stamp; when that stamp has moved (a build writes objects
 //! beside its sources), each such name is asked again by itself, so an
@@ -31,6 +34,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -40,7 +44,7 @@ use super::stamp::Stamp;
 use super::token::FxMap;
 use super::unit::{FileRead, Probe, ProbeKind, ScanResult, Unit};
 
-const MAGIC: &[u8] = b"distcc-scan-replay-1";
+const MAGIC: &[u8] = b"distcc-scan-replay-2";
 
 /// Larger kept scans are not read back (a bound against a damaged or
 /// hostile cache; a big C++ unit's is some 100 KiB).
@@ -160,7 +164,13 @@ pub fn key(probe_key: &[u8; 32], unit: &Unit) -> [u8; 32] {
 /// The byte form of `r` with the answers it rested on; None when it
 /// cannot be replayed. `more` are answers the caller adds (the probe's
 /// skipped dirs, which must still be absent).
-pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> Option<Vec<u8>> {
+/// `began` is when the scan began, before any answer.
+pub fn encode(
+    r: &ScanResult,
+    answers: &Answers,
+    more: &[(Vec<u8>, Answer)],
+    began: SystemTime,
+) -> Option<Vec<u8>> {
     // Every field, named: one added to ScanResult must be kept here too.
     let ScanResult {
         files,
@@ -175,15 +185,23 @@ pub fn encode(r: &ScanResult, answers: &Answers, more: &[(Vec<u8>, Answer)]) -> 
         return None;
     }
     let mut w = Writer::new(MAGIC);
+    let began = began.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    w.u64(began.as_secs());
+    w.u64(began.subsec_nanos() as u64);
     w.u64(files.len() as u64);
     for f in files {
-        // Named by digest only while the stamp holds: a file without one
-        // was read too recently to be sure of.
-        let stamp = f.stamp?;
         w.blob(f.path.as_os_str().as_bytes());
         w.bytes(&f.digest);
         w.u64(f.size);
-        stamp_out(&mut w, &stamp);
+        // A file read too recently to be sure of has none: a replay
+        // checks it by content.
+        match &f.stamp {
+            Some(st) => {
+                w.u64(1);
+                stamp_out(&mut w, st);
+            }
+            None => w.u64(0),
+        }
         w.u64(f.plain as u64);
     }
     w.u64(probes.len() as u64);
@@ -246,6 +264,9 @@ pub trait Contents {
     /// whether that stamp is settled; None if it cannot be told (the
     /// file changed again meanwhile, an error).
     fn digest(&mut self, path: &[u8], st: &Stamp) -> Option<([u8; 32], bool)>;
+
+    /// Whether a stamp seen at `at` was settled then (`Store::settled_at`).
+    fn settled(&self, st: &Stamp, at: SystemTime) -> bool;
 }
 
 /// Which answers named the same thing, as the index of the first that
@@ -275,18 +296,30 @@ impl<K: std::hash::Hash + Eq> Pattern<K> {
 pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<ScanResult> {
     let raw = crate::zstd::decompress(bytes, MAX_BYTES).ok()?;
     let mut r = Reader::new(&raw, MAGIC)?;
+    let began = SystemTime::UNIX_EPOCH
+        + Duration::new(
+            r.u64()?,
+            u32::try_from(r.u64()?)
+                .ok()
+                .filter(|&n| n < 1_000_000_000)?,
+        );
+    // A stamp that proves nothing by itself being the same.
+    let racy = |c: &dyn Contents, st: &Stamp| !c.settled(st, began);
     let mut result = ScanResult::default();
     for _ in 0..r.u64()? {
         let path = path_in(&mut r)?;
         let digest: [u8; 32] = r.bytes(32)?.try_into().ok()?;
         let size = r.u64()?;
-        let stamp = stamp_in(&mut r)?;
+        let stamp = match r.u64()? {
+            0 => None,
+            _ => Some(stamp_in(&mut r)?),
+        };
         let plain = r.u64()? != 0;
         result.files.push(FileRead {
             path,
             digest,
             size,
-            stamp: Some(stamp),
+            stamp,
             plain,
         });
     }
@@ -336,7 +369,8 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
             consulted: consulted.as_deref(),
             relevant: &relevant,
         };
-        if !dir_holds(&mut looked, dir, stamp, &seen) {
+        let trusted = stamp.is_some_and(|st| !racy(contents, &st));
+        if !dir_holds(&mut looked, dir, stamp, trusted, &seen) {
             return None;
         }
     }
@@ -356,9 +390,11 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
             (abs, i)
         })
         .collect();
-    // Files read whose stamp moved: their index, new stamp and whether it
-    // is settled; and the stamps they had.
+    // Files read whose stamp moved (or was not settled): their index, new
+    // stamp and whether it is settled; and the stamps they had.
     let mut moved: Vec<Option<(Stamp, bool)>> = vec![None; result.files.len()];
+    // Each file read's stamp as answered then and now, for `once`.
+    let mut answered: Vec<Option<(Stamp, Stamp)>> = vec![None; result.files.len()];
     let mut moved_from: Vec<Stamp> = Vec::new();
     let (mut inodes_then, mut inodes_now) = (Pattern::default(), Pattern::default());
     for _ in 0..r.u64()? {
@@ -382,7 +418,10 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
             ) if pa == pb => {
                 inodes_then.push(Some((a.dev, a.ino)));
                 inodes_now.push(Some((b.dev, b.ino)));
-                if a != b {
+                if let Some(&i) = read.get(p) {
+                    answered[i] = Some((*a, *b));
+                }
+                if a != b || racy(contents, a) {
                     match read.get(p) {
                         Some(&i) => {
                             let f = &result.files[i];
@@ -410,9 +449,14 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
     }
     let (mut once_then, mut once_now) = (Pattern::default(), Pattern::default());
     let once = |f: &FileRead, st: &Stamp| (st.mtime, f.size, f.digest);
-    for (i, f) in result.files.iter().enumerate() {
-        let Some(then) = f.stamp else { continue };
-        let now = moved[i].map_or(then, |m| m.0);
+    for (f, a) in result.files.iter().zip(&answered) {
+        // A file read has its answer; one read under another name than
+        // it was asked by stands by its kept stamp (checked below).
+        let (then, now) = match (a, f.stamp) {
+            (Some(a), _) => *a,
+            (None, Some(st)) => (st, st),
+            (None, None) => return None,
+        };
         once_then.push(once(f, &then));
         once_now.push(once(f, &now));
     }
@@ -475,7 +519,15 @@ struct Seen<'a> {
 /// consulted, it holds the same of the relevant names. The names it held
 /// were asked by themselves (`paths`); its identity, where it mattered,
 /// too (`Answer::Id`).
-fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, seen: &Seen) -> bool {
+/// `trusted`: `was` was settled when the scan began, so the same stamp
+/// now means the same names.
+fn dir_holds(
+    looked: &mut Looked,
+    dir: &[u8],
+    was: Option<Stamp>,
+    trusted: bool,
+    seen: &Seen,
+) -> bool {
     let now = match looked.meta(dir) {
         Ok(m) if m.is_dir() => Some(Stamp::of(m)),
         Ok(_) => None,
@@ -484,7 +536,7 @@ fn dir_holds(looked: &mut Looked, dir: &[u8], was: Option<Stamp>, seen: &Seen) -
     };
     match (was, now) {
         (None, None) => true,
-        (Some(a), Some(b)) if a == b => true,
+        (Some(a), Some(b)) if a == b && trusted => true,
         (Some(_), Some(_)) => {
             let gone = seen.unlisted.iter().all(|n| {
                 let mut p = dir.to_vec();

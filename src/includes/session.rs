@@ -142,6 +142,8 @@ impl Session {
         kept: Option<[u8; 32]>,
     ) -> Result<ScanResult, ScanError> {
         let info = self.compiler_info(compiler, unit.lang)?;
+        // Before any answer: what a later replay judges stamps settled by.
+        let began = SystemTime::now();
         let mut r = self.scanner.scan(unit, &info);
         let questions = self.scanner.take_questions();
         if !questions.is_empty() {
@@ -178,7 +180,7 @@ impl Session {
         }
         if let (Some(key), Ok(result)) = (&kept, &r) {
             let skipped = replay::still_absent(info.absent_dirs.iter().map(|d| d.path.as_path()));
-            if let Some(bytes) = replay::encode(result, self.scanner.answers(), &skipped) {
+            if let Some(bytes) = replay::encode(result, self.scanner.answers(), &skipped, began) {
                 self.scanner.store().keep_scan(key, &bytes);
             }
         }
@@ -285,6 +287,10 @@ fn replayed(store: &mut Store, key: Option<&[u8; 32]>, unit: &Unit) -> Option<Sc
 struct Moved<'a>(&'a mut Store);
 
 impl replay::Contents for Moved<'_> {
+    fn settled(&self, st: &Stamp, at: SystemTime) -> bool {
+        self.0.settled_at(st, at)
+    }
+
     fn digest(&mut self, path: &[u8], st: &Stamp) -> Option<([u8; 32], bool)> {
         let settled = self.0.keepable(st, SystemTime::now());
         if settled {
@@ -292,6 +298,7 @@ impl replay::Contents for Moved<'_> {
                 return Some((d, true));
             }
         }
+        self.0.stats.replay_reads += 1;
         let mut f = std::fs::File::open(OsStr::from_bytes(path)).ok()?;
         let mut bytes = Vec::with_capacity(st.size as usize + 1);
         f.read_to_end(&mut bytes).ok()?;

@@ -72,6 +72,8 @@ pub struct StoreStats {
     pub racy: u64,
     /// Claims that waited for another process doing the same work.
     pub claims_waited: u64,
+    /// Files a replay read to check their content (`replay::Contents`).
+    pub replay_reads: u64,
 }
 
 pub struct Store {
@@ -145,6 +147,12 @@ impl Store {
 
     /// `keepable` without counting.
     fn settled(&self, st: &Stamp, now: SystemTime) -> bool {
+        self.settled_at(st, now)
+    }
+
+    /// Whether a stamp seen at `at` could be trusted to tell any later
+    /// change (its last change was more than the racy window before).
+    pub fn settled_at(&self, st: &Stamp, at: SystemTime) -> bool {
         let changed = Duration::new(
             st.mtime.max(0) as u64,
             st.mtime_ns.clamp(0, 999_999_999) as u32,
@@ -153,8 +161,8 @@ impl Store {
             st.ctime.max(0) as u64,
             st.ctime_ns.clamp(0, 999_999_999) as u32,
         ));
-        now.duration_since(SystemTime::UNIX_EPOCH)
-            .is_ok_and(|now| changed + self.racy <= now)
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|at| changed + self.racy <= at)
     }
 
     /// Claims the reading of the file whose stamp is `st`, for a process
