@@ -4,17 +4,19 @@
 //! the preprocessed source's dir `distcc_<pid>_XXXXXX` under `$TMPDIR`
 //! (`cpp`), an output being written `.distcc-<pid>-XXXXXX` beside it
 //! (`output`). Before one is made, its place (dir and name prefix) is
-//! recorded here, in memory and in a journal,
-//! `$DISTCC_DIR/state/temps_<pid>`; the children that may write there are
-//! recorded too.
+//! recorded here, in memory and in a journal in the process's slot in
+//! `$DISTCC_DIR/state` (`state::slot`); the children that may write there
+//! are recorded too.
 //!
 //! - SIGTERM, SIGINT, SIGHUP and SIGQUIT are taken by a thread of ours, the
 //!   signals being blocked everywhere else (so nothing runs in a signal
 //!   handler amid an allocation). It passes the signal on to our children,
 //!   removes what the places hold, and dies of the same signal, so `make`
 //!   sees the job killed.
-//! - SIGKILL cannot be caught: the journal stays, and the next client that
-//!   distributes a job removes what it names once that pid is gone.
+//! - SIGKILL cannot be caught: the journal stays in the slot, and the next
+//!   client to take that slot removes what it names. Journals of earlier
+//!   versions (`temps_<pid>` files) are swept by a client that distributes
+//!   a job, once their pid is gone.
 //!
 //! Making a temp file holds the lock the thread takes, so a file is either
 //! made before the thread looks, and removed, or never.
@@ -24,10 +26,11 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
+
+use crate::state::slot::{self, Slot};
 
 /// The signals a client cleans up after before dying of them.
 const SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
@@ -65,8 +68,11 @@ struct Place {
 }
 
 struct Registry {
-    /// The journal, once signals are ours; `None` keeps places in memory.
+    /// The state dir whose slot holds the journal, once signals are ours;
+    /// `None` keeps places in memory.
     journal: Option<PathBuf>,
+    /// Whether a journal was written (and must be cleared at the end).
+    written: bool,
     places: Vec<Place>,
     /// Our children, by pidfd, so a signal never reaches a recycled pid.
     children: Vec<(u32, OwnedFd)>,
@@ -74,6 +80,7 @@ struct Registry {
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     journal: None,
+    written: false,
     places: Vec::new(),
     children: Vec::new(),
 });
@@ -106,7 +113,26 @@ pub fn install(state: &Path) {
         unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
         return;
     }
-    registry().journal = Some(state.join(format!("{JOURNAL}{}", std::process::id())));
+    registry().journal = Some(state.to_path_buf());
+}
+
+/// This process's slot, once what a killed holder's journal names is
+/// gone (the slot's lock says its holder is: the kernel drops it with
+/// the process).
+fn our_slot(state: &Path) -> Option<&'static Slot> {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let s = slot::ours(state)?;
+    SWEPT.call_once(|| sweep_slot(s));
+    Some(s)
+}
+
+/// Removes what the journal a slot's last holder left names (nothing if
+/// it ended cleanly), then empties it.
+fn sweep_slot(s: &Slot) {
+    let (pid, text) = s.journal();
+    if !text.is_empty() && parse_journal(&text, pid).iter().all(remove_all) {
+        s.write_journal(pid, b"").ok();
+    }
 }
 
 fn wait_for_signals(set: libc::sigset_t) {
@@ -130,9 +156,7 @@ fn wait_for_signals(set: libc::sigset_t) {
             };
         }
         if reg.places.iter().all(remove_all) {
-            if let Some(j) = reg.journal.take() {
-                fs::remove_file(j).ok();
-            }
+            clear_journal(&mut reg);
         }
         // Die of the signal, holding the lock so no temp is made after.
         // SAFETY: restoring the default action and raising the signal in
@@ -163,7 +187,7 @@ pub fn place(dir: &Path, kind: Temp) -> Hold {
     };
     if !reg.places.contains(&place) {
         reg.places.push(place);
-        write_journal(&reg);
+        write_journal(&mut reg);
     }
     Hold(reg)
 }
@@ -174,7 +198,7 @@ pub fn forget(dir: &Path, kind: Temp) {
     let prefix = kind.prefix();
     let dir = fs::canonicalize(dir).unwrap_or_else(|_| absolute(dir));
     reg.places.retain(|p| !(p.dir == dir && p.prefix == prefix));
-    write_journal(&reg);
+    write_journal(&mut reg);
 }
 
 fn absolute(dir: &Path) -> PathBuf {
@@ -185,8 +209,8 @@ fn absolute(dir: &Path) -> PathBuf {
 
 /// The journal: one place per line, `prefix TAB dir`. A dir with a line
 /// break in its name is kept in memory only.
-fn write_journal(reg: &Registry) {
-    let Some(path) = &reg.journal else { return };
+fn write_journal(reg: &mut Registry) {
+    let Some(state) = &reg.journal else { return };
     let mut text = Vec::new();
     for p in &reg.places {
         let dir = p.dir.as_os_str().as_bytes();
@@ -197,19 +221,8 @@ fn write_journal(reg: &Registry) {
             text.push(b'\n');
         }
     }
-    let written = fs::write(path, &text);
-    if let Err(e) = written {
-        if e.kind() == io::ErrorKind::NotFound {
-            if let Some(parent) = path.parent() {
-                let made = fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent);
-                if made.is_ok() {
-                    fs::write(path, &text).ok();
-                }
-            }
-        }
+    if let Some(s) = our_slot(state) {
+        reg.written |= s.write_journal(std::process::id(), &text).is_ok();
     }
 }
 
@@ -237,10 +250,12 @@ fn remove_all(place: &Place) -> bool {
     clean
 }
 
-/// Removes what clients killed outright left behind: the places in the
-/// journals of pids that are gone (or are ours: a journal under our own
+/// Removes what clients killed outright left behind: in the slot this
+/// process takes, and in the journal files of earlier versions, the
+/// places of pids that are gone (or are ours: a journal under our own
 /// pid is a dead predecessor's, since ours is not written yet).
 pub fn sweep_dead(state: &Path) {
+    our_slot(state);
     let Ok(entries) = fs::read_dir(state) else {
         return;
     };
@@ -287,8 +302,16 @@ fn parse_journal(text: &[u8], pid: u32) -> Vec<Place> {
 pub fn finish() {
     let mut reg = registry();
     reg.places.clear();
-    if let Some(j) = reg.journal.take() {
-        fs::remove_file(j).ok();
+    clear_journal(&mut reg);
+}
+
+/// Nothing of ours is left to remove: the journal goes (emptied in the
+/// slot, which stays for the next client).
+fn clear_journal(reg: &mut Registry) {
+    if let (Some(state), true) = (reg.journal.take(), reg.written) {
+        if let Some(s) = slot::ours(&state) {
+            s.write_journal(std::process::id(), b"").ok();
+        }
     }
 }
 
@@ -374,5 +397,32 @@ mod tests {
         }
         assert!(!state.join(format!("temps_{dead}")).exists());
         assert!(state.join("temps_1").exists());
+    }
+
+    #[test]
+    fn what_a_killed_holder_of_a_slot_left_is_removed_by_the_next() {
+        let top = tempfile::tempdir().unwrap();
+        let (state, out) = (top.path().join("state"), top.path().join("out"));
+        fs::create_dir(&out).unwrap();
+        let dead = 999_999_999;
+        let temp = out.join(format!(".distcc-{dead}-abcdef"));
+        let other = out.join(".distcc-1-abcdef");
+        fs::write(&temp, "half an object").unwrap();
+        fs::write(&other, "not the dead one's").unwrap();
+        {
+            // The killed client: its journal names the output's place.
+            let s = slot::take(&state).unwrap();
+            let line = format!(
+                ".distcc-{dead}-\t{}\n.distcc-1-\t{}\n",
+                out.display(),
+                out.display()
+            );
+            s.write_journal(dead, line.as_bytes()).unwrap();
+        }
+        let next = slot::take(&state).unwrap();
+        sweep_slot(&next);
+        assert!(!temp.exists());
+        assert!(other.exists(), "only what carries the dead pid");
+        assert_eq!(next.journal().1, b"");
     }
 }

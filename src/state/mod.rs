@@ -3,7 +3,8 @@
 //! (`running`), the history of finished jobs (`history`), per-host
 //! failure records (`backoff`), what a host was found to lack
 //! (`mismatch`), and the phases a job goes through
-//! (`phase`); where they live (`paths`). Writers are the client's; readers are the monitor's and the
+//! (`phase`); where they live (`paths`); each client's reused, locked
+//! file holding its record and its temp-file journal (`slot`). Writers are the client's; readers are the monitor's and the
 //! client's own. Slot locks live beside it but are the client's alone
 //! (`client::lock`).
 
@@ -13,6 +14,7 @@ pub mod mismatch;
 pub mod paths;
 pub mod phase;
 pub mod running;
+pub mod slot;
 
 pub use history::Listing;
 pub use paths::{dir, host_key, replace_file, unescape_key};

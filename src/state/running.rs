@@ -1,26 +1,22 @@
-//! What each running client is doing, for `distccmon-text`: one small file
-//! per client process, `job_<pid>` in `$DISTCC_DIR/state`, rewritten at
-//! every phase change and removed when the job ends ([`JobState`] writes
-//! it, [`list`] reads them). The finished-job record is `history`'s;
-//! backoff records, in the same directory, are `backoff`'s; the phases
-//! are `phase`'s.
+//! What each running client is doing, for `distccmon-text`: a record in
+//! the client's slot (`slot`) in `$DISTCC_DIR/state`, rewritten at every
+//! phase change and blanked when the job ends ([`JobState`] writes it,
+//! [`list`] reads them). The finished-job record is `history`'s; backoff
+//! records, in the same directory, are `backoff`'s; the phases are
+//! `phase`'s.
 //!
 //! The client pays one `pwrite` per phase change (a handful per job),
-//! nothing synced. The file is created once and then overwritten in place
-//! with a record padded to a fixed length, so no write leaves a stale tail
-//! and no inode is created or renamed per phase: on ext4 a create+rename
-//! per phase cost about half a millisecond of kernel time each. A reader
-//! could catch a write half done, so it reads twice and trusts only two
-//! identical, parseable copies. A client killed before its Drop runs
-//! leaves its file behind; readers skip files whose process is gone and
-//! delete them. Failing to record is never the job's problem: the first
-//! failed write turns recording off for the rest of the process.
+//! nothing synced, and creates no file: slots are reused, and a record
+//! is padded to a fixed length, so no write leaves a stale tail. A reader
+//! trusts a record only while its slot is held, so a client killed
+//! outright leaves nothing a monitor shows. Failing to record is never
+//! the job's problem: the first failed write turns recording off for the
+//! rest of the process. Files `job_<pid>` of earlier versions are still
+//! read, and deleted once their process is gone.
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,14 +24,12 @@ use anyhow::Result;
 
 use super::history::{self, Listing, Outcome, Record};
 use super::phase::{Phase, PHASES};
+use super::slot::{self, Slot};
 use crate::protocol::note::CacheUse;
 use crate::settings::Settings;
 
 const PREFIX: &str = "job_";
 const VERSION: &str = "v1";
-/// Room kept after the first record for later ones: the source never
-/// changes, the host is cut to `HOST_MAX`, the rest is short numbers.
-const SLACK: usize = 256;
 const HOST_MAX: usize = 200;
 
 /// A running job as a monitor sees it.
@@ -137,6 +131,23 @@ pub fn list(dir: &Path) -> Vec<Running> {
             out.push(job);
         }
     }
+    // Our own slots.
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(slot::PREFIX.as_bytes())
+        {
+            continue;
+        }
+        let job = slot::held_record(&entry.path())
+            .and_then(|r| Running::parse(std::str::from_utf8(&r).ok()?))
+            .filter(|j| crate::sys::process_exists(j.pid));
+        out.extend(job);
+    }
     out.sort_by(|a, b| a.started.cmp(&b.started).then(a.pid.cmp(&b.pid)));
     out
 }
@@ -170,8 +181,8 @@ struct Inner {
     /// What the volunteer's result cache did with the job, as its reply
     /// said (`protocol::note`).
     cache: Option<CacheUse>,
-    /// The job file once created, and the length every record is padded to.
-    file: Option<(File, usize)>,
+    /// The slot once taken.
+    file: Option<&'static Slot>,
 }
 
 impl JobState {
@@ -343,52 +354,26 @@ impl Inner {
         if !self.recording {
             return;
         }
-        let mut line = self.job.to_line();
+        let line = self.job.to_line();
         if self.file.is_none() {
-            match self.create() {
-                Ok(f) => self.file = Some((f, line.len() + SLACK)),
-                Err(e) => {
-                    log::debug!("not recording job state in {}: {e}", self.dir.display());
+            match slot::ours(&self.dir) {
+                Some(s) => self.file = Some(s),
+                None => {
                     self.recording = false;
                     return;
                 }
             }
         }
-        let Some((f, width)) = &self.file else { return };
-        line.pop();
-        let pad = width.saturating_sub(line.len() + 1);
-        line.extend(std::iter::repeat_n(' ', pad));
-        line.push('\n');
-        if let Err(e) = f.write_all_at(line.as_bytes(), 0) {
+        let Some(s) = self.file else { return };
+        if let Err(e) = s.write_record(line.as_bytes()) {
             log::debug!("not recording job state: {e}");
             self.recording = false;
         }
     }
 
-    fn create(&self) -> std::io::Result<File> {
-        let path = job_path(&self.dir, self.job.pid);
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-        };
-        match open() {
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&self.dir)?;
-                open()
-            }
-            r => r,
-        }
-    }
-
     fn remove(&mut self) {
-        if self.file.take().is_some() {
-            fs::remove_file(job_path(&self.dir, self.job.pid)).ok();
+        if let Some(s) = self.file.take() {
+            s.write_record(b"").ok();
         }
     }
 }
@@ -457,11 +442,13 @@ mod tests {
         st.remote_done();
         assert_eq!(st.finish(Ok(1)).unwrap(), 1);
         assert!(list(&dir).is_empty());
-        let names: Vec<_> = fs::read_dir(&dir)
+        let mut names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["history"]);
+        names.sort();
+        // The slot stays, for the next client; nothing else was made.
+        assert_eq!(names, ["history", "slot_0"]);
         let h = history::read(&dir, None);
         assert_eq!(h.len(), 1);
         assert_eq!((h[0].outcome.clone(), h[0].status), (Outcome::Remote, 1));

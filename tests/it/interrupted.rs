@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use distcc::state::{self as jobs, Phase};
+use distcc::state::{self as jobs, slot, Phase};
 
 use crate::faults::Stopped;
 use crate::skip_unless;
@@ -62,12 +62,14 @@ impl Scene {
         found
     }
 
-    /// The client's journals of temp places, in its state dir.
+    /// The slots in the client's state dir whose journal of temp places
+    /// is not empty.
     fn journals(&self) -> Vec<PathBuf> {
         fs::read_dir(self.tree.path("state/state"))
             .map(|d| {
                 d.flatten()
-                    .filter(|e| e.file_name().as_bytes().starts_with(b"temps_"))
+                    .filter(|e| e.file_name().as_bytes().starts_with(b"slot_"))
+                    .filter(|e| slot::journal_in(&e.path()).is_some_and(|(_, t)| !t.is_empty()))
                     .map(|e| e.path())
                     .collect()
             })
