@@ -145,20 +145,33 @@ pub fn run(
             Answer::Reply(r) => {
                 heard::reply(ctx, host, &r);
                 let exact = dialect.is_exact();
-                if let Some(miss) = unverified(&r, sources.listed.as_ref()) {
-                    if r.output(OutputKind::Reads).is_none() {
-                        // A daemon of ours from before the list: its
-                        // jobs are listed by the compiler from now on.
-                        pick::mark_unspoken(host, ctx.settings, pick::Extension::ReadList);
-                    }
+                // A listing travels with the unit's files only: a reply
+                // to the preprocessed text needs none (the listing left
+                // by an exact attempt this host closed on included).
+                let miss = exact
+                    .then(|| unverified(&r, sources.listed.as_ref()))
+                    .flatten();
+                if let Some(miss) = miss {
                     // Redone here with the compiler's own listing; nothing
                     // of this reply is used, its diagnostics included.
-                    log::info!(
-                        "{} on {host}: scanner miss: {}",
-                        job.input.to_string_lossy(),
-                        miss.0
-                    );
-                    ctx.state.listing(Listing::ScannerMiss);
+                    if r.output(OutputKind::Reads).is_none() {
+                        // A daemon that returns no list (distcc 3.4, one
+                        // of ours from before the list) says nothing of
+                        // the scanner: its jobs are listed by the
+                        // compiler from now on.
+                        pick::mark_unspoken(host, ctx.settings, pick::Extension::ReadList);
+                        log::info!(
+                            "{} on {host}: no list of files read came back; listing with the compiler",
+                            job.input.to_string_lossy()
+                        );
+                    } else {
+                        log::info!(
+                            "{} on {host}: scanner miss: {}",
+                            job.input.to_string_lossy(),
+                            miss.0
+                        );
+                        ctx.state.listing(Listing::ScannerMiss);
+                    }
                     sources.listed = None;
                     continue;
                 }

@@ -96,6 +96,33 @@ fn our_client_against_reference_daemon() {
 }
 
 #[test]
+fn a_first_job_to_distcc_3_4_without_a_mode_is_compiled_once_and_no_scanner_miss() {
+    skip_unless!(have("gcc"), "gcc not installed");
+    skip_unless!(RefDaemon::available(), "Debian's distcc is not installed");
+    let tree = Tree::new();
+    tree.write("hello.c", HELLO);
+    let daemon = RefDaemon::start();
+    // A host without a mode: our dialects first, each closed on, then
+    // classic distcc, whose reply carries no list of files read and
+    // needs none (the daemon compiled our preprocessed text).
+    let mut c = tree.client(
+        &daemon.host(),
+        &["gcc", "-O2", "-c", "hello.c", "-o", "hello.o"],
+    );
+    c.env("DISTCC_VERBOSE", "1").env("DISTCC_FALLBACK", "0");
+    let out = run(c, Duration::from_secs(120));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("no hashed transfer"), "{err}");
+    assert!(!err.contains("scanner miss"), "{err}");
+    assert_eq!(err.matches("sending to").count(), 1, "compiled once: {err}");
+    assert_eq!(
+        fs::read(tree.work().join("hello.o")).unwrap(),
+        expected(&tree, &["-O2"], "local.o")
+    );
+}
+
+#[test]
 fn reference_client_against_our_daemon() {
     skip_unless!(have("gcc"), "gcc not installed");
     skip_unless!(RefDaemon::available(), "Debian's distcc is not installed");
