@@ -22,9 +22,8 @@
 //!   process whose wait ran out claims nothing more: its waiting thread
 //!   may stay blocked, and a process that cannot wait works as before.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -151,14 +150,7 @@ impl Claims {
     fn file(&mut self) -> Option<Arc<File>> {
         if self.file.is_none() {
             let path = self.path.as_ref()?;
-            let opened = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(path);
+            let opened = crate::sys::fs::open_shared(path);
             match opened {
                 Ok(f) => self.file = Some(Arc::new(f)),
                 Err(e) => {

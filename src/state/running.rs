@@ -120,6 +120,14 @@ pub fn list(dir: &Path) -> Vec<Running> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        if name.starts_with(slot::PREFIX) {
+            let job = slot::held_record(&entry.path())
+                .and_then(|r| Running::parse(std::str::from_utf8(&r).ok()?))
+                .filter(|j| crate::sys::process_exists(j.pid));
+            out.extend(job);
+            continue;
+        }
+        // A job file of an earlier version.
         let Some(Ok(pid)) = name.strip_prefix(PREFIX).map(str::parse::<u32>) else {
             continue;
         };
@@ -130,23 +138,6 @@ pub fn list(dir: &Path) -> Vec<Running> {
         if let Some(job) = read_stable(&entry.path()).filter(|j| j.pid == pid) {
             out.push(job);
         }
-    }
-    // Our own slots.
-    let Ok(entries) = fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        if !entry
-            .file_name()
-            .as_encoded_bytes()
-            .starts_with(slot::PREFIX.as_bytes())
-        {
-            continue;
-        }
-        let job = slot::held_record(&entry.path())
-            .and_then(|r| Running::parse(std::str::from_utf8(&r).ok()?))
-            .filter(|j| crate::sys::process_exists(j.pid));
-        out.extend(job);
     }
     out.sort_by(|a, b| a.started.cmp(&b.started).then(a.pid.cmp(&b.pid)));
     out

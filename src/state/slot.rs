@@ -15,10 +15,10 @@
 //! is locked, and a new holder finds in the journal what a killed one
 //! left behind.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{DirBuilder, File};
 use std::io::{self, ErrorKind};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -65,16 +65,7 @@ pub fn ours(dir: &Path) -> Option<&'static Slot> {
 pub fn take(dir: &Path) -> io::Result<Slot> {
     for n in 0..MAX_SLOTS {
         let path = dir.join(format!("{PREFIX}{n}"));
-        let open = || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
-        };
+        let open = || crate::sys::fs::open_shared(&path);
         let file = match open() {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 DirBuilder::new().recursive(true).mode(0o700).create(dir)?;

@@ -1,9 +1,22 @@
 //! What a path is: its identity (device and inode) and whether it may be
-//! run.
+//! run; and how a file the user's processes share in place is opened.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// Opens, creating it private (0600) if missing and never truncating, a
+/// file the user's processes read and write in place (a lock file, a
+/// slot).
+pub fn open_shared(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
 
 /// Device and inode of what `p` finally points to: two names for one file
 /// (a link in a masquerade dir and its target) compare equal.
