@@ -263,10 +263,33 @@ farm_init() {
     local tool
     for tool in ip nsenter unshare mount; do command -v "$tool" >/dev/null || die "missing $tool"; done
     farm_cg_detect
+    farm_sweep_dead
     trap farm_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     farm_net_init
+}
+
+# What runs killed outright left behind (SIGKILL passes no trap):
+# namespaces and groups named for a run (dfarm-PID-...) whose PID is gone
+# and which hold no process.
+farm_sweep_dead() {
+    local n d pid
+    for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+        [[ $n =~ ^dfarm-([0-9]+)- ]] || continue
+        pid=${BASH_REMATCH[1]}
+        kill -0 "$pid" 2>/dev/null && continue
+        [[ -z $(ip netns pids "$n" 2>/dev/null) ]] || continue
+        ip netns delete "$n" 2>/dev/null && log "removed namespace $n, left by a run that was killed"
+    done
+    for d in "$FARM_CPU_H"/dfarm-* "$FARM_ACCT_H"/dfarm-*; do
+        [[ -d $d && ${d##*/} =~ ^dfarm-([0-9]+)- ]] || continue
+        pid=${BASH_REMATCH[1]}
+        kill -0 "$pid" 2>/dev/null && continue
+        [[ -z $(cat "$d/cgroup.procs" 2>/dev/null) ]] || continue
+        rmdir "$d" 2>/dev/null && log "removed cgroup $d, left by a run that was killed"
+    done
+    return 0
 }
 
 # Everything farm_* created goes: builds (by their process group),
