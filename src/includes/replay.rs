@@ -275,7 +275,7 @@ pub trait Contents {
 #[derive(Default)]
 struct Pattern<K: std::hash::Hash + Eq> {
     marks: Vec<usize>,
-    first: std::collections::HashMap<K, usize>,
+    first: FxMap<K, usize>,
 }
 
 impl<K: std::hash::Hash + Eq> Pattern<K> {
@@ -374,37 +374,26 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
             return None;
         }
     }
-    // By the name the answers have (`fs::Fs::absolute`).
-    let read: FxMap<Vec<u8>, usize> = result
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let p = f.path.as_os_str().as_bytes();
-            let mut abs = Vec::with_capacity(cwd.as_os_str().len() + 1 + p.len());
-            if p.first() != Some(&b'/') {
-                abs.extend_from_slice(cwd.as_os_str().as_bytes());
-                abs.push(b'/');
-            }
-            abs.extend_from_slice(p);
-            (abs, i)
-        })
-        .collect();
-    // Files read whose stamp moved (or was not settled): their index, new
-    // stamp and whether it is settled; and the stamps they had.
+    // Each identity answered, then and now; whether any differs; and each
+    // file answer, by name. Only a replay where something moved looks
+    // at them again (`changed`), so a warm rebuild pays no more than the
+    // questions.
+    let mut ids: Vec<(Inode, Inode)> = Vec::new();
+    let mut named: Vec<(&[u8], Stamp, Stamp)> = Vec::new();
+    let mut changed = false;
+    // Files read whose stamp moved (or was not settled): their new stamp
+    // and whether it is settled; and the stamps they had.
     let mut moved: Vec<Option<(Stamp, bool)>> = vec![None; result.files.len()];
-    // Each file read's stamp as answered then and now, for `once`.
-    let mut answered: Vec<Option<(Stamp, Stamp)>> = vec![None; result.files.len()];
     let mut moved_from: Vec<Stamp> = Vec::new();
-    let (mut inodes_then, mut inodes_now) = (Pattern::default(), Pattern::default());
+    let mut read: Option<FxMap<Vec<u8>, usize>> = None;
     for _ in 0..r.u64()? {
         let p = r.blob()?;
         let was = answer_in(&mut r)?;
         let now = ask(&mut looked, p, &was)?;
         match (&was, &now) {
             (Answer::Id(a), Answer::Id(b)) if a.is_some() == b.is_some() => {
-                inodes_then.push(*a);
-                inodes_now.push(*b);
+                changed |= a != b;
+                ids.push((*a, *b));
             }
             (
                 Answer::Name(Named::File {
@@ -416,12 +405,11 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
                     plain: pb,
                 }),
             ) if pa == pb => {
-                inodes_then.push(Some((a.dev, a.ino)));
-                inodes_now.push(Some((b.dev, b.ino)));
-                if let Some(&i) = read.get(p) {
-                    answered[i] = Some((*a, *b));
-                }
+                ids.push((Some((a.dev, a.ino)), Some((b.dev, b.ino))));
+                named.push((p, *a, *b));
                 if a != b || racy(contents, a) {
+                    changed = true;
+                    let read = read.get_or_insert_with(|| by_name(&result.files, cwd));
                     match read.get(p) {
                         Some(&i) => {
                             let f = &result.files[i];
@@ -444,23 +432,9 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
         }
     }
     r.end()?;
-    if !inodes_then.same(&inodes_now) {
-        return None;
-    }
-    let (mut once_then, mut once_now) = (Pattern::default(), Pattern::default());
-    let once = |f: &FileRead, st: &Stamp| (st.mtime, f.size, f.digest);
-    for (f, a) in result.files.iter().zip(&answered) {
-        // A file read has its answer; one read under another name than
-        // it was asked by stands by its kept stamp (checked below).
-        let (then, now) = match (a, f.stamp) {
-            (Some(a), _) => *a,
-            (None, Some(st)) => (st, st),
-            (None, None) => return None,
-        };
-        once_then.push(once(f, &then));
-        once_now.push(once(f, &now));
-    }
-    if !once_then.same(&once_now) {
+    // A file read too recently to be sure of was kept without a stamp.
+    changed |= result.files.iter().any(|f| f.stamp.is_none());
+    if changed && !still_coincide(&result.files, cwd, &ids, &named, &moved, read) {
         return None;
     }
     for (f, m) in result.files.iter_mut().zip(moved) {
@@ -479,6 +453,74 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
         return None;
     }
     Some(result)
+}
+
+/// Device and inode, if there was something.
+type Inode = Option<(u64, u64)>;
+
+/// Each file read, by the name the answers have (`fs::Fs::absolute`).
+fn by_name(files: &[FileRead], cwd: &Path) -> FxMap<Vec<u8>, usize> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = f.path.as_os_str().as_bytes();
+            let mut abs = Vec::with_capacity(cwd.as_os_str().len() + 1 + p.len());
+            if p.first() != Some(&b'/') {
+                abs.extend_from_slice(cwd.as_os_str().as_bytes());
+                abs.push(b'/');
+            }
+            abs.extend_from_slice(p);
+            (abs, i)
+        })
+        .collect()
+}
+
+/// Whether what the walk took from identities still holds after some
+/// moved: the answers that named one inode still do (include dirs dedup
+/// by it, and clang's `#pragma once`), and so do the files read with the
+/// same mtime, size and digest (gcc's `#pragma once`).
+fn still_coincide(
+    files: &[FileRead],
+    cwd: &Path,
+    ids: &[(Inode, Inode)],
+    named: &[(&[u8], Stamp, Stamp)],
+    moved: &[Option<(Stamp, bool)>],
+    read: Option<FxMap<Vec<u8>, usize>>,
+) -> bool {
+    let (mut then, mut now) = (Pattern::default(), Pattern::default());
+    for (a, b) in ids {
+        then.push(*a);
+        now.push(*b);
+    }
+    if !then.same(&now) {
+        return false;
+    }
+    if moved.iter().all(Option::is_none) && files.iter().all(|f| f.stamp.is_some()) {
+        return true;
+    }
+    let read = read.unwrap_or_else(|| by_name(files, cwd));
+    // Each file read's stamp as answered then and now.
+    let mut answered: Vec<Option<(Stamp, Stamp)>> = vec![None; files.len()];
+    for (p, a, b) in named {
+        if let Some(&i) = read.get(*p) {
+            answered[i] = Some((*a, *b));
+        }
+    }
+    let (mut then, mut now) = (Pattern::default(), Pattern::default());
+    let once = |f: &FileRead, st: &Stamp| (st.mtime, f.size, f.digest);
+    for (f, a) in files.iter().zip(&answered) {
+        // A file read has its answer; one read under another name than
+        // it was asked by stands by its kept stamp (checked after).
+        let (a, b) = match (a, f.stamp) {
+            (Some(a), _) => *a,
+            (None, Some(st)) => (st, st),
+            (None, None) => return false,
+        };
+        then.push(once(f, &a));
+        now.push(once(f, &b));
+    }
+    then.same(&now)
 }
 
 /// The same question asked again.

@@ -138,20 +138,16 @@ impl Store {
 
     /// Whether an entry for something last changed at `st` may be kept.
     pub fn keepable(&mut self, st: &Stamp, now: SystemTime) -> bool {
-        let ok = self.settled(st, now);
+        let ok = self.settled_at(st, now);
         if !ok {
             self.stats.racy += 1;
         }
         ok
     }
 
-    /// `keepable` without counting.
-    fn settled(&self, st: &Stamp, now: SystemTime) -> bool {
-        self.settled_at(st, now)
-    }
-
     /// Whether a stamp seen at `at` could be trusted to tell any later
-    /// change (its last change was more than the racy window before).
+    /// change (its last change was more than the racy window before):
+    /// `keepable` without counting.
     pub fn settled_at(&self, st: &Stamp, at: SystemTime) -> bool {
         let changed = Duration::new(
             st.mtime.max(0) as u64,
@@ -171,7 +167,7 @@ impl Store {
     /// looks again (`skeleton`) once it holds the claim, and
     /// `flush`es what it kept before letting go.
     pub fn claim_skeleton(&mut self, st: &Stamp, now: SystemTime) -> Option<Claim> {
-        if self.pack.is_none() || !self.keep_files || !self.settled(st, now) {
+        if self.pack.is_none() || !self.keep_files || !self.settled_at(st, now) {
             return None;
         }
         self.claim(tag_of(SKELETON, &key(st)), self.patience.0)
