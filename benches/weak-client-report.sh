@@ -47,7 +47,9 @@ DATA=$WORK/data/builds.tsv
 # Columns of builds.tsv: 1 project, 2 configuration, 3 round, 4 wall ms,
 # 5 client group ns, 6 compile jobs ns, 7 compile jobs, 8 other
 # invocations ns, 9 other invocations, 10 daemons ns, 11 everything else on
-# the machine ns, 12 load before, 13 load after.
+# the machine ns, 12 load before, 13 load after, 14 ms until the daemons
+# first ran a compile (-1: never), 15 ms after they last did, 16 ms with
+# the daemons saturated.
 # med PROJECT CFG AWK-EXPR: the median over rounds of AWK-EXPR.
 med() {
     awk -F'\t' -v p="$1" -v c="$2" '$1 == p && $2 == c { print '"$3"' }' "$DATA" | sort -g |
@@ -150,6 +152,23 @@ SECTION=$WORK/section.md
                 echo "wall $(ratio "$(med "$proj" "$cfg" "$WALL")" "$rw")x (target <= 0.6x), share of local compile CPU $(pct "$(med "$proj" "$cfg" '$6')" "$lc") (target <= 1%; distcc 3.4: $(pct "$(med "$proj" ref '$6')" "$lc"))."
             done
         fi
+        echo
+        echo "Where the wall time went (medians, s): before the daemons' first compile (make's"
+        echo "serial probes, the first jobs' client side), the compile phase and how much of it"
+        echo "had the daemons saturated (90% of the $CORES cores less the client's $CLIENT_CPU), and after"
+        echo "their last compile (the link). \"Saturated floor\": head + daemons' CPU / the"
+        echo "cores they have + tail, the wall time with the daemons saturated from the first"
+        echo "compile to the last, which no client can beat with these daemons and make's order."
+        echo
+        echo "| configuration | wall | head | compile phase | daemons saturated | tail | saturated floor | floor / 3.4's wall |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        for cfg in "${CFG_NAMES[@]}"; do
+            w=$(med "$proj" "$cfg" "$WALL")
+            fl=$(med "$proj" "$cfg" '($14 < 0 ? "nan" : ($14 + $15) / 1000 + $10 / 1e9 / ('"$CORES - $CLIENT_CPU"'))')
+            fls=$(ratio "$fl" "$rw")
+            ((HAS_REF)) || fls=""
+            echo "| $(label_of "$cfg") | $(f "$w" 1) | $(f "$(med "$proj" "$cfg" '($14 < 0 ? "nan" : $14 / 1000)')" 1) | $(f "$(med "$proj" "$cfg" '($14 < 0 ? "nan" : ($4 - $14 - $15) / 1000)')" 1) | $(f "$(med "$proj" "$cfg" '$16 / 1000')" 1) | $(f "$(med "$proj" "$cfg" '($14 < 0 ? "nan" : $15 / 1000)')" 1) | $(f "$fl" 1) | $fls |"
+        done
         echo
         echo "Rounds, in order: wall s; client ms/job; others' CPU (CPUs); load average"
         echo "before and after the build."

@@ -327,6 +327,42 @@ sum_jobs() { # prefix: prints "COUNT NS" over $b/prefix.* groups
     done
     echo "$n $s"
 }
+# The daemons' CPU every 100 ms while a build runs, as "MS NS" lines (ms
+# since $1, the build's start in ns; the daemons' CPU in ns) into $2.
+# Forks nothing, so it takes next to no CPU from the daemons it watches: a
+# read that times out on a FIFO nobody writes is its sleep.
+sample_daemons() {
+    local t0=$1 out=$2 fd u k v
+    [[ -p $WORK/tick ]] || mkfifo "$WORK/tick"
+    exec {fd}<>"$WORK/tick"
+    while :; do
+        if [[ $CG == v1 ]]; then
+            read -r u <"$DGROUP/cpuacct.usage"
+        else
+            while read -r k v; do [[ $k == usage_usec ]] && u=$((v * 1000)); done <"$DGROUP/cpu.stat"
+        fi
+        echo "$(((${EPOCHREALTIME/./} * 1000 - t0) / 1000000)) $u"
+        read -r -t 0.1 -u "$fd" _ || true
+    done >"$out"
+}
+# Where a build's wall time went, from the samples ($1) and its wall ms
+# ($2): "HEAD TAIL SATURATED" in ms: until the daemons first ran a compile
+# (0.5 CPU or more over a sample), after they last did, and how long they
+# used at least 90% of what the client's quota leaves of the machine.
+phases() {
+    awk -v wall="$2" -v full="$(awk -v c="$CORES" -v q="$CLIENT_CPU" 'BEGIN { print 0.9 * (c - q) }')" '
+        NR > 1 && $1 > t {
+            cpus = ($2 - u) / 1e6 / ($1 - t)
+            if (cpus >= 0.5) { if (first == "") first = t; last = $1 }
+            if (cpus >= full) sat += $1 - t
+        }
+        { t = $1; u = $2 }
+        END {
+            if (first == "") { print "-1 -1 0"; exit }
+            tail = wall - last; if (tail < 0) tail = 0
+            printf "%d %d %d\n", first, tail, sat
+        }' "$1"
+}
 BUILD_SEQ=0
 # Builds project $1 in configuration $2 (round $3) from a fresh copy of
 # the sources, and appends one line to $WORK/data/builds.tsv.
@@ -365,6 +401,8 @@ run_build() {
     l0=$(load1)
     log "round $round/$RUNS: $proj, $cfg (load $l0)"
     busy0=$(machine_busy_ns) d0=$(usage_ns "$DGROUP") t0=$(date +%s%N)
+    sample_daemons "$t0" "$WORK/data/samples.$BUILD_SEQ" &
+    local sampler=$!
     if ! env "${env_words[@]}" DWB_JOBS="$b" sh -c "$ENTER" sh "${groups[@]}" -- \
         "${mk[@]}" "$(project_compiler_var "$proj")=$prefix $(project_compiler "$proj")" \
         >"$WORK/log/$proj.$cfg.log" 2>&1; then
@@ -372,14 +410,18 @@ run_build() {
         die "build failed: $proj $cfg"
     fi
     t1=$(date +%s%N) d1=$(usage_ns "$DGROUP") busy1=$(machine_busy_ns)
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    local head tail sat
+    read -r head tail sat < <(phases "$WORK/data/samples.$BUILD_SEQ" $(((t1 - t0) / 1000000)))
     l1=$(load1)
     total=$(usage_ns "$b")
     read -r nc sc < <(sum_jobs "$b" c)
     read -r nl sl < <(sum_jobs "$b" l)
     remove_group "$b"
-    printf '%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n' "$proj" "$cfg" "$round" \
+    printf '%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t%d\n' "$proj" "$cfg" "$round" \
         $(((t1 - t0) / 1000000)) "$total" "$sc" "$nc" "$sl" "$nl" $((d1 - d0)) \
-        $((busy1 - busy0 - total - (d1 - d0))) "$l0" "$l1" >>"$WORK/data/builds.tsv"
+        $((busy1 - busy0 - total - (d1 - d0))) "$l0" "$l1" "$head" "$tail" "$sat" >>"$WORK/data/builds.tsv"
     if [[ $cfg == local ]]; then
         if objdump -h "$(find "$tree" -name '*.o' | head -1)" | grep -q '\.debug_info'; then
             echo 1 >"$WORK/data/$proj.debug"
