@@ -7,7 +7,8 @@ use std::path::Path;
 
 /// Opens, creating it private (0600) if missing and never truncating, a
 /// file the user's processes read and write in place (a lock file, a
-/// slot).
+/// slot). Not through a symlink: one planted there would have us write
+/// into whatever it names, so that is an error (`ELOOP`).
 pub fn open_shared(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new()
         .read(true)
@@ -15,6 +16,7 @@ pub fn open_shared(path: &Path) -> std::io::Result<fs::File> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
 
@@ -34,6 +36,25 @@ pub fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_file_is_never_opened_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        let planted = dir.path().join("slot_0");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let e = open_shared(&planted).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        // A plain file opens, and is created private.
+        let f = dir.path().join("lock");
+        open_shared(&f).unwrap();
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
 
     #[test]
     fn identity_follows_links_and_executables_are_files() {
