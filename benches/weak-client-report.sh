@@ -121,8 +121,8 @@ SECTION=$WORK/section.md
         lc=$(med "$proj" local '$6')
         echo
         case $proj in
-        zstd) echo "### zstd \`programs/zstd\`: $nj compile jobs (C, -O3), make -j$J" ;;
-        re2) echo "### re2: $nj compile jobs (C++, -O3 -g; 22 units, static and -fPIC), make -j$J" ;;
+        zstd) echo "### zstd \`programs/zstd\`: $nj compile jobs (C, ${MAKE_VARS:-default flags -O3}), make -j$J" ;;
+        re2) echo "### re2: $nj compile jobs (C++, ${MAKE_VARS:-default flags -O3 -g}; 22 units, static and -fPIC), make -j$J" ;;
         *) echo "### $proj: $nj compile jobs, make -j$J" ;;
         esac
         echo
@@ -156,15 +156,15 @@ SECTION=$WORK/section.md
         echo "Where the wall time went (medians, s): before the daemons' first compile (make's"
         echo "serial probes, the first jobs' client side), the compile phase and how much of it"
         echo "had the daemons saturated (90% of the $CORES cores less the client's $CLIENT_CPU), and after"
-        echo "their last compile (the link). \"Saturated floor\": head + daemons' CPU / the"
-        echo "cores they have + tail, the wall time with the daemons saturated from the first"
-        echo "compile to the last, which no client can beat with these daemons and make's order."
+        echo "their last compile (the link). \"Floor\": head + daemons' CPU / $CORES cores + tail,"
+        echo "the wall time if the daemons had had every core from the first compile to the"
+        echo "last: no client can beat it with these daemons, this head and this tail."
         echo
-        echo "| configuration | wall | head | compile phase | daemons saturated | tail | saturated floor | floor / 3.4's wall |"
+        echo "| configuration | wall | head | compile phase | daemons saturated | tail | floor | floor / 3.4's wall |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
         for cfg in "${CFG_NAMES[@]}"; do
             w=$(med "$proj" "$cfg" "$WALL")
-            fl=$(med "$proj" "$cfg" '($14 < 0 ? "nan" : ($14 + $15) / 1000 + $10 / 1e9 / ('"$CORES - $CLIENT_CPU"'))')
+            fl=$(med "$proj" "$cfg" '($14 < 0 ? "nan" : ($14 + $15) / 1000 + $10 / 1e9 / '"$CORES"')')
             fls=$(ratio "$fl" "$rw")
             ((HAS_REF)) || fls=""
             echo "| $(label_of "$cfg") | $(f "$w" 1) | $(f "$(med "$proj" "$cfg" '($14 < 0 ? "nan" : $14 / 1000)')" 1) | $(f "$(med "$proj" "$cfg" '($14 < 0 ? "nan" : ($4 - $14 - $15) / 1000)')" 1) | $(f "$(med "$proj" "$cfg" '$16 / 1000')" 1) | $(f "$(med "$proj" "$cfg" '($14 < 0 ? "nan" : $15 / 1000)')" 1) | $(f "$fl" 1) | $fls |"
