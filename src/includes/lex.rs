@@ -152,10 +152,7 @@ impl<'a, 'i> Lx<'a, 'i> {
 
     fn line_here(&mut self) -> u32 {
         let end = self.i.min(self.b.len());
-        let n = self.b[self.counted..end]
-            .iter()
-            .filter(|&&c| c == b'\n')
-            .count();
+        let n = crate::includes::chars::count_newlines(&self.b[self.counted..end]);
         self.line += n as u32;
         self.counted = end;
         self.line
