@@ -366,6 +366,11 @@ impl FileCache {
         stamp: &Stamp,
         int: &mut Interner,
     ) -> io::Result<Option<Node>> {
+        // A small file costs less to lex than a claim (a lock, a second
+        // lookup, a write for the waiters): each process lexes its own.
+        if stamp.size < CLAIM_MIN {
+            return self.read(path, int);
+        }
         let claim = self.store.claim_skeleton(stamp, SystemTime::now());
         if claim.is_some() {
             if let Some(sk) = self.store.skeleton(stamp, int) {
@@ -411,7 +416,7 @@ impl FileCache {
         // `now` after the read: a change while reading is in the window.
         let settled = skel.size == stamp.size && self.store.keepable(&stamp, SystemTime::now());
         if settled {
-            self.store.keep_skeleton(&stamp, &skel, int);
+            self.store.keep_digest(&stamp, &skel.digest);
         }
         Ok(Some(Node {
             stamp,
@@ -434,6 +439,9 @@ impl FileCache {
         self.by_id.is_empty()
     }
 }
+
+/// Files smaller than this are read without a claim (`read_once`).
+const CLAIM_MIN: u64 = 16 << 10;
 
 /// A path's dir (`/` for a top-level name) and last component.
 fn split(path: &[u8]) -> (&[u8], &[u8]) {

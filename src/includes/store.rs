@@ -1,9 +1,10 @@
 //! What the scanner keeps across processes, and under which key, in one
 //! `pack` in the cache dir the caller names: each file's skeleton (its
-//! digest included) under the file's stamp, and again under its content's
-//! digest (a fresh checkout, a branch switched back, a copied tree: new
+//! digest included) under its content's digest, and that digest under the
+//! file's stamp, so a file is lexed once per content and its skeleton kept
+//! once (a fresh checkout, a branch switched back, a copied tree: new
 //! stamps, the same bytes, which then are read and digested but not
-//! lexed again), each dir's listing under the
+//! lexed again); each dir's listing under the
 //! dir's stamp, each compiler probe under the compiler's identity and
 //! flags. A stamp is identity and change times (device, inode, size,
 //! mtime, ctime, to the nanosecond): a file edited, replaced or touched
@@ -36,7 +37,8 @@ use super::skeleton::Skeleton;
 use super::stamp::Stamp;
 use super::token::{FxMap, Interner};
 
-const SKELETON: u32 = 1;
+// Kind 1 held whole skeletons by stamp, before a stamp led to a digest
+// (`DIGEST`) and the digest to the skeleton (`CONTENT`); not reused.
 const LISTING: u32 = 2;
 const PROBE: u32 = 3;
 const BASE: u32 = 4;
@@ -170,7 +172,7 @@ impl Store {
         if self.pack.is_none() || !self.keep_files || !self.settled_at(st, now) {
             return None;
         }
-        self.claim(tag_of(SKELETON, &key(st)), self.patience.0)
+        self.claim(tag_of(DIGEST, &key(st)), self.patience.0)
     }
 
     /// Claims a compiler probe (by its id) or the builtin answers of a
@@ -197,42 +199,25 @@ impl Store {
     /// process kept since this one opened the cache (a process that
     /// follows another through the same headers finds them all).
     pub fn skeleton(&mut self, st: &Stamp, int: &mut Interner) -> Option<Skeleton> {
-        let b = self.pack.as_mut()?.get_latest(SKELETON, &key(st))?;
-        let sk = Skeleton::decode(b, int).filter(|sk| sk.size == st.size)?;
+        let digest = self.digest_by_stamp(st)?;
+        let sk = self.content(&digest, st.size, int)?;
         self.stats.skeleton_hits += 1;
         Some(sk)
     }
 
-    /// The content digest of the file whose stamp is `st`, if its
-    /// skeleton is kept (read without decoding it) or only its digest
-    /// (`keep_digest`).
+    /// The content digest of the file whose stamp is `st`, if it was
+    /// kept: a file read since (`keep_digest`).
     pub fn digest_by_stamp(&mut self, st: &Stamp) -> Option<[u8; 32]> {
         let pack = self.pack.as_mut().filter(|_| self.keep_files)?;
-        let (digest, size) = match pack.get_latest(SKELETON, &key(st)) {
-            Some(b) => super::image::head(b)?,
-            None => {
-                let b = pack.get_latest(DIGEST, &key(st))?;
-                (b.try_into().ok()?, st.size)
-            }
-        };
-        (size == st.size).then_some(digest)
+        pack.get_latest(DIGEST, &key(st))?.try_into().ok()
     }
 
-    /// Keeps the digest of the file whose stamp is `st`, read for a
-    /// replay (which needs no skeleton); the caller has checked
-    /// `keepable`.
+    /// Keeps the digest of the file whose stamp is `st` (the stamp holds
+    /// its size), which leads to its skeleton if one is kept for that
+    /// content; the caller has checked `keepable`.
     pub fn keep_digest(&mut self, st: &Stamp, digest: &[u8; 32]) {
         if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
             p.put(DIGEST, &key(st), digest);
-        }
-    }
-
-    /// Keeps a skeleton built from the file whose stamp is `st`; the
-    /// caller has checked `keepable`.
-    pub fn keep_skeleton(&mut self, st: &Stamp, sk: &Skeleton, int: &Interner) {
-        if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
-            p.put(SKELETON, &key(st), &sk.encode(int));
-            self.stats.skeletons_kept += 1;
         }
     }
 
@@ -244,19 +229,25 @@ impl Store {
         size: u64,
         int: &mut Interner,
     ) -> Option<Skeleton> {
+        let sk = self.content(digest, size, int)?;
+        self.stats.content_hits += 1;
+        Some(sk)
+    }
+
+    fn content(&mut self, digest: &[u8; 32], size: u64, int: &mut Interner) -> Option<Skeleton> {
         let b = self
             .pack
             .as_mut()
             .filter(|_| self.keep_files)?
             .get_latest(CONTENT, &probe_key(digest))?;
-        let sk = Skeleton::decode(b, int).filter(|sk| sk.size == size && sk.digest == *digest)?;
-        self.stats.content_hits += 1;
-        Some(sk)
+        Skeleton::decode(b, int).filter(|sk| sk.size == size && sk.digest == *digest)
     }
 
+    /// Keeps a skeleton under its content's digest.
     pub fn keep_skeleton_of_content(&mut self, sk: &Skeleton, int: &Interner) {
         if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {
             p.put(CONTENT, &probe_key(&sk.digest), &sk.encode(int));
+            self.stats.skeletons_kept += 1;
         }
     }
 
