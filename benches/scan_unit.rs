@@ -8,8 +8,12 @@
 //!   machine): every file is read, lexed and hashed, every dir listed, and
 //!   all of it appended to the cache;
 //! - warm: the cache holds what earlier jobs of the project left (each
-//!   unit is scanned once first): skeletons and listings come from it,
-//!   every file and searched dir is `stat`'ed.
+//!   unit is scanned once first): the unit's kept scan is replayed, every
+//!   file and searched dir is `stat`'ed;
+//! - warm walk: the same cache, but the unit's kept scan does not apply
+//!   (a new `-D` each run, as a changed header or flag would do): the
+//!   unit is walked with skeletons and listings from the cache, and its
+//!   new scan kept.
 //!
 //! Per run, the child reports its own CPU for the scan (from before
 //! `scan_unit` to after it, which includes opening the cache and writing
@@ -39,14 +43,14 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 #[path = "scan_unit/concurrent.rs"]
 mod concurrent;
 
 use args::Recorded;
 use distcc::identity;
-use distcc::includes::{self, Compiler, Lang};
+use distcc::includes::{self, Compiler, Lang, MacroOpt};
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -114,13 +118,25 @@ fn child(a: &[String]) {
         identity: &id,
         probe_flags: &flags,
     };
+    let mut unit = u.unit.clone();
+    if a.get(2).map(String::as_str) == Some("walk") {
+        // A macro no kept scan has: this unit's is never replayed.
+        let nonce = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        unit.macros.push(MacroOpt::Define(format!(
+            "DISTCC_BENCH_WALK_{}_{nonce}",
+            std::process::id()
+        )));
+    }
     let t0 = cpu_now();
     let r = if a.get(2).map(String::as_str) == Some("compiler-only") {
         let mut s = includes::session::Session::open(cache);
         s.keep_files(false);
-        s.scan(&cc, &u.unit)
+        s.scan(&cc, &unit)
     } else {
-        includes::scan_unit(cache, &cc, &u.unit)
+        includes::scan_unit(cache, &cc, &unit)
     };
     let t1 = cpu_now();
     let r = r.unwrap_or_else(|e| {
@@ -210,9 +226,13 @@ struct Scan {
     files: Vec<PathBuf>,
 }
 
-fn scan_run(cache: &Path, line: &str) -> Option<Scan> {
+fn scan_run(cache: &Path, line: &str, mode: &str) -> Option<Scan> {
     let exe = std::env::current_exe().ok()?;
-    let (cpu, out) = run(Command::new(exe).arg("--child").arg(cache).arg(line))?;
+    let (cpu, out) = run(Command::new(exe)
+        .arg("--child")
+        .arg(cache)
+        .arg(line)
+        .arg(mode))?;
     let mut lines = out.lines();
     let f: Vec<f64> = lines
         .next()?
@@ -244,6 +264,8 @@ struct Row {
     warm_whole: Vec<f64>,
     cold_ratio: Vec<f64>,
     warm_ratio: Vec<f64>,
+    walk: Vec<f64>,
+    walk_ratio: Vec<f64>,
     files: Vec<f64>,
 }
 
@@ -254,8 +276,8 @@ fn parent(spec: &str) {
         .unwrap_or(3);
     let mut md = String::new();
     let mut detail = String::new();
-    md.push_str("| project | units | misses | files (median) | gcc -M µs | cold µs | warm µs | cold / gcc -M | warm / gcc -M | whole process cold µs | whole process warm µs |\n");
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("| project | units | misses | files (median) | gcc -M µs | cold µs | warm µs | warm walk µs | cold / gcc -M | warm / gcc -M | warm walk / gcc -M | whole process cold µs | whole process warm µs |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for item in spec.split(',') {
         let (name, lines) = project(item);
         let tmp = tempfile::Builder::new()
@@ -283,12 +305,13 @@ fn parent(spec: &str) {
             let u = Recorded::from_line(l).unwrap();
             let driver = l.split('\t').nth(1).unwrap().split('\x1f').next().unwrap();
             let (mut g, mut c, mut w, mut cw, mut ww) = (vec![], vec![], vec![], vec![], vec![]);
+            let mut wk = vec![];
             let mut files = 0;
             let Some(reference) = deps::reference_deps(&u, Path::new(driver)) else {
                 eprintln!("{name}: -M fails on unit {k}");
                 continue;
             };
-            let Some(first) = scan_run(&warm, l) else {
+            let Some(first) = scan_run(&warm, l, "") else {
                 eprintln!("{name}: cannot scan unit {k}");
                 continue;
             };
@@ -303,15 +326,19 @@ fn parent(spec: &str) {
                 }
                 let _ = std::fs::remove_dir_all(&cold);
                 copy_dir(&template, &cold);
-                if let Some(r) = scan_run(&cold, l) {
+                if let Some(r) = scan_run(&cold, l, "") {
                     c.push(r.scan);
                     cw.push(r.whole);
                     files = r.files.len();
                     missed += misses(&reference, &u.cwd, &r);
                 }
-                if let Some(r) = scan_run(&warm, l) {
+                if let Some(r) = scan_run(&warm, l, "") {
                     w.push(r.scan);
                     ww.push(r.whole);
+                    missed += misses(&reference, &u.cwd, &r);
+                }
+                if let Some(r) = scan_run(&warm, l, "walk") {
+                    wk.push(r.scan);
                     missed += misses(&reference, &u.cwd, &r);
                 }
             }
@@ -322,20 +349,27 @@ fn parent(spec: &str) {
                 );
             }
             row.misses += missed;
-            if g.is_empty() || c.is_empty() || w.is_empty() {
+            if g.is_empty() || c.is_empty() || w.is_empty() || wk.is_empty() {
                 continue;
             }
-            let (g, c, w) = (median(&mut g), median(&mut c), median(&mut w));
+            let (g, c, w, wk) = (
+                median(&mut g),
+                median(&mut c),
+                median(&mut w),
+                median(&mut wk),
+            );
             let (cw, ww) = (median(&mut cw), median(&mut ww));
             let _ = writeln!(
                 detail,
-                "{name}\t{}\t{files}\t{g:.0}\t{c:.0}\t{w:.0}\t{cw:.0}\t{ww:.0}",
+                "{name}\t{}\t{files}\t{g:.0}\t{c:.0}\t{w:.0}\t{wk:.0}\t{cw:.0}\t{ww:.0}",
                 u.unit.source.display()
             );
             row.units += 1;
             row.gcc.push(g);
             row.cold.push(c);
             row.warm.push(w);
+            row.walk.push(wk);
+            row.walk_ratio.push(wk / g);
             row.cold_whole.push(cw);
             row.warm_whole.push(ww);
             row.cold_ratio.push(c / g);
@@ -343,15 +377,17 @@ fn parent(spec: &str) {
             row.files.push(files as f64);
         }
         let line = format!(
-            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} | {:.0} |",
+            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} |",
             row.units,
             row.misses,
             median(&mut row.files),
             median(&mut row.gcc),
             median(&mut row.cold),
             median(&mut row.warm),
+            median(&mut row.walk),
             median(&mut row.cold_ratio),
             median(&mut row.warm_ratio),
+            median(&mut row.walk_ratio),
             median(&mut row.cold_whole),
             median(&mut row.warm_whole),
         );
