@@ -36,8 +36,6 @@ pub fn class(c: u8) -> u8 {
     CLASS[c as usize]
 }
 
-/// The index of the next `needle` at or after `from`, eight bytes at a
-/// time.
 /// How many newlines `b` holds. Counted in blocks with a byte-wide
 /// running count per lane, which the compiler turns into a few vector
 /// instructions per 16 or 32 bytes (a count kept in a `usize` per byte
@@ -53,6 +51,8 @@ pub fn count_newlines(b: &[u8]) -> usize {
     n + blocks.remainder().iter().filter(|&&c| c == b'\n').count()
 }
 
+/// The index of the next `needle` at or after `from`, eight bytes at a
+/// time.
 pub fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;

@@ -163,17 +163,6 @@ pub fn encode(sk: &Skeleton, int: &Interner) -> Vec<u8> {
     out
 }
 
-/// The digest and size an image was built from, without decoding it.
-pub fn head(b: &[u8]) -> Option<([u8; 32], u64)> {
-    if b.len() < HEAD || &b[..8] != MAGIC {
-        return None;
-    }
-    Some((
-        b[8..40].try_into().ok()?,
-        u64::from_le_bytes(b[40..48].try_into().ok()?),
-    ))
-}
-
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
