@@ -51,14 +51,13 @@ impl<K: std::hash::Hash + Eq> Pattern<K> {
 /// same (a moved file: the same content); None to scan again.
 /// `cwd` is the unit's: what relative paths read are relative to.
 pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<ScanResult> {
-    let raw = record::unpack(bytes)?;
     let Kept {
         began,
         mut result,
         relevant,
         dirs,
         paths,
-    } = record::decode(&raw)?;
+    } = record::decode(bytes)?;
     // A stamp that proves nothing by itself being the same.
     let racy = |c: &dyn Contents, st: &Stamp| !c.settled(st, began);
     let mut looked = Looked::default();
@@ -86,7 +85,7 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
     let mut moved_from: Vec<Stamp> = Vec::new();
     let mut read: Option<FxMap<Vec<u8>, usize>> = None;
     for (p, was) in &paths {
-        let p = *p;
+        let p = p.as_slice();
         let now = ask(&mut looked, p, was)?;
         match (was, &now) {
             (Answer::Id(a), Answer::Id(b)) if a.is_some() == b.is_some() => {

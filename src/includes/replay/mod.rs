@@ -45,7 +45,7 @@ mod record;
 pub use check::{replay, Contents};
 pub use record::encode;
 
-const MAGIC: &[u8] = b"distcc-scan-replay-2";
+const MAGIC: &[u8] = b"distcc-scan-replay-3";
 
 /// What a file-system question got, as `FileCache` asked it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,6 +2,14 @@
 //! every answer it rested on, as `encode` writes them and `decode` reads
 //! them back for `check`. Nothing read here is trusted: a damaged or
 //! hostile record decodes to None, never to a panic.
+//!
+//! The form is compact rather than compressed: a record is written on
+//! every walk and read on every replay, and compressing a big C++ unit's
+//! (110 KiB, most of it the paths of candidates that were not there) cost
+//! a tenth of the walk. Every path but a shadow's is named by a dir and a
+//! last component from two tables: a unit probes each name in a few dirs,
+//! so both tables are short. An answer's stamp that is a file read's is
+//! named by the file.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -11,11 +19,8 @@ use std::time::{Duration, SystemTime};
 use super::{Answer, Answers, Kind, Named, MAGIC};
 use crate::includes::codec::{Reader, Writer};
 use crate::includes::stamp::Stamp;
+use crate::includes::token::FxMap;
 use crate::includes::unit::{FileRead, Probe, ProbeKind, ScanResult};
-
-/// Larger kept scans are not read back (a bound against a damaged or
-/// hostile cache; a big C++ unit's is some 100 KiB).
-const MAX_BYTES: usize = 16 << 20;
 
 /// The byte form of `r` with the answers it rested on; None when it
 /// cannot be replayed. `more` are answers the caller adds (the probe's
@@ -44,9 +49,24 @@ pub fn encode(
     let began = began.duration_since(SystemTime::UNIX_EPOCH).ok()?;
     w.u64(began.as_secs());
     w.u64(began.subsec_nanos() as u64);
+    let paths = answers.paths.iter().chain(more);
+    let named = files
+        .iter()
+        .map(|f| f.path.as_os_str().as_bytes())
+        .chain(probes.iter().map(|p| p.path.as_os_str().as_bytes()))
+        .chain(paths.clone().map(|(p, _)| p.as_slice()));
+    let table = PathTable::of(named);
+    // An answer's stamp is most often a file read's: named by its index.
+    let mut stamps: FxMap<&Stamp, u64> = FxMap::default();
+    for (i, f) in files.iter().enumerate() {
+        if let Some(st) = &f.stamp {
+            stamps.entry(st).or_insert(i as u64);
+        }
+    }
+    table.out(&mut w);
     w.u64(files.len() as u64);
     for f in files {
-        w.blob(f.path.as_os_str().as_bytes());
+        table.path_out(&mut w, f.path.as_os_str().as_bytes());
         w.bytes(&f.digest);
         w.u64(f.size);
         // A file read too recently to be sure of has none: a replay
@@ -62,7 +82,7 @@ pub fn encode(
     }
     w.u64(probes.len() as u64);
     for p in probes {
-        w.blob(p.path.as_os_str().as_bytes());
+        table.path_out(&mut w, p.path.as_os_str().as_bytes());
         w.u64(kind_code(p.kind));
         w.u64(p.exists as u64);
     }
@@ -105,13 +125,106 @@ pub fn encode(
             None => w.u64(0),
         }
     }
-    let paths = answers.paths.iter().chain(more);
     w.u64(paths.clone().count() as u64);
     for (p, a) in paths {
-        w.blob(p);
-        answer_out(&mut w, a);
+        table.path_out(&mut w, p);
+        answer_out(&mut w, a, &stamps);
     }
-    Some(crate::zstd::compress(&w.finish()))
+    Some(w.finish())
+}
+
+/// The dirs and the last components of the record's paths, each once,
+/// and where.
+#[derive(Default)]
+struct PathTable<'a> {
+    dirs: Part<'a>,
+    names: Part<'a>,
+}
+
+#[derive(Default)]
+struct Part<'a> {
+    list: Vec<&'a [u8]>,
+    index: FxMap<&'a [u8], u64>,
+}
+
+impl<'a> Part<'a> {
+    fn add(&mut self, s: &'a [u8]) {
+        let n = self.list.len() as u64;
+        if *self.index.entry(s).or_insert(n) == n {
+            self.list.push(s);
+        }
+    }
+
+    fn out(&self, w: &mut Writer) {
+        w.u64(self.list.len() as u64);
+        for s in &self.list {
+            w.blob(s);
+        }
+    }
+}
+
+impl<'a> PathTable<'a> {
+    fn of(paths: impl Iterator<Item = &'a [u8]>) -> PathTable<'a> {
+        let mut t = PathTable::default();
+        for p in paths {
+            let (dir, name) = split(p);
+            t.dirs.add(dir);
+            t.names.add(name);
+        }
+        t
+    }
+
+    fn out(&self, w: &mut Writer) {
+        self.dirs.out(w);
+        self.names.out(w);
+    }
+
+    fn path_out(&self, w: &mut Writer, p: &[u8]) {
+        let (dir, name) = split(p);
+        w.u64(self.dirs.index[dir]);
+        w.u64(self.names.index[name]);
+    }
+}
+
+/// The table's parts as read back.
+struct Parts<'a> {
+    dirs: Vec<&'a [u8]>,
+    names: Vec<&'a [u8]>,
+}
+
+impl<'a> Parts<'a> {
+    fn read(r: &mut Reader<'a>) -> Option<Parts<'a>> {
+        let mut part = || -> Option<Vec<&'a [u8]>> {
+            let mut v = Vec::new();
+            for _ in 0..r.u64()? {
+                v.push(r.blob()?);
+            }
+            Some(v)
+        };
+        Some(Parts {
+            dirs: part()?,
+            names: part()?,
+        })
+    }
+}
+
+/// A path as its dir (with the slash) and its last component.
+fn split(p: &[u8]) -> (&[u8], &[u8]) {
+    let at = p.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+    p.split_at(at)
+}
+
+fn bytes_in(r: &mut Reader, t: &Parts) -> Option<Vec<u8>> {
+    let dir = t.dirs.get(usize::try_from(r.u64()?).ok()?)?;
+    let name = t.names.get(usize::try_from(r.u64()?).ok()?)?;
+    let mut p = Vec::with_capacity(dir.len() + name.len());
+    p.extend_from_slice(dir);
+    p.extend_from_slice(name);
+    Some(p)
+}
+
+fn path_in(r: &mut Reader, t: &Parts) -> Option<PathBuf> {
+    Some(PathBuf::from(OsString::from_vec(bytes_in(r, t)?)))
 }
 
 /// A kept scan as read back, its names borrowed from the unpacked bytes.
@@ -123,7 +236,7 @@ pub(super) struct Kept<'a> {
     pub relevant: Vec<&'a [u8]>,
     pub dirs: Vec<KeptDir<'a>>,
     /// Each path asked about, and what it answered.
-    pub paths: Vec<(&'a [u8], Answer)>,
+    pub paths: Vec<(Vec<u8>, Answer)>,
 }
 
 /// A dir as the scan took it (`DirSeen`).
@@ -132,11 +245,6 @@ pub(super) struct KeptDir<'a> {
     pub stamp: Option<Stamp>,
     pub unlisted: Vec<&'a [u8]>,
     pub consulted: Option<Vec<&'a [u8]>>,
-}
-
-/// The bytes `encode` gave, unpacked (within the bound).
-pub(super) fn unpack(bytes: &[u8]) -> Option<Vec<u8>> {
-    crate::zstd::decompress(bytes, MAX_BYTES).ok()
 }
 
 /// The kept scan in unpacked bytes; None if they are not one, whole.
@@ -149,9 +257,10 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
                 .ok()
                 .filter(|&n| n < 1_000_000_000)?,
         );
+    let table = Parts::read(&mut r)?;
     let mut result = ScanResult::default();
     for _ in 0..r.u64()? {
-        let path = path_in(&mut r)?;
+        let path = path_in(&mut r, &table)?;
         let digest: [u8; 32] = r.bytes(32)?.try_into().ok()?;
         let size = r.u64()?;
         let stamp = match r.u64()? {
@@ -168,7 +277,7 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
         });
     }
     for _ in 0..r.u64()? {
-        let path = path_in(&mut r)?;
+        let path = path_in(&mut r, &table)?;
         let kind = kind_of(r.u64()?)?;
         let exists = r.u64()? != 0;
         result.probes.push(Probe { path, kind, exists });
@@ -180,7 +289,10 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
     }
     result.undecided = u32::try_from(r.u64()?).ok()?;
     for _ in 0..r.u64()? {
-        result.shadows.push(path_in(&mut r)?);
+        let p = r.blob()?;
+        result
+            .shadows
+            .push(PathBuf::from(OsString::from_vec(p.to_vec())));
     }
     let mut relevant = Vec::new();
     for _ in 0..r.u64()? {
@@ -216,8 +328,8 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
     }
     let mut paths = Vec::new();
     for _ in 0..r.u64()? {
-        let p = r.blob()?;
-        paths.push((p, answer_in(&mut r)?));
+        let p = bytes_in(&mut r, &table)?;
+        paths.push((p, answer_in(&mut r, &result.files)?));
     }
     r.end()?;
     Some(Kept {
@@ -227,10 +339,6 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
         dirs,
         paths,
     })
-}
-
-fn path_in(r: &mut Reader) -> Option<PathBuf> {
-    Some(PathBuf::from(OsString::from_vec(r.blob()?.to_vec())))
 }
 
 fn stamp_out(w: &mut Writer, s: &Stamp) {
@@ -254,14 +362,21 @@ fn stamp_in(r: &mut Reader) -> Option<Stamp> {
     })
 }
 
-fn answer_out(w: &mut Writer, a: &Answer) {
+/// `stamps`: the files' stamps, by the index of a file read that had it.
+fn answer_out(w: &mut Writer, a: &Answer, stamps: &FxMap<&Stamp, u64>) {
     match a {
         Answer::Name(Named::Missing) => w.u64(0),
         Answer::Name(Named::NotFile) => w.u64(1),
-        Answer::Name(Named::File { stamp, plain }) => {
-            w.u64(2 + *plain as u64);
-            stamp_out(w, stamp);
-        }
+        Answer::Name(Named::File { stamp, plain }) => match stamps.get(stamp) {
+            Some(&i) => {
+                w.u64(9 + *plain as u64);
+                w.u64(i);
+            }
+            None => {
+                w.u64(2 + *plain as u64);
+                stamp_out(w, stamp);
+            }
+        },
         Answer::Exists(k) => w.u64(4 + *k as u64),
         Answer::Id(None) => w.u64(7),
         Answer::Id(Some((dev, ino))) => {
@@ -272,13 +387,17 @@ fn answer_out(w: &mut Writer, a: &Answer) {
     }
 }
 
-fn answer_in(r: &mut Reader) -> Option<Answer> {
+fn answer_in(r: &mut Reader, files: &[FileRead]) -> Option<Answer> {
     Some(match r.u64()? {
         0 => Answer::Name(Named::Missing),
         1 => Answer::Name(Named::NotFile),
         t @ (2 | 3) => Answer::Name(Named::File {
             stamp: stamp_in(r)?,
             plain: t == 3,
+        }),
+        t @ (9 | 10) => Answer::Name(Named::File {
+            stamp: files.get(usize::try_from(r.u64()?).ok()?)?.stamp?,
+            plain: t == 10,
         }),
         4 => Answer::Exists(Kind::Missing),
         5 => Answer::Exists(Kind::Dir),
@@ -313,6 +432,7 @@ fn kind_of(c: u64) -> Option<ProbeKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn stamp(n: u64) -> Stamp {
         Stamp {
@@ -368,9 +488,17 @@ mod tests {
             }),
         );
         a.path(b"/inc", Answer::Id(Some((1, 9))));
+        // A file read's stamp, which the record names by the file.
+        a.path(
+            b"/src/u.c",
+            Answer::Name(Named::File {
+                stamp: stamp(1),
+                plain: false,
+            }),
+        );
         let more = [(b"/opt".to_vec(), Answer::Exists(Kind::Missing))];
         let began = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_100, 42);
-        unpack(&encode(&result, &a, &more, began).unwrap()).unwrap()
+        encode(&result, &a, &more, began).unwrap()
     }
 
     #[test]
@@ -381,7 +509,10 @@ mod tests {
             k.began,
             SystemTime::UNIX_EPOCH + Duration::new(1_700_000_100, 42)
         );
-        assert_eq!(k.result.files.len(), 2);
+        let files: Vec<&Path> = k.result.files.iter().map(|f| f.path.as_path()).collect();
+        assert_eq!(files, [Path::new("u.c"), Path::new("/inc/h.h")]);
+        assert_eq!(k.result.probes[0].path, Path::new("/inc/none.h"));
+        assert_eq!(k.result.shadows, [Path::new("/inc/x.h")]);
         assert_eq!(k.result.files[0].stamp, Some(stamp(1)));
         assert_eq!(k.result.files[1].stamp, None);
         assert_eq!(k.result.probes[0].kind, ProbeKind::HasInclude);
@@ -393,9 +524,16 @@ mod tests {
         assert_eq!((d.path, d.stamp), (b"/inc".as_slice(), Some(stamp(9))));
         assert_eq!(d.unlisted, [b"gone.h".as_slice()]);
         assert_eq!(d.consulted.as_deref(), Some([b"h.h".as_slice()].as_slice()));
-        let paths: Vec<&[u8]> = k.paths.iter().map(|(p, _)| *p).collect();
-        assert_eq!(paths, [b"/inc/h.h".as_slice(), b"/inc", b"/opt"]);
-        assert_eq!(k.paths[2].1, Answer::Exists(Kind::Missing));
+        let paths: Vec<&[u8]> = k.paths.iter().map(|(p, _)| p.as_slice()).collect();
+        assert_eq!(
+            paths,
+            [b"/inc/h.h".as_slice(), b"/inc", b"/src/u.c", b"/opt"]
+        );
+        let file = |stamp, plain| Answer::Name(Named::File { stamp, plain });
+        assert_eq!(k.paths[0].1, file(stamp(2), true));
+        assert_eq!(k.paths[1].1, Answer::Id(Some((1, 9))));
+        assert_eq!(k.paths[2].1, file(stamp(1), false));
+        assert_eq!(k.paths[3].1, Answer::Exists(Kind::Missing));
     }
 
     #[test]
@@ -409,7 +547,6 @@ mod tests {
             bad[i] ^= 0xa5;
             let _ = decode(&bad);
         }
-        assert!(unpack(b"not zstd").is_none());
     }
 
     #[test]
