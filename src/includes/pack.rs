@@ -134,18 +134,7 @@ impl Pack {
     /// The payload stored under `kind` and `key`, if an intact record is
     /// indexed for it.
     pub fn get(&self, kind: u32, key: &Key) -> Option<&[u8]> {
-        let tag = tag_of(kind, key);
-        let group = self.group(tag);
-        for i in group..group + GROUP {
-            let (t, off) = self.slot(i);
-            if t != tag {
-                continue;
-            }
-            if let Some(p) = self.record(off).filter(|r| r.0 == kind && r.1 == *key) {
-                return Some(p.2);
-            }
-        }
-        None
+        self.locate(kind, key).map(|r| self.payload(r))
     }
 
     /// As `get`, and also finds a record another process appended since
@@ -157,16 +146,49 @@ impl Pack {
     /// only after its record's write returned, so the present size
     /// always covers an indexed record.
     pub fn get_latest(&mut self, kind: u32, key: &Key) -> Option<&[u8]> {
+        // A hit is found and checked once: a record's check reads all of
+        // it, and a warm walk looks up two records per header.
+        if let Some(r) = self.locate(kind, key) {
+            return Some(self.payload(r));
+        }
         let tag = tag_of(kind, key);
         let group = self.group(tag);
-        let indexed = (group..group + GROUP).any(|i| self.slot(i).0 == tag);
-        if indexed && self.get(kind, key).is_none() {
-            let len = self.file.metadata().ok()?.len() as usize;
-            if let Err(e) = self.map.grow(len) {
-                log::debug!("{}: {e}", self.path.display());
-            }
+        if !(group..group + GROUP).any(|i| self.slot(i).0 == tag) {
+            return None;
+        }
+        let len = self.file.metadata().ok()?.len() as usize;
+        if let Err(e) = self.map.grow(len) {
+            log::debug!("{}: {e}", self.path.display());
         }
         self.get(kind, key)
+    }
+
+    /// Where in the mapping the payload of the intact record indexed for
+    /// `kind` and `key` is (a range, so that a caller holding `&mut self`
+    /// can still grow the mapping on a miss).
+    fn locate(&self, kind: u32, key: &Key) -> Option<std::ops::Range<usize>> {
+        let tag = tag_of(kind, key);
+        let group = self.group(tag);
+        let start = self.data_start();
+        let data = self.map.from(start);
+        for i in group..group + GROUP {
+            let (t, off) = self.slot(i);
+            if t != tag {
+                continue;
+            }
+            if let Some((k, found, p)) = record_at(data, start, off) {
+                if k == kind && found == *key {
+                    // `record_at` took the payload right after the head.
+                    let at = off as usize + REC_HEAD;
+                    return Some(at..at + p.len());
+                }
+            }
+        }
+        None
+    }
+
+    fn payload(&self, r: std::ops::Range<usize>) -> &[u8] {
+        &self.map.from(r.start)[..r.len()]
     }
 
     /// Queues a record; `flush` appends the queue.
@@ -247,11 +269,6 @@ impl Pack {
         t.store(0, Ordering::Release);
         o.store(off, Ordering::Release);
         t.store(tag, Ordering::Release);
-    }
-
-    /// The record at `off` if it is whole and its checks hold.
-    fn record(&self, off: u64) -> Option<(u32, Key, &[u8])> {
-        record_at(self.map.from(self.data_start()), self.data_start(), off)
     }
 
     fn data_start(&self) -> usize {

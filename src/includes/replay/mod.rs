@@ -116,16 +116,24 @@ impl Answers {
         self.keepable = false;
     }
 
-    pub fn dir(&mut self, dir: &[u8], stamp: Option<Stamp>) {
-        self.dirs.entry(dir.to_vec()).or_default().stamp = stamp;
+    /// `dir`'s entry, its key copied only the first time: a walk records
+    /// a name absent for every candidate its listing answered.
+    fn seen(&mut self, dir: &[u8]) -> &mut DirSeen {
+        if !self.dirs.contains_key(dir) {
+            self.dirs.insert(dir.to_vec(), DirSeen::default());
+        }
+        self.dirs.get_mut(dir).expect("inserted above")
     }
 
-    /// `name` taken as absent because the listing of `dir` lacks it.
+    pub fn dir(&mut self, dir: &[u8], stamp: Option<Stamp>) {
+        self.seen(dir).stamp = stamp;
+    }
+
+    /// `name` taken as absent because the listing of `dir` lacks it. A
+    /// path is asked about once per unit, so repeats are rare: `encode`
+    /// drops them (a search here made recording quadratic in a dir's).
     pub fn unlisted(&mut self, dir: &[u8], name: &[u8]) {
-        let seen = self.dirs.entry(dir.to_vec()).or_default();
-        if !seen.unlisted.iter().any(|n| n == name) {
-            seen.unlisted.push(name.to_vec());
-        }
+        self.seen(dir).unlisted.push(name.to_vec());
     }
 
     pub fn path(&mut self, path: &[u8], a: Answer) {
@@ -141,7 +149,7 @@ impl Answers {
     /// which it held `present`: a replay after its stamp moved lists it
     /// again and wants the same of them.
     pub fn consulted(&mut self, dir: &[u8], present: Vec<Vec<u8>>) {
-        self.dirs.entry(dir.to_vec()).or_default().consulted = Some(present);
+        self.seen(dir).consulted = Some(present);
     }
 }
 

@@ -111,8 +111,11 @@ pub fn encode(
             }
             None => w.u64(0),
         }
-        w.u64(seen.unlisted.len() as u64);
-        for n in &seen.unlisted {
+        let mut unlisted: Vec<&[u8]> = seen.unlisted.iter().map(Vec::as_slice).collect();
+        unlisted.sort_unstable();
+        unlisted.dedup();
+        w.u64(unlisted.len() as u64);
+        for n in unlisted {
             w.blob(n);
         }
         match &seen.consulted {
@@ -478,6 +481,8 @@ mod tests {
         let mut a = Answers::default();
         a.dir(b"/inc", Some(stamp(9)));
         a.unlisted(b"/inc", b"gone.h");
+        a.unlisted(b"/inc", b"away.h");
+        a.unlisted(b"/inc", b"gone.h");
         a.relevant(vec![b"h.h".to_vec(), b"x.h".to_vec()]);
         a.consulted(b"/inc", vec![b"h.h".to_vec()]);
         a.path(
@@ -522,7 +527,7 @@ mod tests {
         assert_eq!(k.dirs.len(), 1);
         let d = &k.dirs[0];
         assert_eq!((d.path, d.stamp), (b"/inc".as_slice(), Some(stamp(9))));
-        assert_eq!(d.unlisted, [b"gone.h".as_slice()]);
+        assert_eq!(d.unlisted, [b"away.h".as_slice(), b"gone.h"]);
         assert_eq!(d.consulted.as_deref(), Some([b"h.h".as_slice()].as_slice()));
         let paths: Vec<&[u8]> = k.paths.iter().map(|(p, _)| p.as_slice()).collect();
         assert_eq!(
