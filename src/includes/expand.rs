@@ -34,6 +34,8 @@ pub struct Dyn<'a> {
     pub file: Option<&'a [u8]>,
     /// The directive's line; None after `#line`.
     pub line: Option<u32>,
+    /// Set when `__LINE__` is expanded.
+    pub line_asked: &'a std::cell::Cell<bool>,
     pub depth: u32,
     pub base_file: &'a [u8],
 }
@@ -211,6 +213,7 @@ impl<'a> Expander<'a> {
                 string_tok(self.int, base, w)
             }
             Special::Line => {
+                d.line_asked.set(true);
                 let l = d.line.ok_or(ExpandError::Unknown(t.sym))?;
                 Tok::new(Kind::Number, self.int.intern(l.to_string().as_bytes()), w)
             }

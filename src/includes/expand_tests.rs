@@ -25,6 +25,7 @@ fn expand_with(defs: &[&str], line: &str) -> Res<String> {
     let d = Dyn {
         file: Some(b"dir/f.h"),
         line: Some(7),
+        line_asked: &std::cell::Cell::new(false),
         depth: 2,
         base_file: b"main.c",
     };
@@ -223,6 +224,7 @@ fn dynamic_builtins() {
     let d = Dyn {
         file: Some(b"a\"b.h"),
         line: Some(9),
+        line_asked: &std::cell::Cell::new(false),
         depth: 0,
         base_file: b"m.c",
     };
@@ -252,6 +254,7 @@ fn unknown_macro_is_reported() {
     let d = Dyn {
         file: None,
         line: None,
+        line_asked: &std::cell::Cell::new(false),
         depth: 0,
         base_file: b"",
     };

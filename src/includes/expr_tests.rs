@@ -38,6 +38,7 @@ fn run(defs: &[&str], opts: Options, line: &str) -> (Result<bool, Undecided>, Fi
     let d = Dyn {
         file: Some(b"f.h"),
         line: Some(3),
+        line_asked: &std::cell::Cell::new(false),
         depth: 1,
         base_file: b"m.c",
     };

@@ -167,6 +167,52 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
 
+/// Whether two images make the same walk: equal but for the content's
+/// digest and size and, unless `lines`, the lines their directives stand
+/// on. A walk sees a file only through its skeleton, and a directive's
+/// line only through `__LINE__` (and the notes a scan leaves), so a file
+/// edited outside its directives is walked as before.
+pub fn same_walk(a: &[u8], b: &[u8], lines: bool) -> bool {
+    let (Some(at), Some(bt)) = (dirs_at(a), dirs_at(b)) else {
+        return false;
+    };
+    // The counts are compared with the flags, so the regions line up.
+    if a.len() != b.len() || at != bt || a[..8] != b[..8] || a[48..at] != b[48..at] {
+        return false;
+    }
+    // The directives, then the definitions and parameters, to the end.
+    let len = |n: usize, each: usize, from: usize| n.checked_mul(each)?.checked_add(from);
+    let end = len(u32_at(a, 60) as usize, DIR, at);
+    let whole = end
+        .and_then(|e| len(u32_at(a, 64) as usize, DEF, e))
+        .and_then(|e| len(u32_at(a, 68) as usize, 4, e));
+    let Some(end) = end.filter(|_| whole == Some(a.len())) else {
+        return false;
+    };
+    let same_dir = |(x, y): (&[u8], &[u8])| {
+        x[..4] == y[..4] && x[8..] == y[8..] && (!lines || x[4..8] == y[4..8])
+    };
+    a[at..end]
+        .chunks_exact(DIR)
+        .zip(b[at..end].chunks_exact(DIR))
+        .all(same_dir)
+        && a[end..] == b[end..]
+}
+
+/// Where an image's directives begin (after the spellings and tokens).
+fn dirs_at(b: &[u8]) -> Option<usize> {
+    if b.len() < HEAD || &b[..8] != MAGIC {
+        return None;
+    }
+    let mut at = HEAD;
+    for _ in 0..u32_at(b, 52) {
+        let n = u32_at(b.get(at..at.checked_add(4)?)?, 0) as usize;
+        at = at.checked_add(4)?.checked_add(n)?;
+    }
+    at.checked_add((u32_at(b, 56) as usize).checked_mul(TOK)?)
+        .filter(|&e| e <= b.len())
+}
+
 /// The inverse of `encode`; None for bytes it did not write. Long because
 /// every count and offset from the bytes is checked before it is used, in
 /// the order `encode` wrote them: a cache file is untrusted input.
@@ -292,6 +338,43 @@ mod tests {
             assert_eq!(kind_of(kind_code(Kind::Punct(*p))), Some(Kind::Punct(*p)));
         }
         assert_eq!(kind_of(8 + PUNCTS.len() as u8), None);
+    }
+
+    fn image(src: &str) -> Vec<u8> {
+        let mut int = Interner::new();
+        encode(&Skeleton::build(src.as_bytes(), &mut int), &int)
+    }
+
+    #[test]
+    fn an_edit_outside_the_directives_walks_the_same() {
+        let was = image(
+            "#ifndef G\n#define G\nint f(void);\n#if A > 1\n#include <x.h>\n#endif\n#endif\n",
+        );
+        // Other code, the same lines: the same walk, whatever `lines`.
+        let same_lines = image(
+            "#ifndef G\n#define G\nlong g(int);\n#if A > 1\n#include <x.h>\n#endif\n#endif\n",
+        );
+        assert_ne!(was, same_lines, "the digest and size differ");
+        assert!(same_walk(&was, &same_lines, true));
+        // A line more: the same walk unless the lines were asked.
+        let moved = image("#ifndef G\n#define G\nint f(void);\nint h;\n#if A > 1\n#include <x.h>\n#endif\n#endif\n");
+        assert!(same_walk(&was, &moved, false));
+        assert!(!same_walk(&was, &moved, true));
+        // Any directive changed: another walk.
+        for other in [
+            "#ifndef G\n#define G 1\nint f(void);\n#if A > 1\n#include <x.h>\n#endif\n#endif\n",
+            "#ifndef G\n#define G\nint f(void);\n#if A > 2\n#include <x.h>\n#endif\n#endif\n",
+            "#ifndef G\n#define G\nint f(void);\n#if A > 1\n#include <y.h>\n#endif\n#endif\n",
+            "#ifndef G\n#define G\nint f(void);\n#if A > 1\n#include <x.h>\n#endif\n#endif\n#define H\n",
+            "#ifndef G\n#define G\nint f(void);\n#if A > 1\n#include <x.h>\n#endif\n",
+        ] {
+            assert!(!same_walk(&was, &image(other), false), "{other:?}");
+        }
+        // Damaged or cut images never compare the same.
+        for cut in 0..was.len() {
+            assert!(!same_walk(&was, &was[..cut], false));
+            assert!(!same_walk(&was[..cut], &was[..cut], false), "cut at {cut}");
+        }
     }
 
     #[test]

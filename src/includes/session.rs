@@ -19,12 +19,14 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use super::image;
 use super::pack::Limits;
 use super::probe::{self, CompilerInfo};
 use super::replay;
-use super::skeleton::digest_of;
+use super::skeleton::{digest_of, Skeleton};
 use super::stamp::Stamp;
 use super::store::{Store, StoreStats, RACY};
+use super::token::Interner;
 use super::unit::{Lang, ScanError, ScanResult, Unit};
 use super::Scanner;
 use crate::identity::Identity;
@@ -312,6 +314,48 @@ impl replay::Contents for Moved<'_> {
             self.0.keep_digest(st, &digest);
         }
         Some((digest, settled))
+    }
+
+    fn walks_as(
+        &mut self,
+        path: &[u8],
+        st: &Stamp,
+        then: &[u8; 32],
+        now: &[u8; 32],
+        lines: bool,
+    ) -> bool {
+        let Some(was) = self.0.content_image(then) else {
+            return false;
+        };
+        match self
+            .0
+            .content_image(now)
+            .or_else(|| self.lex(path, st, now))
+        {
+            Some(is) => image::same_walk(&was, &is, lines),
+            None => false,
+        }
+    }
+}
+
+impl Moved<'_> {
+    /// The skeleton of the file at `path` (stamp `st`, content `digest`)
+    /// in its byte form, lexed now and kept for the jobs after (once its
+    /// stamp is settled); None if the file is no longer that.
+    fn lex(&mut self, path: &[u8], st: &Stamp, digest: &[u8; 32]) -> Option<Vec<u8>> {
+        self.0.stats.replay_reads += 1;
+        let mut f = std::fs::File::open(OsStr::from_bytes(path)).ok()?;
+        let mut bytes = Vec::with_capacity(st.size as usize + 1);
+        f.read_to_end(&mut bytes).ok()?;
+        if Stamp::of(&f.metadata().ok()?) != *st || digest_of(&bytes) != *digest {
+            return None;
+        }
+        let mut int = Interner::new();
+        let sk = Skeleton::build_digested(&bytes, *digest, &mut int);
+        if self.0.keepable(st, SystemTime::now()) {
+            self.0.keep_skeleton_of_content(&sk, &int);
+        }
+        Some(sk.encode(&int))
     }
 }
 

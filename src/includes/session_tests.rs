@@ -509,6 +509,76 @@ fn a_kept_scan_holds_only_while_its_answers_do() {
             replayed: 0,
             found: &["m.c", "p.h", "q.h"],
         },
+        Change {
+            // Code edited, a line more: every directive on another line,
+            // which no walk saw (no __LINE__ was asked).
+            what: "a header's code is edited, its directives kept",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                (
+                    "a/x.h",
+                    "#ifndef X\n#define X\nint x;\n#include <y.h>\n#endif\n",
+                ),
+                ("a/y.h", ""),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| {
+                let x = "#ifndef X\n#define X\nint x;\nlong f(void);\n#include <y.h>\n#endif\n";
+                std::fs::write(root.join("a/x.h"), x).unwrap()
+            },
+            replayed: 1,
+            found: &["a/x.h", "a/y.h", "m.c"],
+        },
+        Change {
+            what: "a header's directive is edited",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                ("a/x.h", "#ifndef X\n#define X\nint x;\n#endif\n"),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| {
+                let x = "#ifndef X\n#define X 1\nint x;\n#endif\n";
+                std::fs::write(root.join("a/x.h"), x).unwrap()
+            },
+            replayed: 0,
+            found: &["a/x.h", "m.c"],
+        },
+        Change {
+            what: "an edit moves directives to other lines where __LINE__ was asked",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                (
+                    "a/x.h",
+                    "int x;\n#if __LINE__ > 1\n#include <y.h>\n#endif\n",
+                ),
+                ("a/y.h", ""),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| {
+                let x = "int w;\nint x;\n#if __LINE__ > 1\n#include <y.h>\n#endif\n";
+                std::fs::write(root.join("a/x.h"), x).unwrap()
+            },
+            replayed: 0,
+            found: &["a/x.h", "a/y.h", "m.c"],
+        },
+        Change {
+            what: "an edit keeps directives on their lines where __LINE__ was asked",
+            files: &[
+                ("m.c", "#include <x.h>\n"),
+                (
+                    "a/x.h",
+                    "int x;\n#if __LINE__ > 1\n#include <y.h>\n#endif\n",
+                ),
+                ("a/y.h", ""),
+            ],
+            args: &["-Ia", "m.c"],
+            change: |root| {
+                let x = "long x;\n#if __LINE__ > 1\n#include <y.h>\n#endif\n";
+                std::fs::write(root.join("a/x.h"), x).unwrap()
+            },
+            replayed: 1,
+            found: &["a/x.h", "a/y.h", "m.c"],
+        },
     ];
     for c in cases {
         let t = Tree::new(c.files);
@@ -564,6 +634,54 @@ fn a_unit_replayed_after_a_fresh_checkout_names_its_files_by_their_new_stamps() 
         let now = Stamp::of(&std::fs::symlink_metadata(t.tmp.path().join(&f.path)).unwrap());
         assert_eq!(f.stamp, Some(now), "{}", f.path.display());
     }
+}
+
+#[test]
+fn a_replay_after_an_edit_outside_the_directives_names_the_new_content() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[("m.c", "#include <x.h>\nint m;\n"), ("b/x.h", "int x;\n")]);
+    let args = ["-Ib", "m.c"];
+    let edited = "#define N 1\nlong x[N];\n";
+    let (s, r) = kept_then(&t, &args, || {
+        // The source's code edited, and a directive added to the header.
+        std::fs::write(t.tmp.path().join("m.c"), "#include <x.h>\nlong m;\n").unwrap();
+        std::fs::write(t.tmp.path().join("b/x.h"), edited).unwrap();
+    });
+    // The header gained a #define: walked, and named by its new bytes.
+    assert_eq!(s.replayed, 0);
+    let x = r.files.iter().find(|f| f.path.ends_with("x.h")).unwrap();
+    assert_eq!(
+        x.digest,
+        crate::includes::skeleton::digest_of(edited.as_bytes())
+    );
+    // Now an edit of code only: replayed, with the new digests and sizes.
+    let cache = tempfile::tempdir().unwrap();
+    scan(&mut session(cache.path(), Duration::ZERO), &t, &args);
+    let code = "#define N 1\nchar x[N + 1];\n";
+    std::fs::write(t.tmp.path().join("b/x.h"), code).unwrap();
+    std::fs::write(t.tmp.path().join("m.c"), "#include <x.h>\nshort m;\n").unwrap();
+    let mut later = session(cache.path(), Duration::ZERO);
+    let r = scan(&mut later, &t, &args);
+    assert_eq!(later.replayed, 1);
+    for (name, bytes) in [("b/x.h", code), ("m.c", "#include <x.h>\nshort m;\n")] {
+        let f = r.files.iter().find(|f| f.path.ends_with(name)).unwrap();
+        assert_eq!(
+            f.digest,
+            crate::includes::skeleton::digest_of(bytes.as_bytes()),
+            "{name}"
+        );
+        assert_eq!(f.size, bytes.len() as u64, "{name}");
+        let now = Stamp::of(&std::fs::symlink_metadata(t.tmp.path().join(name)).unwrap());
+        assert_eq!(f.stamp, Some(now), "{name}");
+    }
+    // The edited header's skeleton was kept: the next job reads no file.
+    drop(later);
+    let mut next = session(cache.path(), Duration::ZERO);
+    scan(&mut next, &t, &args);
+    assert_eq!((next.replayed, next.store_stats().replay_reads), (1, 0));
 }
 
 #[test]

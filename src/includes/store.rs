@@ -243,6 +243,17 @@ impl Store {
         Skeleton::decode(b, int).filter(|sk| sk.size == size && sk.digest == *digest)
     }
 
+    /// The kept skeleton of the content whose digest is `digest`, in its
+    /// byte form (`image`), for a comparison that needs no interner.
+    pub fn content_image(&mut self, digest: &[u8; 32]) -> Option<Vec<u8>> {
+        let b = self
+            .pack
+            .as_mut()
+            .filter(|_| self.keep_files)?
+            .get_latest(CONTENT, &probe_key(digest))?;
+        (b.get(8..40) == Some(digest.as_slice())).then(|| b.to_vec())
+    }
+
     /// Keeps a skeleton under its content's digest.
     pub fn keep_skeleton_of_content(&mut self, sk: &Skeleton, int: &Interner) {
         if let Some(p) = self.pack.as_mut().filter(|_| self.keep_files) {

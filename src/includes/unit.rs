@@ -130,6 +130,10 @@ pub struct ScanResult {
     /// Existing names that could stand in front of a predicted file in a
     /// search the scan did not foresee (`shadow`), absolute.
     pub shadows: Vec<PathBuf>,
+    /// Some directive asked `__LINE__`: the lines its files' directives
+    /// stand on are part of what the walk saw (`replay` then wants an
+    /// edited file's directives on the same lines).
+    pub lines: bool,
 }
 
 /// Only the compiler can say which files this unit reads.

@@ -93,6 +93,8 @@ pub struct Walk<'a> {
     /// The compiler's answers to builtin calls, and the questions left.
     pub answers: Answers,
     pub res: ScanResult,
+    /// Set by an expansion of `__LINE__` (`ScanResult::lines`).
+    line_asked: std::cell::Cell<bool>,
 }
 
 impl<'a> Walk<'a> {
@@ -117,6 +119,7 @@ impl<'a> Walk<'a> {
             scratch: expr::Scratch::default(),
             answers: Answers::default(),
             res: ScanResult::default(),
+            line_asked: std::cell::Cell::new(false),
         }
     }
 
@@ -320,6 +323,7 @@ impl<'a> Walk<'a> {
         let dynv = Dyn {
             file: (!f.line_changed).then_some(&f.path[..]),
             line: (!f.line_changed).then_some(d.line),
+            line_asked: &self.line_asked,
             depth: self.stack.len() as u32 - 1,
             base_file: self.unit.source.as_os_str().as_encoded_bytes(),
         };
@@ -359,6 +363,7 @@ impl<'a> Walk<'a> {
         let dynv = Dyn {
             file: (!f.line_changed).then_some(&f.path[..]),
             line: (!f.line_changed).then_some(d.line),
+            line_asked: &self.line_asked,
             depth: self.stack.len() as u32 - 1,
             base_file: self.unit.source.as_os_str().as_encoded_bytes(),
         };
@@ -501,6 +506,7 @@ impl<'a> Walk<'a> {
     }
 
     pub fn finish(mut self) -> ScanResult {
+        self.res.lines = self.line_asked.get();
         self.res.files = self.fs.file_reads();
         self.res.probes = std::mem::take(&mut self.fs.probes);
         self.res.shadows = super::shadow::shadows(

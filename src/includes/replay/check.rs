@@ -24,6 +24,18 @@ pub trait Contents {
 
     /// Whether a stamp seen at `at` was settled then (`Store::settled_at`).
     fn settled(&self, st: &Stamp, at: SystemTime) -> bool;
+
+    /// Whether the file at `path`, whose stamp is now `st` and content
+    /// `now`, walks as the content `then` did (`image::same_walk`, with
+    /// `lines`); false when either skeleton cannot be had.
+    fn walks_as(
+        &mut self,
+        path: &[u8],
+        st: &Stamp,
+        then: &[u8; 32],
+        now: &[u8; 32],
+        lines: bool,
+    ) -> bool;
 }
 
 /// Which answers named the same thing, as the index of the first that
@@ -82,6 +94,12 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
     // Files read whose stamp moved (or was not settled): their new stamp
     // and whether it is settled; and the stamps they had.
     let mut moved: Vec<Option<(Stamp, bool)>> = vec![None; result.files.len()];
+    // Files read that were edited outside their directives: the content
+    // they have now (digest, size).
+    let mut edited: Vec<Option<([u8; 32], u64)>> = vec![None; result.files.len()];
+    // An edit that moves directives to other lines changes what a walk
+    // saw where `__LINE__` was asked, and the notes' text.
+    let lines = result.lines || !result.notes.is_empty();
     let mut moved_from: Vec<Stamp> = Vec::new();
     let mut read: Option<FxMap<Vec<u8>, usize>> = None;
     for (p, was) in &paths {
@@ -112,7 +130,10 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
                             let f = &result.files[i];
                             let (digest, settled) = contents.digest(p, b)?;
                             if digest != f.digest || b.size != f.size {
-                                return None;
+                                if !contents.walks_as(p, b, &f.digest, &digest, lines) {
+                                    return None;
+                                }
+                                edited[i] = Some((digest, b.size));
                             }
                             moved[i] = Some((*b, settled));
                             moved_from.push(*a);
@@ -130,12 +151,15 @@ pub fn replay(bytes: &[u8], cwd: &Path, contents: &mut dyn Contents) -> Option<S
     }
     // A file read too recently to be sure of was kept without a stamp.
     changed |= result.files.iter().any(|f| f.stamp.is_none());
-    if changed && !still_coincide(&result.files, cwd, &ids, &named, &moved, read) {
+    if changed && !still_coincide(&result.files, cwd, &ids, &named, &moved, &edited, read) {
         return None;
     }
-    for (f, m) in result.files.iter_mut().zip(moved) {
+    for ((f, m), e) in result.files.iter_mut().zip(moved).zip(edited) {
         if let Some((st, settled)) = m {
             f.stamp = settled.then_some(st);
+        }
+        if let Some((digest, size)) = e {
+            (f.digest, f.size) = (digest, size);
         }
     }
     // Every file read was looked up by name, so its stamp, which its
@@ -182,6 +206,7 @@ fn still_coincide(
     ids: &[(Inode, Inode)],
     named: &[(&[u8], Stamp, Stamp)],
     moved: &[Option<(Stamp, bool)>],
+    edited: &[Option<([u8; 32], u64)>],
     read: Option<FxMap<Vec<u8>, usize>>,
 ) -> bool {
     let (mut then, mut now) = (Pattern::default(), Pattern::default());
@@ -205,7 +230,7 @@ fn still_coincide(
     }
     let (mut then, mut now) = (Pattern::default(), Pattern::default());
     let once = |f: &FileRead, st: &Stamp| (st.mtime, f.size, f.digest);
-    for (f, a) in files.iter().zip(&answered) {
+    for ((f, a), e) in files.iter().zip(&answered).zip(edited) {
         // A file read has its answer; one read under another name than
         // it was asked by stands by its kept stamp (checked after).
         let (a, b) = match (a, f.stamp) {
@@ -214,7 +239,10 @@ fn still_coincide(
             (None, None) => return false,
         };
         then.push(once(f, &a));
-        now.push(once(f, &b));
+        now.push(match e {
+            Some((digest, size)) => (b.mtime, *size, *digest),
+            None => once(f, &b),
+        });
     }
     then.same(&now)
 }

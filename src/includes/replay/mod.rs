@@ -29,6 +29,15 @@
 //! and clang's `#pragma once`), and which files read had the same mtime,
 //! size and digest (gcc's `#pragma once`). A dir whose stamp moved is
 //! asked again for the names its listing lacked, whatever its inode.
+//!
+//! A file whose content changed holds too when only its code did: a
+//! walk sees a file only through its skeleton, so one whose skeleton is
+//! the same but for the digest, the size and the lines its directives
+//! stand on (`image::same_walk`) is walked as before, and the result
+//! names its new content. The lines count where the walk asked
+//! `__LINE__` (`ScanResult::lines`) or left notes, which quote them. So
+//! the edit-and-rebuild loop (code changed in a source or a header) pays
+//! a replay and one file lexed, not a walk per unit.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -45,7 +54,7 @@ mod record;
 pub use check::{replay, Contents};
 pub use record::encode;
 
-const MAGIC: &[u8] = b"distcc-scan-replay-3";
+const MAGIC: &[u8] = b"distcc-scan-replay-4";
 
 /// What a file-system question got, as `FileCache` asked it.
 #[derive(Clone, Debug, PartialEq, Eq)]

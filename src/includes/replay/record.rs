@@ -40,6 +40,7 @@ pub fn encode(
         fatal,
         undecided,
         shadows,
+        lines,
     } = r;
     let dependency = probes.iter().any(|p| p.kind == ProbeKind::Dependency);
     if !answers.keepable || fatal.is_some() || dependency {
@@ -91,6 +92,7 @@ pub fn encode(
         w.blob(n.as_bytes());
     }
     w.u64(*undecided as u64);
+    w.u64(*lines as u64);
     w.u64(shadows.len() as u64);
     for p in shadows {
         w.blob(p.as_os_str().as_bytes());
@@ -291,6 +293,11 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
             .push(String::from_utf8(r.blob()?.to_vec()).ok()?);
     }
     result.undecided = u32::try_from(r.u64()?).ok()?;
+    result.lines = match r.u64()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
     for _ in 0..r.u64()? {
         let p = r.blob()?;
         result
@@ -477,6 +484,7 @@ mod tests {
             fatal: None,
             undecided: 2,
             shadows: vec!["/inc/x.h".into()],
+            lines: true,
         };
         let mut a = Answers::default();
         a.dir(b"/inc", Some(stamp(9)));
@@ -523,6 +531,7 @@ mod tests {
         assert_eq!(k.result.probes[0].kind, ProbeKind::HasInclude);
         assert_eq!(k.result.notes, ["#error reached"]);
         assert_eq!(k.result.undecided, 2);
+        assert!(k.result.lines);
         assert_eq!(k.relevant, [b"h.h".as_slice(), b"x.h"]);
         assert_eq!(k.dirs.len(), 1);
         let d = &k.dirs[0];
