@@ -60,6 +60,10 @@ pub fn scan_unit(
     // A replayed unit needs no scanner (its tables alone are some 20
     // pages to fault in): look before making one.
     if let Some(r) = replayed(&mut store, key.as_ref(), unit) {
+        log::debug!(
+            "scan cache: the unit's kept scan holds; files read again: {}",
+            store.stats.replay_reads
+        );
         drop(store);
         return Ok(r);
     }

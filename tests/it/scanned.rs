@@ -203,6 +203,41 @@ fn a_header_edited_to_the_same_size_between_jobs_gives_the_new_object() {
 }
 
 #[test]
+fn a_source_edited_outside_its_directives_keeps_its_scan_and_gives_the_new_object() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(!err.contains("kept scan holds"), "{err}");
+    // Code edited and a line added above it (with -g, every line after
+    // it moves in the object); the directives are as they were.
+    let u = s.tree.work().join("src/u.c");
+    let was = fs::read_to_string(&u).unwrap();
+    let now = was.replace("int u(void)", "static int v;\nint u(void)");
+    let now = now.replace("return SIZE", "return v + SIZE");
+    assert_ne!(now, was);
+    fs::write(&u, now).unwrap();
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    // How many files it reads again depends on the racy window (the
+    // tree was just written); the session tests count them.
+    assert!(err.contains("kept scan holds"), "{err}");
+    assert!(s.same_as_local(&[]), "the object of the edited source");
+    // A directive edited: walked again.
+    fs::write(
+        &u,
+        fs::read_to_string(&u)
+            .unwrap()
+            .replace("VALUE > 2", "VALUE > 4"),
+    )
+    .unwrap();
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(!err.contains("kept scan holds"), "{err}");
+    assert!(s.same_as_local(&[]), "the object with the other header");
+}
+
+#[test]
 fn a_file_the_scan_cannot_know_is_caught_and_the_job_redone() {
     skip_unless!(have("gcc"), "gcc missing");
     // A driver that forces a header in, as distribution wrappers and
