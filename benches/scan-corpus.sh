@@ -121,6 +121,7 @@ log "scanning and comparing (release build)"
     echo "file read and lexed; warm: the skeletons in memory, one stat per"
     echo "file and the walk; both in-process. gcc -M: user+sys of the process."
     echo
-    cat "$REPORT"
+    # Sources as under the WORK dir, wherever this run kept it.
+    sed "s#$WORK/#WORK/#g" "$REPORT"
 } >>"$OUT"
 log "appended to $OUT"
