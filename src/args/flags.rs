@@ -743,15 +743,36 @@ const TABLE: &[Flag] = &[
 /// Finds the row for one argv word, preferring the longest matching name,
 /// and says where its argument is. `None` means the option is unknown.
 ///
-/// Every name that can match is a prefix of the word, so the prefixes are
-/// looked up from the longest down, each by binary search; names are
-/// unique, so the first that matches is the longest.
+/// Every name that can match is a prefix of the word. The greatest name
+/// not after the word is the longest such prefix if it is one; if not,
+/// every prefix name is also a prefix of what the two share, so the search
+/// goes on in that shorter prefix. A name that is a prefix but does not
+/// take this word's shape sends it on among the shorter names. Each round
+/// shortens the prefix: a word costs a binary search or two, not one per
+/// length (a job parses its command line several times over).
 pub fn lookup(arg: &str) -> Option<(&'static Flag, Value<'_>)> {
-    (1..=arg.len().min(LONGEST))
-        .rev()
-        .filter(|&k| arg.is_char_boundary(k))
-        .filter_map(|k| FLAGS.binary_search_by(|f| f.name.cmp(&arg[..k])).ok())
-        .find_map(|i| matches(&FLAGS[i], arg).map(|value| (&FLAGS[i], value)))
+    let mut end = arg.len().min(LONGEST);
+    loop {
+        while !arg.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end == 0 {
+            return None;
+        }
+        let key = &arg.as_bytes()[..end];
+        let at = FLAGS.partition_point(|f| f.name.as_bytes() <= key);
+        let flag = &FLAGS[at.checked_sub(1)?];
+        let name = flag.name.as_bytes();
+        let shared = name.iter().zip(key).take_while(|(a, b)| a == b).count();
+        if shared < name.len() {
+            end = shared;
+            continue;
+        }
+        if let Some(value) = matches(flag, arg) {
+            return Some((flag, value));
+        }
+        end = name.len() - 1;
+    }
 }
 
 fn matches<'a>(flag: &Flag, arg: &'a str) -> Option<Value<'a>> {

@@ -228,6 +228,19 @@ fn lookup_agrees_with_a_scan_of_every_row() {
             words.push(format!("{}{tail}", flag.name));
         }
     }
+    // Every shorter spelling of a name, alone and with another name's
+    // tail, where a search that skipped a shorter name would show.
+    for flag in FLAGS {
+        for k in 1..flag.name.len() {
+            words.push(flag.name[..k].to_string());
+            words.push(format!("{}é", &flag.name[..k]));
+            words.push(format!(
+                "{}{}",
+                &flag.name[..k],
+                &flag.name[k..].replace('-', "+")
+            ));
+        }
+    }
     words.extend(["", "-", "--", "x.c", "-ö", "é-c", "--frobnicate"].map(String::from));
     for w in &words {
         let got = lookup(w).map(|(f, v)| (f.name, v));
