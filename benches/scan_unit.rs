@@ -17,7 +17,12 @@
 //! - edit: the same cache, the unit's source just edited outside its
 //!   directives (a comment line appended, taken out after the run), as
 //!   in the edit-and-rebuild loop: its kept scan holds, and the edited
-//!   file is read, digested and lexed.
+//!   file is read, digested and lexed;
+//! - agent warm, agent walk: warm and warm walk as a client does them by
+//!   default, through the scan agent (one per cache dir, started by the
+//!   first such run and kept by the rest): the figure is the child's CPU
+//!   from the question to the answer plus the agent's CPU meanwhile (its
+//!   `schedstat`).
 //!
 //! Per run, the child reports its own CPU for the scan (from before
 //! `scan_unit` to after it, which includes opening the cache and writing
@@ -57,6 +62,12 @@ use distcc::identity;
 use distcc::includes::{self, Compiler, Lang, MacroOpt};
 
 fn main() {
+    // The agent a child starts runs this binary under the agent's name.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if Path::new(&argv0).file_name() == Some(std::ffi::OsStr::new(includes::agent::PROGRAM)) {
+        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        std::process::exit(distcc::scan_agent::main(&args).map_or(1, i32::from));
+    }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match argv.first().map(String::as_str) {
         Some("--child") => child(&argv[1..]),
@@ -119,7 +130,7 @@ fn child(a: &[String]) {
     let flags: Vec<OsString> = u.probe_flags.iter().map(OsString::from).collect();
     let cc = Compiler {
         path: &driver,
-        identity: &id,
+        identity: &id.digest,
         probe_flags: &flags,
     };
     let mut unit = u.unit.clone();
@@ -136,7 +147,8 @@ fn child(a: &[String]) {
         std::fs::write(&source, edited).expect("editing the source");
         bytes
     });
-    if a.get(2).map(String::as_str) == Some("walk") {
+    let mode = a.get(2).map(String::as_str).unwrap_or("");
+    if mode == "walk" || mode == "agent-walk" {
         // A macro no kept scan has: this unit's is never replayed.
         let nonce = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -147,15 +159,21 @@ fn child(a: &[String]) {
             std::process::id()
         )));
     }
+    let agent = mode.starts_with("agent").then(|| agent_cpu(cache));
     let t0 = cpu_now();
-    let r = if a.get(2).map(String::as_str) == Some("compiler-only") {
+    let r = if mode == "compiler-only" {
         let mut s = includes::session::Session::open(cache);
         s.keep_files(false);
         s.scan(&cc, &unit)
+    } else if agent.is_some() {
+        includes::agent::scan(cache, &cc, &unit, true)
     } else {
         includes::scan_unit(cache, &cc, &unit)
     };
-    let t1 = cpu_now();
+    let mut t1 = cpu_now();
+    if let Some((pid, before)) = agent {
+        t1 += schedstat(pid).expect("the scan agent still runs") - before;
+    }
     if let Some(bytes) = original {
         std::fs::write(&source, bytes).expect("restoring the source");
     }
@@ -175,6 +193,43 @@ fn child(a: &[String]) {
         out.push('\n');
     }
     print!("{out}");
+}
+
+/// The scan agent for `cache` (started if none runs) and its CPU so far.
+fn agent_cpu(cache: &Path) -> (i32, Duration) {
+    let kind = includes::agent::kind().unwrap();
+    let sock = distcc::helper::reach(cache, &kind).expect("a scan agent");
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let r = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0, "the agent's pid");
+    // The agent reads this connection's end before it takes the next:
+    // what it spends on it is done by the time it answers the scan.
+    drop(sock);
+    (cred.pid, schedstat(cred.pid).unwrap())
+}
+
+/// A process's CPU time so far, to the nanosecond (`/proc/PID/schedstat`:
+/// its main thread's, which is all of the agent's).
+fn schedstat(pid: i32) -> Option<Duration> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    Some(Duration::from_nanos(
+        s.split_whitespace().next()?.parse().ok()?,
+    ))
 }
 
 /// Runs `cmd` and returns its CPU (user + system, from `wait4`) and
@@ -288,6 +343,10 @@ struct Row {
     walk_ratio: Vec<f64>,
     edit: Vec<f64>,
     edit_ratio: Vec<f64>,
+    agent_warm: Vec<f64>,
+    agent_warm_ratio: Vec<f64>,
+    agent_walk: Vec<f64>,
+    agent_walk_ratio: Vec<f64>,
     files: Vec<f64>,
 }
 
@@ -298,8 +357,8 @@ fn parent(spec: &str) {
         .unwrap_or(3);
     let mut md = String::new();
     let mut detail = String::new();
-    md.push_str("| project | units | misses | files (median) | gcc -M µs | cold µs | warm µs | warm walk µs | edit µs | cold / gcc -M | warm / gcc -M | warm walk / gcc -M | edit / gcc -M | whole process cold µs | whole process warm µs |\n");
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("| project | units | misses | files (median) | gcc -M µs | cold µs | warm µs | warm walk µs | edit µs | agent warm µs | agent walk µs | cold / gcc -M | warm / gcc -M | warm walk / gcc -M | edit / gcc -M | agent warm / gcc -M | agent walk / gcc -M | whole process cold µs | whole process warm µs |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for item in spec.split(',') {
         let (name, lines) = project(item);
         let tmp = tempfile::Builder::new()
@@ -327,7 +386,7 @@ fn parent(spec: &str) {
             let u = Recorded::from_line(l).unwrap();
             let driver = l.split('\t').nth(1).unwrap().split('\x1f').next().unwrap();
             let (mut g, mut c, mut w, mut cw, mut ww) = (vec![], vec![], vec![], vec![], vec![]);
-            let (mut wk, mut ed) = (vec![], vec![]);
+            let (mut wk, mut ed, mut aw, mut ak) = (vec![], vec![], vec![], vec![]);
             let mut files = 0;
             let Some(reference) = deps::reference_deps(&u, Path::new(driver)) else {
                 eprintln!("{name}: -M fails on unit {k}");
@@ -363,6 +422,14 @@ fn parent(spec: &str) {
                     wk.push(r.scan);
                     missed += misses(&reference, &u.cwd, &r);
                 }
+                if let Some(r) = scan_run(&warm, l, "agent-warm") {
+                    aw.push(r.scan);
+                    missed += misses(&reference, &u.cwd, &r);
+                }
+                if let Some(r) = scan_run(&warm, l, "agent-walk") {
+                    ak.push(r.scan);
+                    missed += misses(&reference, &u.cwd, &r);
+                }
             }
             // After the others: an edited source leaves a stamp a replay
             // cannot trust for a few seconds, and would read it again.
@@ -379,9 +446,13 @@ fn parent(spec: &str) {
                 );
             }
             row.misses += missed;
-            if g.is_empty() || c.is_empty() || w.is_empty() || wk.is_empty() || ed.is_empty() {
+            if [&g, &c, &w, &wk, &ed, &aw, &ak]
+                .iter()
+                .any(|v| v.is_empty())
+            {
                 continue;
             }
+            let (aw, ak) = (median(&mut aw), median(&mut ak));
             let (g, c, w, wk, ed) = (
                 median(&mut g),
                 median(&mut c),
@@ -392,7 +463,7 @@ fn parent(spec: &str) {
             let (cw, ww) = (median(&mut cw), median(&mut ww));
             let _ = writeln!(
                 detail,
-                "{name}\t{}\t{files}\t{g:.0}\t{c:.0}\t{w:.0}\t{wk:.0}\t{ed:.0}\t{cw:.0}\t{ww:.0}",
+                "{name}\t{}\t{files}\t{g:.0}\t{c:.0}\t{w:.0}\t{wk:.0}\t{ed:.0}\t{aw:.0}\t{ak:.0}\t{cw:.0}\t{ww:.0}",
                 u.unit.source.display()
             );
             row.units += 1;
@@ -403,6 +474,10 @@ fn parent(spec: &str) {
             row.walk_ratio.push(wk / g);
             row.edit.push(ed);
             row.edit_ratio.push(ed / g);
+            row.agent_warm.push(aw);
+            row.agent_warm_ratio.push(aw / g);
+            row.agent_walk.push(ak);
+            row.agent_walk_ratio.push(ak / g);
             row.cold_whole.push(cw);
             row.warm_whole.push(ww);
             row.cold_ratio.push(c / g);
@@ -410,7 +485,7 @@ fn parent(spec: &str) {
             row.files.push(files as f64);
         }
         let line = format!(
-            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} |",
+            "| {name} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} |",
             row.units,
             row.misses,
             median(&mut row.files),
@@ -419,10 +494,14 @@ fn parent(spec: &str) {
             median(&mut row.warm),
             median(&mut row.walk),
             median(&mut row.edit),
+            median(&mut row.agent_warm),
+            median(&mut row.agent_walk),
             median(&mut row.cold_ratio),
             median(&mut row.warm_ratio),
             median(&mut row.walk_ratio),
             median(&mut row.edit_ratio),
+            median(&mut row.agent_warm_ratio),
+            median(&mut row.agent_walk_ratio),
             median(&mut row.cold_whole),
             median(&mut row.warm_whole),
         );

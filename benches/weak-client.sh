@@ -17,6 +17,9 @@
 #     accounting cgroup before it execs the client, so the sum over the
 #     compile jobs' groups is the client's cost, its local preprocessor
 #     included; invocations without -c (links, probes) are summed apart;
+#     our client's scan agent runs in the group of the job that started
+#     it, so its CPU is in the sum (each build starts its own: the agent
+#     an earlier build left is ended first);
 #   - the same per-job accounting for an unconfined local gcc build, so the
 #     client's CPU can be given as a share of the local compile CPU;
 #   - the daemons' CPU (their own cgroup) and any other CPU used on the
@@ -363,6 +366,18 @@ phases() {
             printf "%d %d %d\n", first, tail, sat
         }' "$1"
 }
+# Ends the scan agents a configuration's earlier builds left in its
+# DISTCC_DIR ($1): an agent runs in the accounting group of the job that
+# started it, so each build starts its own and pays for it.
+end_scan_agents() {
+    local log=$1/cache/scan-agent.log pid
+    [[ -f $log ]] || return 0
+    while read -r pid _; do
+        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == distcc-scan-agent* ]] || continue
+        kill "$pid" 2>/dev/null || continue
+        tail --pid="$pid" -f /dev/null
+    done <"$log"
+}
 BUILD_SEQ=0
 # Builds project $1 in configuration $2 (round $3) from a fresh copy of
 # the sources, and appends one line to $WORK/data/builds.tsv.
@@ -392,6 +407,7 @@ run_build() {
         fi
         for p in "${ports[@]}"; do hosts+="${hosts:+ }127.0.0.1:$p/$PER_HOST$opts"; done
         mkdir -p "$WORK/state/$cfg"
+        end_scan_agents "$WORK/state/$cfg"
         # shellcheck disable=SC2206 # the environment column is a word list
         env_words=(DISTCC_DIR="$WORK/state/$cfg" DISTCC_HOSTS="$hosts" DISTCC_FALLBACK=0 ${CFG_ENV[$i]})
     fi

@@ -30,6 +30,8 @@
 //! - `state`: what clients share on disk and the monitor reads: running
 //!   jobs, history, backoff, the state dir.
 //! - `tls`: keys, pins and authorized keys, a TLS 1.3 stream (rustls).
+//! - `helper`: a per-user helper process (the agents): started by a
+//!   client, detached, serving its user only, ending itself when idle.
 //! - `transport`: one type for a byte stream to a volunteer (TCP, ssh,
 //!   TLS, TLS through the agent).
 //!
@@ -40,6 +42,9 @@
 //! - `monitor`: `distccmon-text`, from the state files clients leave.
 //! - `agent`: `distcc-tls-agent`, the per-user process the client starts
 //!   to keep TLS sessions with volunteers, so that jobs resume them.
+//! - `scan_agent`: `distcc-scan-agent`, the per-user process the client
+//!   starts to scan its jobs' units with every header's skeleton kept in
+//!   memory.
 //!
 //! This file is the one place an error becomes a process status.
 
@@ -55,6 +60,7 @@ pub mod zstd;
 
 // Floor 2.
 pub mod args;
+pub mod helper;
 pub mod hosts;
 pub mod identity;
 pub mod includes;
@@ -68,6 +74,7 @@ pub mod agent;
 pub mod client;
 pub mod daemon;
 pub mod monitor;
+pub mod scan_agent;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -85,6 +92,7 @@ pub fn main() -> ExitCode {
         Role::Daemon => ("distccd", daemon::main(&args)),
         Role::Monitor => ("distccmon-text", monitor::main(&args)),
         Role::TlsAgent => (transport::agent::PROGRAM, agent::main(&args)),
+        Role::ScanAgent => (includes::agent::PROGRAM, scan_agent::main(&args)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -14,6 +14,8 @@ pub enum Role {
     Monitor,
     /// `distcc-tls-agent DIR`: started by the client, never by hand.
     TlsAgent,
+    /// `distcc-scan-agent DIR`: started by the client, never by hand.
+    ScanAgent,
     /// Invoked through a masquerade link: `gcc ARGS...` runs as the client
     /// with the real compiler of that name.
     Compiler(String),
@@ -30,6 +32,7 @@ impl Role {
             "distccd" => Role::Daemon,
             "distccmon-text" => Role::Monitor,
             "distcc-tls-agent" => Role::TlsAgent,
+            "distcc-scan-agent" => Role::ScanAgent,
             name => Role::Compiler(name.to_string()),
         }
     }
@@ -49,6 +52,7 @@ mod tests {
             ("/usr/sbin/distccd", Role::Daemon),
             ("distccmon-text", Role::Monitor),
             ("distcc-tls-agent", Role::TlsAgent),
+            ("distcc-scan-agent", Role::ScanAgent),
             ("gcc", Role::Compiler("gcc".into())),
             (
                 "/usr/lib/distcc/bin/x86_64-linux-gnu-g++-12",

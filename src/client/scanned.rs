@@ -1,5 +1,6 @@
 //! Which files an exact-mode job ships when the include scanner can tell
-//! (`includes::scan_unit`, over the cross-process cache in
+//! (`includes::agent::scan`: by the per-user scan agent, else
+//! `includes::scan_unit` here, over the cross-process cache in
 //! `$DISTCC_DIR/cache`): no compiler runs here per job. What the scan
 //! found is kept as the job's [`Expected`] reads, against which the
 //! daemon's list of files the compiler actually read is checked
@@ -79,10 +80,10 @@ fn scanned(ctx: &Context, job: &Job) -> Result<Listed, ScanError> {
     ctx.identities.flush().ok();
     let cc = includes::Compiler {
         path,
-        identity: &id,
+        identity: &id.digest,
         probe_flags: &mapped.probe_flags,
     };
-    let scan = includes::scan_unit(&cache, &cc, &mapped.unit)?;
+    let scan = includes::agent::scan(&cache, &cc, &mapped.unit, ctx.settings.scan_agent)?;
     if let Some(why) = &scan.fatal {
         // The compiler's own words for it come from the listing.
         return Err(ScanError(format!("the compile stops: {why}")));

@@ -25,8 +25,10 @@
 //! - `unit`: what the caller gives and gets; `probe`: the compiler probe,
 //!   `base` what its answers contribute to each scan;
 //!   `session`: the client's entry point, `scan_unit`, which puts them
-//!   together over the cache dir.
+//!   together over the cache dir; `agent`: the same done by a per-user
+//!   process that keeps it all in memory between jobs.
 
+pub mod agent;
 pub mod base;
 pub mod builtins;
 pub mod chars;

@@ -163,6 +163,14 @@ impl Pack {
         self.get(kind, key)
     }
 
+    /// Whether the file at the pack's path is no longer the one open
+    /// here (compaction renames a new one over it).
+    pub fn replaced(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let id = |m: fs::Metadata| (m.dev(), m.ino());
+        self.file.metadata().map(id).ok() != fs::metadata(&self.path).map(id).ok()
+    }
+
     /// Where in the mapping the payload of the intact record indexed for
     /// `kind` and `key` is (a range, so that a caller holding `&mut self`
     /// can still grow the mapping on a miss).

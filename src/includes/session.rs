@@ -29,16 +29,16 @@ use super::store::{Store, StoreStats, RACY};
 use super::token::Interner;
 use super::unit::{Lang, ScanError, ScanResult, Unit};
 use super::Scanner;
-use crate::identity::Identity;
+use crate::identity::Digest as IdentityDigest;
 
 /// The compiler a unit is scanned for.
 #[derive(Clone, Copy, Debug)]
 pub struct Compiler<'a> {
     /// The real compiler, as the client would run it.
     pub path: &'a Path,
-    /// Its identity (`identity::Cache::identity`): a probe is kept per
-    /// identity, so a compiler upgraded in place is probed again.
-    pub identity: &'a Identity,
+    /// Its identity's digest (`identity::Cache::identity`): a probe is
+    /// kept per identity, so a compiler upgraded in place is probed again.
+    pub identity: &'a IdentityDigest,
     /// The unit's flags that change the probe's answers, in order
     /// (`probe::affects_probe` tells which).
     pub probe_flags: &'a [OsString],
@@ -55,28 +55,13 @@ pub fn scan_unit(
     compiler: &Compiler,
     unit: &Unit,
 ) -> Result<ScanResult, ScanError> {
-    let mut store = Store::open(cache_dir, Limits::default(), RACY);
-    let key = replay_key(compiler, unit);
-    // A replayed unit needs no scanner (its tables alone are some 20
-    // pages to fault in): look before making one.
-    if let Some(r) = replayed(&mut store, key.as_ref(), unit) {
-        log::debug!(
-            "scan cache: the unit's kept scan holds; files read again: {}",
-            store.stats.replay_reads
-        );
-        drop(store);
-        return Ok(r);
-    }
-    let mut s = Session::with_store(store);
+    let (store, key) = match kept_scan(cache_dir, compiler, unit) {
+        Kept::Holds(r) => return Ok(r),
+        Kept::Not(store, key) => (store, key),
+    };
+    let mut s = Session::with_store(*store);
     let r = s.walk(compiler, unit, key);
-    let st = s.store_stats();
-    log::debug!(
-        "scan cache: {} skeletons found by stamp, {} files read ({} lexed, the rest found by content), {} too recent to keep",
-        st.skeleton_hits,
-        s.files_read(),
-        s.files_read() - st.content_hits,
-        st.racy
-    );
+    log::debug!("{}", told_walk(&s.store_stats(), s.files_read()));
     // The cache file is closed and unmapped; what the scan built in
     // memory (a few MB in many small allocations) is not freed: a job's
     // process ends soon, and freeing costs more than scanning a small
@@ -84,6 +69,48 @@ pub fn scan_unit(
     drop(std::mem::take(s.scanner.store()));
     std::mem::forget(s);
     r
+}
+
+/// The unit's kept scan if it holds (`replay`), or the cache opened to
+/// walk it and the key its scan will be kept under.
+pub enum Kept {
+    Holds(ScanResult),
+    Not(Box<Store>, Option<[u8; 32]>),
+}
+
+/// A replay alone, as a new process does it: a replayed unit needs no
+/// scanner (its tables alone are some 20 pages to fault in), so this
+/// looks before one is made.
+pub fn kept_scan(cache_dir: &Path, compiler: &Compiler, unit: &Unit) -> Kept {
+    let mut store = Store::open(cache_dir, Limits::default(), RACY);
+    let key = replay_key(compiler, unit);
+    match replayed(&mut store, key.as_ref(), unit) {
+        Some(r) => {
+            log::debug!("{}", told_replay(&store.stats));
+            Kept::Holds(r)
+        }
+        None => Kept::Not(Box::new(store), key),
+    }
+}
+
+/// What `DISTCC_VERBOSE` says of a replayed unit, from the counts of its
+/// scan alone.
+fn told_replay(st: &StoreStats) -> String {
+    format!(
+        "scan cache: the unit's kept scan holds; files read again: {}",
+        st.replay_reads
+    )
+}
+
+/// And of a walked one.
+fn told_walk(st: &StoreStats, files_read: u64) -> String {
+    format!(
+        "scan cache: {} skeletons found by stamp, {} files read ({} lexed, the rest found by content), {} too recent to keep",
+        st.skeleton_hits,
+        files_read,
+        files_read - st.content_hits,
+        st.racy
+    )
 }
 
 pub struct Session {
@@ -138,6 +165,37 @@ impl Session {
             }
         }
         self.walk(compiler, unit, kept)
+    }
+
+    /// As `scan`, with what `DISTCC_VERBOSE` says of it (a long-lived
+    /// caller's counts are since the call began).
+    pub fn scan_told(
+        &mut self,
+        compiler: &Compiler,
+        unit: &Unit,
+    ) -> (Result<ScanResult, ScanError>, String) {
+        let (stats, read, replayed) = (self.store_stats(), self.files_read(), self.replayed);
+        let r = self.scan(compiler, unit);
+        let now = self.store_stats();
+        let since = StoreStats {
+            skeleton_hits: now.skeleton_hits - stats.skeleton_hits,
+            content_hits: now.content_hits - stats.content_hits,
+            racy: now.racy - stats.racy,
+            replay_reads: now.replay_reads - stats.replay_reads,
+            ..now
+        };
+        let told = match self.replayed > replayed {
+            true => told_replay(&since),
+            false => told_walk(&since, self.files_read() - read),
+        };
+        (r, told)
+    }
+
+    /// Whether the cache file this session reads was replaced since it
+    /// opened it (compacted by a writer): a long-lived caller then opens
+    /// a new session, or it would keep reading and appending to the old.
+    pub fn cache_replaced(&mut self) -> bool {
+        self.scanner.store().replaced()
     }
 
     /// The scan itself, kept under `kept` for a later replay.
@@ -229,7 +287,11 @@ impl Session {
         }
         let key = probe_key(cc, lang);
         if let Some(i) = self.infos.get(&key) {
-            return Ok(i.clone());
+            // A long-lived session sees a default dir appear, as a new
+            // process would.
+            if !i.is_stale() {
+                return Ok(i.clone());
+            }
         }
         let store = self.scanner.store();
         let usable = |i: &CompilerInfo| i.lang == lang && !i.is_stale();
@@ -370,7 +432,7 @@ impl Moved<'_> {
 fn probe_key(cc: &Compiler, lang: Lang) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"scan-probe-1\0");
-    h.update(cc.identity.digest);
+    h.update(cc.identity);
     h.update(cc.path.as_os_str().as_bytes());
     h.update([0, lang as u8]);
     for f in cc.probe_flags {

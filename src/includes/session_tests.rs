@@ -34,7 +34,7 @@ fn scan(s: &mut Session, t: &Tree, args: &[&str]) -> ScanResult {
     let flags: Vec<OsString> = Vec::new();
     let cc = Compiler {
         path: Path::new("gcc"),
-        identity: &id,
+        identity: &id.digest,
         probe_flags: &flags,
     };
     s.scan(&cc, &unit_of(t.tmp.path(), args)).unwrap()

@@ -340,12 +340,14 @@ impl Store {
     }
 
     /// A unit's whole scan with the answers it rested on (`replay`), by
-    /// its key; none where files are not kept.
-    pub fn scan(&self, key: &[u8; 32]) -> Option<&[u8]> {
+    /// its key; none where files are not kept. Also one appended since
+    /// the cache was opened: a long-lived session (the scan agent) finds
+    /// the scans it kept itself.
+    pub fn scan(&mut self, key: &[u8; 32]) -> Option<&[u8]> {
         if !self.keep_files {
             return None;
         }
-        self.pack.as_ref()?.get(SCAN, &probe_key(key))
+        self.pack.as_mut()?.get_latest(SCAN, &probe_key(key))
     }
 
     pub fn keep_scan(&mut self, key: &[u8; 32], bytes: &[u8]) {
@@ -358,6 +360,12 @@ impl Store {
     }
 
     /// Appends what was kept since the last flush (also done on drop).
+    /// Whether the cache file was replaced since it was opened (another
+    /// writer compacted it, or this one did).
+    pub fn replaced(&self) -> bool {
+        self.pack.as_ref().is_some_and(|p| p.replaced())
+    }
+
     pub fn flush(&mut self) {
         if let Some(p) = self.pack.as_mut() {
             if let Err(e) = p.flush() {

@@ -39,6 +39,10 @@ pub struct Settings {
     /// `DISTCC_SCAN`, default on: exact mode finds the unit's files with
     /// the include scanner; off, it asks the compiler (`-M`) every job.
     pub scan: bool,
+    /// `DISTCC_SCAN_AGENT`, default on: the scan is done by the per-user
+    /// scan agent, which keeps the headers' skeletons in memory from one
+    /// job to the next; off, each job scans in its own process.
+    pub scan_agent: bool,
     /// `DISTCC_SSH`, default `ssh`.
     pub ssh: OsString,
     /// `DISTCC_TLS_AGENT`, default on: `,tls` hosts are reached through
@@ -85,6 +89,7 @@ impl Settings {
             tcp_cork: flag(get("DISTCC_TCP_CORK"), true),
             stream: flag(get("DISTCC_STREAM"), true),
             scan: flag(get("DISTCC_SCAN"), true),
+            scan_agent: flag(get("DISTCC_SCAN_AGENT"), true),
             ssh: nonempty("DISTCC_SSH").unwrap_or_else(|| OsString::from("ssh")),
             tls_agent: flag(get("DISTCC_TLS_AGENT"), true),
             stats: flag(get("DISTCC_STATS"), false),

@@ -5,30 +5,23 @@
 //! socket in `$DISTCC_DIR/tls`, relaying to the volunteer
 //! ([`agent_wire`](super::agent_wire) says how).
 //!
-//! If no agent answers, the first client starts one, detached (its own
-//! session, no descriptor of ours but a readiness pipe), under a lock so
-//! that concurrent clients start one; the agent ends itself when idle. If
-//! none can be started or it fails before its hello, the job makes its own
-//! handshake: the agent never fails a job. A refusal the agent reports
+//! If no agent answers, the client starts one (`helper::reach`); it ends
+//! itself when idle. If none can be had or it fails before its hello, the
+//! job makes its own handshake: the agent never fails a job. A refusal the agent reports
 //! (pin, key, not TLS) fails the connection as the job's own would have,
 //! in the same words.
 
-use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use fs2::FileExt;
 
 use super::agent_wire::{self, Frame, Request};
 use super::Connection;
 use crate::exit::Code;
+use crate::helper;
 use crate::settings::Settings;
 use crate::sys;
 
@@ -39,12 +32,6 @@ const LOCK: &str = "agent.lock";
 /// The name the agent runs under (argv[0]); `role` knows it.
 pub const PROGRAM: &str = "distcc-tls-agent";
 
-/// The descriptor on which a starting agent says it listens (one byte).
-pub const READY_FD: RawFd = 3;
-
-/// How long a client waits for an agent it started to listen.
-const START_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// A connection to `name:port` through the agent; `None` if the agent is
 /// turned off or cannot be had (the caller then connects itself).
 pub fn connect(name: &str, port: u16, settings: &Settings) -> Result<Option<Connection>> {
@@ -52,7 +39,12 @@ pub fn connect(name: &str, port: u16, settings: &Settings) -> Result<Option<Conn
         return Ok(None);
     }
     let dir = super::tls::dir(settings);
-    let Some(mut sock) = reach(&dir) else {
+    let kind = helper::Kind {
+        program: PROGRAM,
+        socket: SOCKET.into(),
+        lock: LOCK.into(),
+    };
+    let Some(mut sock) = helper::reach(&dir, &kind) else {
         return Ok(None);
     };
     let request = Request {
@@ -90,98 +82,6 @@ pub fn connect(name: &str, port: u16, settings: &Settings) -> Result<Option<Conn
             log::debug!("the TLS agent failed ({e}); connecting directly");
             Ok(None)
         }
-    }
-}
-
-/// The longest socket path a sockaddr_un holds, with its NUL.
-const MAX_SOCKET_PATH: usize = 107;
-
-/// The agent's socket, connected; starts an agent if none answers.
-fn reach(dir: &Path) -> Option<UnixStream> {
-    let path = dir.join(SOCKET);
-    if let Ok(s) = UnixStream::connect(&path) {
-        return Some(s);
-    }
-    // No agent could listen there: not worth a start per job.
-    if path.as_os_str().len() > MAX_SOCKET_PATH {
-        return None;
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .ok()?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK))
-        .ok()?;
-    lock.lock_exclusive().ok()?;
-    // Another client may have started one while we waited for the lock.
-    if let Ok(s) = UnixStream::connect(&path) {
-        return Some(s);
-    }
-    // A socket nobody listens on is an agent that died.
-    let _ = fs::remove_file(&path);
-    match start(dir) {
-        Ok(()) => UnixStream::connect(&path).ok(),
-        Err(e) => {
-            log::debug!("cannot start the TLS agent: {e}");
-            None
-        }
-    }
-}
-
-/// Starts an agent for `dir`, detached: its own session, not our child
-/// (the intermediate child exits at once and is reaped here), stdio on
-/// /dev/null, and waits until it listens.
-fn start(dir: &Path) -> io::Result<()> {
-    let (ready, ready_w) = sys::pipe(false)?;
-    let ready_w_fd = ready_w.as_raw_fd();
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg0(PROGRAM)
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
-    // fork, _exit, sigprocmask, dup2, fcntl) on descriptors we own.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            match libc::fork() {
-                -1 => return Err(io::Error::last_os_error()),
-                0 => {}
-                _ => libc::_exit(0),
-            }
-            // Not the signals the client holds back while it cleans up:
-            // the agent must die of SIGTERM like any process.
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            // The readiness pipe at a known number, kept across exec.
-            if libc::dup2(ready_w_fd, READY_FD) < 0 || libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn()?;
-    drop(ready_w);
-    child.wait()?;
-    if !sys::wait_readable(ready.as_raw_fd(), START_TIMEOUT)? {
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the agent did not start listening",
-        ));
-    }
-    let mut byte = [0u8; 1];
-    match File::from(ready).read(&mut byte)? {
-        1 => Ok(()),
-        _ => Err(io::Error::other("the agent exited before listening")),
     }
 }
 

@@ -125,11 +125,16 @@ impl Scene {
 
     /// `ARGS` and `extra` through our client to the daemon with `opts`.
     fn client(&self, opts: &str, extra: &[&str]) -> (bool, String) {
+        let out = run(self.command(opts, extra), Duration::from_secs(120));
+        (out.status.success(), text(&out.stderr))
+    }
+
+    /// The command `client` runs.
+    fn command(&self, opts: &str, extra: &[&str]) -> Command {
         let host = format!("{}{opts}", self.daemon.host());
         let mut c = client(&self.tree, &host, &path_with(&self.bin), extra);
         c.env(LOG_VAR, self.tree.path("client.log"));
-        let out = run(c, Duration::from_secs(120));
-        (out.status.success(), text(&out.stderr))
+        c
     }
 
     /// Whether `u.o` is what the same driver writes here as `local.o`.
@@ -329,4 +334,133 @@ fn hosts_without_a_mode_get_exact_mode_from_our_daemon_and_classic_from_distcc_3
         let offered = err.contains("no hashed transfer");
         assert_eq!(offered, reference.is_some() && i == 2, "{host}: {err}");
     }
+}
+
+/// The pids of the scan agents started for the scene's cache dir, from
+/// the lines they note in its log.
+fn scan_agents(s: &Scene) -> Vec<i32> {
+    let log = fs::read_to_string(s.tree.path("state/cache/scan-agent.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.strip_suffix(" listening")?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn one_scan_agent_scans_every_job_and_each_object_is_the_local_one() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(the scan agent)"), "{err}");
+    assert!(s.same_as_local(&[]));
+    // Another flag: the unit is walked again, by the same agent, with the
+    // headers it holds in memory.
+    let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(the scan agent)"), "{err}");
+    assert!(!err.contains("kept scan holds"), "{err}");
+    assert!(s.same_as_local(&["-DOTHER=1"]));
+    // A header edited between jobs is seen by the agent.
+    s.tree.write("inc1/sel.h", "#define SELECTED 9\n");
+    let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(the scan agent)"), "{err}");
+    assert!(
+        s.same_as_local(&["-DOTHER=1"]),
+        "the object of the new header"
+    );
+    // A directive added to a header: a file the agent knew names another.
+    s.tree
+        .write("inc1/sel.h", "#include \"opt.h\"\n#define SELECTED 11\n");
+    let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
+    assert!(ok, "{err}");
+    assert!(
+        s.same_as_local(&["-DOTHER=1"]),
+        "the object of the new header"
+    );
+    let summary = s.summary();
+    assert!(summary.contains("scanner misses 0"), "{summary}");
+    assert_eq!(scan_agents(&s).len(), 1, "one agent for every job");
+}
+
+#[test]
+fn with_the_scan_agent_off_each_job_scans_itself() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let mut c = s.command(",cpp", &[]);
+    c.env("DISTCC_SCAN_AGENT", "0");
+    let out = run(c, Duration::from_secs(120));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("scan cache:"), "{err}");
+    assert!(!err.contains("scan agent"), "{err}");
+    assert!(s.same_as_local(&[]));
+    assert!(scan_agents(&s).is_empty());
+}
+
+#[test]
+fn a_job_works_after_its_scan_agent_was_killed_and_left_a_stale_socket() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    let started = scan_agents(&s);
+    assert_eq!(started.len(), 1);
+    // SAFETY: killing the agent this test's client started.
+    unsafe { libc::kill(started[0], libc::SIGKILL) };
+    wait_gone(started[0]);
+    let stale = fs::read_dir(s.tree.path("state/cache"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".sock"));
+    assert!(stale, "a stale socket");
+    let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(the scan agent)"), "{err}");
+    assert!(s.same_as_local(&["-DOTHER=1"]));
+    let again = scan_agents(&s);
+    assert_eq!(again.len(), 2, "a new agent: {again:?}");
+    assert_ne!(again[0], again[1]);
+}
+
+#[test]
+fn a_job_in_another_mount_namespace_is_refused_by_the_agent_and_scans_itself() {
+    skip_unless!(have("gcc"), "gcc missing");
+    skip_unless!(
+        Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success()),
+        "cannot make a mount namespace"
+    );
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    assert_eq!(scan_agents(&s).len(), 1);
+    // The same client, in a mount namespace of its own: names there could
+    // mean other files than the agent sees.
+    let inner = s.command(",cpp", &["-DOTHER=1"]);
+    let mut c = Command::new("unshare");
+    c.arg("-m")
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    if let Some(d) = inner.get_current_dir() {
+        c.current_dir(d);
+    }
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = run(c, Duration::from_secs(120));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the scan agent refused"), "{err}");
+    assert!(
+        err.contains("scan cache:"),
+        "scanned by the job itself: {err}"
+    );
+    assert!(s.same_as_local(&["-DOTHER=1"]));
 }

@@ -154,25 +154,6 @@ fn concurrent_first_jobs_start_one_agent() {
     assert_eq!(log.matches("(tester): gcc status 0").count(), 6, "{log}");
 }
 
-/// Waits, bounded, for a process that is not our child to end.
-fn wait_gone(pid: i32) {
-    // SAFETY: pidfd_open on a pid; a recycled pid could only make us wait
-    // for another process, within the bound.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return; // already gone
-    }
-    let mut pfd = libc::pollfd {
-        fd: fd as i32,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; then closing the pidfd we opened.
-    let ready = unsafe { libc::poll(&mut pfd, 1, LIMIT.as_millis() as i32) };
-    unsafe { libc::close(fd as i32) };
-    assert_eq!(ready, 1, "agent {pid} still running");
-}
-
 #[test]
 fn a_job_works_after_its_agent_was_killed_and_left_a_stale_socket() {
     skip_unless!(have("gcc"), "gcc missing");

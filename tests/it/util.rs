@@ -480,3 +480,22 @@ fn relay(mut from: TcpStream, mut to: TcpStream) {
     std::io::copy(&mut from, &mut to).ok();
     to.shutdown(Shutdown::Write).ok();
 }
+
+/// Waits, bounded, for a process that is not our child to end.
+pub fn wait_gone(pid: i32) {
+    // SAFETY: pidfd_open on a pid; a recycled pid could only make us wait
+    // for another process, within the bound.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return; // already gone
+    }
+    let mut pfd = libc::pollfd {
+        fd: fd as i32,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; then closing the pidfd we opened.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 120_000) };
+    unsafe { libc::close(fd as i32) };
+    assert_eq!(ready, 1, "process {pid} still running");
+}
