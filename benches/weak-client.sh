@@ -373,7 +373,7 @@ end_scan_agents() {
     local log=$1/cache/scan-agent.log pid
     [[ -f $log ]] || return 0
     while read -r pid _; do
-        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == distcc-scan-agent* ]] || continue
+        [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == distcc-scan-agent* ]] || continue
         kill "$pid" 2>/dev/null || continue
         tail --pid="$pid" -f /dev/null
     done <"$log"

@@ -7,20 +7,23 @@
 //! It is a `helper`: its own user only, ending itself when idle for
 //! [`IDLE`], when its socket file is removed or replaced, or after
 //! [`SHARE`] units (what it keeps in memory grows with every file it has
-//! seen; a new agent starts from the cache file). Connections are served
-//! one at a time, in the order they came: a scan is a millisecond or two,
-//! and one `Session` (not thread-safe) keeps everything warm. It notes
-//! when it starts and ends, with its pid, in the cache dir's
-//! `scan-agent.log`.
+//! seen; a new agent starts from the cache file). Jobs are served in the
+//! order they came by a few workers, each with a `Session` of its own
+//! (not thread-safe) that keeps everything warm; none changes the
+//! process's working dir (paths in a job are absolute or the job's cwd's,
+//! and compiler probes run in dirs of their own). It notes when it starts
+//! and ends, with its pid, in the cache dir's `scan-agent.log`.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
-use crate::helper;
+use crate::helper::{self, Activity};
 use crate::includes::agent::{self, Answer, Request, View};
 use crate::includes::session::Session;
 
@@ -31,9 +34,15 @@ pub const IDLE: Duration = Duration::from_secs(60);
 /// Units served before the agent hands over to a new one.
 pub const SHARE: u64 = 50_000;
 
-/// How long one job may take to send its question or take its answer:
-/// the agent serves one at a time.
+/// At most this many jobs are scanned at once, each by a worker with a
+/// `Session` of its own (its memory is per worker): enough that a cold
+/// `make -j64` start does not queue behind one scan at a time.
+const MAX_WORKERS: usize = 4;
+
+/// How long one job may take to send its question or take its answer.
 const JOB_IO: Duration = Duration::from_secs(5);
+
+type Job = (UnixStream, Arc<Activity>);
 
 pub fn main(args: &[OsString]) -> Result<u8> {
     helper::close_inherited();
@@ -50,18 +59,54 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     helper::note(&log, "listening");
     helper::say_ready();
     let view = View::here()?;
-    let mut session = Session::open(dir);
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    // A quota of a fraction of a CPU counts as one.
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+    let workers: Vec<_> = (0..n)
+        .filter_map(|i| {
+            let (rx, dir, view) = (rx.clone(), dir.to_path_buf(), view.clone());
+            std::thread::Builder::new()
+                .name(format!("scan{i}"))
+                .spawn(move || work(&rx, &dir, &view))
+                .ok()
+        })
+        .collect();
+    if workers.is_empty() {
+        return Err(anyhow!("no worker thread could be started"));
+    }
     let mut served = 0u64;
-    let why = listener.serve(IDLE, |conn, _| {
-        if session.cache_replaced() {
-            session = Session::open(dir);
+    let why = listener.serve(IDLE, |conn, activity| {
+        activity.begin();
+        if tx.send((conn, activity.clone())).is_err() {
+            activity.end();
         }
-        serve(conn, &mut session, &view);
         served += 1;
         served < SHARE
     });
+    // The jobs already queued are answered before the agent ends.
+    drop(tx);
+    for w in workers {
+        let _ = w.join();
+    }
     helper::note(&log, why);
     Ok(0)
+}
+
+/// A worker: takes jobs until the queue closes.
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, dir: &Path, view: &View) {
+    let mut session = Session::open(dir);
+    loop {
+        let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok((conn, activity)) = next else {
+            return;
+        };
+        if session.cache_replaced() {
+            session = Session::open(dir);
+        }
+        serve(conn, &mut session, view);
+        activity.end();
+    }
 }
 
 /// One job: its question, the scan, the answer. A job that goes away or
@@ -86,11 +131,10 @@ fn answer(q: &Request, session: &mut Session, view: &View) -> Answer {
         // Names would not mean the same files here.
         return Answer::Refused("the job sees another root or mount namespace".into());
     }
-    // Paths are the job's; a compiler run (a probe) starts where it would.
-    if let Err(e) = std::env::set_current_dir(&q.unit.cwd) {
-        return Answer::Refused(format!("cannot enter {}: {e}", q.unit.cwd.display()));
+    if !q.compiler.is_absolute() || !q.unit.cwd.is_absolute() {
+        // Relative names would be looked up from the agent's dir.
+        return Answer::Refused("a relative compiler or working dir".into());
     }
     let (r, told) = session.scan_told(&q.compiler(), &q.unit);
-    let _ = std::env::set_current_dir("/");
     Answer::Scanned(r, told)
 }

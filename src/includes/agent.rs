@@ -91,10 +91,18 @@ pub fn kind() -> io::Result<helper::Kind> {
     unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) };
     let mut h = Sha256::new();
     h.update(host);
-    for v in [exe.dev(), exe.ino(), exe.mtime() as u64, exe.mtime_nsec() as u64] {
+    for v in [
+        exe.dev(),
+        exe.ino(),
+        exe.mtime() as u64,
+        exe.mtime_nsec() as u64,
+    ] {
         h.update(v.to_le_bytes());
     }
-    let id: String = h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let id: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok(helper::Kind {
         program: PROGRAM,
         socket: format!("scan-agent-{id}.sock"),
@@ -110,21 +118,50 @@ pub enum Answer {
 }
 
 fn ask(cache_dir: &Path, compiler: &Compiler, unit: &Unit) -> io::Result<Answer> {
-    let kind = kind()?;
-    let mut sock = helper::reach(cache_dir, &kind)
-        .ok_or_else(|| io::Error::other("none answers and none could be started"))?;
-    sock.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    sock.set_write_timeout(Some(ANSWER_TIMEOUT))?;
+    // The agent runs from another dir, with another PATH.
+    let path = compiler.path;
+    if path.components().count() < 2 {
+        return Ok(Answer::Refused(format!(
+            "a compiler named without a dir: {}",
+            path.display()
+        )));
+    }
     let request = Request {
         view: View::here()?,
-        compiler: compiler.path.to_path_buf(),
+        compiler: unit.cwd.join(path),
         identity: *compiler.identity,
         probe_flags: compiler.probe_flags.to_vec(),
         unit: unit.clone(),
     };
-    write_message(&mut sock, &request.encode())?;
-    let reply = read_message(&mut sock)?;
-    decode_reply(&reply).ok_or_else(|| io::Error::other("a malformed answer"))
+    let kind = kind()?;
+    let mut sock = helper::reach(cache_dir, &kind)
+        .ok_or_else(|| io::Error::other("none answers and none could be started"))?;
+    let socket = cache_dir.join(&kind.socket);
+    let reached = crate::sys::identity(&socket);
+    sock.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    sock.set_write_timeout(Some(ANSWER_TIMEOUT))?;
+    let reply = write_message(&mut sock, &request.encode()).and_then(|()| read_message(&mut sock));
+    match reply {
+        Ok(reply) => decode_reply(&reply).ok_or_else(|| io::Error::other("a malformed answer")),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            // A stopped or wedged agent: its socket goes, so that the next
+            // job starts a new agent instead of waiting too (the old one
+            // ends when it sees its socket gone).
+            if reached.is_some() && crate::sys::identity(&socket) == reached {
+                let _ = std::fs::remove_file(&socket);
+            }
+            Err(io::Error::other(format!(
+                "no answer in {} s; its socket is removed",
+                ANSWER_TIMEOUT.as_secs()
+            )))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What names mean to a process: its root and its mount namespace.

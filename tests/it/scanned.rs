@@ -464,3 +464,31 @@ fn a_job_in_another_mount_namespace_is_refused_by_the_agent_and_scans_itself() {
     );
     assert!(s.same_as_local(&["-DOTHER=1"]));
 }
+
+#[test]
+fn a_stopped_scan_agent_costs_one_job_a_wait_and_is_replaced() {
+    skip_unless!(have("gcc"), "gcc missing");
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    let started = scan_agents(&s);
+    assert_eq!(started.len(), 1);
+    // SAFETY: stopping the agent this test's client started.
+    unsafe { libc::kill(started[0], libc::SIGSTOP) };
+    // A walk: the job asks the agent, waits its time out, scans itself,
+    // and removes the agent's socket.
+    let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("its socket is removed"), "{err}");
+    assert!(s.same_as_local(&["-DOTHER=1"]));
+    // The next walk starts a new agent at once.
+    let (ok, err) = s.client(",cpp", &["-DOTHER=2"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(the scan agent)"), "{err}");
+    assert!(s.same_as_local(&["-DOTHER=2"]));
+    let again = scan_agents(&s);
+    assert_eq!(again.len(), 2, "a new agent: {again:?}");
+    // SAFETY: ending the agent this test stopped.
+    unsafe { libc::kill(started[0], libc::SIGKILL) };
+    wait_gone(started[0]);
+}
