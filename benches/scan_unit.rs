@@ -217,19 +217,24 @@ fn agent_cpu(cache: &Path) -> (i32, Duration) {
         )
     };
     assert_eq!(r, 0, "the agent's pid");
-    // The agent reads this connection's end before it takes the next:
-    // what it spends on it is done by the time it answers the scan.
+    // Nonsense, answered with a refusal: once it is read, the agent has
+    // done its work for this connection (but closing it).
+    let mut sock = sock;
+    includes::agent::write_message(&mut sock, b"?").unwrap();
+    includes::agent::read_message(&mut sock).unwrap();
     drop(sock);
     (cred.pid, schedstat(cred.pid).unwrap())
 }
 
-/// A process's CPU time so far, to the nanosecond (`/proc/PID/schedstat`:
-/// its main thread's, which is all of the agent's).
+/// A process's CPU time so far, to the nanosecond: the sum of its
+/// threads' `schedstat` (the agent's workers are threads).
 fn schedstat(pid: i32) -> Option<Duration> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
-    Some(Duration::from_nanos(
-        s.split_whitespace().next()?.parse().ok()?,
-    ))
+    let mut ns = 0u64;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        ns += s.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 /// Runs `cmd` and returns its CPU (user + system, from `wait4`) and
