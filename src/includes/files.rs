@@ -72,6 +72,14 @@ enum DirState {
     Unknown,
 }
 
+/// What listing a dir gave.
+enum Listed {
+    /// Changed too recently to trust a listing.
+    Racy,
+    /// Its listing; None where it cannot be listed.
+    Bytes(Option<Vec<u8>>),
+}
+
 /// Paths are kept as bytes: `Path`'s own hashing goes component by
 /// component, which showed in profiles of warm scans.
 #[derive(Default)]
@@ -82,6 +90,8 @@ pub struct FileCache {
     dirs: FxMap<Vec<u8>, (u64, DirState)>,
     /// Listings by dir stamp; None where a dir cannot be listed.
     listings: FxMap<Stamp, Option<Vec<u8>>>,
+    /// Dirs too recent to list, with the unit that found them so.
+    racy_listings: FxMap<Stamp, u64>,
     /// Files examined whose name is a symlink, a device or a fifo (few).
     irregular: std::collections::HashSet<Vec<u8>>,
     pub store: Store,
@@ -282,9 +292,20 @@ impl FileCache {
                 .and_then(Listing::new)
                 .is_some_and(|l| !l.has(name));
         }
+        if self.racy_listings.get(st) == Some(&self.epoch) {
+            return false;
+        }
         let bytes = match self.store.listing(st) {
             Some(l) => Some(l.bytes().to_vec()),
-            None => self.make_listing(st, dir),
+            None => match self.make_listing(st, dir) {
+                Listed::Racy => {
+                    // Asked name by name in this unit, listed in a later
+                    // one once settled (a long-lived scanner's too).
+                    self.racy_listings.insert(*st, self.epoch);
+                    return false;
+                }
+                Listed::Bytes(b) => b,
+            },
         };
         let absent = bytes
             .as_deref()
@@ -296,19 +317,21 @@ impl FileCache {
 
     /// Lists `dir` if it may be: not changed within the racy window, and
     /// unchanged while it was read.
-    fn make_listing(&mut self, st: &Stamp, dir: &[u8]) -> Option<Vec<u8>> {
+    fn make_listing(&mut self, st: &Stamp, dir: &[u8]) -> Listed {
         if !self.store.keepable(st, SystemTime::now()) {
-            return None;
+            return Listed::Racy;
         }
-        let names = listing::read(dir)?;
+        let Some(names) = listing::read(dir) else {
+            return Listed::Bytes(None);
+        };
         self.stats += 1;
-        let after = std::fs::metadata(OsStr::from_bytes(dir)).ok()?;
-        if Stamp::of(&after) != *st {
-            return None;
+        match std::fs::metadata(OsStr::from_bytes(dir)) {
+            Ok(after) if Stamp::of(&after) == *st => {}
+            _ => return Listed::Bytes(None),
         }
         let bytes = listing::encode(names);
         self.store.keep_listing(st, &bytes);
-        Some(bytes)
+        Listed::Bytes(Some(bytes))
     }
 
     /// `lstat` first, `stat` only through a symlink: one call for most
@@ -330,13 +353,20 @@ impl FileCache {
             }
         };
         let stamp = Stamp::of(&md);
+        // A node read while its stamp was too recent to trust is read
+        // again once it is not: its content may have changed since under
+        // the same stamp, and a long-lived scanner (the scan agent) would
+        // otherwise never settle it.
+        let now = SystemTime::now();
+        let holds =
+            |n: &Node| n.stamp == stamp && (n.settled || !self.store.settled_at(&stamp, now));
         if let Some(State::File(n)) = self.by_path.get(path).map(|e| &e.state) {
-            if n.stamp == stamp {
+            if holds(n) {
                 return Ok(State::File(n.clone()));
             }
         }
         if let Some(n) = self.by_id.get(&(stamp.dev, stamp.ino)) {
-            if n.stamp == stamp {
+            if holds(n) {
                 return Ok(State::File(n.clone()));
             }
         }

@@ -114,6 +114,46 @@ fn a_changed_file_is_seen_by_a_later_process() {
 }
 
 #[test]
+fn a_long_lived_session_reads_a_racy_file_again_once_it_is_settled() {
+    if !have_gcc() {
+        eprintln!("SKIPPED: gcc is not installed");
+        return;
+    }
+    let t = Tree::new(&[
+        ("m.c", "#include <a.h>\n"),
+        ("inc1/x.h", ""),
+        ("inc2/a.h", ""),
+    ]);
+    let args = ["-Iinc1", "-Iinc2", "m.c"];
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = session(cache.path(), RACY);
+    s.replays = false;
+    let settled = |r: &ScanResult| {
+        r.files
+            .iter()
+            .filter(|f| f.path.is_relative() && f.stamp.is_some())
+            .count()
+    };
+    let r = scan(&mut s, &t, &args);
+    assert_eq!(settled(&r), 0, "just written: {:?}", r.files);
+    let read = s.files_read();
+    // Still within the window: what is in memory stands.
+    let r = scan(&mut s, &t, &args);
+    assert_eq!((settled(&r), s.files_read()), (0, read));
+    // The system dirs were listed; inc1 is too new to be.
+    let listed = s.store_stats().listings_kept;
+    // The window passed (a zero one stands for it): the two files are
+    // read once more, and from then on named by a digest that holds; the
+    // dir searched in vain is listed.
+    s.scanner.store().set_racy(Duration::ZERO);
+    let r = scan(&mut s, &t, &args);
+    assert_eq!((settled(&r), s.files_read()), (2, read + 2));
+    assert!(s.store_stats().listings_kept > listed, "inc1 listed");
+    let r = scan(&mut s, &t, &args);
+    assert_eq!((settled(&r), s.files_read()), (2, read + 2));
+}
+
+#[test]
 fn files_changed_within_the_racy_window_are_not_kept() {
     if !have_gcc() {
         eprintln!("SKIPPED: gcc is not installed");

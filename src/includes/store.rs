@@ -189,6 +189,11 @@ impl Store {
         self.patience = (file, compiler);
     }
 
+    /// Another racy window (tests stand for time passing with a zero one).
+    pub fn set_racy(&mut self, racy: Duration) {
+        self.racy = racy;
+    }
+
     fn claim(&mut self, key: u64, patience: Duration) -> Option<Claim> {
         let c = self.claims.claim(key, patience);
         self.stats.claims_waited = self.claims.waited;
