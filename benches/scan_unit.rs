@@ -230,9 +230,16 @@ fn agent_cpu(cache: &Path) -> (i32, Duration) {
 /// threads' `schedstat` (the agent's workers are threads).
 fn schedstat(pid: i32) -> Option<Duration> {
     let mut ns = 0u64;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
         let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-        ns += s.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        ns += s
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
     }
     Some(Duration::from_nanos(ns))
 }

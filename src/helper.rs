@@ -297,6 +297,88 @@ impl Listener {
     }
 }
 
+/// What a pool worker does with one connection: serve it, and say
+/// whether the helper should go on taking more.
+pub type Serve = Box<dyn FnMut(UnixStream) -> bool>;
+
+impl Listener {
+    /// Serves connections of our own uid on `workers` threads, each with
+    /// what `make` gives it (made on that thread, so it need not be
+    /// `Send`), until idle for `idle`, the socket file is gone, or a
+    /// worker says enough; removes the file if it is still ours. Each
+    /// worker accepts for itself: a connection goes straight to the
+    /// thread that serves it. Says why it ended.
+    pub fn serve_pool(
+        self,
+        idle: Duration,
+        workers: usize,
+        make: impl Fn() -> Serve + Sync,
+    ) -> &'static str {
+        if self.listener.set_nonblocking(true).is_err() {
+            return "exits: its socket failed";
+        }
+        let activity = Activity {
+            running: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        };
+        let why: Mutex<Option<&'static str>> = Mutex::new(None);
+        let stop = |w: &'static str| {
+            why.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(w);
+        };
+        let stopped = || why.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        std::thread::scope(|sc| {
+            for _ in 0..workers.max(1) {
+                sc.spawn(|| {
+                    let mut serve = make();
+                    while !stopped() {
+                        match sys::wait_readable(self.listener.as_raw_fd(), CHECK) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                // Quiet: the checks, at most every CHECK.
+                                if sys::identity(&self.path) != self.identity {
+                                    stop("exits: its socket file was removed or replaced");
+                                } else if activity.idle_for().is_some_and(|q| q >= idle) {
+                                    stop("exits: idle");
+                                }
+                                continue;
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(_) => {
+                                stop("exits: its socket failed");
+                                continue;
+                            }
+                        }
+                        // Another worker may have taken it: WouldBlock.
+                        let Ok((c, _)) = self.listener.accept() else {
+                            continue;
+                        };
+                        // (An accepted socket is blocking whatever the
+                        // listener is.)
+                        if peer_uid(&c).ok() != Some(uid) {
+                            continue;
+                        }
+                        activity.begin();
+                        let more = serve(c);
+                        activity.end();
+                        if !more {
+                            stop("exits: served its share");
+                        }
+                    }
+                });
+            }
+        });
+        if sys::identity(&self.path) == self.identity {
+            let _ = fs::remove_file(&self.path);
+        }
+        let why = why.lock().unwrap_or_else(|p| p.into_inner()).take();
+        why.unwrap_or("exits")
+    }
+}
+
 /// The uid of the process at the other end of `conn`.
 pub fn peer_uid(conn: &UnixStream) -> io::Result<libc::uid_t> {
     let mut cred = libc::ucred {

@@ -17,13 +17,13 @@
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
-use crate::helper::{self, Activity};
+use crate::helper;
 use crate::includes::agent::{self, Answer, Request, View};
 use crate::includes::session::Session;
 
@@ -36,13 +36,12 @@ pub const SHARE: u64 = 50_000;
 
 /// At most this many jobs are scanned at once, each by a worker with a
 /// `Session` of its own (its memory is per worker): enough that a cold
-/// `make -j64` start does not queue behind one scan at a time.
+/// `make -j64` start does not queue behind one scan at a time. Each
+/// worker accepts its own connections: no hand-over between threads.
 const MAX_WORKERS: usize = 4;
 
 /// How long one job may take to send its question or take its answer.
 const JOB_IO: Duration = Duration::from_secs(5);
-
-type Job = (UnixStream, Arc<Activity>);
 
 pub fn main(args: &[OsString]) -> Result<u8> {
     helper::close_inherited();
@@ -59,54 +58,24 @@ pub fn main(args: &[OsString]) -> Result<u8> {
     helper::note(&log, "listening");
     helper::say_ready();
     let view = View::here()?;
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    // A quota of a fraction of a CPU counts as one.
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
-    let workers: Vec<_> = (0..n)
-        .filter_map(|i| {
-            let (rx, dir, view) = (rx.clone(), dir.to_path_buf(), view.clone());
-            std::thread::Builder::new()
-                .name(format!("scan{i}"))
-                .spawn(move || work(&rx, &dir, &view))
-                .ok()
+    // Half the CPUs it may use (a quota of a fraction of one counts as
+    // one): the jobs' own processes and make share them.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = (cpus / 2).clamp(1, MAX_WORKERS);
+    let served = Arc::new(AtomicU64::new(0));
+    let why = listener.serve_pool(IDLE, n, || {
+        let (dir, view, served) = (dir.to_path_buf(), view.clone(), served.clone());
+        let mut session = Session::open(&dir);
+        Box::new(move |conn| {
+            if session.cache_replaced() {
+                session = Session::open(&dir);
+            }
+            serve(conn, &mut session, &view);
+            served.fetch_add(1, Ordering::SeqCst) + 1 < SHARE
         })
-        .collect();
-    if workers.is_empty() {
-        return Err(anyhow!("no worker thread could be started"));
-    }
-    let mut served = 0u64;
-    let why = listener.serve(IDLE, |conn, activity| {
-        activity.begin();
-        if tx.send((conn, activity.clone())).is_err() {
-            activity.end();
-        }
-        served += 1;
-        served < SHARE
     });
-    // The jobs already queued are answered before the agent ends.
-    drop(tx);
-    for w in workers {
-        let _ = w.join();
-    }
     helper::note(&log, why);
     Ok(0)
-}
-
-/// A worker: takes jobs until the queue closes.
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>, dir: &Path, view: &View) {
-    let mut session = Session::open(dir);
-    loop {
-        let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok((conn, activity)) = next else {
-            return;
-        };
-        if session.cache_replaced() {
-            session = Session::open(dir);
-        }
-        serve(conn, &mut session, view);
-        activity.end();
-    }
 }
 
 /// One job: its question, the scan, the answer. A job that goes away or
