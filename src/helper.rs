@@ -431,6 +431,47 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_answers_every_connection_and_ends_when_a_worker_says_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sock");
+        let l = Listener::bind(&path).unwrap();
+        let p = path.clone();
+        let client = std::thread::spawn(move || {
+            for i in 0..5u8 {
+                let mut s = UnixStream::connect(&p).unwrap();
+                s.write_all(&[i]).unwrap();
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).unwrap();
+                assert_eq!(b[0], i + 1);
+            }
+        });
+        let served = Arc::new(AtomicUsize::new(0));
+        let why = l.serve_pool(Duration::from_secs(600), 3, || {
+            let served = served.clone();
+            Box::new(move |mut c: UnixStream| {
+                let mut b = [0u8; 1];
+                c.read_exact(&mut b).unwrap();
+                c.write_all(&[b[0] + 1]).unwrap();
+                served.fetch_add(1, Ordering::SeqCst) + 1 < 5
+            })
+        });
+        client.join().unwrap();
+        assert_eq!(why, "exits: served its share");
+        assert_eq!(served.load(Ordering::SeqCst), 5);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_idle_pool_ends_and_removes_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sock");
+        let l = Listener::bind(&path).unwrap();
+        let why = l.serve_pool(Duration::ZERO, 2, || Box::new(|_| true));
+        assert_eq!(why, "exits: idle");
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn a_socket_of_our_own_uid_is_ours() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sock");
