@@ -199,24 +199,7 @@ fn child(a: &[String]) {
 fn agent_cpu(cache: &Path) -> (i32, Duration) {
     let kind = includes::agent::kind().unwrap();
     let sock = distcc::helper::reach(cache, &kind).expect("a scan agent");
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let r = unsafe {
-        use std::os::fd::AsRawFd;
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(r, 0, "the agent's pid");
+    let cred = distcc::helper::peer(&sock).expect("the agent's pid");
     // Nonsense, answered with a refusal: once it is read, the agent has
     // done its work for this connection (but closing it).
     let mut sock = sock;

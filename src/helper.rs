@@ -381,6 +381,12 @@ impl Listener {
 
 /// The uid of the process at the other end of `conn`.
 pub fn peer_uid(conn: &UnixStream) -> io::Result<libc::uid_t> {
+    peer(conn).map(|c| c.uid)
+}
+
+/// The process at the other end of `conn`: its pid, uid and gid as the
+/// kernel saw them when the connection was made.
+pub fn peer(conn: &UnixStream) -> io::Result<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -398,7 +404,7 @@ pub fn peer_uid(conn: &UnixStream) -> io::Result<libc::uid_t> {
         )
     };
     match r {
-        0 => Ok(cred.uid),
+        0 => Ok(cred),
         _ => Err(io::Error::last_os_error()),
     }
 }

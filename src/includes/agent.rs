@@ -212,18 +212,31 @@ impl Request {
         for f in &self.probe_flags {
             w.blob(f.as_bytes());
         }
-        let u = &self.unit;
-        w.u64(match u.lang {
+        // Every field, named: one added to Unit must travel too.
+        let Unit {
+            lang,
+            cwd,
+            source,
+            dirs,
+            macros,
+            imacros,
+            includes,
+            sysroot,
+            trigraphs,
+            env_cpath,
+            env_lang_path,
+        } = &self.unit;
+        w.u64(match *lang {
             None => 0,
             Some(Lang::C) => 1,
             Some(Lang::Cxx) => 2,
             Some(Lang::AsmCpp) => 3,
             Some(Lang::Preprocessed) => 4,
         });
-        path(&mut w, &u.cwd);
-        path(&mut w, &u.source);
-        w.u64(u.dirs.len() as u64);
-        for d in &u.dirs {
+        path(&mut w, cwd);
+        path(&mut w, source);
+        w.u64(dirs.len() as u64);
+        for d in dirs {
             let (tag, p) = match d {
                 DirOpt::I(p) => (0, Some(p)),
                 DirOpt::Quote(p) => (1, Some(p)),
@@ -236,8 +249,8 @@ impl Request {
                 path(&mut w, p);
             }
         }
-        w.u64(u.macros.len() as u64);
-        for m in &u.macros {
+        w.u64(macros.len() as u64);
+        for m in macros {
             let (tag, text) = match m {
                 MacroOpt::Define(t) => (0, t),
                 MacroOpt::Undef(t) => (1, t),
@@ -245,12 +258,12 @@ impl Request {
             w.u64(tag);
             w.blob(text.as_bytes());
         }
-        paths(&mut w, &u.imacros);
-        paths(&mut w, &u.includes);
-        optional(&mut w, u.sysroot.as_ref().map(|p| p.as_os_str()));
-        w.u64(u.trigraphs as u64);
-        optional(&mut w, u.env_cpath.as_deref());
-        optional(&mut w, u.env_lang_path.as_deref());
+        paths(&mut w, imacros);
+        paths(&mut w, includes);
+        optional(&mut w, sysroot.as_ref().map(|p| p.as_os_str()));
+        w.u64(*trigraphs as u64);
+        optional(&mut w, env_cpath.as_deref());
+        optional(&mut w, env_lang_path.as_deref());
         w.finish()
     }
 
@@ -370,8 +383,18 @@ pub fn decode_reply(b: &[u8]) -> Option<Answer> {
 }
 
 fn result(w: &mut Writer, s: &ScanResult) {
-    w.u64(s.files.len() as u64);
-    for f in &s.files {
+    // Every field, named: one added to ScanResult must travel too.
+    let ScanResult {
+        files,
+        probes,
+        notes,
+        fatal,
+        undecided,
+        shadows,
+        lines,
+    } = s;
+    w.u64(files.len() as u64);
+    for f in files {
         path(w, &f.path);
         w.bytes(&f.digest);
         w.u64(f.size);
@@ -379,36 +402,25 @@ fn result(w: &mut Writer, s: &ScanResult) {
             None => w.u64(0),
             Some(st) => {
                 w.u64(1);
-                for v in [st.dev, st.ino, st.size] {
-                    w.u64(v);
-                }
-                for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
-                    w.u64(v as u64);
-                }
+                st.write(w);
             }
         }
         w.u64(f.plain as u64);
     }
-    w.u64(s.probes.len() as u64);
-    for p in &s.probes {
+    w.u64(probes.len() as u64);
+    for p in probes {
         path(w, &p.path);
-        w.u64(match p.kind {
-            ProbeKind::Dir => 0,
-            ProbeKind::Candidate => 1,
-            ProbeKind::HasInclude => 2,
-            ProbeKind::Skipped => 3,
-            ProbeKind::Dependency => 4,
-        });
+        w.u64(p.kind.code());
         w.u64(p.exists as u64);
     }
-    w.u64(s.notes.len() as u64);
-    for n in &s.notes {
+    w.u64(notes.len() as u64);
+    for n in notes {
         w.blob(n.as_bytes());
     }
-    optional(w, s.fatal.as_deref().map(OsStr::new));
-    w.u64(s.undecided as u64);
-    paths(w, &s.shadows);
-    w.u64(s.lines as u64);
+    optional(w, fatal.as_deref().map(OsStr::new));
+    w.u64(*undecided as u64);
+    paths(w, shadows);
+    w.u64(*lines as u64);
 }
 
 fn get_result(r: &mut Reader) -> Option<ScanResult> {
@@ -419,15 +431,7 @@ fn get_result(r: &mut Reader) -> Option<ScanResult> {
             let size = r.u64()?;
             let stamp = match r.u64()? {
                 0 => None,
-                1 => Some(Stamp {
-                    dev: r.u64()?,
-                    ino: r.u64()?,
-                    size: r.u64()?,
-                    mtime: r.u64()? as i64,
-                    mtime_ns: r.u64()? as i64,
-                    ctime: r.u64()? as i64,
-                    ctime_ns: r.u64()? as i64,
-                }),
+                1 => Some(Stamp::read(r)?),
                 _ => return None,
             };
             let plain = r.u64()? != 0;
@@ -443,14 +447,7 @@ fn get_result(r: &mut Reader) -> Option<ScanResult> {
     let probes = (0..r.u64()?)
         .map(|_| {
             let path = get_path(r)?;
-            let kind = match r.u64()? {
-                0 => ProbeKind::Dir,
-                1 => ProbeKind::Candidate,
-                2 => ProbeKind::HasInclude,
-                3 => ProbeKind::Skipped,
-                4 => ProbeKind::Dependency,
-                _ => return None,
-            };
+            let kind = ProbeKind::of_code(r.u64()?)?;
             let exists = r.u64()? != 0;
             Some(Probe { path, kind, exists })
         })

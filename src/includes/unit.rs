@@ -103,6 +103,30 @@ pub enum ProbeKind {
     Dependency,
 }
 
+impl ProbeKind {
+    /// Its number in byte forms (kept scans, the scan agent's answers).
+    pub fn code(self) -> u64 {
+        match self {
+            ProbeKind::Dir => 0,
+            ProbeKind::Candidate => 1,
+            ProbeKind::HasInclude => 2,
+            ProbeKind::Dependency => 3,
+            ProbeKind::Skipped => 4,
+        }
+    }
+
+    pub fn of_code(c: u64) -> Option<ProbeKind> {
+        Some(match c {
+            0 => ProbeKind::Dir,
+            1 => ProbeKind::Candidate,
+            2 => ProbeKind::HasInclude,
+            3 => ProbeKind::Dependency,
+            4 => ProbeKind::Skipped,
+            _ => return None,
+        })
+    }
+}
+
 /// A question the preprocessor asked the file system. The answers that
 /// found nothing leave no trace in a dependency list, yet decide the
 /// output; a volunteer must answer them the same way.

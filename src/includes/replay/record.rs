@@ -75,7 +75,7 @@ pub fn encode(
         match &f.stamp {
             Some(st) => {
                 w.u64(1);
-                stamp_out(&mut w, st);
+                st.write(&mut w);
             }
             None => w.u64(0),
         }
@@ -84,7 +84,7 @@ pub fn encode(
     w.u64(probes.len() as u64);
     for p in probes {
         table.path_out(&mut w, p.path.as_os_str().as_bytes());
-        w.u64(kind_code(p.kind));
+        w.u64(p.kind.code());
         w.u64(p.exists as u64);
     }
     w.u64(notes.len() as u64);
@@ -109,7 +109,7 @@ pub fn encode(
         match &seen.stamp {
             Some(st) => {
                 w.u64(1);
-                stamp_out(&mut w, st);
+                st.write(&mut w);
             }
             None => w.u64(0),
         }
@@ -270,7 +270,7 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
         let size = r.u64()?;
         let stamp = match r.u64()? {
             0 => None,
-            _ => Some(stamp_in(&mut r)?),
+            _ => Some(Stamp::read(&mut r)?),
         };
         let plain = r.u64()? != 0;
         result.files.push(FileRead {
@@ -283,7 +283,7 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
     }
     for _ in 0..r.u64()? {
         let path = path_in(&mut r, &table)?;
-        let kind = kind_of(r.u64()?)?;
+        let kind = ProbeKind::of_code(r.u64()?)?;
         let exists = r.u64()? != 0;
         result.probes.push(Probe { path, kind, exists });
     }
@@ -313,7 +313,7 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
         let path = r.blob()?;
         let stamp = match r.u64()? {
             0 => None,
-            _ => Some(stamp_in(&mut r)?),
+            _ => Some(Stamp::read(&mut r)?),
         };
         let mut unlisted = Vec::new();
         for _ in 0..r.u64()? {
@@ -351,27 +351,6 @@ pub(super) fn decode(raw: &[u8]) -> Option<Kept<'_>> {
     })
 }
 
-fn stamp_out(w: &mut Writer, s: &Stamp) {
-    for v in [s.dev, s.ino, s.size] {
-        w.u64(v);
-    }
-    for v in [s.mtime, s.mtime_ns, s.ctime, s.ctime_ns] {
-        w.u64(v as u64);
-    }
-}
-
-fn stamp_in(r: &mut Reader) -> Option<Stamp> {
-    Some(Stamp {
-        dev: r.u64()?,
-        ino: r.u64()?,
-        size: r.u64()?,
-        mtime: r.u64()? as i64,
-        mtime_ns: r.u64()? as i64,
-        ctime: r.u64()? as i64,
-        ctime_ns: r.u64()? as i64,
-    })
-}
-
 /// `stamps`: the files' stamps, by the index of a file read that had it.
 fn answer_out(w: &mut Writer, a: &Answer, stamps: &FxMap<&Stamp, u64>) {
     match a {
@@ -384,7 +363,7 @@ fn answer_out(w: &mut Writer, a: &Answer, stamps: &FxMap<&Stamp, u64>) {
             }
             None => {
                 w.u64(2 + *plain as u64);
-                stamp_out(w, stamp);
+                stamp.write(w);
             }
         },
         Answer::Exists(k) => w.u64(4 + *k as u64),
@@ -402,7 +381,7 @@ fn answer_in(r: &mut Reader, files: &[FileRead]) -> Option<Answer> {
         0 => Answer::Name(Named::Missing),
         1 => Answer::Name(Named::NotFile),
         t @ (2 | 3) => Answer::Name(Named::File {
-            stamp: stamp_in(r)?,
+            stamp: Stamp::read(r)?,
             plain: t == 3,
         }),
         t @ (9 | 10) => Answer::Name(Named::File {
@@ -414,27 +393,6 @@ fn answer_in(r: &mut Reader, files: &[FileRead]) -> Option<Answer> {
         6 => Answer::Exists(Kind::Other),
         7 => Answer::Id(None),
         8 => Answer::Id(Some((r.u64()?, r.u64()?))),
-        _ => return None,
-    })
-}
-
-fn kind_code(k: ProbeKind) -> u64 {
-    match k {
-        ProbeKind::Dir => 0,
-        ProbeKind::Candidate => 1,
-        ProbeKind::HasInclude => 2,
-        ProbeKind::Dependency => 3,
-        ProbeKind::Skipped => 4,
-    }
-}
-
-fn kind_of(c: u64) -> Option<ProbeKind> {
-    Some(match c {
-        0 => ProbeKind::Dir,
-        1 => ProbeKind::Candidate,
-        2 => ProbeKind::HasInclude,
-        3 => ProbeKind::Dependency,
-        4 => ProbeKind::Skipped,
         _ => return None,
     })
 }
