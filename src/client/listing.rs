@@ -19,6 +19,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
+use fs2::FileExt;
 
 use super::cleanup;
 use super::context::Context;
@@ -326,8 +327,25 @@ pub(super) fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Resul
         "sysdirs_{}",
         &hashed::hex(&hashed::digest(key.as_bytes()))[..32]
     ));
-    if let Ok(text) = fs::read_to_string(&remembered) {
+    let read = || fs::read_to_string(&remembered).ok();
+    if let Some(text) = read() {
         return Ok(text.lines().map(PathBuf::from).collect());
+    }
+    // The first jobs of a build start at once: one asks, the others wait
+    // for its answer instead of each running the compiler (the kernel
+    // drops the lock of a job that dies).
+    let lock = fs::create_dir_all(cache).ok().and_then(|()| {
+        fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(cache.join("sysdirs.lock"))
+            .ok()
+    });
+    if lock.as_ref().is_some_and(|l| l.lock_exclusive().is_ok()) {
+        if let Some(text) = read() {
+            return Ok(text.lines().map(PathBuf::from).collect());
+        }
     }
     let out = local::command(compiler)
         .args(&moving)
