@@ -201,6 +201,13 @@ pub struct Activity {
 }
 
 impl Activity {
+    fn new() -> Activity {
+        Activity {
+            running: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
     fn touch(&self) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
@@ -259,10 +266,7 @@ impl Listener {
         idle: Duration,
         mut conn: impl FnMut(UnixStream, &Arc<Activity>) -> bool,
     ) -> &'static str {
-        let activity = Arc::new(Activity {
-            running: AtomicUsize::new(0),
-            last: Mutex::new(Instant::now()),
-        });
+        let activity = Arc::new(Activity::new());
         // SAFETY: getuid cannot fail.
         let uid = unsafe { libc::getuid() };
         let why = loop {
@@ -283,17 +287,31 @@ impl Listener {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break "exits: its socket failed",
             }
-            if sys::identity(&self.path) != self.identity {
-                return "exits: its socket file was removed or replaced";
-            }
-            if activity.idle_for().is_some_and(|q| q >= idle) {
-                break "exits: idle";
+            if let Some(why) = self.ended(&activity, idle) {
+                break why;
             }
         };
+        self.remove_if_ours();
+        why
+    }
+
+    /// Why the helper should end now, if it should: its socket file
+    /// removed or replaced, or no connection for `idle`.
+    fn ended(&self, activity: &Activity, idle: Duration) -> Option<&'static str> {
+        if sys::identity(&self.path) != self.identity {
+            return Some("exits: its socket file was removed or replaced");
+        }
+        activity
+            .idle_for()
+            .is_some_and(|q| q >= idle)
+            .then_some("exits: idle")
+    }
+
+    /// Removes the socket file if it is still the one this helper made.
+    fn remove_if_ours(&self) {
         if sys::identity(&self.path) == self.identity {
             let _ = fs::remove_file(&self.path);
         }
-        why
     }
 }
 
@@ -317,10 +335,7 @@ impl Listener {
         if self.listener.set_nonblocking(true).is_err() {
             return "exits: its socket failed";
         }
-        let activity = Activity {
-            running: AtomicUsize::new(0),
-            last: Mutex::new(Instant::now()),
-        };
+        let activity = Activity::new();
         let why: Mutex<Option<&'static str>> = Mutex::new(None);
         let stop = |w: &'static str| {
             why.lock()
@@ -339,10 +354,8 @@ impl Listener {
                             Ok(true) => {}
                             Ok(false) => {
                                 // Quiet: the checks, at most every CHECK.
-                                if sys::identity(&self.path) != self.identity {
-                                    stop("exits: its socket file was removed or replaced");
-                                } else if activity.idle_for().is_some_and(|q| q >= idle) {
-                                    stop("exits: idle");
+                                if let Some(why) = self.ended(&activity, idle) {
+                                    stop(why);
                                 }
                                 continue;
                             }
@@ -371,9 +384,7 @@ impl Listener {
                 });
             }
         });
-        if sys::identity(&self.path) == self.identity {
-            let _ = fs::remove_file(&self.path);
-        }
+        self.remove_if_ours();
         let why = why.lock().unwrap_or_else(|p| p.into_inner()).take();
         why.unwrap_or("exits")
     }

@@ -52,12 +52,14 @@ pub fn main(args: &[OsString]) -> Result<u8> {
         ));
     };
     let dir = Path::new(dir);
+    // Before listening: an agent that cannot serve must not leave a
+    // socket for jobs to find.
+    let view = View::here()?;
     let kind = agent::kind()?;
     let listener = helper::Listener::bind(&dir.join(&kind.socket))?;
     let log = dir.join(agent::LOG);
     helper::note(&log, "listening");
     helper::say_ready();
-    let view = View::here()?;
     // Half the CPUs it may use (a quota of a fraction of one counts as
     // one): the jobs' own processes and make share them.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -6,8 +6,9 @@
 //!
 //! It listens on `agent.sock` in that directory, as a `helper` (its own
 //! user only, ending itself when idle for [`IDLE`] or when its socket
-//! file is removed or replaced), one thread per connection (`relay`). It notes when it
-//! starts and ends, with its pid, in `agent.log` beside the socket.
+//! file is removed or replaced), one thread per connection (`relay`).
+//! It notes when it starts and ends, with its pid, in `agent.log` beside
+//! the socket.
 
 mod keys;
 mod relay;

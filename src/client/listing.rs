@@ -327,9 +327,13 @@ pub(super) fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Resul
         "sysdirs_{}",
         &hashed::hex(&hashed::digest(key.as_bytes()))[..32]
     ));
-    let read = || fs::read_to_string(&remembered).ok();
-    if let Some(text) = read() {
-        return Ok(text.lines().map(PathBuf::from).collect());
+    let read = || {
+        fs::read_to_string(&remembered)
+            .ok()
+            .map(|text| text.lines().map(PathBuf::from).collect())
+    };
+    if let Some(dirs) = read() {
+        return Ok(dirs);
     }
     // The first jobs of a build start at once: one asks, the others wait
     // for its answer instead of each running the compiler (the kernel
@@ -343,8 +347,8 @@ pub(super) fn system_dirs(compiler: &Compiler, job: &Job, cache: &Path) -> Resul
             .ok()
     });
     if lock.as_ref().is_some_and(|l| l.lock_exclusive().is_ok()) {
-        if let Some(text) = read() {
-            return Ok(text.lines().map(PathBuf::from).collect());
+        if let Some(dirs) = read() {
+            return Ok(dirs);
         }
     }
     let out = local::command(compiler)

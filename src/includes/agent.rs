@@ -8,7 +8,7 @@
 //! The agent serves a job only when it sees the same files under the
 //! same names: the same root (device and inode of `/`) and the same
 //! mount namespace. Anything else (no agent, a refusal, a malformed or
-//! late answer) and the job scans in its own process (`scan_unit`): the
+//! late answer) and the job scans in its own process (`walk_unit`): the
 //! agent never fails a job.
 //!
 //! One agent per build of distcc and machine (its socket is named by the
@@ -27,7 +27,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use super::codec::{Reader, Writer};
-use super::session::{kept_scan, scan_unit, Compiler, Kept};
+use super::session::{kept_scan, walk_unit, Compiler, Kept};
 use super::stamp::Stamp;
 use super::unit::{
     DirOpt, FileRead, Lang, MacroOpt, Probe, ProbeKind, ScanError, ScanResult, Unit,
@@ -61,13 +61,14 @@ pub fn scan(
     unit: &Unit,
     use_agent: bool,
 ) -> Result<ScanResult, ScanError> {
+    // A kept scan that holds is replayed here: that is cheaper than
+    // asking (the agent would do the same, and the answer crosses a
+    // socket). A walk is the agent's.
+    let (store, key) = match kept_scan(cache_dir, compiler, unit) {
+        Kept::Holds(r) => return Ok(r),
+        Kept::Not(store, key) => (store, key),
+    };
     if use_agent {
-        // A kept scan that holds is replayed here: that is cheaper than
-        // asking (the agent would do the same, and the answer crosses a
-        // socket). A walk is the agent's.
-        if let Kept::Holds(r) = kept_scan(cache_dir, compiler, unit) {
-            return Ok(r);
-        }
         match ask(cache_dir, compiler, unit) {
             Ok(Answer::Scanned(r, told)) => {
                 log::debug!("{told} (the scan agent)");
@@ -77,7 +78,7 @@ pub fn scan(
             Err(e) => log::debug!("no scan agent: {e}"),
         }
     }
-    scan_unit(cache_dir, compiler, unit)
+    walk_unit(*store, key, compiler, unit)
 }
 
 /// The agent's kind: its socket and lock in the cache dir, named by this
@@ -99,10 +100,7 @@ pub fn kind() -> io::Result<helper::Kind> {
     ] {
         h.update(v.to_le_bytes());
     }
-    let id: String = h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let id = crate::identity::hex(&h.finalize()[..8]);
     Ok(helper::Kind {
         program: PROGRAM,
         socket: format!("scan-agent-{id}.sock"),
@@ -226,13 +224,8 @@ impl Request {
             env_cpath,
             env_lang_path,
         } = &self.unit;
-        w.u64(match *lang {
-            None => 0,
-            Some(Lang::C) => 1,
-            Some(Lang::Cxx) => 2,
-            Some(Lang::AsmCpp) => 3,
-            Some(Lang::Preprocessed) => 4,
-        });
+        // 0: not known; else the language's code and one.
+        w.u64(lang.map_or(0, |l| l.code() + 1));
         path(&mut w, cwd);
         path(&mut w, source);
         w.u64(dirs.len() as u64);
@@ -280,11 +273,7 @@ impl Request {
             .collect::<Option<Vec<_>>>()?;
         let lang = match r.u64()? {
             0 => None,
-            1 => Some(Lang::C),
-            2 => Some(Lang::Cxx),
-            3 => Some(Lang::AsmCpp),
-            4 => Some(Lang::Preprocessed),
-            _ => return None,
+            c => Some(Lang::of_code(c - 1)?),
         };
         let cwd = get_path(&mut r)?;
         let source = get_path(&mut r)?;

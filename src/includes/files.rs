@@ -357,9 +357,9 @@ impl FileCache {
         // again once it is not: its content may have changed since under
         // the same stamp, and a long-lived scanner (the scan agent) would
         // otherwise never settle it.
-        let now = SystemTime::now();
-        let holds =
-            |n: &Node| n.stamp == stamp && (n.settled || !self.store.settled_at(&stamp, now));
+        let holds = |n: &Node| {
+            n.stamp == stamp && (n.settled || !self.store.settled_at(&stamp, SystemTime::now()))
+        };
         if let Some(State::File(n)) = self.by_path.get(path).map(|e| &e.state) {
             if holds(n) {
                 return Ok(State::File(n.clone()));

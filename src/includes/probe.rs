@@ -282,12 +282,7 @@ impl CompilerInfo {
             Family::Gcc => 0,
             Family::Clang => 1,
         });
-        w.u64(match self.lang {
-            Lang::C => 0,
-            Lang::Cxx => 1,
-            Lang::AsmCpp => 2,
-            Lang::Preprocessed => 3,
-        });
+        w.u64(self.lang.code());
         w.blob(&self.predefined);
         w.u64(self.dirs.len() as u64);
         for d in &self.dirs {
@@ -329,13 +324,7 @@ impl CompilerInfo {
             1 => Family::Clang,
             _ => return None,
         };
-        let lang = match r.u64()? {
-            0 => Lang::C,
-            1 => Lang::Cxx,
-            2 => Lang::AsmCpp,
-            3 => Lang::Preprocessed,
-            _ => return None,
-        };
+        let lang = Lang::of_code(r.u64()?)?;
         let predefined = r.blob()?.to_vec();
         let list = |r: &mut Reader| -> Option<Vec<Vec<u8>>> {
             let n = r.u64()? as usize;

@@ -55,11 +55,21 @@ pub fn scan_unit(
     compiler: &Compiler,
     unit: &Unit,
 ) -> Result<ScanResult, ScanError> {
-    let (store, key) = match kept_scan(cache_dir, compiler, unit) {
-        Kept::Holds(r) => return Ok(r),
-        Kept::Not(store, key) => (store, key),
-    };
-    let mut s = Session::with_store(*store);
+    match kept_scan(cache_dir, compiler, unit) {
+        Kept::Holds(r) => Ok(r),
+        Kept::Not(store, key) => walk_unit(*store, key, compiler, unit),
+    }
+}
+
+/// The walk `scan_unit` makes when the kept scan does not hold, over the
+/// cache `kept_scan` opened, kept under `key`.
+pub fn walk_unit(
+    store: Store,
+    key: Option<[u8; 32]>,
+    compiler: &Compiler,
+    unit: &Unit,
+) -> Result<ScanResult, ScanError> {
+    let mut s = Session::with_store(store);
     let r = s.walk(compiler, unit, key);
     log::debug!("{}", told_walk(&s.store_stats(), s.files_read()));
     // The cache file is closed and unmapped; what the scan built in

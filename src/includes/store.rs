@@ -364,13 +364,13 @@ impl Store {
         }
     }
 
-    /// Appends what was kept since the last flush (also done on drop).
     /// Whether the cache file was replaced since it was opened (another
     /// writer compacted it, or this one did).
     pub fn replaced(&self) -> bool {
         self.pack.as_ref().is_some_and(|p| p.replaced())
     }
 
+    /// Appends what was kept since the last flush (also done on drop).
     pub fn flush(&mut self) {
         if let Some(p) = self.pack.as_mut() {
             if let Err(e) = p.flush() {

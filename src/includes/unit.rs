@@ -19,6 +19,28 @@ pub enum Lang {
     Preprocessed,
 }
 
+impl Lang {
+    /// Its number in byte forms (compiler probes, the scan agent's wire).
+    pub fn code(self) -> u64 {
+        match self {
+            Lang::C => 0,
+            Lang::Cxx => 1,
+            Lang::AsmCpp => 2,
+            Lang::Preprocessed => 3,
+        }
+    }
+
+    pub fn of_code(c: u64) -> Option<Lang> {
+        Some(match c {
+            0 => Lang::C,
+            1 => Lang::Cxx,
+            2 => Lang::AsmCpp,
+            3 => Lang::Preprocessed,
+            _ => return None,
+        })
+    }
+}
+
 /// An include-dir option, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DirOpt {

@@ -345,6 +345,28 @@ fn scan_agents(s: &Scene) -> Vec<i32> {
         .collect()
 }
 
+/// A scene whose first job started one scan agent; its pid.
+fn with_one_agent() -> (Scene, i32) {
+    let s = Scene::new("");
+    let (ok, err) = s.client(",cpp", &[]);
+    assert!(ok, "{err}");
+    let started = scan_agents(&s);
+    assert_eq!(started.len(), 1);
+    (s, started[0])
+}
+
+/// A walk (the unit with `flag`) through a new agent, the second of the
+/// scene, with the local object.
+fn walks_through_a_second_agent(s: &Scene, flag: &str) -> Vec<i32> {
+    let (ok, err) = s.client(",cpp", &[flag]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(the scan agent)"), "{err}");
+    assert!(s.same_as_local(&[flag]));
+    let again = scan_agents(s);
+    assert_eq!(again.len(), 2, "a new agent: {again:?}");
+    again
+}
+
 #[test]
 fn one_scan_agent_scans_every_job_and_each_object_is_the_local_one() {
     skip_unless!(have("gcc"), "gcc missing");
@@ -401,25 +423,16 @@ fn with_the_scan_agent_off_each_job_scans_itself() {
 #[test]
 fn a_job_works_after_its_scan_agent_was_killed_and_left_a_stale_socket() {
     skip_unless!(have("gcc"), "gcc missing");
-    let s = Scene::new("");
-    let (ok, err) = s.client(",cpp", &[]);
-    assert!(ok, "{err}");
-    let started = scan_agents(&s);
-    assert_eq!(started.len(), 1);
+    let (s, agent) = with_one_agent();
     // SAFETY: killing the agent this test's client started.
-    unsafe { libc::kill(started[0], libc::SIGKILL) };
-    wait_gone(started[0]);
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    wait_gone(agent);
     let stale = fs::read_dir(s.tree.path("state/cache"))
         .unwrap()
         .flatten()
         .any(|e| e.file_name().to_string_lossy().ends_with(".sock"));
     assert!(stale, "a stale socket");
-    let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
-    assert!(ok, "{err}");
-    assert!(err.contains("(the scan agent)"), "{err}");
-    assert!(s.same_as_local(&["-DOTHER=1"]));
-    let again = scan_agents(&s);
-    assert_eq!(again.len(), 2, "a new agent: {again:?}");
+    let again = walks_through_a_second_agent(&s, "-DOTHER=1");
     assert_ne!(again[0], again[1]);
 }
 
@@ -433,10 +446,7 @@ fn a_job_in_another_mount_namespace_is_refused_by_the_agent_and_scans_itself() {
             .is_ok_and(|s| s.success()),
         "cannot make a mount namespace"
     );
-    let s = Scene::new("");
-    let (ok, err) = s.client(",cpp", &[]);
-    assert!(ok, "{err}");
-    assert_eq!(scan_agents(&s).len(), 1);
+    let (s, _) = with_one_agent();
     // The same client, in a mount namespace of its own: names there could
     // mean other files than the agent sees.
     let inner = s.command(",cpp", &["-DOTHER=1"]);
@@ -468,13 +478,9 @@ fn a_job_in_another_mount_namespace_is_refused_by_the_agent_and_scans_itself() {
 #[test]
 fn a_stopped_scan_agent_costs_one_job_a_wait_and_is_replaced() {
     skip_unless!(have("gcc"), "gcc missing");
-    let s = Scene::new("");
-    let (ok, err) = s.client(",cpp", &[]);
-    assert!(ok, "{err}");
-    let started = scan_agents(&s);
-    assert_eq!(started.len(), 1);
+    let (s, agent) = with_one_agent();
     // SAFETY: stopping the agent this test's client started.
-    unsafe { libc::kill(started[0], libc::SIGSTOP) };
+    unsafe { libc::kill(agent, libc::SIGSTOP) };
     // A walk: the job asks the agent, waits its time out, scans itself,
     // and removes the agent's socket.
     let (ok, err) = s.client(",cpp", &["-DOTHER=1"]);
@@ -482,13 +488,8 @@ fn a_stopped_scan_agent_costs_one_job_a_wait_and_is_replaced() {
     assert!(err.contains("its socket is removed"), "{err}");
     assert!(s.same_as_local(&["-DOTHER=1"]));
     // The next walk starts a new agent at once.
-    let (ok, err) = s.client(",cpp", &["-DOTHER=2"]);
-    assert!(ok, "{err}");
-    assert!(err.contains("(the scan agent)"), "{err}");
-    assert!(s.same_as_local(&["-DOTHER=2"]));
-    let again = scan_agents(&s);
-    assert_eq!(again.len(), 2, "a new agent: {again:?}");
+    walks_through_a_second_agent(&s, "-DOTHER=2");
     // SAFETY: ending the agent this test stopped.
-    unsafe { libc::kill(started[0], libc::SIGKILL) };
-    wait_gone(started[0]);
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    wait_gone(agent);
 }
